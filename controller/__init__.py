@@ -1,0 +1,1 @@
+"""Ryu apps, one per concern. ryu-manager loads them by module name (see Settings.ryu_apps)."""

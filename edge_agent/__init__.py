@@ -1,0 +1,1 @@
+"""The agent on each MEC node: location-aware prompt completion, traffic forecasting and user-intent inference."""

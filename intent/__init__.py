@@ -1,0 +1,1 @@
+"""Operator intents in natural language: parsing, validation, conflict checks and compilation to OpenFlow."""

@@ -1,0 +1,11 @@
+"""MEC topologies on real Open vSwitch (userspace datapath), selectable by name."""
+from mininet_topos.linear import LinearTopo
+from mininet_topos.mec import MecTopo
+
+TOPOLOGIES = {"mec": MecTopo, "linear": LinearTopo}
+
+
+def make_topo(name: str, **params):
+    if name not in TOPOLOGIES:
+        raise ValueError(f"unknown topology {name!r}; choose one of {', '.join(sorted(TOPOLOGIES))}")
+    return TOPOLOGIES[name](**params)

@@ -1,0 +1,32 @@
+"""MEC metro topology: cells of user hosts -> access switches -> aggregation switches with MEC servers -> core -> cloud.
+
+    cloud -- core1 --+-- agg1 (mec1) --+-- acc1 (cell c1: u1)      link capacities (Mbit/s, metadata; enforced
+                     |                 +-- acc2 (cell c2: u2)      only when the network is built with shaping):
+                     +-- agg2 (mec2) --+-- acc3 (cell c3: u3)      core-cloud 1000, core-agg 1000,
+                                       +-- acc4 (cell c4: u4)      agg-acc 500, host links 100 (MEC hosts 1000)
+A tree, so the learning switch needs no spanning tree. Hosts get 10.0.0.x addresses and MACs derived from them.
+"""
+from mininet.topo import Topo
+
+
+class MecTopo(Topo):
+    CELLS = {"c1": ("acc1", "u1"), "c2": ("acc2", "u2"), "c3": ("acc3", "u3"), "c4": ("acc4", "u4")}
+    MEC_NODES = {"mec1": "agg1", "mec2": "agg2"}
+
+    def build(self, users_per_cell: int = 1):
+        dpid = iter(range(1, 100))
+        sw = lambda name: self.addSwitch(name, dpid=f"{next(dpid):016x}")  # noqa: E731
+        core = sw("core1")
+        cloud = self.addHost("cloud", ip="10.0.0.100/24")
+        self.addLink(cloud, core, bw=1000)
+        aggs = {}
+        for i, (mec, agg_name) in enumerate(self.MEC_NODES.items(), start=1):
+            aggs[agg_name] = sw(agg_name)
+            self.addLink(aggs[agg_name], core, bw=1000)
+            self.addLink(self.addHost(mec, ip=f"10.0.0.{50 + i}/24"), aggs[agg_name], bw=1000)
+        for i, (cell, (acc_name, user)) in enumerate(self.CELLS.items(), start=1):
+            acc = sw(acc_name)
+            self.addLink(acc, aggs["agg1" if i <= 2 else "agg2"], bw=500)
+            for j in range(users_per_cell):
+                name = user if j == 0 else f"{user}{chr(ord('a') + j)}"
+                self.addLink(self.addHost(name, ip=f"10.0.0.{10 * i + j}/24", cell=cell), acc, bw=100)

@@ -1,0 +1,78 @@
+"""Redis stream and key names, in one place, and the two calls that write and read messages on them."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import redis
+
+from netgpt.messages import Message, MessageError, parse_message
+from netgpt.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+PREFIX = "netgpt"
+
+
+class Streams:
+    """Append-only streams (XADD). Readers use consumer groups so nothing is lost across restarts."""
+
+    TELEMETRY = f"{PREFIX}:telemetry"  # PortStats, FlowStats from the controller
+    FORECASTS = f"{PREFIX}:forecasts"  # Forecast from edge agents
+    USER_INTENTS = f"{PREFIX}:user_intents"  # UserIntent from edge agents
+    OPERATOR_INTENTS = f"{PREFIX}:operator_intents"  # OperatorIntent from the intent layer
+    HEARTBEATS = f"{PREFIX}:heartbeats"  # AgentHeartbeat from edge agents
+    AUDIT = f"{PREFIX}:audit"  # FlowAction, Allocation: every change the controller made
+
+
+class Keys:
+    """Plain keys holding current state (latest value wins)."""
+
+    @staticmethod
+    def agent(node_id: str) -> str:  # hash: the latest AgentHeartbeat JSON, with a TTL
+        return f"{PREFIX}:agent:{node_id}"
+
+    ALLOCATIONS = f"{PREFIX}:allocations"  # hash cell -> Allocation JSON
+    TOPOLOGY = f"{PREFIX}:topology"  # JSON of the controller's current topology view
+
+
+def connect(settings: Settings | None = None, timeout_s: float = 2.0) -> redis.Redis:
+    s = settings or get_settings()
+    return redis.Redis(host=s.redis_host, port=s.redis_port, socket_timeout=timeout_s,
+                       socket_connect_timeout=timeout_s, decode_responses=True)
+
+
+def publish(r: redis.Redis, stream: str, msg: Message, maxlen: int | None = None) -> str:
+    """Append one message to a stream; returns the entry id."""
+    s_maxlen = maxlen if maxlen is not None else get_settings().stream_maxlen
+    fields = {"kind": msg.kind, "v": str(msg.v), "data": msg.model_dump_json()}  # type: ignore[attr-defined]
+    return r.xadd(stream, fields, maxlen=s_maxlen, approximate=True)
+
+
+@dataclass
+class DropCounter:
+    """Counts messages that were dropped as malformed, by reason, so operators can see them."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, reason: str) -> None:
+        self.counts[reason] = self.counts.get(reason, 0) + 1
+
+
+def decode_entry(fields: dict[str, str]) -> Message:
+    if "data" not in fields:
+        raise MessageError("stream entry has no 'data' field")
+    return parse_message(fields["data"])
+
+
+def read_range(r: redis.Redis, stream: str, start: str = "-", count: int | None = None,
+               drops: DropCounter | None = None) -> Iterator[tuple[str, Message]]:
+    """Read stored messages in order; malformed entries are logged, counted and skipped."""
+    for entry_id, fields in r.xrange(stream, min=start, count=count):
+        try:
+            yield entry_id, decode_entry(fields)
+        except MessageError as exc:
+            log.warning("dropped %s entry %s: %s", stream, entry_id, exc)
+            if drops is not None:
+                drops.add(str(exc).split(":")[0])

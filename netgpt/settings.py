@@ -1,0 +1,43 @@
+"""One typed settings object for every process. Override any field with NETGPT_<FIELD> (e.g. NETGPT_REDIS_PORT=16380)."""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_cache() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "netgpt"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NETGPT_", extra="ignore")
+
+    # Redis: the message bus between controller, edge agents and the intent layer.
+    redis_host: str = "127.0.0.1"
+    redis_port: int = Field(16379, ge=1, le=65535)
+
+    # Ryu: OpenFlow listener and its REST/WSGI API.
+    ofp_port: int = Field(6653, ge=1, le=65535)
+    ryu_api_port: int = Field(8080, ge=1, le=65535)
+    ryu_apps: list[str] = ["controller.learning_switch", "controller.monitor"]
+
+    # Monitoring: the issue asks for statistics at least every 2 s.
+    stats_interval_s: float = Field(1.0, gt=0, le=2.0)
+    # Telemetry streams are capped so a long run cannot fill memory (approximate MAXLEN).
+    stream_maxlen: int = Field(100_000, ge=100)
+
+    # Where PID files, logs and caches live.
+    run_dir: Path = Path("/tmp/netgpt/run")
+    cache_dir: Path = Field(default_factory=_default_cache)
+
+    # How long a component may take to become healthy before `up` gives up and rolls back.
+    start_timeout_s: float = Field(20.0, gt=0)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
