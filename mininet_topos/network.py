@@ -84,3 +84,15 @@ def iperf(net: Mininet, client: str, server: str, seconds: float = 3.0, port: in
     if not rates:
         raise NetworkError(f"iperf {client}->{server} gave no result: {out.strip()[-200:]}")
     return float(rates[-1])
+
+
+def port_links(net: Mininet) -> dict[tuple[int, int], str]:
+    """(dpid, OpenFlow port) -> link name such as 'acc1-agg1' or 'u1-acc1', for every switch port in the network."""
+    names: dict[tuple[int, int], str] = {}
+    for link in net.links:
+        a, b = link.intf1, link.intf2
+        name = f"{a.node.name}-{b.node.name}"
+        for intf in (a, b):
+            if isinstance(intf.node, OVSSwitch):
+                names[(int(intf.node.dpid, 16), intf.node.ports[intf])] = name
+    return names

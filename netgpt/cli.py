@@ -24,7 +24,7 @@ console = Console()
 
 def fail(message: str, code: int = 1) -> None:
     """One line on stderr, no traceback."""
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
+    typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
 
 
@@ -55,7 +55,7 @@ def status() -> None:
     console.print(table)
     down_names = [r.name for r in rows if not r.up]
     if down_names:
-        console.print(f"[red]down:[/] {', '.join(down_names)}")
+        console.print(f"[red]not running:[/] {', '.join(down_names)}")
         raise typer.Exit(1)
 
 

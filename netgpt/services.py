@@ -77,11 +77,12 @@ def stop_pid(pid: int, timeout_s: float = 10.0) -> None:
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             try:
-                os.kill(pid, 0)
-                # A child of ours stays as a zombie until reaped; count it as stopped.
-                if Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z":
+                # Reap it if it is our child (ryu-manager is), so no zombie is left behind.
+                if os.waitpid(pid, os.WNOHANG)[0] == pid:
                     return
-            except (ProcessLookupError, FileNotFoundError):
+            except ChildProcessError:
+                pass
+            if not Path(f"/proc/{pid}").exists():
                 return
             time.sleep(0.05)
 
@@ -279,3 +280,10 @@ def down(s: Settings, log: Log = lambda m: None) -> list[str]:
 
 def status(s: Settings) -> list[ComponentStatus]:
     return [ComponentStatus(c.name, c.healthy(), c.pid(), c.detail()) for c in components(s)]
+
+
+def down_started(s: Settings, names: list[str]) -> None:
+    """Stop only the named components (those one `up` call started), in reverse start order."""
+    for c in reversed(components(s)):
+        if c.name in names:
+            c.stop()
