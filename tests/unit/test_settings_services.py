@@ -56,3 +56,10 @@ def test_status_names_the_components_that_are_down(tmp_path):
     assert run.returncode == 1
     last = run.stdout.strip().splitlines()[-1]
     assert last.startswith("not running:") and "redis" in last and "ryu" in last
+
+
+def test_mininet_without_root_gives_a_reason(monkeypatch):
+    from mininet_topos import network
+
+    monkeypatch.setattr(network.os, "geteuid", lambda: 1000)
+    assert "needs root" in network.require_root()
