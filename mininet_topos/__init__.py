@@ -1,8 +1,9 @@
 """MEC topologies on real Open vSwitch (userspace datapath), selectable by name."""
 from mininet_topos.linear import LinearTopo
 from mininet_topos.mec import MecTopo
+from mininet_topos.zoo import AbileneTopo, ZooTopo
 
-TOPOLOGIES = {"mec": MecTopo, "linear": LinearTopo}
+TOPOLOGIES = {"mec": MecTopo, "linear": LinearTopo, "abilene": AbileneTopo, "zoo": ZooTopo}
 
 
 def make_topo(name: str, **params):

@@ -96,3 +96,22 @@ def port_links(net: Mininet) -> dict[tuple[int, int], str]:
             if isinstance(intf.node, OVSSwitch):
                 names[(int(intf.node.dpid, 16), intf.node.ports[intf])] = name
     return names
+
+
+def wait_discovered(r, net: Mininet, timeout_s: float = 30.0) -> dict:
+    """Wait until the controller's topology view (Redis netgpt:topology) has every switch and inter-switch link."""
+    import json
+    import time
+
+    from netgpt.bus import Keys
+
+    want_switches = {int(sw.dpid, 16) for sw in net.switches}
+    want_links = 2 * sum(isinstance(l.intf1.node, OVSSwitch) and isinstance(l.intf2.node, OVSSwitch)
+                         for l in net.links)
+    deadline, view = time.monotonic() + timeout_s, {}
+    while time.monotonic() < deadline:
+        view = json.loads(r.get(Keys.TOPOLOGY) or "{}")
+        if want_switches <= set(view.get("switches", [])) and len(view.get("links", [])) >= want_links:
+            return view
+        time.sleep(0.5)
+    raise NetworkError(f"controller discovered {len(view.get('links', []))}/{want_links} links in {timeout_s:.0f} s")

@@ -212,7 +212,7 @@ class Ryu:
             env[f"NETGPT_{key.upper()}"] = value if isinstance(value, str) else json.dumps(value)
         cmd = [sys.executable, "-m", self.marker, "--ofp-tcp-listen-port", str(self.s.ofp_port),
                "--ofp-listen-host", "127.0.0.1", "--wsapi-host", "127.0.0.1", "--wsapi-port", str(self.s.ryu_api_port),
-               *self.s.ryu_apps]
+               "--observe-links", *self.s.ryu_apps]
         with open(self.logfile, "ab") as log:
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                                     start_new_session=True)

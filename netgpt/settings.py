@@ -23,7 +23,7 @@ class Settings(BaseSettings):
     # Ryu: OpenFlow listener and its REST/WSGI API.
     ofp_port: int = Field(6653, ge=1, le=65535)
     ryu_api_port: int = Field(8080, ge=1, le=65535)
-    ryu_apps: list[str] = ["controller.learning_switch", "controller.monitor"]
+    ryu_apps: list[str] = ["controller.shortest_path", "controller.monitor"]
 
     # Monitoring: the issue asks for statistics at least every 2 s.
     stats_interval_s: float = Field(1.0, gt=0, le=2.0)
@@ -36,6 +36,13 @@ class Settings(BaseSettings):
 
     # How long a component may take to become healthy before `up` gives up and rolls back.
     start_timeout_s: float = Field(20.0, gt=0)
+
+    # Language models (models/): which bases to use ("edge-default", "cloud-default", a model folder or a hub id), and
+    # where the cloud LLM is. Any OpenAI-compatible endpoint (vLLM, Ollama) can replace `netgpt cloud serve`.
+    edge_base: str = "edge-default"
+    cloud_base: str = "cloud-default"
+    cloud_url: str = "http://127.0.0.1:8000/v1"
+    cloud_model: str = "smollm2-135m-instruct"
 
 
 @lru_cache(maxsize=1)
