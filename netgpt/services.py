@@ -203,7 +203,16 @@ class Ryu:
         return [("127.0.0.1", self.s.ofp_port, "ofp_port"), ("127.0.0.1", self.s.ryu_api_port, "ryu_api_port")]
 
     def healthy(self) -> bool:
-        return self.pid() is not None and port_accepts("127.0.0.1", self.s.ofp_port)
+        if self.pid() is None or not port_accepts("127.0.0.1", self.s.ofp_port):
+            return False
+        if "controller.rest_api" not in self.s.ryu_apps:
+            return True
+        import httpx
+
+        try:
+            return httpx.get(f"http://127.0.0.1:{self.s.ryu_api_port}/netgpt/health", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
 
     def start(self) -> None:
         # The apps read the same settings: pass every field down as NETGPT_* variables.
@@ -225,7 +234,8 @@ class Ryu:
         self.pidfile.unlink(missing_ok=True)
 
     def detail(self) -> str:
-        return f"OpenFlow 127.0.0.1:{self.s.ofp_port}, apps {', '.join(self.s.ryu_apps)}"
+        return (f"OpenFlow 127.0.0.1:{self.s.ofp_port}, API http://127.0.0.1:{self.s.ryu_api_port}/netgpt, "
+                f"apps {', '.join(a.split('.')[-1] for a in self.s.ryu_apps)}")
 
 
 def components(s: Settings) -> list:

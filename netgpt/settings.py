@@ -23,7 +23,7 @@ class Settings(BaseSettings):
     # Ryu: OpenFlow listener and its REST/WSGI API.
     ofp_port: int = Field(6653, ge=1, le=65535)
     ryu_api_port: int = Field(8080, ge=1, le=65535)
-    ryu_apps: list[str] = ["controller.shortest_path", "controller.monitor"]
+    ryu_apps: list[str] = ["controller.shortest_path", "controller.monitor", "controller.rest_api"]
 
     # Monitoring: the issue asks for statistics at least every 2 s.
     stats_interval_s: float = Field(1.0, gt=0, le=2.0)

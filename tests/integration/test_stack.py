@@ -4,6 +4,7 @@ import os
 import re
 import time
 
+import httpx
 import pytest
 
 from netgpt import bus
@@ -54,6 +55,13 @@ def test_topology_zoo_abilene_with_loops_pings_over_shortest_paths(stack):
     with running_network("abilene", stack.ofp_port) as net:
         view = wait_discovered(bus.connect(stack), net)
         assert net.pingAll(timeout=2) == 0.0
+        # The operator's status API serves the same view, and rejects a bad query with a reason.
+        api = f"http://127.0.0.1:{stack.ryu_api_port}/netgpt"
+        served = httpx.get(f"{api}/topology", timeout=5).json()
+        assert set(served["switches"]) == set(view["switches"]) and len(served["hosts"]) == 11
+        bad = httpx.get(f"{api}/telemetry?n=abc", timeout=5)
+        assert bad.status_code == 400 and "integer" in bad.json()["error"]
+        assert httpx.get(f"{api}/telemetry?n=5", timeout=5).json()
         # The controller's graph equals the topology's switch graph.
         g = nx.Graph((l["src"], l["dst"]) for l in view["links"])
         assert g.number_of_nodes() == 11 and g.number_of_edges() == 14 and nx.cycle_basis(g)
