@@ -3,6 +3,7 @@
 Rates are computed here from successive counters, so every consumer sees the same numbers. A counter that goes down
 (switch restart, counter wrap) starts a new baseline instead of producing a negative or huge rate.
 """
+import json
 import time
 
 import redis
@@ -13,7 +14,7 @@ from ryu.lib import hub
 from ryu.ofproto import ofproto_v1_3
 
 from netgpt import bus
-from netgpt.messages import FlowStats, PortStats
+from netgpt.messages import CellStats, FlowStats, PortStats
 from netgpt.settings import get_settings
 
 
@@ -26,6 +27,7 @@ class Monitor(app_manager.RyuApp):
         self.redis = bus.connect(self.settings)
         self.datapaths = {}
         self.last: dict[tuple[int, int], tuple[float, int, int]] = {}  # (dpid, port) -> (time, rx_bytes, tx_bytes)
+        self.rates: dict[tuple[int, int], tuple[float, float, float]] = {}  # (dpid, port) -> (time, rx_bps, tx_bps)
         self.published = 0
         self.publish_errors = 0
         self.monitor_thread = hub.spawn(self._poll)
@@ -38,6 +40,7 @@ class Monitor(app_manager.RyuApp):
         elif dp.id in self.datapaths:
             del self.datapaths[dp.id]
             self.last = {k: v for k, v in self.last.items() if k[0] != dp.id}
+            self.rates = {k: v for k, v in self.rates.items() if k[0] != dp.id}
 
     def _poll(self):
         while True:
@@ -46,6 +49,37 @@ class Monitor(app_manager.RyuApp):
                 dp.send_msg(parser.OFPPortStatsRequest(dp, 0, ofp.OFPP_ANY))
                 dp.send_msg(parser.OFPFlowStatsRequest(dp))
             hub.sleep(self.settings.stats_interval_s)
+            self._publish_cells()
+
+    def _link_names(self) -> dict[tuple[int, int], str]:
+        """(dpid, port) -> 'a-b' (dpids, smaller first) for inter-switch ports, when topology discovery runs."""
+        if app_manager.lookup_service_brick("switches") is None:
+            return {}
+        from ryu.topology.api import get_link
+
+        names = {}
+        for link in get_link(self):
+            a, b = sorted((link.src.dpid, link.dst.dpid))
+            names[(link.src.dpid, link.src.port_no)] = f"{a}-{b}"
+        return names
+
+    def _publish_cells(self):
+        """Per-cell rates from the latest samples of each cell's access ports (cells come from Redis netgpt:cells)."""
+        try:
+            cells = {c: json.loads(v) for c, v in self.redis.hgetall(bus.Keys.CELLS).items()}
+        except (redis.RedisError, ValueError) as exc:
+            self.logger.warning("cells not read: %s", exc)
+            return
+        now, fresh = time.time(), 2.5 * self.settings.stats_interval_s
+        out = []
+        for cell, ports in cells.items():
+            samples = [self.rates[(d, p)] for d, p in ports if (d, p) in self.rates
+                       and now - self.rates[(d, p)][0] < fresh]
+            if samples:
+                out.append(CellStats(source="controller", cell=cell, uplink_bps=sum(s[1] for s in samples),
+                                     downlink_bps=sum(s[2] for s in samples), ports=len(samples)))
+        if out:
+            self._publish(bus.Streams.TELEMETRY, out)
 
     def _publish(self, stream, messages):
         try:
@@ -64,6 +98,7 @@ class Monitor(app_manager.RyuApp):
     def port_stats_reply_handler(self, ev):
         now = time.time()
         dpid = ev.msg.datapath.id
+        links = self._link_names()
         out = []
         for st in ev.msg.body:
             if st.port_no > 0xFFFFFF00:  # OFPP_LOCAL and other reserved ports
@@ -76,10 +111,11 @@ class Monitor(app_manager.RyuApp):
                 rx_bps = (st.rx_bytes - prev[1]) * 8 / interval
                 tx_bps = (st.tx_bytes - prev[2]) * 8 / interval
             self.last[key] = (now, st.rx_bytes, st.tx_bytes)
+            self.rates[key] = (now, rx_bps, tx_bps)
             out.append(PortStats(source="controller", ts=now, dpid=dpid, port_no=st.port_no, rx_bytes=st.rx_bytes,
                                  tx_bytes=st.tx_bytes, rx_packets=st.rx_packets, tx_packets=st.tx_packets,
                                  rx_dropped=st.rx_dropped, tx_dropped=st.tx_dropped, rx_bps=rx_bps, tx_bps=tx_bps,
-                                 interval_s=interval))
+                                 interval_s=interval, link=links.get(key)))
         if out:
             self._publish(bus.Streams.TELEMETRY, out)
 

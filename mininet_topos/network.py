@@ -132,3 +132,29 @@ def wait_discovered(r, net: Mininet, timeout_s: float = 30.0) -> dict:
             return view
         time.sleep(0.5)
     raise NetworkError(f"controller discovered {len(view.get('links', []))}/{want_links} links in {timeout_s:.0f} s")
+
+
+def cell_ports(net: Mininet) -> dict[str, list[tuple[int, int]]]:
+    """cell -> the (dpid, port) access ports of its user hosts (hosts built with a `cell` parameter)."""
+    cells: dict[str, list[tuple[int, int]]] = {}
+    for host in net.hosts:
+        cell = host.params.get("cell")
+        if not cell:
+            continue
+        intf = host.defaultIntf()
+        peer = intf.link.intf2 if intf.link.intf1 is intf else intf.link.intf1
+        cells.setdefault(cell, []).append((int(peer.node.dpid, 16), peer.node.ports[peer]))
+    return cells
+
+
+def publish_cells(r, net: Mininet) -> dict[str, list[tuple[int, int]]]:
+    """Tell the controller which access ports form each cell (Redis hash netgpt:cells)."""
+    import json
+
+    from netgpt.bus import Keys
+
+    cells = cell_ports(net)
+    r.delete(Keys.CELLS)
+    if cells:
+        r.hset(Keys.CELLS, mapping={c: json.dumps(p) for c, p in cells.items()})
+    return cells

@@ -18,7 +18,7 @@ PREFIX = "netgpt"
 class Streams:
     """Append-only streams (XADD). Readers use consumer groups so nothing is lost across restarts."""
 
-    TELEMETRY = f"{PREFIX}:telemetry"  # PortStats, FlowStats from the controller
+    TELEMETRY = f"{PREFIX}:telemetry"  # PortStats, CellStats, FlowStats from the controller
     FORECASTS = f"{PREFIX}:forecasts"  # Forecast from edge agents
     USER_INTENTS = f"{PREFIX}:user_intents"  # UserIntent from edge agents
     OPERATOR_INTENTS = f"{PREFIX}:operator_intents"  # OperatorIntent from the intent layer
@@ -34,6 +34,7 @@ class Keys:
         return f"{PREFIX}:agent:{node_id}"
 
     ALLOCATIONS = f"{PREFIX}:allocations"  # hash cell -> Allocation JSON
+    CELLS = f"{PREFIX}:cells"  # hash cell -> JSON list of [dpid, port] access ports (written when a topology starts)
     TOPOLOGY = f"{PREFIX}:topology"  # JSON of the controller's current topology view
 
 

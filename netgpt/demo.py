@@ -34,7 +34,7 @@ class DemoReport:
 
 
 def _rates_table(rates: dict[str, float], top: int = 10) -> Table:
-    table = Table("link", "rate (Mbit/s)", title="live per-link rates from Redis (netgpt:telemetry)")
+    table = Table("link / cell", "rate (Mbit/s)", title="live rates from Redis (netgpt:telemetry)")
     for name, bps in sorted(rates.items(), key=lambda kv: -kv[1])[:top]:
         table.add_row(name, f"{bps / 1e6:8.1f}")
     return table
@@ -56,10 +56,13 @@ def watch_link_rates(r, links: dict[tuple[int, int], str], seconds: float, live:
                     msg = bus.decode_entry(fields)
                 except ValueError:
                     continue
-                if msg.kind != "port_stats" or (msg.dpid, msg.port_no) not in links:
+                if msg.kind == "cell_stats":
+                    name, bps = f"cell {msg.cell}", max(msg.uplink_bps, msg.downlink_bps)
+                elif msg.kind == "port_stats" and (msg.dpid, msg.port_no) in links:
+                    name, bps = links[(msg.dpid, msg.port_no)], max(msg.tx_bps, msg.rx_bps)
+                else:
                     continue
-                name = links[(msg.dpid, msg.port_no)]
-                latest[name] = max(msg.tx_bps, msg.rx_bps)
+                latest[name] = bps
                 peak[name] = max(peak.get(name, 0.0), latest[name])
         if live is not None:
             live.update(_rates_table(latest))
@@ -67,7 +70,8 @@ def watch_link_rates(r, links: dict[tuple[int, int], str], seconds: float, live:
 
 
 def run(s: Settings, topo_name: str = "mec", live_seconds: float = 8.0, console: Console | None = None) -> int:
-    from mininet_topos.network import NetworkError, bridges, iperf, port_links, require_root, running_network
+    from mininet_topos.network import (NetworkError, bridges, iperf, port_links, publish_cells, require_root,
+                                       running_network, wait_discovered)
 
     console = console or Console()
     report = DemoReport(topology=topo_name)
@@ -86,6 +90,8 @@ def run(s: Settings, topo_name: str = "mec", live_seconds: float = 8.0, console:
     try:
         with running_network(topo_name, s.ofp_port) as net:
             switch_names = [sw.name for sw in net.switches]
+            wait_discovered(r, net)
+            publish_cells(r, net)
             report.switches, report.hosts = len(net.switches), len(net.hosts)
             console.print(f"topology [bold]{topo_name}[/]: {report.switches} switches, {report.hosts} hosts")
             report.ping_loss_pct = net.pingAll(timeout=2)
@@ -103,8 +109,9 @@ def run(s: Settings, topo_name: str = "mec", live_seconds: float = 8.0, console:
                 for p in loads:
                     p.kill()
                     p.wait(timeout=5)
-            if peak:
-                report.busiest_link, bps = max(peak.items(), key=lambda kv: kv[1])
+            link_peaks = {k: v for k, v in peak.items() if not k.startswith("cell ")}
+            if link_peaks:
+                report.busiest_link, bps = max(link_peaks.items(), key=lambda kv: kv[1])
                 report.busiest_link_mbps = bps / 1e6
     except NetworkError as exc:
         report.error = str(exc)

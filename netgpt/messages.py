@@ -52,6 +52,16 @@ class PortStats(Message):
     link: str | None = Field(None, description="Link name this port belongs to, when the topology is known")
 
 
+class CellStats(Message):
+    """Traffic of one radio cell: the sum over its users' access ports (uplink = from users, downlink = to users)."""
+
+    kind: Literal["cell_stats"] = "cell_stats"
+    cell: str = Field(min_length=1)
+    uplink_bps: float = Field(ge=0)
+    downlink_bps: float = Field(ge=0)
+    ports: int = Field(ge=0, description="Access ports aggregated")
+
+
 class FlowStats(Message):
     """Counters of one flow entry."""
 
@@ -235,6 +245,7 @@ class EdgePromptResponse(Message):
 AnyMessage = Annotated[
     Union[
         PortStats,
+        CellStats,
         FlowStats,
         Forecast,
         UserIntent,
@@ -252,7 +263,7 @@ _ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyMessage)
 
 MESSAGE_TYPES: dict[str, type[Message]] = {
     m.model_fields["kind"].default: m  # type: ignore[misc]
-    for m in (PortStats, FlowStats, Forecast, UserIntent, AgentHeartbeat, OperatorIntent, Allocation, FlowAction,
+    for m in (PortStats, CellStats, FlowStats, Forecast, UserIntent, AgentHeartbeat, OperatorIntent, Allocation, FlowAction,
               EdgePromptRequest, EdgePromptResponse)
 }
 

@@ -8,13 +8,14 @@ import httpx
 import pytest
 
 from netgpt import bus
-from netgpt.messages import PortStats
+from netgpt.messages import CellStats, PortStats
 
 pytestmark = pytest.mark.integration
 
 
 def test_mec_topology_ping_iperf_and_telemetry(stack):
-    from mininet_topos.network import bridges, iperf, port_links, running_network, wait_discovered
+    from mininet_topos.network import (bridges, iperf, port_links, publish_cells, running_network,
+                                       wait_discovered)
 
     host_pids = []
     with running_network("mec", stack.ofp_port) as net:
@@ -22,6 +23,8 @@ def test_mec_topology_ping_iperf_and_telemetry(stack):
         switch_names = {sw.name for sw in net.switches}
         assert len(switch_names) >= 3
         wait_discovered(bus.connect(stack), net)
+        cells = publish_cells(bus.connect(stack), net)
+        assert set(cells) == {"c1", "c2", "c3", "c4"}
         assert net.pingAll(timeout=2) == 0.0
         mbps = iperf(net, "u1", "cloud", seconds=3)
         assert mbps > 100, f"TCP u1->cloud only {mbps} Mbit/s"
@@ -40,6 +43,13 @@ def test_mec_topology_ping_iperf_and_telemetry(stack):
     first_port = next(iter(u1_ports))
     times = sorted(m.ts for m in on_links if (m.dpid, m.port_no) == first_port)
     assert len(times) >= 3 and max(b - a for a, b in zip(times, times[1:])) <= 2.5
+
+    # Inter-switch ports carry the link they belong to; cell c1's uplink saw the iperf flow.
+    assert {m.link for m in on_links if m.link} >= {"1-2", "2-4"}  # core1-agg1, agg1-acc1 by dpid
+    cell_stats = [m for _, m in bus.read_range(r, bus.Streams.TELEMETRY) if isinstance(m, CellStats)]
+    assert {m.cell for m in cell_stats} == {"c1", "c2", "c3", "c4"}
+    assert max(m.uplink_bps for m in cell_stats if m.cell == "c1") > 50e6
+    assert max(m.uplink_bps for m in cell_stats if m.cell == "c2") < 5e6
 
     # Nothing of the network is left: no bridge, no host shell.
     assert not (bridges() & switch_names)
