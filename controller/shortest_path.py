@@ -2,8 +2,9 @@
 
 Loops are safe: broadcast and unknown destinations are never flooded between switches. ARP requests for a known IP are
 answered by the controller (proxy ARP); anything else without a known destination is sent out of the *edge* ports only
-(switch ports without a discovered link), once per switch. Known destinations get per-destination flows along the
-weighted shortest path, so forwarding is a tree toward each host and cannot loop.
+(switch ports without a discovered link), once per switch. Known destinations get per-pair flows (eth_src, eth_dst)
+along a loop-free path: the weighted shortest path, unless a path policy (traffic engineering) picks another of the k
+shortest. `paths` records each pair's path, so other apps can see and move traffic.
 
 State is plain: a networkx graph of switches (edge attribute `port` = output port, `weight`), and where each host is.
 The current view is written to Redis (netgpt:topology) whenever it changes, for operators and tests.
@@ -41,6 +42,9 @@ class ShortestPathForwarding(app_manager.RyuApp):
         self.switch_ports: dict[int, set[int]] = {}
         self.hosts: dict[str, tuple[int, int]] = {}  # mac -> (dpid, port)
         self.arp_table: dict[str, str] = {}  # ip -> mac
+        self.paths: dict[tuple[str, str], list[int]] = {}  # (src mac, dst mac) -> dpids along the installed path
+        # Traffic engineering may replace this: (src_mac, dst_mac, src_dpid, dst_dpid) -> path of dpids.
+        self.path_policy = self.shortest_path
 
     # --- topology events --------------------------------------------------------------------------------------------
 
@@ -92,6 +96,7 @@ class ShortestPathForwarding(app_manager.RyuApp):
 
     def _topology_changed(self):
         """Paths may have changed: drop our forwarding flows (they are re-installed on demand) and publish the view."""
+        self.paths.clear()
         for dp in self.datapaths.values():
             parser, ofp = dp.ofproto_parser, dp.ofproto
             dp.send_msg(parser.OFPFlowMod(datapath=dp, command=ofp.OFPFC_DELETE, table_id=ofp.OFPTT_ALL,
@@ -141,30 +146,47 @@ class ShortestPathForwarding(app_manager.RyuApp):
             if arp_pkt.opcode == arp.ARP_REQUEST and arp_pkt.dst_ip in self.arp_table:
                 self._arp_reply(dp, in_port, arp_pkt)
                 return
-        if eth.dst in self.hosts:
-            self._forward(dp, in_port, eth.dst, msg.data)
+        if eth.dst in self.hosts and eth.src in self.hosts:
+            self._forward(dp, in_port, eth.src, eth.dst, msg.data)
         else:
             self._flood_edges(msg.data, exclude=(dp.id, in_port))
 
-    def _forward(self, dp, in_port, dst_mac, data):
-        dst_dpid, dst_port = self.hosts[dst_mac]
-        try:
-            path = nx.shortest_path(self.graph, dp.id, dst_dpid, weight="weight")
-        except (nx.NetworkXNoPath, nx.NodeNotFound):
-            self.logger.info("no path %s -> %s for %s", dp.id, dst_dpid, dst_mac)
-            return
-        # Install from the destination backwards so a packet never reaches a switch before its flow does.
-        hops = [(a, self.graph[a][b]["port"]) for a, b in zip(path, path[1:])] + [(dst_dpid, dst_port)]
+    def shortest_path(self, src_mac, dst_mac, src_dpid, dst_dpid) -> list[int]:
+        return nx.shortest_path(self.graph, src_dpid, dst_dpid, weight="weight")
+
+    def _forward(self, dp, in_port, src_mac, dst_mac, data):
+        dst_dpid = self.hosts[dst_mac][0]
+        path = self.paths.get((src_mac, dst_mac))
+        if not path or path[0] != dp.id:
+            try:
+                path = self.path_policy(src_mac, dst_mac, dp.id, dst_dpid)
+            except (nx.NetworkXNoPath, nx.NodeNotFound):
+                self.logger.info("no path %s -> %s for %s", dp.id, dst_dpid, dst_mac)
+                return
+            self.install_path(src_mac, dst_mac, path)
+        self._packet_out(dp, in_port, self.hops(path, dst_mac)[0][1], data)
+
+    def hops(self, path: list[int], dst_mac: str) -> list[tuple[int, int]]:
+        """(dpid, output port) for each switch of a path toward dst_mac."""
+        return [(a, self.graph[a][b]["port"]) for a, b in zip(path, path[1:])] + [(path[-1], self.hosts[dst_mac][1])]
+
+    def install_path(self, src_mac: str, dst_mac: str, path: list[int], barrier=None) -> list[tuple[int, int]]:
+        """Install (or move) a pair onto `path`, from the destination backwards (make before break: a packet never
+        reaches a switch before its flow). `barrier(dp)` may wait for each switch to confirm. Returns the hops."""
+        hops = self.hops(path, dst_mac)
         for dpid, out_port in reversed(hops):
             if dpid in self.datapaths:
-                self._install(self.datapaths[dpid], dst_mac, out_port)
-        self._packet_out(dp, in_port, hops[0][1], data)
+                self._install(self.datapaths[dpid], src_mac, dst_mac, out_port)
+                if barrier:
+                    barrier(self.datapaths[dpid])
+        self.paths[(src_mac, dst_mac)] = list(path)
+        return hops
 
-    def _install(self, dp, dst_mac, out_port):
+    def _install(self, dp, src_mac, dst_mac, out_port):
         parser, ofp = dp.ofproto_parser, dp.ofproto
         inst = [parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, [parser.OFPActionOutput(out_port)])]
         dp.send_msg(parser.OFPFlowMod(datapath=dp, cookie=FORWARD_COOKIE, priority=FORWARD_PRIORITY,
-                                      match=parser.OFPMatch(eth_dst=dst_mac), instructions=inst,
+                                      match=parser.OFPMatch(eth_src=src_mac, eth_dst=dst_mac), instructions=inst,
                                       idle_timeout=FLOW_IDLE_TIMEOUT_S))
 
     def _packet_out(self, dp, in_port, out_port, data):
