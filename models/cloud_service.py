@@ -1,0 +1,180 @@
+"""The cloud LLM service: a FastAPI app speaking the OpenAI API over an AdapterServer.
+
+    GET  /health                 liveness + what is loaded
+    GET  /v1/models              the base and each adapter, as model ids
+    POST /v1/chat/completions    messages -> answer; "stream": true sends server-sent events (chat.completion.chunk)
+    POST /v1/completions         prompt -> continuation (streaming too)
+
+`model` in a request picks the adapter (or the base). Errors use OpenAI's shape {"error": {"message", "type", ...}}:
+an over-length prompt is HTTP 400 (code context_length_exceeded), an unknown model 404. Handlers are plain `def`s, so
+FastAPI runs them in its thread pool and the AdapterServer's lock serialises the model; the event loop keeps serving.
+
+Any other OpenAI-compatible endpoint (vLLM, Ollama) can be the cloud instead: clients read NETGPT_CLOUD_URL and
+NETGPT_CLOUD_MODEL (see `cloud_client`).
+"""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Iterator, Literal, Optional, Union
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field
+
+from models.base import ModelError
+from models.serving import AdapterServer, Completion, PromptTooLong
+
+
+class ChatMessage(BaseModel):
+    role: Literal["system", "user", "assistant", "tool"]
+    content: str
+
+
+class StreamOptions(BaseModel):
+    include_usage: bool = False
+
+
+class ChatRequest(BaseModel):
+    model: Optional[str] = None
+    messages: list[ChatMessage] = Field(min_length=1)
+    max_tokens: Optional[int] = Field(None, ge=1)
+    max_completion_tokens: Optional[int] = Field(None, ge=1)
+    temperature: float = Field(0.0, ge=0, le=2)
+    top_p: float = Field(1.0, gt=0, le=1)
+    stream: bool = False
+    stream_options: Optional[StreamOptions] = None
+
+
+class CompletionRequest(BaseModel):
+    model: Optional[str] = None
+    prompt: Union[str, list[str]]
+    max_tokens: int = Field(16, ge=1)  # OpenAI's default for /v1/completions
+    temperature: float = Field(0.0, ge=0, le=2)
+    top_p: float = Field(1.0, gt=0, le=1)
+    stream: bool = False
+    stream_options: Optional[StreamOptions] = None
+
+
+def error(status: int, message: str, code: str, kind: str = "invalid_request_error") -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": {"message": message, "type": kind, "param": None,
+                                                               "code": code}})
+
+
+def usage(c: Completion) -> dict:
+    return {"prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens,
+            "total_tokens": c.prompt_tokens + c.completion_tokens}
+
+
+def sse(payload: dict) -> str:
+    return f"data: {json.dumps(payload)}\n\n"
+
+
+def create_app(server: AdapterServer, default_max_tokens: int = 128) -> FastAPI:
+    app = FastAPI(title="NetGPT cloud LLM", version="1")
+
+    def checked(model: Optional[str], prompt: str, max_tokens: int) -> Optional[JSONResponse]:
+        """Validate before a streaming response starts: afterwards the status code can no longer change."""
+        if model not in (None, server.name) and model not in server.adapters:
+            return error(404, f"The model {model!r} does not exist; available: {', '.join(server.model_ids())}",
+                         "model_not_found")
+        try:
+            server.encode(prompt, max_tokens)
+        except PromptTooLong as exc:
+            return error(400, str(exc), "context_length_exceeded")
+        return None
+
+    def run(model: Optional[str], prompt: str, max_tokens: int, temperature: float, top_p: float) -> Completion:
+        return server.complete(prompt, adapter=model, max_tokens=max_tokens, temperature=temperature, top_p=top_p)
+
+    @app.get("/health")
+    def health() -> dict:
+        return {"status": "ok", "models": server.model_ids(), "context_length": server.context_length}
+
+    @app.get("/v1/models")
+    def list_models() -> dict:
+        created = int(time.time())
+        return {"object": "list", "data": [{"id": m, "object": "model", "created": created, "owned_by": "netgpt"}
+                                           for m in server.model_ids()]}
+
+    @app.post("/v1/chat/completions")
+    def chat(req: ChatRequest):
+        prompt = server.chat_prompt([m.model_dump() for m in req.messages])
+        max_tokens = req.max_completion_tokens or req.max_tokens or default_max_tokens
+        if (bad := checked(req.model, prompt, max_tokens)) is not None:
+            return bad
+        rid, created, model = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time()), req.model or server.name
+        if not req.stream:
+            c = run(req.model, prompt, max_tokens, req.temperature, req.top_p)
+            return {"id": rid, "object": "chat.completion", "created": created, "model": model,
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": c.text},
+                                 "finish_reason": c.finish_reason, "logprobs": None}],
+                    "usage": usage(c)}
+
+        def events() -> Iterator[str]:
+            head = {"id": rid, "object": "chat.completion.chunk", "created": created, "model": model}
+            yield sse({**head, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
+                                            "finish_reason": None}]})
+            for item in server.stream(prompt, adapter=req.model, max_tokens=max_tokens, temperature=req.temperature,
+                                      top_p=req.top_p):
+                if isinstance(item, Completion):
+                    yield sse({**head, "choices": [{"index": 0, "delta": {}, "finish_reason": item.finish_reason}]})
+                    if req.stream_options and req.stream_options.include_usage:
+                        yield sse({**head, "choices": [], "usage": usage(item)})
+                else:
+                    yield sse({**head, "choices": [{"index": 0, "delta": {"content": item}, "finish_reason": None}]})
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    @app.post("/v1/completions")
+    def completions(req: CompletionRequest):
+        prompts = [req.prompt] if isinstance(req.prompt, str) else req.prompt
+        if not prompts:
+            return error(400, "prompt must not be empty", "invalid_prompt")
+        for prompt in prompts:
+            if (bad := checked(req.model, prompt, req.max_tokens)) is not None:
+                return bad
+        rid, created, model = f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time()), req.model or server.name
+        if not req.stream:
+            done = [run(req.model, p, req.max_tokens, req.temperature, req.top_p) for p in prompts]
+            return {"id": rid, "object": "text_completion", "created": created, "model": model,
+                    "choices": [{"index": i, "text": c.text, "finish_reason": c.finish_reason, "logprobs": None}
+                                for i, c in enumerate(done)],
+                    "usage": {k: sum(usage(c)[k] for c in done)
+                              for k in ("prompt_tokens", "completion_tokens", "total_tokens")}}
+        if len(prompts) != 1:
+            return error(400, "streaming supports one prompt per request", "invalid_prompt")
+
+        def events() -> Iterator[str]:
+            head = {"id": rid, "object": "text_completion", "created": created, "model": model}
+            for item in server.stream(prompts[0], adapter=req.model, max_tokens=req.max_tokens,
+                                      temperature=req.temperature, top_p=req.top_p):
+                if isinstance(item, Completion):
+                    yield sse({**head, "choices": [{"index": 0, "text": "", "finish_reason": item.finish_reason,
+                                                    "logprobs": None}]})
+                    if req.stream_options and req.stream_options.include_usage:
+                        yield sse({**head, "choices": [], "usage": usage(item)})
+                else:
+                    yield sse({**head, "choices": [{"index": 0, "text": item, "finish_reason": None,
+                                                    "logprobs": None}]})
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    @app.exception_handler(ModelError)
+    def model_error(_request, exc: ModelError) -> JSONResponse:
+        return error(400, str(exc), "model_error")
+
+    return app
+
+
+def cloud_client(settings=None):
+    """An `openai` client for the configured cloud (this service, vLLM, Ollama...), and the model id to ask for."""
+    from openai import OpenAI
+
+    from netgpt.settings import get_settings
+
+    s = settings or get_settings()
+    return OpenAI(base_url=s.cloud_url, api_key="not-needed-offline"), s.cloud_model

@@ -1,0 +1,222 @@
+"""LoRA fine-tuning with peft: one adapter per task, saved in peft format next to a model card.
+
+    cfg = LoraTaskConfig(task="intent", steps=300)
+    result = train_adapter(model, tokenizer, cfg, out_dir)      # -> {"path": ..., "metrics": {...}}
+    check_adapter(model, out_dir)                               # raises ModelError if it was made for another base
+
+The card (netgpt-adapter.json, mirrored in README.md) records the base's source and fingerprint (models.base), the data,
+the steps and the metrics. Loading refuses an adapter whose card names another base, with the reason.
+"""
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+from models import tasks
+from models.base import ModelError, describe, fingerprint
+
+CARD = "netgpt-adapter.json"
+
+
+@dataclass
+class LoraTaskConfig:
+    task: str
+    rank: int = 8
+    alpha: int = 16
+    dropout: float = 0.05
+    target_modules: Optional[list[str]] = None  # None: peft's default for the architecture (c_attn, q_proj/v_proj)
+    steps: int = 300
+    batch_size: int = 16
+    lr: float = 2e-3
+    n_train: int = 2000
+    n_eval: int = 200
+    n_generate: int = 50  # eval examples answered by greedy generation for the task metric
+    max_len: int = 192
+    seed: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+# --- data -------------------------------------------------------------------------------------------------------------
+
+
+def split(cfg: LoraTaskConfig) -> tuple[list[tasks.Example], list[tasks.Example]]:
+    """Train and eval sets from different seeds; eval drops any prompt seen in training."""
+    train = tasks.make_examples(cfg.task, cfg.n_train, seed=cfg.seed)
+    seen = {e.prompt for e in train}
+    evals = [e for e in tasks.make_examples(cfg.task, cfg.n_eval * 2, seed=cfg.seed + 10_007) if e.prompt not in seen]
+    return train, evals[:cfg.n_eval]
+
+
+def encode(tokenizer, example: tasks.Example, max_len: int) -> tuple[list[int], list[int]]:
+    """Prompt and target are tokenised separately, as at inference; the loss covers the target and the end token."""
+    prompt = tokenizer(example.prompt, add_special_tokens=False)["input_ids"]
+    target = tokenizer(example.target, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    ids = (prompt + target)[-max_len:]
+    labels = ([-100] * len(prompt) + target)[-max_len:]
+    return ids, labels
+
+
+def collate(pairs: list[tuple[list[int], list[int]]], pad_id: int):
+    import torch
+
+    width = max(len(ids) for ids, _ in pairs)
+    input_ids = torch.full((len(pairs), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(pairs), width), -100, dtype=torch.long)
+    mask = torch.zeros((len(pairs), width), dtype=torch.long)
+    for row, (ids, lab) in enumerate(pairs):
+        input_ids[row, :len(ids)] = torch.tensor(ids)
+        labels[row, :len(lab)] = torch.tensor(lab)
+        mask[row, :len(ids)] = 1
+    return {"input_ids": input_ids, "attention_mask": mask, "labels": labels}
+
+
+# --- evaluation -------------------------------------------------------------------------------------------------------
+
+
+def eval_loss(model, tokenizer, encoded: list, batch_size: int = 32) -> float:
+    """Mean loss per target token over the eval set."""
+    import torch
+
+    total, count = 0.0, 0
+    model.eval()
+    with torch.no_grad():
+        for i in range(0, len(encoded), batch_size):
+            batch = collate(encoded[i:i + batch_size], tokenizer.pad_token_id)
+            n = int((batch["labels"][:, 1:] != -100).sum())
+            total += model(**batch).loss.item() * n
+            count += n
+    return total / max(count, 1)
+
+
+def answer(model, tokenizer, prompt: str, max_new_tokens: int) -> str:
+    import torch
+
+    inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+    with torch.no_grad():
+        out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
+                             pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    return tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+
+
+def task_metric(model, tokenizer, task: str, examples: list[tasks.Example]) -> float:
+    """Mean of tasks.score over greedy answers: exact match / accuracy, or MAE for forecast."""
+    if not examples:
+        return float("nan")
+    longest = max(len(tokenizer(e.target, add_special_tokens=False)["input_ids"]) for e in examples)
+    scores = [tasks.score(task, answer(model, tokenizer, e.prompt, longest + 2), e) for e in examples]
+    return sum(scores) / len(scores)
+
+
+# --- training ---------------------------------------------------------------------------------------------------------
+
+
+def train_adapter(model, tokenizer, cfg: LoraTaskConfig, out_dir: Path, log: Callable[[str], None] = print,
+                  progress: bool = True) -> dict:
+    """Wrap the base with a fresh LoRA adapter, train it on the task, evaluate, save adapter + card."""
+    import torch
+    from peft import LoraConfig, TaskType, get_peft_model
+    from tqdm import tqdm
+
+    t_start = time.perf_counter()
+    torch.manual_seed(cfg.seed)
+    rng = random.Random(cfg.seed)
+    base_info = describe(model)  # before peft wraps it: the fingerprint must match what a loader will see
+    train, evals = split(cfg)
+    train_enc = [encode(tokenizer, e, cfg.max_len) for e in train]
+    eval_enc = [encode(tokenizer, e, cfg.max_len) for e in evals]
+    generate_on = evals[:cfg.n_generate]
+    metric = tasks.METRIC_NAME[cfg.task]
+
+    loss_before = eval_loss(model, tokenizer, eval_enc)
+    metric_before = task_metric(model, tokenizer, cfg.task, generate_on)
+    log(f"{cfg.task}: {len(train)} train / {len(evals)} eval examples (generated); "
+        f"before: eval loss {loss_before:.3f}, {metric} {metric_before:.3f}")
+
+    lora = LoraConfig(task_type=TaskType.CAUSAL_LM, r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
+                      target_modules=cfg.target_modules)
+    peft_model = get_peft_model(model, lora)
+    trainable = [p for p in peft_model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=0.0)
+    warmup = max(1, cfg.steps // 10)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps)))
+
+    peft_model.train()
+    t_train = time.perf_counter()
+    bar = tqdm(range(cfg.steps), desc=f"LoRA {cfg.task}", disable=not progress)
+    for _ in bar:
+        batch = collate(rng.sample(train_enc, min(cfg.batch_size, len(train_enc))), tokenizer.pad_token_id)
+        loss = peft_model(**batch).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+    bar.close()
+    steps_per_s = cfg.steps / max(time.perf_counter() - t_train, 1e-9)
+
+    peft_model.eval()
+    loss_after = eval_loss(peft_model, tokenizer, eval_enc)
+    metric_after = task_metric(peft_model, tokenizer, cfg.task, generate_on)
+    metrics = {"eval_loss_before": round(loss_before, 4), "eval_loss": round(loss_after, 4),
+               f"{metric}_before": round(metric_before, 4), metric: round(metric_after, 4),
+               "train_steps_per_s": round(steps_per_s, 2)}
+    log(f"{cfg.task}: after {cfg.steps} steps: eval loss {loss_after:.3f}, {metric} {metric_after:.3f} "
+        f"({steps_per_s:.2f} steps/s)")
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    peft_model.save_pretrained(out_dir)
+    card = {"task": cfg.task, "base": base_info["source"], "base_fingerprint": base_info["fingerprint"],
+            "base_architecture": base_info["architecture"], "base_params_m": base_info["params_m"],
+            "data": f"generated by models/tasks.py ({cfg.task}; see models/DATA.md): {len(train)} train, "
+                    f"{len(evals)} eval examples, seeds {cfg.seed}/{cfg.seed + 10_007}",
+            "steps": cfg.steps, "config": asdict(cfg), "metrics": metrics,
+            "minutes": round((time.perf_counter() - t_start) / 60, 2)}
+    (out_dir / CARD).write_text(json.dumps(card, indent=2))
+    (out_dir / "README.md").write_text(f"# LoRA adapter: {cfg.task}\n\nBase: `{card['base']}` "
+                                       f"({card['base_architecture']}, fingerprint {card['base_fingerprint']}).\n\n"
+                                       f"Data: {card['data']}\n\n```json\n{json.dumps(card, indent=2)}\n```\n")
+    return {"path": out_dir, "metrics": metrics, "card": card, "model": peft_model}
+
+
+# --- loading ----------------------------------------------------------------------------------------------------------
+
+
+def read_card(path: Path) -> dict:
+    path = Path(path)
+    if not (path / "adapter_config.json").is_file():
+        raise ModelError(f"{path} is not a peft adapter folder (no adapter_config.json)")
+    card_file = path / CARD
+    return json.loads(card_file.read_text()) if card_file.is_file() else {}
+
+
+def check_adapter(model, path: Path) -> dict:
+    """Refuse, with the reason, an adapter trained for another base. Returns its card.
+
+    With a card, the base fingerprint must match. Without one (an adapter from elsewhere), peft's own record of the
+    base (`base_model_name_or_path`) must match the model's name.
+    """
+    path = Path(path)
+    card = read_card(path)
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if card:
+        here = fingerprint(base)
+        if card.get("base_fingerprint") != here:
+            raise ModelError(
+                f"adapter {path.name} was trained for base {card.get('base')!r} ({card.get('base_architecture')}, "
+                f"fingerprint {card.get('base_fingerprint')}), not for this base "
+                f"{getattr(base, 'netgpt_source', base.config._name_or_path)!r} "
+                f"({(base.config.architectures or ['?'])[0]}, fingerprint {here})")
+        return card
+    peft_cfg = json.loads((path / "adapter_config.json").read_text())
+    theirs, ours = peft_cfg.get("base_model_name_or_path"), base.config._name_or_path
+    if theirs and ours and Path(theirs).name != Path(ours).name:
+        raise ModelError(f"adapter {path.name} has no netgpt card and names base {theirs!r}, not {ours!r}")
+    return card

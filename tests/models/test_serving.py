@@ -1,0 +1,80 @@
+"""One base, several adapters, chosen per request; exact switching; safe under concurrent requests."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+
+from models.base import ModelError
+from models.serving import AdapterServer, PromptTooLong
+
+PROMPT = "request: stream the lakers match live\nservice:"
+
+
+@pytest.fixture
+def server(load_tiny, tiny_adapters):
+    model, tokenizer = load_tiny("gpt2")
+    with torch.no_grad():
+        base_logits = model(**tokenizer(PROMPT, return_tensors="pt")).logits[0].clone()
+    s = AdapterServer(model, tokenizer)
+    for task in ("intent", "forecast"):
+        s.load_adapter(task, tiny_adapters[task]["path"])
+    s.base_logits_before_adapters = base_logits
+    return s
+
+
+def test_two_adapters_differ_and_switching_back_is_exact(server):
+    first = server.logits(PROMPT, "intent")
+    other = server.logits(PROMPT, "forecast")
+    assert not torch.allclose(first, other)
+    assert torch.equal(server.logits(PROMPT, "intent"), first)
+    base = server.logits(PROMPT, None)
+    assert torch.equal(base, server.base_logits_before_adapters)  # no adapter = the untouched base
+    assert torch.equal(server.logits(PROMPT, server.name), base)
+    assert server.model_ids() == ["tiny-gpt2", "intent", "forecast"]
+
+
+def test_concurrent_requests_each_get_their_own_adapter(server):
+    names = ["intent", "forecast", None] * 4
+    expected = {n: server.complete(PROMPT, adapter=n, max_tokens=6).text for n in set(names)}
+    assert len(set(expected.values())) >= 2  # the adapters answer differently, so a mix-up would show
+    got: dict[int, str] = {}
+
+    def ask(i: int, name) -> None:
+        got[i] = server.complete(PROMPT, adapter=name, max_tokens=6).text
+
+    threads = [threading.Thread(target=ask, args=(i, n)) for i, n in enumerate(names)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert [got[i] for i in range(len(names))] == [expected[n] for n in names]
+
+
+def test_usage_counts_and_streaming_match(server):
+    c = server.complete(PROMPT, adapter="intent", max_tokens=5)
+    assert c.prompt_tokens == len(server.tokenizer(PROMPT)["input_ids"])
+    assert 1 <= c.completion_tokens <= 5
+    *pieces, final = list(server.stream(PROMPT, adapter="intent", max_tokens=5))
+    assert "".join(pieces) == final.text == c.text
+    assert (final.prompt_tokens, final.completion_tokens) == (c.prompt_tokens, c.completion_tokens)
+
+
+def test_bad_requests(server, tiny_adapters):
+    with pytest.raises(PromptTooLong, match="maximum context length is 128 tokens"):
+        server.complete("word " * 200, max_tokens=4)
+    with pytest.raises(PromptTooLong):
+        server.complete("short", max_tokens=500)
+    with pytest.raises(ModelError, match="unknown model 'nope'"):
+        server.complete(PROMPT, adapter="nope")
+    with pytest.raises(ModelError, match="already loaded"):
+        server.load_adapter("intent", tiny_adapters["intent"]["path"])
+
+
+def test_server_refuses_adapter_of_another_base(load_tiny, tiny_adapters):
+    model, tokenizer = load_tiny("llama")
+    s = AdapterServer(model, tokenizer)
+    with pytest.raises(ModelError, match="trained for base"):
+        s.load_adapter("intent", tiny_adapters["intent"]["path"])
+    assert s.model_ids() == ["tiny-llama"]
