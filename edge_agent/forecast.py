@@ -225,7 +225,7 @@ def fit_forecaster(series: np.ndarray, period: int, max_horizon: int = 36, metho
 
     used = [m for j, m in enumerate(candidates) if weights[:, j].any()]
     keep = [candidates.index(m) for m in used]
-    fitted = {m: METHODS[m]().fit(y, period, max_horizon) for m in used}
+    fitted = {m: METHODS[m]().fit(y, period, max_horizon, plan_length=split) for m in used}  # the validated features
     bt_mae = {m: np.abs(result.forecasts[m] - result.actual).mean(0) for m in candidates}
     bt_mae["forecaster"] = np.abs(combined_error).mean(0)  # in-sample for the selection: optimistic, for information
     return Forecaster(period=period, max_horizon=max_horizon, methods=fitted, weights=weights[:, keep],

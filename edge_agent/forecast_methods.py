@@ -48,7 +48,9 @@ class Method:
     def min_fit_length(cls, period: int, max_horizon: int) -> int:
         return period
 
-    def fit(self, y: np.ndarray, period: int, max_horizon: int) -> "Method":
+    def fit(self, y: np.ndarray, period: int, max_horizon: int, plan_length: int | None = None) -> "Method":
+        """plan_length: decide which features to use as if y had this length (fit_forecaster refits on the whole
+        series with the feature set that was validated on a shorter one)."""
         raise NotImplementedError
 
     def predict(self, history: np.ndarray, horizon: int) -> np.ndarray:
@@ -66,7 +68,7 @@ def _seasonal_offsets(h: np.ndarray, period: int) -> np.ndarray:
 
 @register("seasonal_naive")
 class SeasonalNaive(Method):
-    def fit(self, y, period, max_horizon):
+    def fit(self, y, period, max_horizon, plan_length=None):
         self.period = period
         self.min_history = period
         return self
@@ -93,10 +95,10 @@ class RidgeLags(Method):
             cols.append(y[t + h - _seasonal_offsets(np.array([h]), 7 * self.period)[0]])
         return np.stack(cols, axis=-1)
 
-    def fit(self, y, period, max_horizon):
+    def fit(self, y, period, max_horizon, plan_length=None):
         self.period, self.max_horizon = period, max_horizon
         week = _seasonal_offsets(np.array([max_horizon]), 7 * period)[0]
-        self.use_week = len(y) >= week + 2 * period + max_horizon  # at least two days of origins that see last week
+        self.use_week = (plan_length or len(y)) >= week + 7 * period + max_horizon  # a week of origins that see last week
         self.min_history = max(self.n_lags, _seasonal_offsets(np.array([max_horizon]), period)[0],
                                week if self.use_week else 0)
         self.scale = float(np.std(y)) or 1.0  # one scale for all inputs (they are the same series), so alpha means the same
@@ -174,10 +176,10 @@ class Boosted(Method):
         x[:, 1:] /= level[:, None]
         return x, level, profile
 
-    def fit(self, y, period, max_horizon):
+    def fit(self, y, period, max_horizon, plan_length=None):
         self.period, self.max_horizon = period, max_horizon
         self.eps = 1e-6 * (float(np.mean(np.abs(y))) + 1e-12)  # keeps level > 0 on an all-zero stretch
-        self._plan(len(y))
+        self._plan(plan_length or len(y))
         t_all, h_all = [], []
         for h in range(1, max_horizon + 1):
             t = np.arange(self.min_history - 1, len(y) - h)
