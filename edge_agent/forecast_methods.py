@@ -7,11 +7,14 @@ earlier predictions, so errors do not compound over the horizon.
 - `seasonal_naive`: the value one period (one day) earlier.
 - `ridge_lags`: the baseline the issue names: one ridge regression per step h on the last 12 values plus the value at
   the target's time yesterday (t+h-P) and last week (t+h-7P).
-- `boosted`: one gradient-boosted tree model for all steps (the step is a feature), on scale-free features: recent
-  values and means, the target time's value yesterday / last week (smoothed over +-2 steps), a 7-day profile at the
-  target time, how far today runs above or below that profile, and the recent volatility. Everything is divided by the
-  mean of the last period so the trees never have to extrapolate a trend or a level shift. The target is the next value
-  minus the profile (also scaled), i.e. trees learn the correction to a seasonal forecast.
+- `profile_ridge`: one ridge per step h on scale-free features: recent values and means, the target time's value
+  yesterday and last week (smoothed over +-2 steps), a 7-day profile at the target time, how far today runs above or
+  below that profile, and the recent volatility. Everything is divided by the mean of the last period, so a trend or a
+  level shift does not put the inputs outside what was seen in training. The target is the next value minus the
+  profile, scaled the same way.
+- `boosted`: `profile_ridge` plus one gradient-boosted tree model for all steps (the step is a feature) fitted on what
+  the ridge got wrong. Trees alone approximate "today's value carries over" badly; on top of a linear stage they only
+  have to learn the non-linear rest.
 
 Later methods (the edge LM with its `forecast` LoRA adapter) register with `@register("name")` and implement the same
 three calls.
