@@ -31,7 +31,7 @@ SC = ServiceClass
 # --- slot lists (shared where the same kind of thing appears in several classes) -------------------------------------
 
 PEOPLE = ["my father", "my brother", "Sarah", "my landlord", "Dr. Patel", "my aunt", "Carlos", "my manager",
-          "the insurance company", "my best friend", "the school office", "Mrs. Okafor", "my grandmother"]
+          "my insurer", "my best friend", "the school office", "Mrs. Okafor", "my grandmother"]
 TIMES = ["nine o'clock", "noon", "half past two", "4 pm", "the top of the hour", "eleven"]
 
 SLOTS: dict[str, list[str]] = {
@@ -164,6 +164,26 @@ TEMPLATES: dict[ServiceClass, list[str]] = {
     ],
 }
 
+# Terse, lower-case "chat register" templates: how people type on a phone keyboard. They are used as they are, without
+# the polite prefixes and suffixes.
+CASUAL_TEMPLATES: dict[ServiceClass, list[str]] = {
+    SC.video_streaming: ["watch {title}", "{vplatform} {series} next ep", "need something {genre} to watch",
+                         "put {event} on", "vids about {vtopic}", "{title} stream hd", "{series} on {vplatform} pls"],
+    SC.navigation: ["{place} how far", "way to {place}", "closest {poi}?", "get me to {place} {travel_mode}",
+                    "{transit} to {place}?", "lost, need to reach {place}", "route {origin} to {place}"],
+    SC.ar_vr: ["ar {ar_object} in my room", "vr {vr_exp}", "{headset} {vr_exp}", "see {ar_object} in 3d in my room",
+               "hologram of {overlay}", "camera overlay {overlay}", "mixed reality {mr_task}"],
+    SC.gaming: ["{game} anyone?", "play {game} w {gamers}", "{game} lobby now", "{game_genre} game online",
+                "lagging in {game}", "{cloud_gaming} {game}", "gg, queue {game} again"],
+    SC.web_chat: ["{fact}?", "explain {concept} quick", "{dish} recipe", "say '{phrase}' in {language}",
+                  "who was {person}", "weather {city}", "short {text_type} on {subject}"],
+    SC.file_transfer: ["upload {files}", "{files} to {storage}", "dl {dl_item}", "send {files} to {recipient}",
+                       "backup {files}", "{update} update now", "{dl_item} download stuck"],
+    SC.voice_video_call: ["call {contact}", "video {contact}", "ring {contact} on {call_app}",
+                          "{conf_app} w {group} at {time}", "phone {contact}", "get {contact} on the line",
+                          "voice chat {contact}"],
+}
+
 PREFIXES = ["", "", "", "Please ", "Could you ", "Assistant, ", "Hello, "]
 SUFFIXES = ["", "", "", " Thank you.", " Right now.", " As soon as possible."]
 
@@ -197,16 +217,20 @@ def _wrap(sentence: str, rng: random.Random) -> str:
 
 
 def generate_training_set(per_class: int = 240, seed: int = 7) -> list[Sample]:
-    """`per_class` distinct prompts per service class, in a stable order (same seed -> same list)."""
+    """`per_class` distinct prompts per service class, in a stable order (same seed -> same list).
+
+    Formal templates are indexed first, then casual ones ("<class>/<n>" continues the numbering)."""
     rng = random.Random(seed)
     samples: list[Sample] = []
-    for service_class, templates in TEMPLATES.items():
+    for service_class, formal in TEMPLATES.items():
+        templates = [(t, True) for t in formal] + [(t, False) for t in CASUAL_TEMPLATES[service_class]]
         seen: set[str] = set()
         # Cycle through templates so every template is used about equally, whatever per_class is.
-        for attempt, (t_index, template) in enumerate(itertools.cycle(enumerate(templates))):
+        for attempt, (t_index, (template, wrap)) in enumerate(itertools.cycle(enumerate(templates))):
             if len(seen) >= per_class or attempt > per_class * 50:
                 break
-            text = _wrap(_fill(template, rng), rng)
+            text = _fill(template, rng)
+            text = _wrap(text, rng) if wrap else text
             if text in seen:
                 continue
             seen.add(text)
