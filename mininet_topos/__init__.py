@@ -1,9 +1,10 @@
 """MEC topologies on real Open vSwitch (userspace datapath), selectable by name."""
+from mininet_topos.diamond import DiamondTopo
 from mininet_topos.linear import LinearTopo
 from mininet_topos.mec import MecTopo
 from mininet_topos.zoo import AbileneTopo, ZooTopo
 
-TOPOLOGIES = {"mec": MecTopo, "linear": LinearTopo, "abilene": AbileneTopo, "zoo": ZooTopo}
+TOPOLOGIES = {"mec": MecTopo, "linear": LinearTopo, "abilene": AbileneTopo, "zoo": ZooTopo, "diamond": DiamondTopo}
 
 
 def make_topo(name: str, **params):

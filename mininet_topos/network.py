@@ -59,7 +59,7 @@ def running_network(topo_name: str, ofp_port: int, shape: bool = False, **topo_p
     reason = require_root()
     if reason:
         raise NetworkError(reason)
-    setLogLevel("warning")
+    setLogLevel("critical" if shape else "warning")  # tc prints harmless htb quantum warnings as errors
     topo = make_topo(topo_name, **topo_params)
     clash = bridges() & set(topo.switches())
     live = {br for br in clash if not _stale(br)}
@@ -147,14 +147,29 @@ def cell_ports(net: Mininet) -> dict[str, list[tuple[int, int]]]:
     return cells
 
 
+def link_capacities(net: Mininet) -> dict[str, float]:
+    """'a-b' (dpids, smaller first) -> capacity in Mbit/s, for inter-switch links whose topology gives `bw`."""
+    caps = {}
+    for link in net.links:
+        a, b = link.intf1.node, link.intf2.node
+        bw = net.topo.linkInfo(a.name, b.name).get("bw")
+        if isinstance(a, OVSSwitch) and isinstance(b, OVSSwitch) and bw:
+            x, y = sorted((int(a.dpid, 16), int(b.dpid, 16)))
+            caps[f"{x}-{y}"] = float(bw)
+    return caps
+
+
 def publish_cells(r, net: Mininet) -> dict[str, list[tuple[int, int]]]:
-    """Tell the controller which access ports form each cell (Redis hash netgpt:cells)."""
+    """Tell the controller what the topology knows and OpenFlow does not: which access ports form each cell (Redis
+    hash netgpt:cells) and link capacities (netgpt:link_capacity)."""
     import json
 
     from netgpt.bus import Keys
 
-    cells = cell_ports(net)
-    r.delete(Keys.CELLS)
+    cells, caps = cell_ports(net), link_capacities(net)
+    r.delete(Keys.CELLS, Keys.LINK_CAPACITY)
     if cells:
         r.hset(Keys.CELLS, mapping={c: json.dumps(p) for c, p in cells.items()})
+    if caps:
+        r.hset(Keys.LINK_CAPACITY, mapping=caps)
     return cells

@@ -34,6 +34,7 @@ class Keys:
         return f"{PREFIX}:agent:{node_id}"
 
     ALLOCATIONS = f"{PREFIX}:allocations"  # hash cell -> Allocation JSON
+    LINK_CAPACITY = f"{PREFIX}:link_capacity"  # hash 'a-b' (dpids, smaller first) -> capacity in Mbit/s
     CELLS = f"{PREFIX}:cells"  # hash cell -> JSON list of [dpid, port] access ports (written when a topology starts)
     TOPOLOGY = f"{PREFIX}:topology"  # JSON of the controller's current topology view
 

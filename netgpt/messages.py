@@ -135,6 +135,8 @@ class UserIntent(Message):
     duration_s: float = Field(ge=0)
     latency_class: LatencyClass
     model: str = ""
+    user_ip: str | None = Field(None, description="The user's address, when the agent knows it")
+    server_ip: str | None = Field(None, description="Where the traffic will come from/go to, when known")
 
 
 class AgentHeartbeat(Message):
@@ -203,6 +205,7 @@ class FlowAction(Message):
     match: dict[str, Any] = Field(default_factory=dict)
     actions: list[dict[str, Any]] = Field(default_factory=list, description="ofctl-style action dicts")
     meter_id: int | None = Field(None, ge=1)
+    previous_actions: list[dict[str, Any]] | None = Field(None, description="What the flow did before: to revert")
     reason: str = ""
     cause_id: str | None = Field(None, description="The intent, forecast or allocation that caused it")
 

@@ -6,11 +6,15 @@ works, so set one before Ryu is imported. Usage: python -m netgpt.ryu_launcher [
 import sys
 
 
-def main(argv: list[str] | None = None) -> None:
+def patch_eventlet() -> None:
     import eventlet.wsgi
 
     if not hasattr(eventlet.wsgi, "ALREADY_HANDLED"):
         eventlet.wsgi.ALREADY_HANDLED = object()
+
+
+def main(argv: list[str] | None = None) -> None:
+    patch_eventlet()
     from ryu.cmd import manager
 
     sys.argv = ["ryu-manager", *(sys.argv[1:] if argv is None else argv)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,12 +24,20 @@ class Settings(BaseSettings):
     # Ryu: OpenFlow listener and its REST/WSGI API.
     ofp_port: int = Field(6653, ge=1, le=65535)
     ryu_api_port: int = Field(8080, ge=1, le=65535)
-    ryu_apps: list[str] = ["controller.shortest_path", "controller.monitor", "controller.rest_api"]
+    ryu_apps: list[str] = [
+        "controller.shortest_path", "controller.monitor", "controller.te", "controller.rest_api"]
 
     # Monitoring: the issue asks for statistics at least every 2 s.
     stats_interval_s: float = Field(1.0, gt=0, le=2.0)
     # Telemetry streams are capped so a long run cannot fill memory (approximate MAXLEN).
     stream_maxlen: int = Field(100_000, ge=100)
+
+    # Traffic engineering: 'static' (shortest path only), 'reactive' (acts on measured utilisation) or 'proactive'
+    # (also acts on forecasts and on user intents, before the load arrives).
+    te_mode: Literal["static", "reactive", "proactive"] = "proactive"
+    te_threshold: float = Field(0.8, gt=0, le=1, description="Utilisation above which a link is relieved")
+    te_k_paths: int = Field(3, ge=1, le=16)
+    te_holddown_s: float = Field(5.0, ge=0, description="A moved pair stays put at least this long")
 
     # Where PID files, logs and caches live.
     run_dir: Path = Path("/tmp/netgpt/run")

@@ -1,0 +1,286 @@
+"""Traffic engineering: keep links under Settings.te_threshold utilisation by moving source-destination pairs among
+the k shortest paths.
+
+Modes (Settings.te_mode):
+- static: weighted shortest path, never moved (the baseline).
+- reactive: new pairs take the shortest path; every stats interval, a link whose *measured* utilisation exceeds the
+  threshold has its largest pair moved to the path with the lowest resulting peak utilisation.
+- proactive: as reactive, but the load it sees also includes what is coming: link forecasts (Forecast messages) and the
+  expected demand of user intents (UserIntent with user_ip/server_ip) that has not arrived yet. New pairs, and an
+  intent's pair as soon as the intent arrives (before its first packet), go on the least-loaded of the k shortest.
+
+Demand direction: an intent's traffic flows server -> user (downlink), the common case for generative and streaming
+services. Inputs come from Redis streams through the consumer group 'controller', so nothing is lost while the
+controller restarts; malformed or stale messages are logged, counted and dropped. Every change is a FlowAction on the
+audit stream, with the flow's previous actions so it can be reverted.
+"""
+import time
+import uuid
+
+import networkx as nx
+import redis
+from ryu.app.ofctl import api as ofctl_api
+from ryu.base import app_manager
+from ryu.controller import ofp_event
+from ryu.controller.handler import MAIN_DISPATCHER, set_ev_cls
+from ryu.lib import hub
+from ryu.ofproto import ofproto_v1_3
+
+from netgpt import bus
+from netgpt.messages import FlowAction, Forecast, MessageError, UserIntent
+from netgpt.settings import get_settings
+
+GROUP, CONSUMER = "controller", "te"
+STALE_AFTER_S = 60.0
+MIN_GAIN = 0.05  # a move must lower the peak utilisation on the pair's path by 5 points
+MIN_SHARE = 0.05  # pairs under 5% of a hot link's capacity are not moved
+
+
+class TrafficEngineering(app_manager.RyuApp):
+    OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.settings = get_settings()
+        self.redis = bus.connect(self.settings, timeout_s=5)
+        self.flow_bytes: dict[tuple[str, str], tuple[float, int]] = {}  # pair -> (time, bytes) at its first switch
+        self.pair_rate: dict[tuple[str, str], float] = {}  # pair -> measured bit/s
+        self.expected: dict[tuple[str, str], tuple[float, float]] = {}  # pair -> (bit/s, until) from intents
+        self.link_forecast: dict[tuple[int, int], tuple[float, float]] = {}  # link -> (peak bit/s, until)
+        self.moved_at: dict[tuple[str, str], float] = {}
+        self.drops = bus.DropCounter()
+        self.moves = 0
+        if self.settings.te_mode != "static":
+            hub.spawn(self._consume)
+            hub.spawn(self._control_loop)
+
+    # --- the other apps of this controller ------------------------------------------------------------------------
+
+    @property
+    def fwd(self):
+        return app_manager.lookup_service_brick("ShortestPathForwarding")
+
+    @property
+    def monitor(self):
+        return app_manager.lookup_service_brick("Monitor")
+
+    def _capacities(self) -> dict[tuple[int, int], float]:
+        """Directed link -> bit/s. Links without a published capacity are not managed."""
+        caps = {}
+        try:
+            raw = self.redis.hgetall(bus.Keys.LINK_CAPACITY)
+        except redis.RedisError:
+            return caps
+        for name, mbps in raw.items():
+            a, b = (int(x) for x in name.split("-"))
+            caps[(a, b)] = caps[(b, a)] = float(mbps) * 1e6
+        return caps
+
+    # --- the load the controller believes each link carries -------------------------------------------------------
+
+    def link_loads(self) -> dict[tuple[int, int], float]:
+        fwd, now = self.fwd, time.time()
+        fresh = 2.5 * self.settings.stats_interval_s
+        loads = {}
+        for a, b, data in fwd.graph.edges(data=True):
+            sample = self.monitor.rates.get((a, data["port"])) if self.monitor else None
+            loads[(a, b)] = sample[2] if sample and now - sample[0] < fresh else 0.0
+        if self.settings.te_mode == "proactive":
+            for link, (peak, until) in self.link_forecast.items():
+                if until > now and link in loads:
+                    loads[link] = max(loads[link], peak)
+            for pair, path in fwd.paths.items():
+                pending = self._pending(pair, now)
+                for link in zip(path, path[1:]):
+                    if link in loads:
+                        loads[link] += pending
+        return loads
+
+    def _pending(self, pair, now) -> float:
+        """Expected demand of a pair that has not shown up in measurements yet."""
+        bps, until = self.expected.get(pair, (0.0, 0.0))
+        return max(0.0, bps - self.pair_rate.get(pair, 0.0)) if until > now else 0.0
+
+    def _demand(self, pair) -> float:
+        now = time.time()
+        expected = self.expected[pair][0] if pair in self.expected and self.expected[pair][1] > now else 0.0
+        if self.settings.te_mode != "proactive":
+            expected = 0.0
+        return max(self.pair_rate.get(pair, 0.0), expected)
+
+    # --- path choice ------------------------------------------------------------------------------------------------
+
+    def place_new_pair(self, src_mac, dst_mac, src_dpid, dst_dpid) -> list[int]:
+        """Path policy for a pair's first packet (proactive mode): it may already carry an expected demand."""
+        return self.best_path(src_mac, dst_mac, src_dpid, dst_dpid)
+
+    def best_path(self, src_mac, dst_mac, src_dpid, dst_dpid, loads=None, caps=None) -> list[int]:
+        """Among the k shortest paths, the one with the lowest peak utilisation once this pair's demand is on it."""
+        fwd = self.fwd
+        loads = self.link_loads() if loads is None else loads
+        caps = self._capacities() if caps is None else caps
+        pair = (src_mac, dst_mac)
+        demand, current = self._demand(pair), fwd.paths.get(pair, [])
+        current_links = set(zip(current, current[1:]))
+
+        def peak(path):
+            utils = [(loads.get(l, 0.0) - (demand if l in current_links else 0.0) + demand) / caps[l]
+                     for l in zip(path, path[1:]) if l in caps]
+            return max(utils, default=0.0)
+
+        candidates = nx.shortest_simple_paths(fwd.graph, src_dpid, dst_dpid, weight="weight")
+        # Stay on the current path (or the shortest, for a new pair) unless another is clearly better: no flapping.
+        best = current if current and current[0] == src_dpid else fwd.shortest_path(src_mac, dst_mac, src_dpid,
+                                                                                     dst_dpid)
+        for i, path in enumerate(candidates):
+            if i >= self.settings.te_k_paths:
+                break
+            if peak(path) < peak(best) - MIN_GAIN:
+                best = path
+        return best
+
+    # --- acting -----------------------------------------------------------------------------------------------------
+
+    def move(self, pair, path, cause: str) -> None:
+        fwd = self.fwd
+        old = fwd.paths.get(pair, [])
+        old_out = dict(fwd.hops(old, pair[1])) if old else {}
+        hops = fwd.install_path(pair[0], pair[1], path, barrier=self._barrier)
+        self.moved_at[pair] = time.time()
+        self.moves += 1
+        records = [FlowAction(source="controller:te", action_id=uuid.uuid4().hex[:12], op="add", dpid=dpid,
+                              priority=10, match={"eth_src": pair[0], "eth_dst": pair[1]},
+                              actions=[{"type": "OUTPUT", "port": port}],
+                              previous_actions=[{"type": "OUTPUT", "port": old_out[dpid]}] if dpid in old_out else [],
+                              reason=f"path {old or '-'} -> {path}", cause_id=cause)
+                   for dpid, port in reversed(hops)]  # in the order they were installed
+        self.logger.info("TE: moved %s -> %s from %s to %s (%s)", pair[0], pair[1], old, path, cause)
+        try:
+            for rec in records:
+                bus.publish(self.redis, bus.Streams.AUDIT, rec)
+        except redis.RedisError as exc:
+            self.logger.warning("audit records not written: %s", exc)
+
+    def _barrier(self, dp) -> None:
+        """Wait until the switch has applied what was sent before (OpenFlow barrier)."""
+        try:
+            ofctl_api.send_msg(self, dp.ofproto_parser.OFPBarrierRequest(dp),
+                               reply_cls=dp.ofproto_parser.OFPBarrierReply)
+        except Exception as exc:  # a switch that went away mid-move: the topology change re-routes anyway
+            self.logger.warning("barrier to %s failed: %s", dp.id, exc)
+
+    def _control_loop(self):
+        while self.fwd is None:
+            hub.sleep(0.1)
+        if self.settings.te_mode == "proactive":
+            self.fwd.path_policy = self.place_new_pair  # reactive keeps plain shortest paths for new pairs
+        while True:
+            hub.sleep(self.settings.stats_interval_s)
+            try:
+                self.relieve_links()
+            except Exception:  # the loop must outlive any one bad tick
+                self.logger.exception("TE tick failed")
+
+    def relieve_links(self) -> None:
+        fwd, now = self.fwd, time.time()
+        loads, caps = self.link_loads(), self._capacities()
+        hot = sorted((l for l in loads if l in caps and loads[l] / caps[l] > self.settings.te_threshold),
+                     key=lambda l: -loads[l] / caps[l])
+        for link in hot:
+            on_link = [p for p, path in fwd.paths.items() if link in set(zip(path, path[1:]))
+                       and now - self.moved_at.get(p, 0.0) >= self.settings.te_holddown_s]
+            # Only pairs that carry a real share of the link are worth moving.
+            movable = [p for p in on_link if self._demand(p) >= MIN_SHARE * caps[link]]
+            for pair in sorted(movable, key=lambda p: -self._demand(p)):
+                path = fwd.paths[pair]
+                new = self.best_path(pair[0], pair[1], path[0], path[-1], loads, caps)
+                if new != path:
+                    self.move(pair, new, cause=f"{self.settings.te_mode}:link {link[0]}-{link[1]} at "
+                                                f"{loads[link] / caps[link]:.0%}")
+                    demand = self._demand(pair)
+                    for l in zip(path, path[1:]):
+                        loads[l] = loads.get(l, 0.0) - demand
+                    for l in zip(new, new[1:]):
+                        loads[l] = loads.get(l, 0.0) + demand
+                    break
+
+    # --- measurements -----------------------------------------------------------------------------------------------
+
+    @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
+    def flow_stats_reply_handler(self, ev):
+        """Per-pair rates, counted at the pair's first switch."""
+        fwd, dpid, now = self.fwd, ev.msg.datapath.id, time.time()
+        if fwd is None:
+            return
+        for st in ev.msg.body:
+            pair = (st.match.get("eth_src"), st.match.get("eth_dst"))
+            path = fwd.paths.get(pair)
+            if not path or path[0] != dpid:
+                continue
+            prev = self.flow_bytes.get(pair)
+            if prev and now > prev[0] and st.byte_count >= prev[1]:
+                self.pair_rate[pair] = (st.byte_count - prev[1]) * 8 / (now - prev[0])
+            self.flow_bytes[pair] = (now, st.byte_count)
+
+    # --- inputs from Redis ------------------------------------------------------------------------------------------
+
+    def _consume(self):
+        streams = {bus.Streams.USER_INTENTS: ">", bus.Streams.FORECASTS: ">"}
+        while True:
+            try:
+                for stream in streams:
+                    try:
+                        self.redis.xgroup_create(stream, GROUP, id="0", mkstream=True)
+                    except redis.ResponseError:
+                        pass  # the group exists: carry on from where it stopped
+                while True:
+                    for stream, entries in self.redis.xreadgroup(GROUP, CONSUMER, streams, count=100, block=1000) or []:
+                        for entry_id, fields in entries:
+                            self._handle_entry(stream, entry_id, fields)
+                            self.redis.xack(stream, GROUP, entry_id)
+            except redis.RedisError as exc:
+                self.logger.warning("TE input stream unavailable (%s); retrying", exc)
+                hub.sleep(2)
+
+    def _handle_entry(self, stream, entry_id, fields):
+        try:
+            msg = bus.decode_entry(fields)
+            if time.time() - msg.ts > STALE_AFTER_S:
+                raise MessageError(f"stale: {time.time() - msg.ts:.0f} s old")
+            if isinstance(msg, UserIntent):
+                self.on_user_intent(msg)
+            elif isinstance(msg, Forecast):
+                self.on_forecast(msg)
+            else:
+                raise MessageError(f"unexpected kind {msg.kind} on {stream}")
+        except MessageError as exc:
+            self.drops.add(str(exc).split(":")[0])
+            self.logger.warning("dropped %s %s: %s", stream, entry_id, exc)
+
+    def on_user_intent(self, intent: UserIntent) -> None:
+        fwd = self.fwd
+        if fwd is None or not intent.user_ip or not intent.server_ip:
+            return
+        macs = (fwd.arp_table.get(intent.server_ip), fwd.arp_table.get(intent.user_ip))
+        if None in macs or macs[0] not in fwd.hosts or macs[1] not in fwd.hosts:
+            raise MessageError(f"unknown hosts: intent {intent.request_id} names {intent.server_ip}/{intent.user_ip}")
+        pair = (macs[0], macs[1])
+        self.expected[pair] = (intent.bandwidth_mbps * 1e6, time.time() + max(intent.duration_s, 1.0))
+        if self.settings.te_mode == "proactive":
+            src_dpid, dst_dpid = fwd.hosts[pair[0]][0], fwd.hosts[pair[1]][0]
+            path = self.best_path(pair[0], pair[1], src_dpid, dst_dpid)
+            if path != fwd.paths.get(pair):
+                self.move(pair, path, cause=f"intent:{intent.request_id}")
+
+    def on_forecast(self, fc: Forecast) -> None:
+        """Targets 'link:<a>-<b>:<metric>' (directed, dpids) or 'port:<dpid>:<port>:tx_bps'."""
+        kind, _, rest = fc.target.partition(":")
+        link = None
+        if kind == "link":
+            a, b = rest.split(":")[0].split("-")
+            link = (int(a), int(b))
+        elif kind == "port" and self.fwd is not None:
+            dpid, port = (int(x) for x in rest.split(":")[:2])
+            link = next(((a, b) for a, b, d in self.fwd.graph.out_edges(dpid, data=True) if d["port"] == port), None)
+        if link is not None:
+            self.link_forecast[link] = (max(fc.values), fc.origin_ts + fc.step_s * len(fc.values))
