@@ -41,6 +41,9 @@ class Keys:
 
 def connect(settings: Settings | None = None, timeout_s: float = 2.0) -> redis.Redis:
     s = settings or get_settings()
+    if s.redis_socket:
+        return redis.Redis(unix_socket_path=str(s.redis_socket), socket_timeout=timeout_s,
+                           socket_connect_timeout=timeout_s, decode_responses=True)
     return redis.Redis(host=s.redis_host, port=s.redis_port, socket_timeout=timeout_s,
                        socket_connect_timeout=timeout_s, decode_responses=True)
 

@@ -105,6 +105,7 @@ class Redis:
     def __init__(self, s: Settings):
         self.s = s
         self.pidfile = s.run_dir / "redis.pid"
+        self.socket = s.run_dir / "redis.sock"  # for agents on Mininet hosts (see Settings.redis_socket)
 
     def pid(self) -> int | None:
         return read_pid(self.pidfile, "redis-server")
@@ -127,7 +128,8 @@ class Redis:
         # Append-only file so that accepted messages survive a Redis restart (fsync once a second).
         cmd = ["redis-server", "--bind", self.s.redis_host, "--port", str(self.s.redis_port), "--daemonize", "yes",
                "--pidfile", str(self.pidfile), "--logfile", str(self.s.run_dir / "redis.log"), "--dir", str(data),
-               "--save", "", "--appendonly", "yes", "--appendfsync", "everysec"]
+               "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
+               "--unixsocket", str(self.socket), "--unixsocketperm", "700"]
         run = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
         if run.returncode != 0:
             raise ServiceError(f"redis-server failed to start: {(run.stderr or run.stdout).strip()[:200]}")
@@ -139,7 +141,7 @@ class Redis:
         self.pidfile.unlink(missing_ok=True)
 
     def detail(self) -> str:
-        return f"{self.s.redis_host}:{self.s.redis_port}"
+        return f"{self.s.redis_host}:{self.s.redis_port}, unix socket {self.socket}"
 
 
 # --- Open vSwitch -------------------------------------------------------------------------------------------------------
@@ -218,7 +220,10 @@ class Ryu:
         # The apps read the same settings: pass every field down as NETGPT_* variables.
         env = dict(os.environ)
         for key, value in self.s.model_dump(mode="json").items():
-            env[f"NETGPT_{key.upper()}"] = value if isinstance(value, str) else json.dumps(value)
+            if value is None:
+                env.pop(f"NETGPT_{key.upper()}", None)
+            else:
+                env[f"NETGPT_{key.upper()}"] = value if isinstance(value, str) else json.dumps(value)
         cmd = [sys.executable, "-m", self.marker, "--ofp-tcp-listen-port", str(self.s.ofp_port),
                "--ofp-listen-host", "127.0.0.1", "--wsapi-host", "127.0.0.1", "--wsapi-port", str(self.s.ryu_api_port),
                "--observe-links", *self.s.ryu_apps]

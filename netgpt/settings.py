@@ -20,6 +20,10 @@ class Settings(BaseSettings):
     # Redis: the message bus between controller, edge agents and the intent layer.
     redis_host: str = "127.0.0.1"
     redis_port: int = Field(16379, ge=1, le=65535)
+    # When set, clients connect through this UNIX socket instead of TCP. `netgpt up` always opens one at
+    # run_dir/redis.sock: Mininet hosts have their own network namespace but share the filesystem, so agents on
+    # emulated MEC hosts reach the bus through it, as a management network would.
+    redis_socket: Path | None = None
 
     # Ryu: OpenFlow listener and its REST/WSGI API.
     ofp_port: int = Field(6653, ge=1, le=65535)
