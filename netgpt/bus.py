@@ -7,7 +7,7 @@ from typing import Iterator
 
 import redis
 
-from netgpt.messages import Message, MessageError, parse_message
+from netgpt.messages import AgentHeartbeat, Message, MessageError, parse_message
 from netgpt.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -30,8 +30,10 @@ class Keys:
     """Plain keys holding current state (latest value wins)."""
 
     @staticmethod
-    def agent(node_id: str) -> str:  # hash: the latest AgentHeartbeat JSON, with a TTL
+    def agent(node_id: str) -> str:  # string: the latest AgentHeartbeat JSON; expires when heartbeats stop
         return f"{PREFIX}:agent:{node_id}"
+
+    AGENT_PATTERN = f"{PREFIX}:agent:*"
 
     ALLOCATIONS = f"{PREFIX}:allocations"  # hash cell -> Allocation JSON
     LINK_CAPACITY = f"{PREFIX}:link_capacity"  # hash 'a-b' (dpids, smaller first) -> capacity in Mbit/s
@@ -81,3 +83,31 @@ def read_range(r: redis.Redis, stream: str, start: str = "-", count: int | None 
             log.warning("dropped %s entry %s: %s", stream, entry_id, exc)
             if drops is not None:
                 drops.add(str(exc).split(":")[0])
+
+
+def write_heartbeat(r: redis.Redis, hb: AgentHeartbeat, ttl_s: float) -> None:
+    """The agent's latest state (expires after ttl_s without a new heartbeat) plus an entry on the heartbeat stream."""
+    pipe = r.pipeline(transaction=False)
+    pipe.set(Keys.agent(hb.node_id), hb.model_dump_json(), px=int(ttl_s * 1000))
+    pipe.xadd(Streams.HEARTBEATS, {"kind": hb.kind, "v": str(hb.v), "data": hb.model_dump_json()},
+              maxlen=10_000, approximate=True)
+    pipe.execute()
+
+
+def live_agents(r: redis.Redis, drops: DropCounter | None = None) -> dict[str, AgentHeartbeat]:
+    """node_id -> latest heartbeat, for every agent whose heartbeat has not expired."""
+    agents = {}
+    for key in r.scan_iter(match=Keys.AGENT_PATTERN, count=100):
+        raw = r.get(key)
+        if raw is None:
+            continue
+        try:
+            hb = parse_message(raw)
+        except MessageError as exc:
+            log.warning("dropped %s: %s", key, exc)
+            if drops is not None:
+                drops.add(str(exc).split(":")[0])
+            continue
+        if isinstance(hb, AgentHeartbeat):
+            agents[hb.node_id] = hb
+    return agents

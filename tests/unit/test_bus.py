@@ -12,3 +12,18 @@ def test_publish_and_read_back_dropping_malformed(redis_client):
     got = [m for _, m in bus.read_range(redis_client, bus.Streams.TELEMETRY, drops=drops)]
     assert got == [msg, msg]
     assert sum(drops.counts.values()) == 2
+
+
+def test_heartbeats_expire_and_bad_ones_are_dropped(redis_client):
+    import time
+
+    from netgpt.messages import AgentHeartbeat
+
+    hb = AgentHeartbeat(node_id="mec1", address="10.0.0.51:8100", cells=["c1"], capacity_rps=5, load_rps=1)
+    bus.write_heartbeat(redis_client, hb, ttl_s=0.3)
+    redis_client.set(bus.Keys.agent("broken"), "{}")
+    drops = bus.DropCounter()
+    assert bus.live_agents(redis_client, drops) == {"mec1": hb} and sum(drops.counts.values()) == 1
+    assert redis_client.xlen(bus.Streams.HEARTBEATS) == 1
+    time.sleep(0.4)
+    assert "mec1" not in bus.live_agents(redis_client)
