@@ -45,6 +45,20 @@ class ShortestPathForwarding(app_manager.RyuApp):
         self.paths: dict[tuple[str, str], list[int]] = {}  # (src mac, dst mac) -> dpids along the installed path
         # Traffic engineering may replace this: (src_mac, dst_mac, src_dpid, dst_dpid) -> path of dpids.
         self.path_policy = self.shortest_path
+        self._restore_hosts()
+
+    def _restore_hosts(self):
+        """After a restart, hosts that stay quiet send no packet-in; what the last run learned is the best guess
+        (a host that moved is re-learned from its next packet)."""
+        try:
+            view = json.loads(self.redis.get(bus.Keys.TOPOLOGY) or "{}")
+        except (redis.RedisError, ValueError) as exc:
+            self.logger.warning("hosts not restored: %s", exc)
+            return
+        self.hosts = {mac: tuple(loc) for mac, loc in view.get("hosts", {}).items()}
+        self.arp_table = dict(view.get("arp", {}))
+        if self.hosts:
+            self.logger.info("restored %d hosts from Redis", len(self.hosts))
 
     # --- topology events --------------------------------------------------------------------------------------------
 
@@ -110,6 +124,7 @@ class ShortestPathForwarding(app_manager.RyuApp):
             "links": [{"src": a, "dst": b, "port": d["port"], "weight": d["weight"]}
                       for a, b, d in sorted(self.graph.edges(data=True))],
             "hosts": {mac: list(loc) for mac, loc in sorted(self.hosts.items())},
+            "arp": dict(sorted(self.arp_table.items())),
         }
         try:
             self.redis.set(bus.Keys.TOPOLOGY, json.dumps(view))
@@ -142,7 +157,9 @@ class ShortestPathForwarding(app_manager.RyuApp):
             self._publish_topology()
         arp_pkt = pkt.get_protocol(arp.arp)
         if arp_pkt:
-            self.arp_table[arp_pkt.src_ip] = arp_pkt.src_mac
+            if self.arp_table.get(arp_pkt.src_ip) != arp_pkt.src_mac:
+                self.arp_table[arp_pkt.src_ip] = arp_pkt.src_mac
+                self._publish_topology()
             if arp_pkt.opcode == arp.ARP_REQUEST and arp_pkt.dst_ip in self.arp_table:
                 self._arp_reply(dp, in_port, arp_pkt)
                 return

@@ -19,16 +19,18 @@ import uuid
 
 import networkx as nx
 import redis
-from ryu.app.ofctl import api as ofctl_api
 from ryu.base import app_manager
 from ryu.controller import ofp_event
 from ryu.controller.handler import MAIN_DISPATCHER, set_ev_cls
 from ryu.lib import hub
 from ryu.ofproto import ofproto_v1_3
 
+from controller.ofp_util import barrier
 from netgpt import bus
 from netgpt.messages import FlowAction, Forecast, MessageError, UserIntent
 from netgpt.settings import get_settings
+
+app_manager.require_app("ryu.app.ofctl.service")  # serves the barriers of controller.ofp_util
 
 GROUP, CONSUMER = "controller", "te"
 STALE_AFTER_S = 60.0
@@ -162,12 +164,7 @@ class TrafficEngineering(app_manager.RyuApp):
             self.logger.warning("audit records not written: %s", exc)
 
     def _barrier(self, dp) -> None:
-        """Wait until the switch has applied what was sent before (OpenFlow barrier)."""
-        try:
-            ofctl_api.send_msg(self, dp.ofproto_parser.OFPBarrierRequest(dp),
-                               reply_cls=dp.ofproto_parser.OFPBarrierReply)
-        except Exception as exc:  # a switch that went away mid-move: the topology change re-routes anyway
-            self.logger.warning("barrier to %s failed: %s", dp.id, exc)
+        barrier(self, dp)
 
     def _control_loop(self):
         while self.fwd is None:

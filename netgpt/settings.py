@@ -29,7 +29,8 @@ class Settings(BaseSettings):
     ofp_port: int = Field(6653, ge=1, le=65535)
     ryu_api_port: int = Field(8080, ge=1, le=65535)
     ryu_apps: list[str] = [
-        "controller.shortest_path", "controller.monitor", "controller.te", "controller.rest_api"]
+        "controller.shortest_path", "controller.monitor", "controller.te", "controller.allocation",
+        "controller.rest_api"]
 
     # Monitoring: the issue asks for statistics at least every 2 s.
     stats_interval_s: float = Field(1.0, gt=0, le=2.0)
@@ -42,6 +43,12 @@ class Settings(BaseSettings):
     te_threshold: float = Field(0.8, gt=0, le=1, description="Utilisation above which a link is relieved")
     te_k_paths: int = Field(3, ge=1, le=16)
     te_holddown_s: float = Field(5.0, ge=0, description="A moved pair stays put at least this long")
+
+    # Compute allocation: users reach the edge LLM service at one virtual IP; each cell is steered to an MEC node.
+    edge_vip: str = "10.0.0.200"
+    edge_vip_mac: str = "02:4e:47:00:00:c8"
+    allocation_interval_s: float = Field(0.5, gt=0, le=5)
+    heartbeat_interval_s: float = Field(0.5, gt=0, le=10, description="Agents beat this often; 3 missed = gone")
 
     # Where PID files, logs and caches live.
     run_dir: Path = Path("/tmp/netgpt/run")

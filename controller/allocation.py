@@ -1,0 +1,219 @@
+"""Compute allocation: which MEC node serves which cell, behind one virtual IP for the edge LLM service.
+
+Users always talk to Settings.edge_vip. For each user host of a cell, the user's access switch rewrites the VIP to the
+cell's MEC node on the way in, and the node's address back to the VIP on the way out; the switches between carry the
+rewritten packets as an ordinary (user, node) pair of the forwarding app. So moving a cell is one flow change at the
+access switch per user, made before the old one is removed.
+
+Choice of node, every Settings.allocation_interval_s:
+- a node is alive while its heartbeat key lives in Redis (agents refresh it; it expires after a few missed beats);
+- a cell stays where it is while that node is alive and not overloaded (load below capacity), except that it
+  returns to its home node once that node has been alive for FAILBACK_AFTER_S (fail-back);
+- otherwise it goes to its home node (a node that lists the cell) if that one has headroom, else to the alive node with
+  the most headroom: capacity - reported load - the predicted demand of cells already given to it, where a cell's
+  predicted demand is its rate of user intents over the last minute (requests it is about to send).
+Allocations live in Redis (netgpt:allocations), so a restarted controller restores them and re-installs the same flows
+(an OpenFlow ADD with the same match replaces the flow: no duplicates). Every change is audited.
+"""
+import json
+import time
+import uuid
+from collections import deque
+
+import redis
+from ryu.base import app_manager
+from ryu.lib import hub
+from ryu.ofproto import ofproto_v1_3
+
+from controller.ofp_util import barrier, flow_mod
+from netgpt import bus
+from netgpt.messages import Allocation, FlowAction, MessageError, UserIntent
+from netgpt.settings import get_settings
+
+app_manager.require_app("ryu.app.ofctl.service")  # serves the barriers of controller.ofp_util
+
+REWRITE_PRIORITY = 20  # above the forwarding app's per-pair flows
+REWRITE_COOKIE = 0x4E47_0002
+DEMAND_WINDOW_S = 60.0
+FAILBACK_AFTER_S = 2.0  # a cell returns to its home node once that node has been alive this long
+
+
+class ComputeAllocation(app_manager.RyuApp):
+    OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.settings = get_settings()
+        self.redis = bus.connect(self.settings, timeout_s=5)
+        self.allocations: dict[str, Allocation] = {}
+        self.installed: dict[tuple[str, str], str] = {}  # (cell, user mac) -> node_id whose rewrite is installed
+        self.intent_times: dict[str, deque] = {}  # cell -> recent user-intent times
+        self.first_seen: dict[str, float] = {}  # node -> when its current run of heartbeats began
+        self.drops = bus.DropCounter()
+        self._restore()
+        hub.spawn(self._loop)
+        hub.spawn(self._consume_intents)
+
+    @property
+    def fwd(self):
+        return app_manager.lookup_service_brick("ShortestPathForwarding")
+
+    def _restore(self):
+        try:
+            for cell, raw in self.redis.hgetall(bus.Keys.ALLOCATIONS).items():
+                try:
+                    msg = bus.parse_message(raw)
+                    if isinstance(msg, Allocation):
+                        self.allocations[cell] = msg
+                except MessageError as exc:
+                    self.logger.warning("stored allocation of %s dropped: %s", cell, exc)
+        except redis.RedisError as exc:
+            self.logger.warning("allocations not restored (%s); starting empty", exc)
+        if self.allocations:
+            self.logger.info("restored allocations: %s", {c: a.node_id for c, a in self.allocations.items()})
+
+    # --- decisions ----------------------------------------------------------------------------------------------------
+
+    def predicted_demand(self, cell: str) -> float:
+        times, now = self.intent_times.get(cell, deque()), time.time()
+        while times and now - times[0] > DEMAND_WINDOW_S:
+            times.popleft()
+        return len(times) / DEMAND_WINDOW_S
+
+    def decide(self, cells: list[str], agents: dict) -> dict[str, tuple[str, str]]:
+        """cell -> (node_id, reason) for every cell that can be served; keeps allocations that are still good."""
+        headroom = {n: hb.capacity_rps - hb.load_rps for n, hb in agents.items()}
+        now = time.time()
+        for n in agents:
+            self.first_seen.setdefault(n, now)
+        for n in list(self.first_seen):
+            if n not in agents:
+                del self.first_seen[n]  # a node that comes back must prove itself again before cells return
+        out = {}
+        # Cells that stay first, so the headroom left for moved cells is right.
+        for cell in sorted(cells, key=lambda c: c not in self.allocations):
+            current = self.allocations.get(cell)
+            demand = self.predicted_demand(cell)
+            home_back = [n for n, hb in agents.items() if cell in hb.cells and headroom[n] > demand
+                         and now - self.first_seen.get(n, now) >= FAILBACK_AFTER_S]
+            if current and current.node_id in agents and agents[current.node_id].load_rps < \
+                    agents[current.node_id].capacity_rps and (cell in agents[current.node_id].cells or not home_back):
+                node, reason = current.node_id, current.reason
+            elif current and current.node_id in agents and home_back and \
+                    agents[current.node_id].load_rps < agents[current.node_id].capacity_rps:
+                node, reason = home_back[0], f"{cell} back to home node {home_back[0]} from {current.node_id}"
+            else:
+                if not agents:
+                    continue
+                homes = [n for n, hb in agents.items() if cell in hb.cells and headroom[n] > demand]
+                node = homes[0] if homes else max(agents, key=lambda n: headroom[n])
+                why = "failed" if current and current.node_id not in agents else "overloaded" if current else "new"
+                reason = (f"{cell} {why}" + (f" on {current.node_id}" if current else "")
+                          + f" -> {node} ({'home node' if homes else 'most headroom'})")
+            headroom[node] -= demand
+            out[cell] = (node, reason)
+        return out
+
+    # --- acting -------------------------------------------------------------------------------------------------------
+
+    def _loop(self):
+        while True:
+            hub.sleep(self.settings.allocation_interval_s)
+            if self.fwd is None:
+                continue
+            try:
+                self.reconcile()
+            except redis.RedisError as exc:
+                self.logger.warning("allocation paused, Redis unavailable: %s", exc)
+            except Exception:
+                self.logger.exception("allocation tick failed")
+
+    def reconcile(self):
+        fwd = self.fwd
+        agents = bus.live_agents(self.redis, self.drops)
+        cells = {c: [tuple(p) for p in json.loads(v)] for c, v in self.redis.hgetall(bus.Keys.CELLS).items()}
+        vip, vip_mac = self.settings.edge_vip, self.settings.edge_vip_mac
+        fwd.arp_table[vip] = vip_mac  # users resolve the VIP through the forwarding app's proxy ARP
+        for cell, (node, reason) in self.decide(list(cells), agents).items():
+            current = self.allocations.get(cell)
+            if current is None or current.node_id != node:
+                alloc = Allocation(source="controller:allocation", cell=cell, node_id=node, vip=vip, reason=reason,
+                                   previous_node_id=current.node_id if current else None)
+                self.allocations[cell] = alloc
+                self.redis.hset(bus.Keys.ALLOCATIONS, cell, alloc.model_dump_json())
+                bus.publish(self.redis, bus.Streams.AUDIT, alloc)
+                self.logger.info("allocation: %s", reason)
+            node_ip = agents[node].address.rsplit(":", 1)[0]
+            node_mac = fwd.arp_table.get(node_ip)
+            if node_mac not in fwd.hosts:
+                continue  # the node's host is not learned yet: try next tick
+            for mac, loc in list(fwd.hosts.items()):
+                if loc in cells[cell] and self.installed.get((cell, mac)) != node:
+                    self._steer(cell, mac, node, node_ip, node_mac, reason)
+
+    def _steer(self, cell, user_mac, node, node_ip, node_mac, reason):
+        """Rewrite VIP <-> node for one user at its access switch, with the paths between installed first."""
+        fwd = self.fwd
+        user_ip = next((ip for ip, m in fwd.arp_table.items() if m == user_mac and ip != self.settings.edge_vip), None)
+        if user_ip is None:
+            return
+        (adpid, aport), (ndpid, _) = fwd.hosts[user_mac], fwd.hosts[node_mac]
+        dp = fwd.datapaths.get(adpid)
+        if dp is None:
+            return
+        to_node = fwd.install_path(user_mac, node_mac, fwd.path_policy(user_mac, node_mac, adpid, ndpid),
+                                   barrier=lambda d: barrier(self, d))
+        fwd.install_path(node_mac, user_mac, fwd.path_policy(node_mac, user_mac, ndpid, adpid),
+                         barrier=lambda d: barrier(self, d))
+        parser, ofp = dp.ofproto_parser, dp.ofproto
+        vip, vip_mac = self.settings.edge_vip, self.settings.edge_vip_mac
+        egress = (parser.OFPMatch(eth_type=0x0800, ipv4_src=node_ip, ipv4_dst=user_ip),
+                  [parser.OFPActionSetField(ipv4_src=vip), parser.OFPActionSetField(eth_src=vip_mac),
+                   parser.OFPActionOutput(aport)])
+        ingress = (parser.OFPMatch(in_port=aport, eth_type=0x0800, ipv4_dst=vip),
+                   [parser.OFPActionSetField(eth_dst=node_mac), parser.OFPActionSetField(ipv4_dst=node_ip),
+                    parser.OFPActionOutput(to_node[0][1])])
+        # Return path first, then the switch-over: a reply never meets a switch that cannot rewrite it.
+        for match, actions in (egress, ingress):
+            dp.send_msg(flow_mod(dp, REWRITE_PRIORITY, match, actions, cookie=REWRITE_COOKIE))
+        barrier(self, dp)
+        old = self.installed.get((cell, user_mac))
+        self.installed[(cell, user_mac)] = node
+        records = [FlowAction(source="controller:allocation", action_id=uuid.uuid4().hex[:12], op="add", dpid=adpid,
+                              priority=REWRITE_PRIORITY, match=dict(m.items()),
+                              actions=[_action_dict(a) for a in acts], reason=reason,
+                              cause_id=f"allocation:{cell}:{old or '-'}->{node}") for m, acts in (egress, ingress)]
+        for rec in records:
+            bus.publish(self.redis, bus.Streams.AUDIT, rec)
+
+    # --- inputs -------------------------------------------------------------------------------------------------------
+
+    def _consume_intents(self):
+        """Count user intents per cell (consumer group 'allocation': the TE app reads the same stream separately)."""
+        stream = bus.Streams.USER_INTENTS
+        while True:
+            try:
+                try:
+                    self.redis.xgroup_create(stream, "allocation", id="$", mkstream=True)
+                except redis.ResponseError:
+                    pass
+                while True:
+                    for _s, entries in self.redis.xreadgroup("allocation", "alloc", {stream: ">"}, count=100,
+                                                             block=1000) or []:
+                        for entry_id, fields in entries:
+                            try:
+                                msg = bus.decode_entry(fields)
+                                if isinstance(msg, UserIntent):
+                                    self.intent_times.setdefault(msg.cell, deque()).append(msg.ts)
+                            except MessageError as exc:
+                                self.drops.add(str(exc).split(":")[0])
+                            self.redis.xack(stream, "allocation", entry_id)
+            except redis.RedisError as exc:
+                self.logger.warning("intent stream unavailable (%s); retrying", exc)
+                hub.sleep(2)
+
+
+def _action_dict(action) -> dict:
+    if hasattr(action, "port") and action.__class__.__name__ == "OFPActionOutput":
+        return {"type": "OUTPUT", "port": action.port}
+    return {"type": "SET_FIELD", "field": action.key, "value": action.value}
