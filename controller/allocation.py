@@ -20,12 +20,14 @@ import time
 import uuid
 from collections import deque
 
+import networkx as nx
 import redis
 from ryu.base import app_manager
 from ryu.lib import hub
 from ryu.ofproto import ofproto_v1_3
 
 from controller.ofp_util import barrier, flow_mod
+from controller.shortest_path import FORWARD_TABLE
 from netgpt import bus
 from netgpt.messages import Allocation, FlowAction, MessageError, UserIntent
 from netgpt.settings import get_settings
@@ -149,7 +151,10 @@ class ComputeAllocation(app_manager.RyuApp):
                 continue  # the node's host is not learned yet: try next tick
             for mac, loc in list(fwd.hosts.items()):
                 if loc in cells[cell] and self.installed.get((cell, mac)) != node:
-                    self._steer(cell, mac, node, node_ip, node_mac, reason)
+                    try:
+                        self._steer(cell, mac, node, node_ip, node_mac, reason)
+                    except (nx.NetworkXNoPath, nx.NodeNotFound):
+                        self.logger.info("no path yet from %s to %s (topology still being discovered)", mac, node)
 
     def _steer(self, cell, user_mac, node, node_ip, node_mac, reason):
         """Rewrite VIP <-> node for one user at its access switch, with the paths between installed first."""
@@ -161,7 +166,7 @@ class ComputeAllocation(app_manager.RyuApp):
         dp = fwd.datapaths.get(adpid)
         if dp is None:
             return
-        to_node = fwd.install_path(user_mac, node_mac, fwd.path_policy(user_mac, node_mac, adpid, ndpid),
+        fwd.install_path(user_mac, node_mac, fwd.path_policy(user_mac, node_mac, adpid, ndpid),
                                    barrier=lambda d: barrier(self, d))
         fwd.install_path(node_mac, user_mac, fwd.path_policy(node_mac, user_mac, ndpid, adpid),
                          barrier=lambda d: barrier(self, d))
@@ -170,12 +175,12 @@ class ComputeAllocation(app_manager.RyuApp):
         egress = (parser.OFPMatch(eth_type=0x0800, ipv4_src=node_ip, ipv4_dst=user_ip),
                   [parser.OFPActionSetField(ipv4_src=vip), parser.OFPActionSetField(eth_src=vip_mac),
                    parser.OFPActionOutput(aport)])
+        # Ingress: rewrite, then the forwarding table carries it as the (user, node) pair it now is.
         ingress = (parser.OFPMatch(in_port=aport, eth_type=0x0800, ipv4_dst=vip),
-                   [parser.OFPActionSetField(eth_dst=node_mac), parser.OFPActionSetField(ipv4_dst=node_ip),
-                    parser.OFPActionOutput(to_node[0][1])])
+                   [parser.OFPActionSetField(eth_dst=node_mac), parser.OFPActionSetField(ipv4_dst=node_ip)])
         # Return path first, then the switch-over: a reply never meets a switch that cannot rewrite it.
-        for match, actions in (egress, ingress):
-            dp.send_msg(flow_mod(dp, REWRITE_PRIORITY, match, actions, cookie=REWRITE_COOKIE))
+        dp.send_msg(flow_mod(dp, REWRITE_PRIORITY, *egress, cookie=REWRITE_COOKIE))
+        dp.send_msg(flow_mod(dp, REWRITE_PRIORITY, *ingress, cookie=REWRITE_COOKIE, goto_table=FORWARD_TABLE))
         barrier(self, dp)
         old = self.installed.get((cell, user_mac))
         self.installed[(cell, user_mac)] = node

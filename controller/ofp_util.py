@@ -12,9 +12,14 @@ def barrier(app, dp) -> bool:
         return False
 
 
-def flow_mod(dp, priority, match, actions, cookie=0, command=None, idle_timeout=0):
+def flow_mod(dp, priority, match, actions, cookie=0, command=None, idle_timeout=0, table_id=0, goto_table=None,
+             meter_id=None):
+    """An OFPFlowMod in table `table_id`: [meter], apply `actions`, [go to `goto_table`]."""
     parser, ofp = dp.ofproto_parser, dp.ofproto
-    inst = [parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, actions)] if actions else []
-    return parser.OFPFlowMod(datapath=dp, cookie=cookie, priority=priority, match=match, instructions=inst,
+    inst = [parser.OFPInstructionMeter(meter_id)] if meter_id else []
+    inst += [parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, actions)] if actions else []
+    inst += [parser.OFPInstructionGotoTable(goto_table)] if goto_table is not None else []
+    return parser.OFPFlowMod(datapath=dp, table_id=table_id, cookie=cookie, priority=priority, match=match,
+                             instructions=inst,
                              command=ofp.OFPFC_ADD if command is None else command, idle_timeout=idle_timeout,
                              out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY)

@@ -25,6 +25,7 @@ from netgpt.settings import get_settings
 
 app_manager.require_app("ryu.topology.switches", api_style=True)
 
+POLICY_TABLE, FORWARD_TABLE = 0, 1
 FORWARD_PRIORITY = 10
 FORWARD_COOKIE = 0x4E47_0001  # "NG" + 1: lets us delete exactly our forwarding flows when the topology changes
 FLOW_IDLE_TIMEOUT_S = 300
@@ -67,9 +68,13 @@ class ShortestPathForwarding(app_manager.RyuApp):
         dp = ev.msg.datapath
         parser, ofp = dp.ofproto_parser, dp.ofproto
         self.datapaths[dp.id] = dp
+        # Table 0 is for policy (meters, marking, VIP rewrites), which then goes to table 1; table 1 forwards.
+        dp.send_msg(parser.OFPFlowMod(datapath=dp, table_id=POLICY_TABLE, priority=0, match=parser.OFPMatch(),
+                                      instructions=[parser.OFPInstructionGotoTable(FORWARD_TABLE)]))
         inst = [parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS,
                                              [parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER)])]
-        dp.send_msg(parser.OFPFlowMod(datapath=dp, priority=0, match=parser.OFPMatch(), instructions=inst))
+        dp.send_msg(parser.OFPFlowMod(datapath=dp, table_id=FORWARD_TABLE, priority=0, match=parser.OFPMatch(),
+                                      instructions=inst))
 
     @set_ev_cls(topo_event.EventSwitchEnter)
     def switch_enter_handler(self, ev):
@@ -202,7 +207,8 @@ class ShortestPathForwarding(app_manager.RyuApp):
     def _install(self, dp, src_mac, dst_mac, out_port):
         parser, ofp = dp.ofproto_parser, dp.ofproto
         inst = [parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, [parser.OFPActionOutput(out_port)])]
-        dp.send_msg(parser.OFPFlowMod(datapath=dp, cookie=FORWARD_COOKIE, priority=FORWARD_PRIORITY,
+        dp.send_msg(parser.OFPFlowMod(datapath=dp, table_id=FORWARD_TABLE, cookie=FORWARD_COOKIE,
+                                      priority=FORWARD_PRIORITY,
                                       match=parser.OFPMatch(eth_src=src_mac, eth_dst=dst_mac), instructions=inst,
                                       idle_timeout=FLOW_IDLE_TIMEOUT_S))
 
