@@ -7,6 +7,7 @@ access switch per user, made before the old one is removed.
 
 Choice of node, every Settings.allocation_interval_s:
 - a node is alive while its heartbeat key lives in Redis (agents refresh it; it expires after a few missed beats);
+- an operator's pin (netgpt:pins, set by an `allocate` intent) wins while the pinned node is alive;
 - a cell stays where it is while that node is alive and not overloaded (load below capacity), except that it
   returns to its home node once that node has been alive for FAILBACK_AFTER_S (fail-back);
 - otherwise it goes to its home node (a node that lists the cell) if that one has headroom, else to the alive node with
@@ -82,8 +83,10 @@ class ComputeAllocation(app_manager.RyuApp):
             times.popleft()
         return len(times) / DEMAND_WINDOW_S
 
-    def decide(self, cells: list[str], agents: dict) -> dict[str, tuple[str, str]]:
-        """cell -> (node_id, reason) for every cell that can be served; keeps allocations that are still good."""
+    def decide(self, cells: list[str], agents: dict, pins: dict | None = None) -> dict[str, tuple[str, str]]:
+        """cell -> (node_id, reason) for every cell that can be served; keeps allocations that are still good.
+        An operator's pin wins while the pinned node is alive."""
+        pins = pins or {}
         headroom = {n: hb.capacity_rps - hb.load_rps for n, hb in agents.items()}
         now = time.time()
         for n in agents:
@@ -98,7 +101,10 @@ class ComputeAllocation(app_manager.RyuApp):
             demand = self.predicted_demand(cell)
             home_back = [n for n, hb in agents.items() if cell in hb.cells and headroom[n] > demand
                          and now - self.first_seen.get(n, now) >= FAILBACK_AFTER_S]
-            if current and current.node_id in agents and agents[current.node_id].load_rps < \
+            if pins.get(cell) in agents:
+                node = pins[cell]
+                reason = current.reason if current and current.node_id == node else f"{cell} pinned to {node}"
+            elif current and current.node_id in agents and agents[current.node_id].load_rps < \
                     agents[current.node_id].capacity_rps and (cell in agents[current.node_id].cells or not home_back):
                 node, reason = current.node_id, current.reason
             elif current and current.node_id in agents and home_back and \
@@ -136,7 +142,8 @@ class ComputeAllocation(app_manager.RyuApp):
         cells = {c: [tuple(p) for p in json.loads(v)] for c, v in self.redis.hgetall(bus.Keys.CELLS).items()}
         vip, vip_mac = self.settings.edge_vip, self.settings.edge_vip_mac
         fwd.arp_table[vip] = vip_mac  # users resolve the VIP through the forwarding app's proxy ARP
-        for cell, (node, reason) in self.decide(list(cells), agents).items():
+        pins = self.redis.hgetall(bus.Keys.PINS)
+        for cell, (node, reason) in self.decide(list(cells), agents, pins).items():
             current = self.allocations.get(cell)
             if current is None or current.node_id != node:
                 alloc = Allocation(source="controller:allocation", cell=cell, node_id=node, vip=vip, reason=reason,

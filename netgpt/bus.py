@@ -36,6 +36,8 @@ class Keys:
     AGENT_PATTERN = f"{PREFIX}:agent:*"
 
     ALLOCATIONS = f"{PREFIX}:allocations"  # hash cell -> Allocation JSON
+    PINS = f"{PREFIX}:pins"  # hash cell -> node_id an operator pinned it to
+    INTENT_STATUS = f"{PREFIX}:intent_status"  # hash intent_id -> IntentResult JSON
     LINK_CAPACITY = f"{PREFIX}:link_capacity"  # hash 'a-b' (dpids, smaller first) -> capacity in Mbit/s
     CELLS = f"{PREFIX}:cells"  # hash cell -> JSON list of [dpid, port] access ports (written when a topology starts)
     TOPOLOGY = f"{PREFIX}:topology"  # JSON of the controller's current topology view

@@ -7,6 +7,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from edge_agent.agent_cli import edge_app
 from edge_agent.cli import forecast_app
 from models.cli import app as models_app
 from models.cli import cloud_app
@@ -18,6 +19,7 @@ app = typer.Typer(help="NetGPT: AI-native network management for SDN/MEC.", no_a
 app.add_typer(models_app, name="models")
 app.add_typer(cloud_app, name="cloud")
 app.add_typer(forecast_app, name="forecast")
+app.add_typer(edge_app, name="edge")
 
 console = Console()
 

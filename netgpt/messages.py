@@ -176,6 +176,15 @@ class OperatorIntent(Message):
     expires_ts: float | None = None
 
 
+class IntentResult(Message):
+    """What the controller did with an operator intent: applied, rejected (with the reason) or reverted on expiry."""
+
+    kind: Literal["intent_result"] = "intent_result"
+    intent_id: str = Field(min_length=1)
+    accepted: bool
+    reason: str = ""
+
+
 class Allocation(Message):
     """Which MEC node serves which cell, reached through a virtual IP."""
 
@@ -243,6 +252,9 @@ class EdgePromptResponse(Message):
     cloud_ms: float = Field(0.0, ge=0)
     total_ms: float = Field(0.0, ge=0)
     flags: list[str] = Field(default_factory=list, description="e.g. 'cloud_unreachable_edge_answer'")
+    location_facts: list[str] = Field(default_factory=list,
+                                      description="Kinds of location facts the edge added, e.g. 'city', 'local_time'")
+    edge_confidence: float | None = Field(None, ge=0, le=1, description="How sure the edge was of its own answer")
 
 
 AnyMessage = Annotated[
@@ -254,6 +266,7 @@ AnyMessage = Annotated[
         UserIntent,
         AgentHeartbeat,
         OperatorIntent,
+        IntentResult,
         Allocation,
         FlowAction,
         EdgePromptRequest,
@@ -266,7 +279,7 @@ _ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyMessage)
 
 MESSAGE_TYPES: dict[str, type[Message]] = {
     m.model_fields["kind"].default: m  # type: ignore[misc]
-    for m in (PortStats, CellStats, FlowStats, Forecast, UserIntent, AgentHeartbeat, OperatorIntent, Allocation, FlowAction,
+    for m in (PortStats, CellStats, FlowStats, Forecast, UserIntent, AgentHeartbeat, OperatorIntent, IntentResult, Allocation, FlowAction,
               EdgePromptRequest, EdgePromptResponse)
 }
 

@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     ryu_api_port: int = Field(8080, ge=1, le=65535)
     ryu_apps: list[str] = [
         "controller.shortest_path", "controller.monitor", "controller.te", "controller.allocation",
-        "controller.rest_api"]
+        "controller.operator_intents", "controller.rest_api"]
 
     # Monitoring: the issue asks for statistics at least every 2 s.
     stats_interval_s: float = Field(1.0, gt=0, le=2.0)
