@@ -28,9 +28,9 @@ def _settings():
 
 
 def _threads() -> None:
-    import torch
+    from models.base import configure_threads
 
-    torch.set_num_threads(min(2, torch.get_num_threads()))  # the node is shared with Mininet and the controller
+    configure_threads()
 
 
 def _base_source(base: Optional[str], role: str) -> str:
@@ -151,3 +151,27 @@ def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
         fail(str(exc))
     console.print(f"serving {', '.join(server.model_ids())} on http://{host}:{port}/v1", highlight=False)
     uvicorn.run(create_app(server), host=host, port=port, log_level="warning")
+
+
+@cloud_app.command()
+def ask(prompt: str, url: Optional[str] = typer.Option(None, help="OpenAI-compatible base URL (default: settings)"),
+        model: Optional[str] = typer.Option(None, help="Model id (default: settings cloud_model)"),
+        max_tokens: int = typer.Option(64)) -> None:
+    """Ask the configured cloud (this service, vLLM, Ollama ...) one question through the OpenAI API, streaming."""
+    import openai
+
+    from models.cloud_service import cloud_client
+
+    client, default_model = cloud_client()
+    client = client.with_options(max_retries=0, **({"base_url": url} if url else {}))
+    try:
+        stream = client.chat.completions.create(model=model or default_model, max_tokens=max_tokens, stream=True,
+                                                messages=[{"role": "user", "content": prompt}])
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                console.print(chunk.choices[0].delta.content, end="", highlight=False)
+    except openai.APIConnectionError:
+        fail(f"no cloud LLM at {client.base_url} (start one: netgpt cloud serve)")
+    except openai.APIStatusError as exc:
+        fail(f"cloud LLM at {client.base_url} answered {exc.status_code}: {exc.message}")
+    console.print()

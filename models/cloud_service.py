@@ -50,7 +50,7 @@ class ChatRequest(BaseModel):
 class CompletionRequest(BaseModel):
     model: Optional[str] = None
     prompt: Union[str, list[str]]
-    max_tokens: int = Field(16, ge=1)  # OpenAI's default for /v1/completions
+    max_tokens: Optional[int] = Field(None, ge=1)  # OpenAI's default for /v1/completions is 16
     temperature: float = Field(0.0, ge=0, le=2)
     top_p: float = Field(1.0, gt=0, le=1)
     stream: bool = False
@@ -73,6 +73,13 @@ def sse(payload: dict) -> str:
 
 def create_app(server: AdapterServer, default_max_tokens: int = 128) -> FastAPI:
     app = FastAPI(title="NetGPT cloud LLM", version="1")
+
+    def budget(prompt: str, requested: Optional[int], default: int) -> int:
+        """An explicit max_tokens is honoured (or refused); the default shrinks to what the context has left."""
+        if requested:
+            return requested
+        left = server.context_length - len(server.tokenizer(prompt, add_special_tokens=False)["input_ids"])
+        return max(1, min(default, left))
 
     def checked(model: Optional[str], prompt: str, max_tokens: int) -> Optional[JSONResponse]:
         """Validate before a streaming response starts: afterwards the status code can no longer change."""
@@ -101,7 +108,7 @@ def create_app(server: AdapterServer, default_max_tokens: int = 128) -> FastAPI:
     @app.post("/v1/chat/completions")
     def chat(req: ChatRequest):
         prompt = server.chat_prompt([m.model_dump() for m in req.messages])
-        max_tokens = req.max_completion_tokens or req.max_tokens or default_max_tokens
+        max_tokens = budget(prompt, req.max_completion_tokens or req.max_tokens, default_max_tokens)
         if (bad := checked(req.model, prompt, max_tokens)) is not None:
             return bad
         rid, created, model = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time()), req.model or server.name
@@ -133,12 +140,13 @@ def create_app(server: AdapterServer, default_max_tokens: int = 128) -> FastAPI:
         prompts = [req.prompt] if isinstance(req.prompt, str) else req.prompt
         if not prompts:
             return error(400, "prompt must not be empty", "invalid_prompt")
+        max_tokens = min(budget(p, req.max_tokens, 16) for p in prompts)
         for prompt in prompts:
-            if (bad := checked(req.model, prompt, req.max_tokens)) is not None:
+            if (bad := checked(req.model, prompt, max_tokens)) is not None:
                 return bad
         rid, created, model = f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time()), req.model or server.name
         if not req.stream:
-            done = [run(req.model, p, req.max_tokens, req.temperature, req.top_p) for p in prompts]
+            done = [run(req.model, p, max_tokens, req.temperature, req.top_p) for p in prompts]
             return {"id": rid, "object": "text_completion", "created": created, "model": model,
                     "choices": [{"index": i, "text": c.text, "finish_reason": c.finish_reason, "logprobs": None}
                                 for i, c in enumerate(done)],
@@ -149,7 +157,7 @@ def create_app(server: AdapterServer, default_max_tokens: int = 128) -> FastAPI:
 
         def events() -> Iterator[str]:
             head = {"id": rid, "object": "text_completion", "created": created, "model": model}
-            for item in server.stream(prompts[0], adapter=req.model, max_tokens=req.max_tokens,
+            for item in server.stream(prompts[0], adapter=req.model, max_tokens=max_tokens,
                                       temperature=req.temperature, top_p=req.top_p):
                 if isinstance(item, Completion):
                     yield sse({**head, "choices": [{"index": 0, "text": "", "finish_reason": item.finish_reason,

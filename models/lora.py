@@ -138,7 +138,8 @@ def train_adapter(model, tokenizer, cfg: LoraTaskConfig, out_dir: Path, log: Cal
         f"before: eval loss {loss_before:.3f}, {metric} {metric_before:.3f}")
 
     lora = LoraConfig(task_type=TaskType.CAUSAL_LM, r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
-                      target_modules=cfg.target_modules)
+                      target_modules=cfg.target_modules,
+                      fan_in_fan_out=model.config.model_type == "gpt2")  # GPT-2 stores weights as Conv1D (in, out)
     peft_model = get_peft_model(model, lora)
     trainable = [p for p in peft_model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=0.0)

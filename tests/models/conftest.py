@@ -11,9 +11,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 @pytest.fixture(scope="session", autouse=True)
 def _two_threads():
-    import torch
+    from models.base import configure_threads
 
-    torch.set_num_threads(min(2, torch.get_num_threads()))  # shared 2-core CI machines
+    configure_threads()  # at most 2, and 1 on a busy shared machine
 
 
 @pytest.fixture(scope="session")

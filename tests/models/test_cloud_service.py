@@ -83,6 +83,14 @@ def test_openai_client_chat_streaming_and_completions(tiny_service):
 
     assert httpx.get(url.removesuffix("/v1") + "/health").json()["status"] == "ok"
 
+    from typer.testing import CliRunner
+
+    from models.cli import cloud_app
+
+    asked = CliRunner().invoke(cloud_app, ["ask", "call my sister in Lyon", "--url", url, "--model", "intent",
+                                           "--max-tokens", "6"])
+    assert asked.exit_code == 0 and asked.output.strip() == chat.choices[0].message.content.strip()
+
 
 def test_over_length_prompt_is_a_400_and_the_server_keeps_serving(tiny_service):
     _, client, _ = tiny_service
@@ -95,6 +103,19 @@ def test_over_length_prompt_is_a_400_and_the_server_keeps_serving(tiny_service):
         client.chat.completions.create(model="gpt-4", messages=[{"role": "user", "content": "hi"}])
     ok = client.chat.completions.create(model="intent", messages=[{"role": "user", "content": "hi"}], max_tokens=3)
     assert ok.usage.completion_tokens >= 1
+
+
+def test_default_max_tokens_shrinks_to_the_context_left(tiny_service):
+    server, client, _ = tiny_service
+    prompt = "word"
+    while len(server.tokenizer(prompt + " word")["input_ids"]) <= server.context_length - 3:
+        prompt += " word"
+    n_prompt = len(server.tokenizer(prompt)["input_ids"])
+    done = client.completions.create(model="tiny-gpt2", prompt=prompt)  # no max_tokens: fits what is left
+    assert done.usage.prompt_tokens == n_prompt
+    assert 1 <= done.usage.completion_tokens <= server.context_length - n_prompt
+    with pytest.raises(openai.BadRequestError, match="context length"):  # an explicit request beyond it is refused
+        client.completions.create(model="tiny-gpt2", prompt=prompt, max_tokens=50)
 
 
 @pytest.mark.slow

@@ -1,0 +1,59 @@
+"""`netgpt models ...` / `netgpt cloud ...`: one command per task, one-line errors without tracebacks."""
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from models.cli import app, cloud_app
+
+runner = CliRunner()
+
+
+def flat(text: str) -> str:
+    """Rich wraps long lines to the terminal width: compare without any whitespace."""
+    return "".join(text.split())
+
+
+def test_train_command_saves_adapter_with_card_and_prints_metrics(tiny_dirs, tmp_path):
+    out = tmp_path / "intent-adapter"
+    result = runner.invoke(app, ["train", "--task", "intent", "--base", str(tiny_dirs["gpt2"]), "--steps", "6",
+                                 "--batch-size", "4", "--n-train", "40", "--n-eval", "8", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "evalloss" in flat(result.output) and "accuracy=" in flat(result.output)
+    assert flat(f"saved {out}") in flat(result.output)
+    card = json.loads((out / "netgpt-adapter.json").read_text())
+    assert card["task"] == "intent" and card["steps"] == 6 and set(card["metrics"]) >= {"eval_loss", "accuracy"}
+    assert (out / "adapter_config.json").is_file()
+
+
+def test_bad_input_gives_one_line_errors(tmp_path):
+    result = runner.invoke(app, ["train", "--task", "poetry"])
+    assert result.exit_code == 1 and flat("unknown task 'poetry'") in flat(result.output)
+    result = runner.invoke(app, ["train", "--task", "intent", "--base", str(tmp_path / "missing")])
+    assert result.exit_code == 1 and "unknownmodelpath" in flat(result.output) and "Traceback" not in result.output
+    result = runner.invoke(cloud_app, ["serve", "--base", str(tmp_path / "missing")])
+    assert result.exit_code == 1 and "unknownmodelpath" in flat(result.output)
+
+
+def test_cloud_ask_talks_to_the_configured_endpoint(tmp_path):
+    result = runner.invoke(cloud_app, ["ask", "hello", "--url", "http://127.0.0.1:9/v1"])
+    assert result.exit_code == 1 and "nocloudLLMathttp://127.0.0.1:9/v1" in flat(result.output)
+
+
+def test_cloud_serve_refuses_an_adapter_of_another_base(tiny_dirs, tiny_adapters):
+    result = runner.invoke(cloud_app, ["serve", "--base", str(tiny_dirs["llama"]), "--adapter",
+                                       str(tiny_adapters["intent"]["path"]), "--port", "1"])
+    assert result.exit_code == 1 and "wastrainedforbase" in flat(result.output)
+
+
+def test_info_lists_bases(monkeypatch, tmp_path):
+    from netgpt import settings
+
+    monkeypatch.setenv("NETGPT_CACHE_DIR", str(tmp_path))
+    settings.get_settings.cache_clear()
+    try:
+        result = runner.invoke(app, ["info"])
+    finally:
+        settings.get_settings.cache_clear()
+    assert result.exit_code == 0 and "edge-default" in result.output and "missing" in result.output
