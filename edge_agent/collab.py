@@ -1,0 +1,192 @@
+"""Edge-cloud collaboration: one request through one of four modes (netgpt.messages.CollabMode).
+
+  netgpt      the edge completes the prompt with the cell's location context, the cloud LLM answers it
+  cloud-only  the raw prompt goes to the cloud (the paper's baseline)
+  edge-only   the edge answers alone: exactly from the context for plain lookups, else with its own LM
+  routed      the edge answers when it is confident (a context lookup, or its LM's mean token probability at or above
+              `route_threshold`), otherwise the cloud answers the completed prompt (as Hybrid LLM / RouteLLM route)
+
+The cloud is any OpenAI-compatible endpoint, called with the official `openai` client, a timeout and no retries. When
+it cannot be reached the edge answers instead and the response says so (flag `cloud_unreachable_edge_answer`); a cloud
+that refuses the request (4xx) raises CloudRejected, which the HTTP layer turns into a 502 with the cloud's reason.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from edge_agent.collab_completion import LMText, complete_prompt, context_answer
+from edge_agent.location import CellContext
+from netgpt.messages import CollabMode, EdgePromptRequest, EdgePromptResponse, ServiceClass
+
+SYSTEM_PROMPT = "You are a helpful assistant. Always answer in English, briefly."  # the same in every mode
+CLOUD_DOWN = "cloud_unreachable_edge_answer"
+
+
+class CloudUnavailable(RuntimeError):
+    """Connection refused, timed out, or a 5xx from the cloud."""
+
+
+class CloudRejected(RuntimeError):
+    """The cloud refused the request (4xx): its message is passed on."""
+
+
+# --- the edge LM ------------------------------------------------------------------------------------------------------
+
+
+class EdgeLM:
+    """The edge base model with its `complete` adapter (when loaded) on a models.serving.AdapterServer."""
+
+    def __init__(self, server, adapter: str | None = None):
+        self.server = server
+        self.adapter = adapter if adapter in getattr(server, "adapters", {}) else None
+
+    @property
+    def name(self) -> str:
+        return self.server.name
+
+    def generate(self, prompt: str, max_tokens: int = 48, stop_at_sentence: bool = False) -> LMText:
+        """Greedy continuation of `prompt` and its mean token log-probability (one extra forward pass)."""
+        import torch
+
+        budget = max(1, min(max_tokens, self.server.context_length - 8))
+        ids = self.server.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        if len(ids) + budget > self.server.context_length:  # keep the end of a long prompt: it holds the request
+            prompt = self.server.tokenizer.decode(ids[-(self.server.context_length - budget):])
+        done = self.server.complete(prompt, adapter=self.adapter, max_tokens=budget)
+        text = done.text.split("\n")[0].strip()
+        if stop_at_sentence:
+            for end in ".!?":
+                if end in text:
+                    text = text[:text.index(end) + 1]
+        if not done.completion_tokens:
+            return LMText("", done.prompt_tokens, 0, float("-inf"))
+        full = self.server.tokenizer(prompt + done.text, add_special_tokens=False)["input_ids"]
+        n_prompt = done.prompt_tokens
+        logits = self.server.logits(prompt + done.text, adapter=self.adapter)
+        logprobs = torch.log_softmax(logits[n_prompt - 1:len(full) - 1], dim=-1)
+        picked = logprobs.gather(1, torch.tensor(full[n_prompt:]).unsqueeze(1))
+        mean = float(picked.mean()) if picked.numel() else float("-inf")
+        return LMText(text, done.prompt_tokens, done.completion_tokens, mean)
+
+
+# --- the cloud LLM ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CloudAnswer:
+    text: str
+    tokens_in: int
+    tokens_out: int
+    ms: float
+
+
+class CloudClient:
+    def __init__(self, url: str, model: str, timeout_s: float = 30.0, max_tokens: int = 96):
+        from openai import OpenAI
+
+        self.url, self.model, self.max_tokens = url, model, max_tokens
+        self.client = OpenAI(base_url=url, api_key="not-needed-offline", timeout=timeout_s, max_retries=0)
+
+    def ask(self, prompt: str) -> CloudAnswer:
+        import openai
+
+        t0 = time.perf_counter()
+        try:
+            out = self.client.chat.completions.create(
+                model=self.model, max_tokens=self.max_tokens, temperature=0.0,
+                messages=[{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": prompt}])
+        except (openai.APIConnectionError, openai.APITimeoutError) as exc:  # APITimeoutError is a connection error
+            raise CloudUnavailable(f"cloud LLM at {self.url} unreachable: {type(exc).__name__}") from exc
+        except openai.APIStatusError as exc:
+            if exc.status_code >= 500:
+                raise CloudUnavailable(f"cloud LLM at {self.url} failed with HTTP {exc.status_code}") from exc
+            raise CloudRejected(f"cloud LLM refused the request (HTTP {exc.status_code}): {exc.message}") from exc
+        usage = out.usage
+        return CloudAnswer(out.choices[0].message.content or "", usage.prompt_tokens if usage else 0,
+                           usage.completion_tokens if usage else 0, (time.perf_counter() - t0) * 1000)
+
+
+# --- one request through one mode ------------------------------------------------------------------------------------
+
+
+@dataclass
+class EdgeAnswer:
+    text: str
+    confidence: float
+    tokens_in: int = 0
+    tokens_out: int = 0
+    source: str = "context"  # context | lm | none
+
+
+class CollabEngine:
+    def __init__(self, cells: dict[str, CellContext], lm: EdgeLM | None, cloud: CloudClient | None,
+                 route_threshold: float = 0.5, edge_max_tokens: int = 48, draft_tokens: int = 12, source: str = ""):
+        self.cells, self.lm, self.cloud = cells, lm, cloud
+        self.route_threshold, self.edge_max_tokens, self.draft_tokens = route_threshold, edge_max_tokens, draft_tokens
+        self.source = source
+
+    def edge_answer(self, text: str, completed: str, ctx: CellContext, now) -> EdgeAnswer:
+        exact = context_answer(text, ctx, now)
+        if exact is not None:
+            return EdgeAnswer(exact, 1.0)
+        if self.lm is None:
+            return EdgeAnswer("This edge node has no language model loaded and cannot answer this on its own.", 0.0,
+                              source="none")
+        out = self.lm.generate(f"Q: {completed}\nA:", max_tokens=self.edge_max_tokens)
+        return EdgeAnswer(out.text, out.confidence, out.tokens_in, out.tokens_out, "lm")
+
+    def handle(self, req: EdgePromptRequest, service: ServiceClass | None = None,
+               now: datetime | float | None = None, request_id: str | None = None) -> EdgePromptResponse:
+        """Serve one request. Raises KeyError for an unknown cell and CloudRejected when the cloud refuses."""
+        t0 = time.perf_counter()
+        ctx = self.cells[req.cell]
+        now = time.time() if now is None else now
+        rid = request_id or uuid.uuid4().hex[:16]
+        text = req.text.strip()
+        flags: list[str] = []
+        edge_in = edge_out = 0
+        edge_ms = 0.0
+        completed, kinds, edge_conf = text, [], None
+        if req.mode != CollabMode.cloud_only:
+            done = complete_prompt(text, ctx, now, service, self.lm, self.draft_tokens)
+            completed, kinds = done.text, done.fact_kinds
+            edge_in, edge_out, flags = done.edge_tokens_in, done.edge_tokens_out, list(done.flags)
+            edge_ms = (time.perf_counter() - t0) * 1000
+
+        answer: EdgeAnswer | None = None
+        if req.mode in (CollabMode.edge_only, CollabMode.routed):
+            t_edge = time.perf_counter()
+            answer = self.edge_answer(text, completed, ctx, now)
+            edge_in, edge_out = edge_in + answer.tokens_in, edge_out + answer.tokens_out
+            edge_ms += (time.perf_counter() - t_edge) * 1000
+            edge_conf = answer.confidence
+            if req.mode == CollabMode.routed and answer.confidence < self.route_threshold:
+                answer = None  # not confident: the cloud answers
+            elif answer.source == "lm":
+                flags.append("edge_lm_answer")
+
+        cloud: CloudAnswer | None = None
+        if answer is None:
+            try:
+                if self.cloud is None:
+                    raise CloudUnavailable("no cloud LLM configured")
+                cloud = self.cloud.ask(completed)
+            except CloudUnavailable as exc:
+                t_edge = time.perf_counter()
+                answer = self.edge_answer(text, completed, ctx, now)
+                edge_in, edge_out = edge_in + answer.tokens_in, edge_out + answer.tokens_out
+                edge_ms += (time.perf_counter() - t_edge) * 1000
+                edge_conf = answer.confidence
+                flags += [CLOUD_DOWN, f"cloud_error: {exc}"]
+
+        return EdgePromptResponse(
+            source=self.source, request_id=rid, mode=req.mode, answer=cloud.text if cloud else answer.text,
+            completed_prompt=completed, answered_by="cloud" if cloud else "edge",
+            edge_tokens_in=edge_in, edge_tokens_out=edge_out,
+            cloud_tokens_in=cloud.tokens_in if cloud else 0, cloud_tokens_out=cloud.tokens_out if cloud else 0,
+            edge_ms=round(edge_ms, 2), cloud_ms=round(cloud.ms, 2) if cloud else 0.0,
+            total_ms=round((time.perf_counter() - t0) * 1000, 2), flags=flags, location_facts=kinds,
+            edge_confidence=edge_conf)
