@@ -177,16 +177,21 @@ class ShortestPathForwarding(app_manager.RyuApp):
         return nx.shortest_path(self.graph, src_dpid, dst_dpid, weight="weight")
 
     def _forward(self, dp, in_port, src_mac, dst_mac, data):
-        dst_dpid = self.hosts[dst_mac][0]
+        """A pair's path always starts at the source host's switch, wherever the packet-in came from (a packet that
+        raced a flow installation can arrive mid-path): a path recorded from the middle could loop back."""
+        src_dpid, dst_dpid = self.hosts[src_mac][0], self.hosts[dst_mac][0]
         path = self.paths.get((src_mac, dst_mac))
-        if not path or path[0] != dp.id:
-            try:
-                path = self.path_policy(src_mac, dst_mac, dp.id, dst_dpid)
-            except (nx.NetworkXNoPath, nx.NodeNotFound):
-                self.logger.info("no path %s -> %s for %s", dp.id, dst_dpid, dst_mac)
-                return
-            self.install_path(src_mac, dst_mac, path)
-        self._packet_out(dp, in_port, self.hops(path, dst_mac)[0][1], data)
+        try:
+            if not path or path[0] != src_dpid or dp.id not in path:
+                path = self.path_policy(src_mac, dst_mac, src_dpid, dst_dpid)
+                self.install_path(src_mac, dst_mac, path)
+            if dp.id not in path:  # off the pair's path (e.g. in flight during a move): just deliver this packet
+                path = self.shortest_path(src_mac, dst_mac, dp.id, dst_dpid)
+        except (nx.NetworkXNoPath, nx.NodeNotFound):
+            self.logger.info("no path %s -> %s for %s", dp.id, dst_dpid, dst_mac)
+            return
+        out_port = dict(self.hops(path, dst_mac))[dp.id]
+        self._packet_out(dp, in_port, out_port, data)
 
     def hops(self, path: list[int], dst_mac: str) -> list[tuple[int, int]]:
         """(dpid, output port) for each switch of a path toward dst_mac."""
