@@ -202,27 +202,17 @@ class ComputeAllocation(app_manager.RyuApp):
 
     def _consume_intents(self):
         """Count user intents per cell (consumer group 'allocation': the TE app reads the same stream separately)."""
-        stream = bus.Streams.USER_INTENTS
-        while True:
-            try:
-                try:
-                    self.redis.xgroup_create(stream, "allocation", id="$", mkstream=True)
-                except redis.ResponseError:
-                    pass
-                while True:
-                    for _s, entries in self.redis.xreadgroup("allocation", "alloc", {stream: ">"}, count=100,
-                                                             block=1000) or []:
-                        for entry_id, fields in entries:
-                            try:
-                                msg = bus.decode_entry(fields)
-                                if isinstance(msg, UserIntent):
-                                    self.intent_times.setdefault(msg.cell, deque()).append(msg.ts)
-                            except MessageError as exc:
-                                self.drops.add(str(exc).split(":")[0])
-                            self.redis.xack(stream, "allocation", entry_id)
-            except redis.RedisError as exc:
-                self.logger.warning("intent stream unavailable (%s); retrying", exc)
-                hub.sleep(2)
+        bus.consume_forever(self.redis, "allocation", "alloc", [bus.Streams.USER_INTENTS], self._count_intent,
+                            start_id="$")
+
+    def _count_intent(self, _stream, _entry_id, fields):
+        try:
+            msg = bus.decode_entry(fields)
+        except MessageError as exc:
+            self.drops.add(str(exc).split(":")[0])
+            return
+        if isinstance(msg, UserIntent):
+            self.intent_times.setdefault(msg.cell, deque()).append(msg.ts)
 
 
 def _action_dict(action) -> dict:

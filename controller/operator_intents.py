@@ -194,24 +194,9 @@ class OperatorIntents(app_manager.RyuApp):
         self._record(intent, True, "applied")
 
     def _consume(self):
-        stream = bus.Streams.OPERATOR_INTENTS
-        while True:
-            try:
-                try:
-                    self.redis.xgroup_create(stream, GROUP, id="0", mkstream=True)
-                except redis.ResponseError:
-                    pass
-                while True:
-                    for _s, entries in self.redis.xreadgroup(GROUP, CONSUMER, {stream: ">"}, count=50,
-                                                             block=1000) or []:
-                        for entry_id, fields in entries:
-                            self._handle_entry(entry_id, fields)
-                            self.redis.xack(stream, GROUP, entry_id)
-            except redis.RedisError as exc:
-                self.logger.warning("operator intent stream unavailable (%s); retrying", exc)
-                hub.sleep(2)
+        bus.consume_forever(self.redis, GROUP, CONSUMER, [bus.Streams.OPERATOR_INTENTS], self._handle_entry)
 
-    def _handle_entry(self, entry_id, fields):
+    def _handle_entry(self, _stream, entry_id, fields):
         try:
             intent = bus.decode_entry(fields)
         except MessageError as exc:

@@ -222,22 +222,8 @@ class TrafficEngineering(app_manager.RyuApp):
     # --- inputs from Redis ------------------------------------------------------------------------------------------
 
     def _consume(self):
-        streams = {bus.Streams.USER_INTENTS: ">", bus.Streams.FORECASTS: ">"}
-        while True:
-            try:
-                for stream in streams:
-                    try:
-                        self.redis.xgroup_create(stream, GROUP, id="0", mkstream=True)
-                    except redis.ResponseError:
-                        pass  # the group exists: carry on from where it stopped
-                while True:
-                    for stream, entries in self.redis.xreadgroup(GROUP, CONSUMER, streams, count=100, block=1000) or []:
-                        for entry_id, fields in entries:
-                            self._handle_entry(stream, entry_id, fields)
-                            self.redis.xack(stream, GROUP, entry_id)
-            except redis.RedisError as exc:
-                self.logger.warning("TE input stream unavailable (%s); retrying", exc)
-                hub.sleep(2)
+        bus.consume_forever(self.redis, GROUP, CONSUMER, [bus.Streams.USER_INTENTS, bus.Streams.FORECASTS],
+                            self._handle_entry)
 
     def _handle_entry(self, stream, entry_id, fields):
         try:

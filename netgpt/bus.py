@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Iterator
+import time
+from typing import Callable, Iterator
 
 import redis
 
@@ -113,3 +114,36 @@ def live_agents(r: redis.Redis, drops: DropCounter | None = None) -> dict[str, A
         if isinstance(hb, AgentHeartbeat):
             agents[hb.node_id] = hb
     return agents
+
+
+def consume_forever(r: redis.Redis, group: str, consumer: str, streams: list[str],
+                    handle: Callable[[str, str, dict], None], start_id: str = "0", retry_s: float = 2.0,
+                    block_ms: int = 1000) -> None:
+    """Read streams through a consumer group, forever: handle(stream, entry_id, fields) each entry, then ack it.
+
+    The group starts at `start_id` the first time ("0": everything kept; "$": only new entries) and afterwards carries
+    on where it stopped, so nothing is lost while the reader restarts: entries it had received but not acknowledged
+    are handled first. `handle` must not raise for a bad entry (count and drop it). Redis outages are waited out.
+    """
+    while True:
+        try:
+            for stream in streams:
+                try:
+                    r.xgroup_create(stream, group, id=start_id, mkstream=True)
+                except redis.ResponseError:
+                    pass  # the group exists
+            for cursor in ("0", ">"):  # first our own unacknowledged entries, then new ones
+                while True:
+                    reply = r.xreadgroup(group, consumer, {s: cursor for s in streams}, count=100,
+                                         block=None if cursor == "0" else block_ms)
+                    got = False
+                    for stream, entries in reply or []:
+                        for entry_id, fields in entries:
+                            got = True
+                            handle(stream, entry_id, fields)
+                            r.xack(stream, group, entry_id)
+                    if cursor == "0" and not got:
+                        break
+        except redis.RedisError as exc:
+            log.warning("%s: streams %s unavailable (%s); retrying in %.0f s", group, streams, exc, retry_s)
+            time.sleep(retry_s)

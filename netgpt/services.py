@@ -96,6 +96,14 @@ def wait_until(check: Callable[[], bool], timeout_s: float, interval: float = 0.
     return check()
 
 
+def _stop_by_pidfile(self) -> None:
+    """stop() of a service that has `pid()` and `pidfile`."""
+    pid = self.pid()
+    if pid:
+        stop_pid(pid)
+    self.pidfile.unlink(missing_ok=True)
+
+
 # --- redis-server -------------------------------------------------------------------------------------------------------
 
 
@@ -134,11 +142,7 @@ class Redis:
         if run.returncode != 0:
             raise ServiceError(f"redis-server failed to start: {(run.stderr or run.stdout).strip()[:200]}")
 
-    def stop(self) -> None:
-        pid = self.pid()
-        if pid:
-            stop_pid(pid)
-        self.pidfile.unlink(missing_ok=True)
+    stop = _stop_by_pidfile
 
     def detail(self) -> str:
         return f"{self.s.redis_host}:{self.s.redis_port}, unix socket {self.socket}"
@@ -232,11 +236,7 @@ class Ryu:
                                     start_new_session=True)
         self.pidfile.write_text(str(proc.pid))
 
-    def stop(self) -> None:
-        pid = self.pid()
-        if pid:
-            stop_pid(pid)
-        self.pidfile.unlink(missing_ok=True)
+    stop = _stop_by_pidfile
 
     def detail(self) -> str:
         return (f"OpenFlow 127.0.0.1:{self.s.ofp_port}, API http://127.0.0.1:{self.s.ryu_api_port}/netgpt, "

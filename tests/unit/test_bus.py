@@ -27,3 +27,31 @@ def test_heartbeats_expire_and_bad_ones_are_dropped(redis_client):
     assert redis_client.xlen(bus.Streams.HEARTBEATS) == 1
     time.sleep(0.4)
     assert "mec1" not in bus.live_agents(redis_client)
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_consumer_group_redelivers_what_a_crashed_reader_had_not_acknowledged(redis_client):
+    for port in (1, 2, 3):
+        bus.publish(redis_client, bus.Streams.TELEMETRY,
+                    PortStats(dpid=1, port_no=port, rx_bytes=0, tx_bytes=0, rx_packets=0, tx_packets=0))
+    seen = []
+
+    def crash_on_second(stream, entry_id, fields):
+        seen.append(bus.decode_entry(fields).port_no)
+        if len(seen) == 2:
+            raise _Stop  # the reader dies before acknowledging entry 2
+
+    def collect_until_three(stream, entry_id, fields):
+        seen.append(bus.decode_entry(fields).port_no)
+        if seen[-1] == 3:
+            raise _Stop
+
+    for handler in (crash_on_second, collect_until_three):
+        try:
+            bus.consume_forever(redis_client, "g", "c", [bus.Streams.TELEMETRY], handler)
+        except _Stop:
+            pass
+    assert seen == [1, 2, 2, 3]
