@@ -86,8 +86,10 @@ def unsupported_facts(text: str, ctx: CellContext, now: datetime | float | None 
     facts = ctx.facts(now)
     ok_places = allowed_places(ctx) | {normalise(p) for p in _places(also_allowed)}
     out = [Unsupported("timezone", m.group()) for m in _TZ.finditer(text) if m.group() != ctx.timezone]
-    without_zones = _TZ.sub(" ", text)  # "Europe/Berlin" is one time-zone fact, not also a place
-    out += [Unsupported("place", p) for p in _places(without_zones) if normalise(p) not in ok_places]
+    rest = _TZ.sub(" ", text)  # "Europe/Berlin" is one time-zone fact, not also a place
+    for name in sorted([ctx.city, ctx.country, *ctx.points_of_interest], key=len, reverse=True):
+        rest = re.sub(re.escape(name), " ", rest, flags=re.IGNORECASE)  # "Tete" inside "Parc de la Tete d'Or" is fine
+    out += [Unsupported("place", p) for p in _places(rest) if normalise(p) not in ok_places]
     local = facts["local_time"]
     for m in _CLOCK.finditer(text):
         if f"{int(m.group(1)):02d}:{m.group(2)}" != local and m.group() not in also_allowed:

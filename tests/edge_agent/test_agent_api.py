@@ -1,0 +1,138 @@
+"""The edge agent's HTTP contract: the four modes, bad input as 4xx with a message, a cloud that is down or hangs, and
+each request's demand published for the controller."""
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from edge_agent.agent import AgentSettings, EdgeAgent, create_app
+from netgpt import bus
+from netgpt.messages import EdgePromptResponse, UserIntent
+from tests.conftest import free_port
+from tests.edge_agent.conftest import StubClassifier
+
+
+def make_client(edge_lm, cloud_url: str, redis_port: int = 1, timeout_s: float = 20.0, **kw) -> TestClient:
+    settings = AgentSettings(cloud_url=cloud_url, cloud_model=kw.pop("model", "tiny-edge"), redis_port=redis_port,
+                             cloud_timeout_s=timeout_s, cloud_max_tokens=8, edge_max_tokens=8, draft_tokens=4, **kw)
+    agent = EdgeAgent(settings, "mec1", ["c1", "c2"], "127.0.0.1:8100", lm=edge_lm, classifier=StubClassifier())
+    return TestClient(create_app(agent))
+
+
+@pytest.fixture(scope="module")
+def client(edge_lm, tiny_cloud):
+    with make_client(edge_lm, tiny_cloud["url"], model=tiny_cloud["model"]) as c:
+        yield c
+
+
+def ask(client, text="what should I wear today?", cell="c1", mode="netgpt", user="alice"):
+    return client.post("/v1/prompt", json={"user": user, "cell": cell, "text": text, "mode": mode})
+
+
+def test_netgpt_mode_completes_with_location_and_the_cloud_answers(client):
+    r = ask(client)
+    assert r.status_code == 200, r.text
+    resp = EdgePromptResponse.model_validate(r.json())
+    assert resp.answered_by == "cloud" and resp.cloud_tokens_in > 0 and resp.cloud_tokens_out > 0
+    assert "Lyon" in resp.completed_prompt and "what should I wear today?" in resp.completed_prompt
+    assert {"city", "local_time"} <= set(resp.location_facts)
+    assert resp.total_ms >= resp.cloud_ms > 0 and resp.edge_ms > 0
+
+
+def test_cloud_only_sends_the_raw_prompt(client):
+    resp = ask(client, mode="cloud-only").json()
+    assert resp["completed_prompt"] == "what should I wear today?" and resp["answered_by"] == "cloud"
+    assert resp["edge_tokens_in"] == 0 and resp["location_facts"] == []
+
+
+def test_edge_only_never_calls_the_cloud(client):
+    resp = ask(client, mode="edge-only").json()
+    assert resp["answered_by"] == "edge" and resp["cloud_tokens_in"] == resp["cloud_tokens_out"] == 0
+    assert "edge_lm_answer" in resp["flags"]
+    exact = ask(client, text="what time is it here?", mode="edge-only").json()
+    assert "Lyon" in exact["answer"] and exact["edge_confidence"] == 1.0
+
+
+def test_routed_answers_lookups_at_the_edge_and_the_rest_in_the_cloud(client):
+    lookup = ask(client, text="what time is it here?", mode="routed").json()
+    assert lookup["answered_by"] == "edge" and lookup["cloud_tokens_in"] == 0
+    other = ask(client, text="write a haiku about autumn", mode="routed").json()
+    # A random tiny LM is far from confident, so the cloud answers.
+    assert other["answered_by"] == "cloud" and other["edge_confidence"] < 0.5
+
+
+@pytest.mark.parametrize("body, status, words", [
+    ({"user": "a", "cell": "c1", "text": ""}, 422, "text"),
+    ({"user": "a", "cell": "c1", "text": "   "}, 422, "empty"),
+    ({"user": "a", "cell": "c1", "text": "x" * 2001}, 422, "2000"),
+    ({"user": "a", "cell": "c9", "text": "hi"}, 404, "c9"),
+    ({"user": "a", "cell": "c3", "text": "hi"}, 404, "not served by mec1"),
+    ({"user": "a", "cell": "c1", "text": "hi", "mode": "telepathy"}, 422, "mode"),
+    ({"cell": "c1", "text": "hi"}, 422, "user"),
+])
+def test_bad_input_is_a_4xx_with_a_message(client, body, status, words):
+    r = client.post("/v1/prompt", json=body)
+    assert r.status_code == status and words in r.json()["error"], r.text
+    assert "Traceback" not in r.text
+
+
+def test_openapi_documents_the_contract(client):
+    spec = client.get("/openapi.json").json()
+    assert "/v1/prompt" in spec["paths"] and "EdgePromptRequest" in spec["components"]["schemas"]
+    assert client.get("/docs").status_code == 200
+    cells = client.get("/v1/cells").json()
+    assert set(cells) == {"c1", "c2"} and cells["c1"]["timezone"] == "Europe/Paris"
+
+
+def test_cloud_refusing_the_prompt_is_a_502_with_its_reason(edge_lm, tiny_cloud):
+    with make_client(edge_lm, tiny_cloud["url"], model="no-such-model") as c:
+        r = ask(c)
+    assert r.status_code == 502 and "no-such-model" in r.json()["error"]
+
+
+def test_cloud_down_gives_a_flagged_edge_answer_quickly(edge_lm):
+    with make_client(edge_lm, f"http://127.0.0.1:{free_port()}/v1") as c:  # nothing listens there
+        t0 = time.monotonic()
+        resp = ask(c, text="what time is it here?").json()
+    assert time.monotonic() - t0 < 10
+    assert resp["answered_by"] == "edge" and "cloud_unreachable_edge_answer" in resp["flags"]
+    assert "Lyon" in resp["answer"]
+
+
+def test_a_hanging_cloud_is_cut_off_by_the_timeout(edge_lm):
+    """A cloud that accepts the connection and never answers: the request ends after the timeout, flagged."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    held = []
+    threading.Thread(target=lambda: held.append(listener.accept()), daemon=True).start()
+    try:
+        with make_client(edge_lm, f"http://127.0.0.1:{listener.getsockname()[1]}/v1", timeout_s=1.5) as c:
+            t0 = time.monotonic()
+            resp = ask(c).json()
+            elapsed = time.monotonic() - t0
+    finally:
+        listener.close()
+    assert 1.4 <= elapsed < 10, elapsed
+    assert resp["answered_by"] == "edge" and "cloud_unreachable_edge_answer" in resp["flags"]
+
+
+def test_each_request_publishes_its_demand_with_the_users_address(edge_lm, tiny_cloud, redis_server, redis_client):
+    with make_client(edge_lm, tiny_cloud["url"], model=tiny_cloud["model"], redis_port=redis_server["port"]) as c:
+        assert ask(c, text="give me a route to the old town", mode="edge-only").status_code == 200
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not redis_client.xlen(bus.Streams.FORECASTS):
+            time.sleep(0.1)
+        health = c.get("/health").json()
+    intents = [m for _, m in bus.read_range(redis_client, bus.Streams.USER_INTENTS)]
+    assert len(intents) == 1 and isinstance(intents[0], UserIntent)
+    assert intents[0].cell == "c1" and intents[0].service_class.value == "navigation"
+    assert intents[0].user_ip == "testclient" and intents[0].source == "edge:mec1"
+    forecasts = [m for _, m in bus.read_range(redis_client, bus.Streams.FORECASTS)]
+    assert forecasts[0].target == "cell:c1:demand_bps" and forecasts[0].values[0] > 0
+    assert health["redis"] == "up" and health["sent"]["intents"] == 1
+    assert bus.live_agents(redis_client)["mec1"].cells == ["c1", "c2"]

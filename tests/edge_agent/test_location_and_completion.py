@@ -1,0 +1,97 @@
+"""Location context from real geography, and completions that carry the right facts and invent none."""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from edge_agent.collab_completion import complete_prompt, context_answer, select_fact_kinds
+from edge_agent.location import LocationConfigError, load_cells
+from edge_agent.location_check import scrub, unsupported_facts
+from netgpt.messages import ServiceClass
+from tests.edge_agent.conftest import FIXED_NOW
+
+PROMPTS = ["what should I wear today?", "recommend a restaurant for dinner", "give me a route to the station",
+           "is it a good time to call someone now?", "tell me a joke"]
+
+
+def test_cells_match_the_mec_topology_and_geonames(cells):
+    from mininet_topos.mec import MecTopo
+
+    assert set(cells) == set(MecTopo.CELLS)
+    assert {c.mec_node for c in cells.values()} == set(MecTopo.MEC_NODES)
+    lyon = cells["c1"]
+    assert (lyon.city, lyon.country, lyon.timezone) == ("Lyon", "France", "Europe/Paris")
+    assert abs(lyon.latitude - 45.75) < 0.05 and abs(lyon.longitude - 4.85) < 0.05
+    assert cells["c3"].timezone == "Asia/Tokyo" and cells["c3"].country == "Japan"
+
+
+def test_local_time_follows_each_cells_time_zone(cells):
+    assert cells["c1"].facts(FIXED_NOW)["local_time"] == "15:05"  # CET in November
+    assert cells["c3"].facts(FIXED_NOW)["local_time"] == "23:05"  # JST
+    summer = datetime(2026, 7, 1, 12, 0, tzinfo=ZoneInfo("UTC")).timestamp()
+    assert cells["c1"].facts(summer)["local_time"] == "14:00"  # CEST: daylight saving time is applied
+    assert cells["c1"].facts(FIXED_NOW)["weekday"] == "Thursday"
+
+
+def test_a_wrong_geonames_id_is_refused(tmp_path):
+    bad = {"cells": {"c1": {"mec_node": "mec1", "geonameid": 1853909, "city": "Lyon", "country_code": "FR",
+                            "area_type": "x", "points_of_interest": ["y"]}}}
+    (tmp_path / "cells.json").write_text(json.dumps(bad))
+    with pytest.raises(LocationConfigError, match="is Osaka"):
+        load_cells(tmp_path / "cells.json")
+
+
+@pytest.mark.parametrize("cell", ["c1", "c2", "c3", "c4"])
+def test_completion_names_the_city_and_the_correct_local_time(cells, edge_lm, cell):
+    ctx = cells[cell]
+    expected_time = datetime.fromtimestamp(FIXED_NOW, ZoneInfo(ctx.timezone)).strftime("%H:%M")
+    for text in PROMPTS:
+        done = complete_prompt(text, ctx, FIXED_NOW, lm=edge_lm, draft_min_confidence=0.0)
+        assert ctx.city in done.text and expected_time in done.text, done.text
+        assert text in done.text  # the user's own words are kept
+
+
+@pytest.mark.parametrize("cell", ["c1", "c2", "c3", "c4"])
+def test_completion_carries_no_place_or_time_outside_the_cells_context(cells, edge_lm, cell):
+    """Even with the LM's draft always allowed (confidence gate at 0), nothing the context does not state gets in."""
+    ctx = cells[cell]
+    others = {o.city for o in cells.values() if o.city != ctx.city}
+    others |= {p for o in cells.values() if o.cell != cell for p in o.points_of_interest}
+    for text in PROMPTS:
+        done = complete_prompt(text, ctx, FIXED_NOW, lm=edge_lm, draft_min_confidence=0.0)
+        edge_part = done.text.replace(text, " ")
+        assert unsupported_facts(edge_part, ctx, FIXED_NOW) == [], done.text
+        assert not [o for o in others if o in done.text], done.text
+
+
+def test_checker_flags_invented_places_times_and_coordinates(cells):
+    ctx = cells["c1"]
+    invented = ("Head to Paris. It is 09:40 on Monday. Meet at Osaka Castle. You are at 12.5 N. "
+                "That is Europe/Berlin time.")
+    kinds = {u.kind for u in unsupported_facts(invented, ctx, FIXED_NOW)}
+    assert kinds == {"place", "time", "weekday", "coordinates", "timezone"}
+    kept, removed = scrub("Lyon is lovely. Try Dotonbori tonight. Place Bellecour is central.", ctx, FIXED_NOW)
+    assert kept == "Lyon is lovely. Place Bellecour is central." and [u.token for u in removed] == ["Dotonbori"]
+    # The user's own place names are theirs, not the edge's invention.
+    assert unsupported_facts("Trains to Paris leave hourly.", ctx, FIXED_NOW, also_allowed="route to Paris") == []
+
+
+def test_fact_selection_follows_the_request(cells):
+    assert select_fact_kinds("tell me a joke") == ["city", "local_time"]
+    assert "points_of_interest" in select_fact_kinds("where can I eat nearby")
+    assert "coordinates" in select_fact_kinds("directions to the station")
+    assert "coordinates" in select_fact_kinds("take me home", ServiceClass.navigation)
+    done = complete_prompt("where can I eat nearby", cells["c3"], FIXED_NOW)
+    assert "Dotonbori" in done.text and "Lyon" not in done.text
+
+
+def test_context_answers_plain_lookups_exactly(cells):
+    ctx = cells["c3"]
+    assert "23:05" in context_answer("what time is it here?", ctx, FIXED_NOW)
+    assert "Asia/Tokyo" in context_answer("which time zone am I in", ctx, FIXED_NOW)
+    assert "Japan" in context_answer("where am I", ctx, FIXED_NOW)
+    assert "Osaka Castle" in context_answer("things to see around here", ctx, FIXED_NOW)
+    assert context_answer("write me a poem about the sea", ctx, FIXED_NOW) is None
