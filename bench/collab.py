@@ -165,6 +165,7 @@ def run(args) -> dict:
                 rows.append({"id": p["id"], "mode": mode, "ms": resp.total_ms, "edge_ms": resp.edge_ms,
                              "cloud_in": resp.cloud_tokens_in, "cloud_out": resp.cloud_tokens_out,
                              "cloud": resp.answered_by == "cloud", "flags": resp.flags,
+                             "edge_confidence": resp.edge_confidence,
                              "personal": personalisation(resp.answer, p["facts"], fact_values(ctx, now)),
                              "quality": on_topic(resp.answer, p["topic"], ctx, now),
                              "wrong": len(unsupported_facts(resp.answer, ctx, now, also_allowed=p["text"])),
@@ -253,7 +254,8 @@ def main() -> None:
     ap.add_argument("--edge-base", default="edge-default", help="edge-default, a model folder, or none")
     ap.add_argument("--max-tokens", type=int, default=64, help="cloud answer length cap")
     ap.add_argument("--timeout", type=float, default=120.0, help="cloud call timeout, s")
-    ap.add_argument("--threshold", type=float, default=0.5, help="routed: edge answers at this confidence")
+    ap.add_argument("--threshold", type=float, default=1.0, help="routed: edge answers at this confidence "
+                                                                 "(1.0: only exact context answers)")
     ap.add_argument("--limit", type=int, default=0, help="only the first N prompts")
     ap.add_argument("--no-intents", dest="intents", action="store_false", help="skip the user-intent model")
     args = ap.parse_args()

@@ -25,11 +25,18 @@ def load_edge_lm(base: str, cache_dir: Path, adapter: Optional[Path]):
 
     model, tokenizer = load_base(BaseSpec(base, cache_dir), build=False)
     server = AdapterServer(model, tokenizer)
+    from models.base import ModelError
+
     path = adapter or cache_dir / "adapters" / "complete"
-    if (path / "adapter_config.json").is_file():
-        server.load_adapter("complete", path)
-    elif adapter is not None:
+    if adapter is not None and not (path / "adapter_config.json").is_file():
         raise FileNotFoundError(f"{adapter} is not a LoRA adapter folder")
+    if (path / "adapter_config.json").is_file():
+        try:
+            server.load_adapter("complete", path)
+        except ModelError as exc:
+            if adapter is not None:  # asked for explicitly: refuse; the cached default may belong to another base
+                raise
+            print(f"note: not loading {path}: {exc}", flush=True)
     return EdgeLM(server, "complete")
 
 

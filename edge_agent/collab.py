@@ -123,7 +123,7 @@ class EdgeAnswer:
 
 class CollabEngine:
     def __init__(self, cells: dict[str, CellContext], lm: EdgeLM | None, cloud: CloudClient | None,
-                 route_threshold: float = 0.5, edge_max_tokens: int = 48, draft_tokens: int = 12, source: str = ""):
+                 route_threshold: float = 1.0, edge_max_tokens: int = 48, draft_tokens: int = 12, source: str = ""):
         self.cells, self.lm, self.cloud = cells, lm, cloud
         self.route_threshold, self.edge_max_tokens, self.draft_tokens = route_threshold, edge_max_tokens, draft_tokens
         self.source = source

@@ -24,14 +24,13 @@ def _two_threads():
     torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory) -> Path:
+def build_tiny_edge_model(out: Path) -> Path:
+    """A random 2-layer GPT-2 with a 600-token BPE and a 512-token context, saved as a Hugging Face folder (seconds)."""
     import torch
     from transformers import GPT2LMHeadModel
 
     from models.edge_pretrain import generated_corpus, gpt2_config, train_tokenizer
 
-    out = tmp_path_factory.mktemp("edge-tiny") / "tiny-edge"
     tokenizer = train_tokenizer(generated_corpus(n_docs=1500, seed=7), vocab_size=600)
     tokenizer.model_max_length = 512
     torch.manual_seed(0)
@@ -40,6 +39,11 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    return build_tiny_edge_model(tmp_path_factory.mktemp("edge-tiny") / "tiny-edge")
 
 
 @pytest.fixture(scope="session")
