@@ -19,13 +19,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
 import sys
 import time
-from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -259,6 +257,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0, help="only the first N prompts")
     ap.add_argument("--no-intents", dest="intents", action="store_false", help="skip the user-intent model")
     args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so `finally` stops the cloud server it started
     result = run(args)
     report(result, summarise(result))
 

@@ -29,7 +29,6 @@ from edge_agent.agent_bus import AgentBus, LoadMeter, RedisLink, connect_without
 from edge_agent.collab import CloudClient, CloudRejected, CollabEngine, EdgeLM
 from edge_agent.location import CELLS_PATH, CellContext, load_cells
 from edge_agent.user_intent import validate_prompt
-from netgpt import bus
 from netgpt.messages import AgentHeartbeat, EdgePromptRequest, EdgePromptResponse
 from netgpt.settings import Settings
 

@@ -30,6 +30,7 @@ CUES: dict[str, re.Pattern] = {
                               r"longitude|map|navigate|where am i)\b"),
     "area_type": re.compile(r"\b(traffic|parking|park my|quiet|busy|crowd|crowded|safe|neighbou?rhood|noise|"
                             r"cycling|bike|run|running|jog)\b"),
+    "timezone": re.compile(r"\b(time ?zone|utc|gmt|jet ?lag|call (home|someone|my))\b"),
     "date": re.compile(r"\b(today|tonight|tomorrow|this (week|weekend|evening|morning|afternoon)|date|day|open|"
                        r"opening|closed|schedule|weather|wear|season|holiday)\b"),
 }
@@ -44,7 +45,7 @@ def select_fact_kinds(text: str, service: ServiceClass | None = None) -> list[st
     lowered = text.lower()
     kinds = set(ALWAYS) | set(SERVICE_KINDS.get(service, ()))  # type: ignore[arg-type]
     kinds |= {kind for kind, cue in CUES.items() if cue.search(lowered)}
-    order = ("city", "local_time", "date", "area_type", "coordinates", "points_of_interest")
+    order = ("city", "local_time", "timezone", "date", "area_type", "coordinates", "points_of_interest")
     return [k for k in order if k in kinds]
 
 
@@ -55,6 +56,8 @@ def context_sentence(ctx: CellContext, kinds: list[str], now: datetime | float |
     if "area_type" in kinds:
         parts[0] += f" (a {f['area_type']})"
     when = f"the local time is {f['local_time']}"
+    if "timezone" in kinds:
+        when += f" ({f['timezone']} time zone)"
     if "date" in kinds:
         when += f" on {f['weekday']} {f['date']}"
     parts.append(when)
