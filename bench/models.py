@@ -55,7 +55,7 @@ def switch_ms(server, names: list[str], rounds: int = 50) -> float:
 
 def bench_base(name: str, source: str, cache: Path, work: Path, n_tokens: int, lora_steps: int, batch: int,
                console: Console) -> dict:
-    from models.base import BaseSpec, load_base
+    from models.base import BaseSpec, configure_threads, load_base
     from models.lora import LoraTaskConfig, train_adapter
     from models.serving import AdapterServer
 
@@ -63,7 +63,10 @@ def bench_base(name: str, source: str, cache: Path, work: Path, n_tokens: int, l
     model, tokenizer = load_base(BaseSpec(source, cache), log=lambda m: console.print(m, highlight=False))
     row = {"model": name, "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
            "load_s": time.perf_counter() - t0}
+    row["gen_threads"] = configure_threads(row["params_m"])
     row["tok_s"] = tokens_per_s(model, tokenizer, n_tokens)
+    row["rss_serve_mb"] = peak_rss_mb()
+    row["train_threads"] = configure_threads()
     console.print(f"{name}: {row['tok_s']:.0f} tokens/s", highlight=False)
     paths, rates = [], []
     for task in ("intent", "forecast"):
@@ -91,31 +94,29 @@ def main(tokens: int = typer.Option(128, help="Tokens generated per speed run"),
          lora_steps: int = typer.Option(20, help="LoRA steps per adapter (2 adapters per base); 0 skips LoRA"),
          cloud_lora: bool = typer.Option(True, help="Also train LoRA on the cloud model (slow on CPU)"),
          edge: str = typer.Option("edge-default"), cloud: str = typer.Option("cloud-default")) -> None:
-    import torch
-
     from netgpt.settings import get_settings
 
-    from models.base import configure_threads
-
-    configure_threads()
-    console = Console()
+    console = Console(width=140)
     cache = get_settings().cache_dir
     rows = []
     with tempfile.TemporaryDirectory(prefix="netgpt-bench-") as work:
         rows.append(bench_base("edge", edge, cache, Path(work), tokens, lora_steps, 16, console))
         rows.append(bench_base("cloud", cloud, cache, Path(work), tokens // 2, lora_steps if cloud_lora else 0, 4,
                                console))
-    table = Table(title=f"NetGPT models on {os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}")
-    for col in ("model", "params (M)", "load s", "gen tokens/s", "LoRA steps/s (batch)", "adapter MB",
-                "switch ms", "peak RSS MB"):
+    table = Table(title=f"NetGPT models on {os.cpu_count()} CPU cores (torch threads: models.base.configure_threads)")
+    for col in ("model", "params M", "load s", "gen tok/s (threads)", "LoRA steps/s (batch, threads)", "adapter MB",
+                "switch ms", "peak RSS MB: serving / +LoRA"):
         table.add_column(col, justify="right")
     for r in rows:
-        table.add_row(r["model"], f"{r['params_m']:.1f}", f"{r['load_s']:.1f}", f"{r['tok_s']:.0f}",
-                      f"{r['train_steps_s']:.2f} ({r['train_batch']})" if "train_steps_s" in r else "-",
+        lora = f"{r['train_steps_s']:.2f} ({r['train_batch']}, {r['train_threads']})" if "train_steps_s" in r else "-"
+        table.add_row(r["model"], f"{r['params_m']:.1f}", f"{r['load_s']:.1f}",
+                      f"{r['tok_s']:.0f} ({r['gen_threads']})", lora,
                       f"{r['adapter_mb']:.2f}" if "adapter_mb" in r else "-",
-                      f"{r['switch_ms']:.2f}" if "switch_ms" in r else "-", f"{r['peak_rss_mb']:.0f}")
+                      f"{r['switch_ms']:.2f}" if "switch_ms" in r else "-",
+                      f"{r['rss_serve_mb']:.0f} / {r['peak_rss_mb']:.0f}")
     console.print(table)
-    console.print("peak RSS is cumulative for the process (the cloud row includes the edge run).")
+    console.print("Peak RSS is the process's high-water mark, so the cloud row includes the edge run; '+LoRA' is after "
+                  "training two adapters (each on a fresh copy of the base) and loading both into one server.")
 
 
 if __name__ == "__main__":

