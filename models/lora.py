@@ -21,6 +21,10 @@ from models import tasks
 from models.base import ModelError, describe, fingerprint
 
 CARD = "netgpt-adapter.json"
+# LoRA targets when the config names none. GPT-2: every projection, because attention alone (peft's default, c_attn)
+# reached 0.56 intent accuracy on the edge default after 300 steps and all three 1.00, at the same speed.
+# Other architectures: peft's default (q_proj/v_proj for LLaMA).
+DEFAULT_TARGETS = {"gpt2": ["c_attn", "c_proj", "c_fc"]}
 
 
 @dataclass
@@ -29,7 +33,7 @@ class LoraTaskConfig:
     rank: int = 8
     alpha: int = 16
     dropout: float = 0.05
-    target_modules: Optional[list[str]] = None  # None: peft's default for the architecture (c_attn, q_proj/v_proj)
+    target_modules: Optional[list[str]] = None  # None: DEFAULT_TARGETS, else peft's default for the architecture
     steps: int = 300
     batch_size: int = 16
     lr: float = 2e-3
@@ -48,7 +52,7 @@ def split(cfg: LoraTaskConfig) -> tuple[list[tasks.Example], list[tasks.Example]
     """Train and eval sets from different seeds; eval drops any prompt seen in training."""
     train = tasks.make_examples(cfg.task, cfg.n_train, seed=cfg.seed)
     seen = {e.prompt for e in train}
-    evals = [e for e in tasks.make_examples(cfg.task, cfg.n_eval * 2, seed=cfg.seed + 10_007) if e.prompt not in seen]
+    evals = [e for e in tasks.make_examples(cfg.task, cfg.n_eval * 5, seed=cfg.seed + 10_007) if e.prompt not in seen]
     return train, evals[:cfg.n_eval]
 
 
@@ -138,7 +142,7 @@ def train_adapter(model, tokenizer, cfg: LoraTaskConfig, out_dir: Path, log: Cal
         f"before: eval loss {loss_before:.3f}, {metric} {metric_before:.3f}")
 
     lora = LoraConfig(task_type=TaskType.CAUSAL_LM, r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
-                      target_modules=cfg.target_modules,
+                      target_modules=cfg.target_modules or DEFAULT_TARGETS.get(model.config.model_type),
                       fan_in_fan_out=model.config.model_type == "gpt2")  # GPT-2 stores weights as Conv1D (in, out)
     peft_model = get_peft_model(model, lora)
     trainable = [p for p in peft_model.parameters() if p.requires_grad]
