@@ -105,6 +105,22 @@ def test_over_length_prompt_is_a_400_and_the_server_keeps_serving(tiny_service):
     assert ok.usage.completion_tokens >= 1
 
 
+def test_concurrent_http_requests_get_their_own_model(tiny_service):
+    from concurrent.futures import ThreadPoolExecutor
+
+    _, client, _ = tiny_service
+    prompt = "request: call my sister in Lyon\nservice:"
+
+    def ask(model: str) -> str:
+        return client.completions.create(model=model, prompt=prompt, max_tokens=5).choices[0].text
+
+    expected = {m: ask(m) for m in ("intent", "tiny-gpt2")}
+    assert expected["intent"] != expected["tiny-gpt2"]
+    order = ["intent", "tiny-gpt2"] * 4
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert list(pool.map(ask, order)) == [expected[m] for m in order]
+
+
 def test_default_max_tokens_shrinks_to_the_context_left(tiny_service):
     server, client, _ = tiny_service
     prompt = "word"
