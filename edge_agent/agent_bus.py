@@ -27,16 +27,8 @@ log = logging.getLogger("edge_agent.bus")
 
 
 def connect_without_retries(settings, timeout_s: float = 1.0) -> redis.Redis:
-    """Like bus.connect, but one attempt per command: redis-py 8 retries a refused connection with exponential backoff
-    by default (a heartbeat thread then sat for tens of seconds per beat while Redis was down)."""
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
-
-    common = dict(socket_timeout=timeout_s, socket_connect_timeout=timeout_s, decode_responses=True,
-                  retry=Retry(NoBackoff(), 0))
-    if settings.redis_socket:
-        return redis.Redis(unix_socket_path=str(settings.redis_socket), **common)
-    return redis.Redis(host=settings.redis_host, port=settings.redis_port, **common)
+    """bus.connect already makes one attempt per command (no redis-py backoff): a heartbeat never sits waiting."""
+    return bus.connect(settings, timeout_s=timeout_s)
 
 
 class RedisLink:

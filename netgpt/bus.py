@@ -45,12 +45,18 @@ class Keys:
 
 
 def connect(settings: Settings | None = None, timeout_s: float = 2.0) -> redis.Redis:
+    """A client that fails fast: one attempt per command. redis-py 8 otherwise retries a refused connection with
+    exponential backoff, and a heartbeat or a monitoring loop would sit for tens of seconds while Redis is down;
+    every caller here has its own retry loop."""
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
     s = settings or get_settings()
+    common = dict(socket_timeout=timeout_s, socket_connect_timeout=timeout_s, decode_responses=True,
+                  retry=Retry(NoBackoff(), 0))
     if s.redis_socket:
-        return redis.Redis(unix_socket_path=str(s.redis_socket), socket_timeout=timeout_s,
-                           socket_connect_timeout=timeout_s, decode_responses=True)
-    return redis.Redis(host=s.redis_host, port=s.redis_port, socket_timeout=timeout_s,
-                       socket_connect_timeout=timeout_s, decode_responses=True)
+        return redis.Redis(unix_socket_path=str(s.redis_socket), **common)
+    return redis.Redis(host=s.redis_host, port=s.redis_port, **common)
 
 
 def publish(r: redis.Redis, stream: str, msg: Message, maxlen: int | None = None) -> str:
