@@ -2,7 +2,7 @@
 
     POST /v1/prompt   EdgePromptRequest {user, cell, text, mode} -> EdgePromptResponse (answer, completed prompt,
                       token counts, timings, flags)
-    GET  /v1/cells    the location context of the cells this node serves, with their local time now
+    GET  /v1/cells    the location context of every cell this node can serve (home cells first), local time now
     GET  /health      node id, cells, models and adapters, Redis and cloud settings, bus counters
 
 Bad input is a 4xx JSON body {"error": "<one line>"}: 422 for an invalid body (empty or oversize prompt), 404 for a
@@ -72,7 +72,10 @@ class EdgeAgent:
         if unknown:
             raise ValueError(f"unknown cell(s) {', '.join(unknown)}; {settings.cells_file} has {', '.join(every)}")
         self.settings, self.node_id, self.address = settings, node_id, address
-        self.cells: dict[str, CellContext] = {c: every[c] for c in cells}
+        # Home cells are announced in heartbeats; every cell of the file can be served, because the controller moves
+        # a cell to another node when its home node fails or overloads (controller/allocation.py).
+        self.home_cells = list(cells)
+        self.cells: dict[str, CellContext] = dict(every)
         self.lm, self.classifier = lm, classifier
         if cloud is None:
             cloud = CloudClient(settings.cloud_url, settings.cloud_model, settings.cloud_timeout_s,
@@ -87,7 +90,7 @@ class EdgeAgent:
         models = [self.lm.name] if self.lm else []
         adapters = [self.lm.adapter] if self.lm and self.lm.adapter else []
         return AgentHeartbeat(source=f"edge:{self.node_id}", node_id=self.node_id, address=self.address,
-                              cells=list(self.cells), capacity_rps=self.settings.capacity_rps,
+                              cells=self.home_cells, capacity_rps=self.settings.capacity_rps,
                               load_rps=self.load.rps(), models=models, adapters=adapters)
 
     def serve(self, req: EdgePromptRequest, user_ip: str | None, server_ip: str | None) -> EdgePromptResponse:
@@ -128,7 +131,7 @@ def create_app(agent: EdgeAgent) -> FastAPI:
         except ValueError as exc:
             return error(422, f"text: {exc}")
         if req.cell not in agent.cells:
-            return error(404, f"cell {req.cell!r} is not served by {agent.node_id} (serves {', '.join(agent.cells)})")
+            return error(404, f"unknown cell {req.cell!r} (known: {', '.join(agent.cells)})")
         client = request.client.host if request.client else None
         server = request.scope.get("server", (None,))[0]
         try:
