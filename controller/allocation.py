@@ -177,7 +177,7 @@ class ComputeAllocation(app_manager.RyuApp):
                                    barrier=lambda d: barrier(self, d))
         fwd.install_path(node_mac, user_mac, fwd.path_policy(node_mac, user_mac, ndpid, adpid),
                          barrier=lambda d: barrier(self, d))
-        parser, ofp = dp.ofproto_parser, dp.ofproto
+        parser = dp.ofproto_parser
         vip, vip_mac = self.settings.edge_vip, self.settings.edge_vip_mac
         egress = (parser.OFPMatch(eth_type=0x0800, ipv4_src=node_ip, ipv4_dst=user_ip),
                   [parser.OFPActionSetField(ipv4_src=vip), parser.OFPActionSetField(eth_src=vip_mac),

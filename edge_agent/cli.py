@@ -27,7 +27,6 @@ def backtest_cmd(
     value_col: str = typer.Option(None, help="Name of the value column, if not 'value'"),
 ) -> None:
     """Rolling-origin backtest of every method and the selected forecaster: MAE and RMSE per method, and a plot."""
-    import numpy as np
     from rich.console import Console
     from rich.table import Table
 

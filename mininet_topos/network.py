@@ -5,11 +5,16 @@ here by hand and stopped by PID; teardown deletes only this network's bridges an
 """
 from __future__ import annotations
 
+import json
 import os
 import re
+import shlex
 import subprocess
+import sys
+import time
 from contextlib import contextmanager
 from functools import partial
+from pathlib import Path
 from typing import Iterator
 
 from mininet.link import Link, TCLink
@@ -117,9 +122,6 @@ def port_links(net: Mininet) -> dict[tuple[int, int], str]:
 
 def wait_discovered(r, net: Mininet, timeout_s: float = 30.0) -> dict:
     """Wait until the controller's topology view (Redis netgpt:topology) has every switch and inter-switch link."""
-    import json
-    import time
-
     from netgpt.bus import Keys
 
     want_switches = {int(sw.dpid, 16) for sw in net.switches}
@@ -162,8 +164,6 @@ def link_capacities(net: Mininet) -> dict[str, float]:
 def publish_cells(r, net: Mininet) -> dict[str, list[tuple[int, int]]]:
     """Tell the controller what the topology knows and OpenFlow does not: which access ports form each cell (Redis
     hash netgpt:cells) and link capacities (netgpt:link_capacity)."""
-    import json
-
     from netgpt.bus import Keys
 
     cells, caps = cell_ports(net), link_capacities(net)
@@ -173,3 +173,39 @@ def publish_cells(r, net: Mininet) -> dict[str, list[tuple[int, int]]]:
     if caps:
         r.hset(Keys.LINK_CAPACITY, mapping=caps)
     return cells
+
+
+# Run inside a host's network namespace (curl is not among the setup script's packages): one request, one JSON line.
+HTTP_CLIENT = """import httpx, json, sys
+url, body, timeout = sys.argv[1], json.loads(sys.argv[2]), float(sys.argv[3])
+try:
+    r = httpx.request("POST" if body else "GET", url, json=body, timeout=timeout)
+    print(json.dumps([r.status_code, r.json()]))
+except Exception as exc:
+    print(json.dumps([0, {"error": str(exc)}]))
+"""
+
+
+def host_http(host, url: str, body: dict | None = None, timeout_s: float = 5) -> tuple[int, dict]:
+    """One HTTP request from inside a Mininet host: (status, JSON body); (0, {"error": ...}) if unreachable."""
+    script = Path(os.environ.get("TMPDIR", "/tmp")) / f"netgpt-http-client-{os.getpid()}.py"
+    script.write_text(HTTP_CLIENT)
+    cmd = " ".join(shlex.quote(a) for a in (sys.executable, str(script), url, json.dumps(body), str(timeout_s)))
+    lines = host.cmd(cmd).strip().splitlines()
+    try:
+        status, data = json.loads(lines[-1])
+    except (IndexError, ValueError):
+        return 0, {"error": "\n".join(lines[-5:])}
+    return status, data
+
+
+def wait_host_http(host, url: str, timeout_s: float) -> dict:
+    """Poll a URL from inside a host until it answers 200; its JSON body."""
+    deadline = time.monotonic() + timeout_s
+    data: dict = {}
+    while time.monotonic() < deadline:
+        status, data = host_http(host, url, timeout_s=2)
+        if status == 200:
+            return data
+        time.sleep(1)
+    raise NetworkError(f"{url} not healthy from {host.name} in {timeout_s} s: {data}")

@@ -11,7 +11,7 @@ command -v "$PY" >/dev/null || PY=python3
 say() { printf '[setup] %s\n' "$*"; }
 
 # 1. System packages. Nothing here auto-starts: `netgpt up` starts what it needs.
-APT_PKGS="mininet openvswitch-switch iputils-ping iperf ethtool redis-server iproute2 make"
+APT_PKGS="mininet openvswitch-switch iputils-ping iperf ethtool redis-server iproute2 make curl"
 missing=""
 for p in $APT_PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import subprocess
 import sys
 import time
@@ -23,41 +22,6 @@ from netgpt import bus
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 NETGPT = str(ROOT / ".venv" / "bin" / "netgpt") if (ROOT / ".venv" / "bin" / "netgpt").exists() else "netgpt"
-
-
-# Run inside a host's network namespace (curl is not among the setup script's packages): one request, one JSON line.
-HTTP_CLIENT = """import httpx, json, sys
-url, body, timeout = sys.argv[1], json.loads(sys.argv[2]), float(sys.argv[3])
-try:
-    r = httpx.request("POST" if body else "GET", url, json=body, timeout=timeout)
-    print(json.dumps([r.status_code, r.json()]))
-except Exception as exc:
-    print(json.dumps([0, {"error": str(exc)}]))
-"""
-
-
-def http(host, url: str, body: dict | None = None, timeout_s: float = 5) -> tuple[int, dict]:
-    """One HTTP request from inside a Mininet host: (status, JSON body); (0, {"error": ...}) if unreachable."""
-    script = Path(os.environ.get("TMPDIR", "/tmp")) / f"netgpt-http-client-{os.getpid()}.py"
-    script.write_text(HTTP_CLIENT)
-    cmd = " ".join(shlex.quote(a) for a in (sys.executable, str(script), url, json.dumps(body), str(timeout_s)))
-    lines = host.cmd(cmd).strip().splitlines()
-    try:
-        status, data = json.loads(lines[-1])
-    except (IndexError, ValueError):
-        return 0, {"error": "\n".join(lines[-5:])}
-    return status, data
-
-
-def wait_http(host, url: str, timeout_s: float) -> dict:
-    deadline = time.monotonic() + timeout_s
-    data: dict = {}
-    while time.monotonic() < deadline:
-        status, data = http(host, url, timeout_s=2)
-        if status == 200:
-            return data
-        time.sleep(1)
-    raise AssertionError(f"{url} not healthy from {host.name} in {timeout_s} s: {data}")
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -78,7 +42,9 @@ def tiny_edge_dir(tmp_path_factory) -> Path:
 
 
 def test_user_prompt_through_edge_agent_to_cloud_on_mininet(stack, tiny_edge_dir, tmp_path):
+    from mininet_topos.network import host_http as http
     from mininet_topos.network import running_network, wait_discovered
+    from mininet_topos.network import wait_host_http as wait_http
 
     r = bus.connect(stack)
     env = {**os.environ, "NETGPT_REDIS_SOCKET": str(stack.run_dir / "redis.sock"), "HF_HUB_OFFLINE": "1",
