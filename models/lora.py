@@ -172,6 +172,10 @@ def train_adapter(model, tokenizer, cfg: LoraTaskConfig, out_dir: Path, log: Cal
     metrics = {"eval_loss_before": round(loss_before, 4), "eval_loss": round(loss_after, 4),
                f"{metric}_before": round(metric_before, 4), metric: round(metric_after, 4),
                "train_steps_per_s": round(steps_per_s, 2)}
+    naive = [tasks.naive_answer(cfg.task, e) for e in generate_on]
+    if generate_on and None not in naive:  # forecast: the last-value baseline on the same examples
+        metrics[f"{metric}_last_value"] = round(
+            sum(tasks.score(cfg.task, a, e) for a, e in zip(naive, generate_on)) / len(naive), 4)
     log(f"{cfg.task}: after {cfg.steps} steps: eval loss {loss_after:.3f}, {metric} {metric_after:.3f} "
         f"({steps_per_s:.2f} steps/s)")
 

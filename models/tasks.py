@@ -165,4 +165,12 @@ def score(task: str, generated: str, example: Example) -> float:
     return sum(abs(a - b) for a, b in zip(truth, guess)) / HORIZON
 
 
+def naive_answer(task: str, example: Example) -> str | None:
+    """A model-free reference answer: the last observed value repeated (forecast only), to put the MAE in context."""
+    if task != "forecast":
+        return None
+    last = parse_series(example.prompt.split(":", 1)[1])[-1]
+    return " " + serialise([last] * HORIZON)
+
+
 METRIC_NAME = {"complete": "exact_match", "forecast": "mae", "intent": "accuracy"}

@@ -69,6 +69,9 @@ def test_scores():
     fc = tasks.Example("series: ->", " 1 0 0 , 2 0 0 , 3 0 0 , 4 0 0")
     assert tasks.score("forecast", " 1 0 0 , 2 0 0 , 3 0 0 , 4 0 0", fc) == 0
     assert tasks.score("forecast", " 1 1 0 , 2 0 0 , 3 0 0 , 4 0 0", fc) == 2.5
+    naive = tasks.naive_answer("forecast", tasks.Example("series: 0 1 0 , 0 2 0 ->", ""))
+    assert naive == " 0 2 0 , 0 2 0 , 0 2 0 , 0 2 0"
+    assert tasks.naive_answer("intent", ex) is None
     with pytest.raises(ValueError, match="unknown task"):
         tasks.make_examples("poetry", 1)
 

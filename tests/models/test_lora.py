@@ -17,6 +17,7 @@ def test_training_lowers_the_eval_loss_and_writes_a_card(tiny_adapters):
         card = json.loads((result["path"] / CARD).read_text())
         assert card["task"] == task and card["steps"] == 40 and card["base"].endswith("tiny-gpt2")
         assert card["metrics"] == m and "generated" in card["data"]
+        assert ("mae_last_value" in m) == (task == "forecast")
         assert (result["path"] / "adapter_model.safetensors").is_file()
         assert (result["path"] / "README.md").read_text().startswith(f"# LoRA adapter: {task}")
         assert 0 < (result["path"] / "adapter_model.safetensors").stat().st_size < 1_000_000
