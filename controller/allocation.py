@@ -179,7 +179,11 @@ class ComputeAllocation(app_manager.RyuApp):
                          barrier=lambda d: barrier(self, d))
         parser = dp.ofproto_parser
         vip, vip_mac = self.settings.edge_vip, self.settings.edge_vip_mac
-        egress = (parser.OFPMatch(eth_type=0x0800, ipv4_src=node_ip, ipv4_dst=user_ip),
+        # Only the service's replies are rewritten: other traffic between the node and the user is left alone. A user
+        # in a steered cell reaches the edge service through the VIP (a direct connection's replies would come back
+        # from the VIP and be refused).
+        egress = (parser.OFPMatch(eth_type=0x0800, ip_proto=6, ipv4_src=node_ip, ipv4_dst=user_ip,
+                                  tcp_src=self.settings.edge_port),
                   [parser.OFPActionSetField(ipv4_src=vip), parser.OFPActionSetField(eth_src=vip_mac),
                    parser.OFPActionOutput(aport)])
         # Ingress: rewrite, then the forwarding table carries it as the (user, node) pair it now is.

@@ -39,7 +39,6 @@ class AgentSettings(Settings):
     """The edge agent's own settings (NETGPT_<FIELD> like every setting), on top of the shared ones."""
 
     cells_file: Path = CELLS_PATH
-    edge_port: int = Field(8100, ge=1, le=65535)
     complete_adapter: Path | None = Field(None, description="LoRA `complete` adapter; default <cache>/adapters/complete")
     cloud_timeout_s: float = Field(20.0, gt=0, description="A cloud call never takes longer than this")
     cloud_max_tokens: int = Field(96, ge=1)

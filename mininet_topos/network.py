@@ -9,8 +9,10 @@ import json
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from functools import partial
@@ -52,10 +54,41 @@ def bridges() -> set[str]:
     return set(out.stdout.split())
 
 
-def _stale(bridge: str) -> bool:
-    """A bridge whose ports' network interfaces no longer exist: what `ovs-ctl stop` under a live Mininet leaves."""
-    ports = subprocess.run(["ovs-vsctl", "--timeout=5", "list-ports", bridge], capture_output=True, text=True)
-    return all(not os.path.exists(f"/sys/class/net/{p}") for p in ports.stdout.split())
+def _ports(bridge: str) -> list[str]:
+    out = subprocess.run(["ovs-vsctl", "--timeout=5", "list-ports", bridge], capture_output=True, text=True)
+    return out.stdout.split()
+
+
+def _has_host(intf: str) -> bool:
+    """True if `intf` is a veth whose peer lives in another network namespace (a running Mininet host)."""
+    out = subprocess.run(["ip", "-d", "link", "show", intf], capture_output=True, text=True)
+    return out.returncode == 0 and "link-netnsid" in out.stdout
+
+
+def _network_alive(switches: list[str]) -> bool:
+    """A network of these switches is running while any of their ports still leads to a host's namespace."""
+    return any(_has_host(p) for br in switches for p in _ports(br))
+
+
+def _remove_leftovers(switches: list[str]) -> None:
+    """What a killed run of this topology leaves: its bridges in OVS's database, and root-namespace interfaces named
+    after its switches (switch-to-switch veths, the bridges' own devices). Only these names are touched."""
+    names = set(switches)
+    for br in sorted(names & bridges()):
+        subprocess.run(["ovs-vsctl", "--if-exists", "del-br", br], capture_output=True)
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    for line in links.splitlines():
+        intf = line.split(": ")[1].split("@")[0] if ": " in line else ""
+        if intf in names or intf.rsplit("-eth", 1)[0] in names and re.fullmatch(r".+-eth\d+", intf):
+            subprocess.run(["ip", "link", "del", intf], capture_output=True)
+
+
+class _Terminated(Exception):
+    pass
+
+
+def _raise_terminated(signum, frame):
+    raise _Terminated(f"signal {signum}")
 
 
 @contextmanager
@@ -66,16 +99,19 @@ def running_network(topo_name: str, ofp_port: int, shape: bool = False, **topo_p
         raise NetworkError(reason)
     setLogLevel("critical" if shape else "warning")  # tc prints harmless htb quantum warnings as errors
     topo = make_topo(topo_name, **topo_params)
-    clash = bridges() & set(topo.switches())
-    live = {br for br in clash if not _stale(br)}
-    if live:
-        raise NetworkError(f"bridges {', '.join(sorted(live))} are in use by another running network")
-    for br in clash:  # left in OVS's database by a run that was killed: ours by name, and no interface is left
-        subprocess.run(["ovs-vsctl", "--if-exists", "del-br", br], capture_output=True)
-    net = Mininet(topo=topo, switch=partial(OVSSwitch, datapath="user", protocols="OpenFlow13"),
-                  controller=partial(Controller, ip="127.0.0.1", port=ofp_port),
-                  link=TCLink if shape else Link, autoSetMacs=True, build=True, cleanup=False)
+    switches = topo.switches()
+    if bridges() & set(switches) and _network_alive(switches):
+        raise NetworkError(f"bridges {', '.join(sorted(bridges() & set(switches)))} are in use by another running "
+                           "network")
+    _remove_leftovers(switches)
+    # A SIGTERM (a timeout, a CI job ending) must still run the teardown below.
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
+    net = None
     try:
+        net = Mininet(topo=topo, switch=partial(OVSSwitch, datapath="user", protocols="OpenFlow13"),
+                      controller=partial(Controller, ip="127.0.0.1", port=ofp_port),
+                      link=TCLink if shape else Link, autoSetMacs=True, build=True, cleanup=False)
         net.start()
         for h in net.hosts:
             # Userspace datapath: TCP stalls unless checksum offload is off on the host side.
@@ -84,11 +120,13 @@ def running_network(topo_name: str, ofp_port: int, shape: bool = False, **topo_p
             raise NetworkError(f"switches did not connect to the controller on port {ofp_port} within 30 s")
         yield net
     finally:
-        net.stop()
-        left = bridges() & set(topo.switches())
-        if left:  # only ours, by name
-            for br in left:
-                subprocess.run(["ovs-vsctl", "--if-exists", "del-br", br], capture_output=True)
+        try:
+            if net is not None:
+                net.stop()
+        finally:
+            _remove_leftovers(switches)
+            if main_thread:
+                signal.signal(signal.SIGTERM, previous)
 
 
 def iperf(net: Mininet, client: str, server: str, seconds: float = 3.0, port: int = 5001) -> float:

@@ -63,11 +63,14 @@ def status() -> None:
 
 @app.command()
 def demo(seconds: float = typer.Option(8.0, help="How long to show live link rates"),
-         topo: str = typer.Option("mec", help="Topology name from mininet_topos")) -> None:
-    """The main job: bring the stack up, build a topology, pingall, iperf, show live link rates from Redis, tear down."""
+         topo: str = typer.Option("mec", help="Topology name from mininet_topos"),
+         edge: bool = typer.Option(True, help="Also run the edge loop: cloud LLM, edge agents, prompts, failover")) -> None:
+    """The main job: bring the stack up, build a topology, pingall, iperf, show live link rates from Redis, then users
+    prompt the edge agents (completed with their location, answered by the cloud LLM) while the controller steers cells
+    to MEC nodes and fails over; tear down and summarise."""
     from netgpt import demo as demo_mod
 
-    sys.exit(demo_mod.run(get_settings(), topo_name=topo, live_seconds=seconds, console=console))
+    sys.exit(demo_mod.run(get_settings(), topo_name=topo, live_seconds=seconds, console=console, edge=edge))
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ class DemoReport:
     leftover_bridges: list[str] = field(default_factory=list)
     seconds: float = 0.0
     error: str = ""
+    edge: object = None  # netgpt.demo_edge.EdgeReport when the edge loop ran
 
 
 def _rates_table(rates: dict[str, float], top: int = 10) -> Table:
@@ -69,7 +70,8 @@ def watch_link_rates(r, links: dict[tuple[int, int], str], seconds: float, live:
     return latest, peak, entries
 
 
-def run(s: Settings, topo_name: str = "mec", live_seconds: float = 8.0, console: Console | None = None) -> int:
+def run(s: Settings, topo_name: str = "mec", live_seconds: float = 8.0, console: Console | None = None,
+        edge: bool = True) -> int:
     from mininet_topos.network import (NetworkError, bridges, iperf, port_links, publish_cells, require_root,
                                        running_network, wait_discovered)
 
@@ -113,6 +115,11 @@ def run(s: Settings, topo_name: str = "mec", live_seconds: float = 8.0, console:
             if link_peaks:
                 report.busiest_link, bps = max(link_peaks.items(), key=lambda kv: kv[1])
                 report.busiest_link_mbps = bps / 1e6
+            if edge and topo_name == "mec":
+                from netgpt.demo_edge import run_edge_loop
+
+                report.edge = run_edge_loop(net, s, lambda m: console.print(m, highlight=False),
+                                            s.run_dir / "demo-logs")
     except NetworkError as exc:
         report.error = str(exc)
     finally:
@@ -121,6 +128,7 @@ def run(s: Settings, topo_name: str = "mec", live_seconds: float = 8.0, console:
         report.seconds = time.monotonic() - t0
     _print_summary(console, report)
     ok = not report.error and report.ping_loss_pct == 0 and report.telemetry_entries > 0 and not report.leftover_bridges
+    ok = ok and (report.edge is None or not report.edge.error)
     return 0 if ok else 1
 
 
@@ -145,6 +153,17 @@ def _print_summary(console: Console, rep: DemoReport) -> None:
     table.add_row("telemetry read back", f"{rep.telemetry_entries} Redis stream entries")
     table.add_row("busiest link", f"{rep.busiest_link} peak {rep.busiest_link_mbps:.0f} Mbit/s" if rep.busiest_link
                   else "-")
+    if rep.edge is not None:
+        e = rep.edge
+        for a in e.answers:
+            table.add_row(f"prompt from {a['user']} ({a['cell']})",
+                          f"{a['text']!r} -> answered by {a['answered_by']} via {a['node']} in {a['ms']:.0f} ms")
+        table.add_row("cells -> MEC nodes", ", ".join(f"{c}->{n}" for c, n in e.allocations.items()) or "-")
+        table.add_row("user intents published", str(e.intents_published))
+        table.add_row("MEC failover", f"c1 moved to mec2 in {e.failover_s:.1f} s; u1 then answered via "
+                      f"{e.after_failover.get('node', '-')}" if e.failover_s is not None else "-")
+        if e.error:
+            table.add_row("[red]edge loop error[/]", e.error)
     table.add_row("services started/stopped", ", ".join(rep.started) or "none (already running, left running)")
     table.add_row("bridges left behind", ", ".join(rep.leftover_bridges) or "none")
     table.add_row("elapsed", f"{rep.seconds:.1f} s")

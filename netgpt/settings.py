@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     # Compute allocation: users reach the edge LLM service at one virtual IP; each cell is steered to an MEC node.
     edge_vip: str = "10.0.0.200"
     edge_vip_mac: str = "02:4e:47:00:00:c8"
+    edge_port: int = Field(8100, ge=1, le=65535, description="TCP port of the edge agents' HTTP service")
     allocation_interval_s: float = Field(0.5, gt=0, le=5)
     heartbeat_interval_s: float = Field(0.5, gt=0, le=10, description="Agents beat this often; 3 missed = gone")
 

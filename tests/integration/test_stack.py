@@ -84,3 +84,31 @@ def test_topology_zoo_abilene_with_loops_pings_over_shortest_paths(stack):
         assert 0 < misses < 5000, misses
         # Forwarding flows were installed per destination (eth_dst, shown as dl_dst by ovs-ofctl).
         assert "dl_dst" in net.switches[0].cmd(f"ovs-ofctl -O OpenFlow13 dump-flows {net.switches[0].name}")
+
+
+def test_a_network_killed_by_sigterm_still_cleans_up(stack, tmp_path):
+    """A timeout or a CI job that ends sends SIGTERM: the teardown must still run."""
+    import signal
+    import subprocess
+    import sys
+
+    from mininet_topos.network import bridges
+
+    script = tmp_path / "hold.py"
+    script.write_text(
+        "import sys, time\n"
+        "from mininet_topos.network import running_network\n"
+        f"with running_network('linear', {stack.ofp_port}) as net:\n"
+        "    print('up', *[h.pid for h in net.hosts], flush=True)\n"
+        "    time.sleep(120)\n")
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                            cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    words = proc.stdout.readline().split()
+    assert words and words[0] == "up", words
+    assert {"lin1", "lin2", "lin3"} <= bridges()
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    assert not ({"lin1", "lin2", "lin3"} & bridges())
+    assert not [p for p in words[1:] if os.path.exists(f"/proc/{p}")]
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    assert not re.search(r": lin\d", links)
