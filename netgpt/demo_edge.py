@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rich.markup import escape
+
 from netgpt import bus
 from netgpt.settings import Settings
 
@@ -94,8 +96,8 @@ def run_edge_loop(net, s: Settings, log, log_dir: Path) -> EdgeReport:
         for user, cell, text in PROMPTS:
             answer = _ask(net.get(user), user, cell, text, s.edge_vip)
             report.answers.append(answer)
-            log(f"[{user} in {cell}] {text}\n  completed at the edge: {answer['completed']}\n"
-                f"  answer ({answer['answered_by']}, {answer['ms']:.0f} ms): {answer['answer'][:200]}")
+            log(escape(f"{user} in {cell} asks: {text}\n  completed at the edge: {answer['completed']}\n"
+                       f"  answer ({answer['answered_by']}, {answer['ms']:.0f} ms): {answer['answer'][:200]}"))
 
         log("stopping mec1's agent: its cells should move to mec2 ...")
         procs["mec1"].terminate()
