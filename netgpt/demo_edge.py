@@ -16,6 +16,7 @@ from pathlib import Path
 from rich.markup import escape
 
 from netgpt import bus
+from netgpt.services import stop_child, wait_for
 from netgpt.settings import Settings
 
 AGENTS = {"mec1": ("10.0.0.51", "c1,c2"), "mec2": ("10.0.0.52", "c3,c4")}
@@ -39,16 +40,6 @@ def _netgpt(*args: str) -> list[str]:
 
 def _allocations(r) -> dict:
     return {c: json.loads(v)["node_id"] for c, v in sorted(r.hgetall(bus.Keys.ALLOCATIONS).items())}
-
-
-def _wait(cond, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
 def _ask(host, user: str, cell: str, text: str, vip: str) -> dict:
@@ -90,7 +81,7 @@ def run_edge_loop(net, s: Settings, log, log_dir: Path) -> EdgeReport:
             wait_host_http(cloud, f"http://{ip}:{EDGE_PORT}/health", 180)
         wait_host_http(net.get("mec1"), f"http://{CLOUD_IP}:{CLOUD_PORT}/health", 180)
         home = {"c1": "mec1", "c2": "mec1", "c3": "mec2", "c4": "mec2"}
-        report.allocations = _wait(lambda: _allocations(r) == home and _allocations(r), 30, "cells on their home nodes")
+        report.allocations = wait_for(lambda: _allocations(r) == home and _allocations(r), 30, "cells on their home nodes")
         log(f"allocations: {report.allocations} (users reach the edge service at {s.edge_vip})")
 
         for user, cell, text in PROMPTS:
@@ -103,7 +94,7 @@ def run_edge_loop(net, s: Settings, log, log_dir: Path) -> EdgeReport:
         procs["mec1"].terminate()
         procs["mec1"].wait(timeout=10)
         stopped = time.time()
-        _wait(lambda: _allocations(r).get("c1") == "mec2", 10, "c1 to move to mec2")
+        wait_for(lambda: _allocations(r).get("c1") == "mec2", 10, "c1 to move to mec2")
         report.failover_s = time.time() - stopped
         report.after_failover = _ask(u1, "u1", "c1", "Is it a good time for a walk?", s.edge_vip)
         log(f"failover in {report.failover_s:.1f} s; u1 answered by {report.after_failover['node'] or 'mec2'}")
@@ -112,11 +103,5 @@ def run_edge_loop(net, s: Settings, log, log_dir: Path) -> EdgeReport:
         report.error = f"{exc} (logs in {log_dir})"
     finally:
         for p in procs.values():
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait(timeout=5)
+            stop_child(p)
     return report

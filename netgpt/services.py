@@ -87,6 +87,28 @@ def stop_pid(pid: int, timeout_s: float = 10.0) -> None:
             time.sleep(0.05)
 
 
+def stop_child(proc: subprocess.Popen, timeout_s: float = 10.0) -> None:
+    """Stop a process we started with Popen: SIGTERM, wait, then SIGKILL; always reaped."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+def wait_for(cond: Callable[[], object], timeout_s: float, what: str, interval: float = 0.2):
+    """Poll until cond() is truthy and return that value; TimeoutError naming `what` otherwise."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = cond()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+
+
 def wait_until(check: Callable[[], bool], timeout_s: float, interval: float = 0.1) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

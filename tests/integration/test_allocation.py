@@ -14,6 +14,7 @@ import time
 import pytest
 
 from netgpt import bus, services
+from netgpt.services import wait_for
 
 pytestmark = pytest.mark.integration
 AGENT = [sys.executable, "-m", "netgpt.cli", "edge", "serve", "--edge-base", "none", "--no-intents", "--port", "8100"]
@@ -48,16 +49,6 @@ def _allocs(r) -> dict:
     return {c: json.loads(v)["node_id"] for c, v in r.hgetall(bus.Keys.ALLOCATIONS).items()}
 
 
-def _wait(cond, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-
-
 def _rewrite_flows(sw) -> list[str]:
     out = sw.cmd(f"ovs-ofctl -O OpenFlow13 dump-flows {sw.name}")
     return sorted(re.sub(r"duration=[\d.]+s, |n_packets=\d+, n_bytes=\d+, |idle_age=\d+, ", "", line).strip()
@@ -81,11 +72,11 @@ def test_vip_failover_and_controller_restart(stack):
                                                     f"{ip}:8100"], env=env, stdout=subprocess.DEVNULL,
                                                    stderr=subprocess.DEVNULL)
             home = {"c1": "mec1", "c2": "mec1", "c3": "mec2", "c4": "mec2"}
-            _wait(lambda: _allocs(r) == home, 60, f"allocations {home}")
+            wait_for(lambda: _allocs(r) == home, 60, f"allocations {home}")
             u1, u3 = net.get("u1"), net.get("u3")
             vip = stack.edge_vip
-            assert _wait(lambda: _node_answering(u1, vip), 10, "u1 via VIP") == "mec1"
-            assert _wait(lambda: _node_answering(u3, vip), 10, "u3 via VIP") == "mec2"
+            assert wait_for(lambda: _node_answering(u1, vip), 10, "u1 via VIP") == "mec1"
+            assert wait_for(lambda: _node_answering(u3, vip), 10, "u3 via VIP") == "mec2"
 
             # Failover: a client in cell c1 keeps asking while mec1's agent stops.
             client = u1.popen(["bash", "-c", client_loop(vip, 40)], stdout=subprocess.PIPE, text=True)
@@ -93,7 +84,7 @@ def test_vip_failover_and_controller_restart(stack):
             agents["mec1"].kill()
             agents["mec1"].wait()
             killed = time.time()
-            _wait(lambda: _allocs(r).get("c1") == "mec2", 5, "c1 to move to mec2")
+            wait_for(lambda: _allocs(r).get("c1") == "mec2", 5, "c1 to move to mec2")
             moved = time.time() - killed
             lines = client.communicate(timeout=60)[0].split()
             answers = [lines[i:i + 4] for i in range(0, len(lines), 4)]
@@ -116,8 +107,8 @@ def test_vip_failover_and_controller_restart(stack):
             assert services.up(stack) == ["ryu"]
             wait_discovered(r, net)
             # (The Redis topology view is the old controller's until the new one re-discovers the links.)
-            _wait(lambda: steer_records() > records_before, 15, "the restarted controller to re-install rewrites")
-            _wait(lambda: _rewrite_flows(acc1) == before, 10, "the same rewrite flows")
+            wait_for(lambda: steer_records() > records_before, 15, "the restarted controller to re-install rewrites")
+            wait_for(lambda: _rewrite_flows(acc1) == before, 10, "the same rewrite flows")
             time.sleep(3 * stack.allocation_interval_s)
             assert _rewrite_flows(acc1) == before and _allocs(r) == allocs_before
             # ... because the new controller restored the allocations and re-installed (not merely found) them.

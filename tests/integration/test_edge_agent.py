@@ -18,20 +18,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from netgpt import bus
+from netgpt.services import stop_child
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 NETGPT = str(ROOT / ".venv" / "bin" / "netgpt") if (ROOT / ".venv" / "bin" / "netgpt").exists() else "netgpt"
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +74,7 @@ def test_user_prompt_through_edge_agent_to_cloud_on_mininet(stack, tiny_edge_dir
                 "c1", "c2"]
         finally:
             for p in procs:
-                stop(p)
+                stop_child(p)
             logs = {n: (tmp_path / f"{n}.log").read_text()[-1500:] for n in ("cloud", "edge")
                     if (tmp_path / f"{n}.log").exists()}
             print(json.dumps(logs, indent=1), file=sys.stderr)
