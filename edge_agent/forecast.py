@@ -9,8 +9,14 @@ candidate method (edge_agent.forecast_methods: seasonal naive, ridge on lags, pr
 everything before the tail and forecasts from each origin in the tail. For each step h it keeps the single method, or the
 mean of two, with the lowest MAE there; the residuals of that choice, divided by the series' level at each origin, give
 the prediction intervals (split-conformal style: the empirical quantiles per step, scaled by today's level). Then the
-chosen methods are refitted on the whole series. The LM forecaster (edge LM + `forecast` LoRA adapter) is not wired yet;
-it will register as one more method and compete in the same backtest.
+chosen methods are refitted on the whole series.
+
+The LM forecaster (`edge_lm`: edge LM + `forecast` LoRA adapter, edge_agent.forecast_lm) is one more method in the same
+backtest, but opt-in because it is slow (1-3 generations per forecast): it is a candidate only when `methods` names it
+or NETGPT_FORECAST_LM=1 adds it to the defaults. When it is a candidate the selection backtest runs on at most 40 evenly
+spaced origins of the tail (`max_backtest_origins`), the same for every method. A method whose `unavailable()` gives a
+reason (for edge_lm: base or adapter missing, or made for another base) is left out with that reason logged; without
+it, fit behaves exactly as before.
 
 Bad input, and what happens:
 - NaN / inf / missing samples: gaps up to `max_gap` steps (default period // 12, i.e. 2 hours at 5 min) are linearly
@@ -30,15 +36,38 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from edge_agent import forecast_lm  # noqa: F401  registers `edge_lm` (opt-in, loads lazily)
 from edge_agent.forecast_methods import METHODS, Method
 
 log = logging.getLogger(__name__)
 
 DEFAULT_METHODS = ("seasonal_naive", "ridge_lags", "profile_ridge", "boosted")
+LM_METHOD = "edge_lm"
+LM_ENV = "NETGPT_FORECAST_LM"  # "1": fit_forecaster with default methods also tries edge_lm
+
+
+def default_methods() -> tuple[str, ...]:
+    """DEFAULT_METHODS, plus edge_lm when NETGPT_FORECAST_LM=1."""
+    lm = os.environ.get(LM_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+    return DEFAULT_METHODS + ((LM_METHOD,) if lm else ())
+
+
+def available_methods(methods) -> list[str]:
+    """Methods that can run here; the others (their `unavailable()` gives a reason) are logged and left out."""
+    out = []
+    for m in methods:
+        check = getattr(METHODS[m], "unavailable", None)
+        reason = check() if check else None
+        if reason:
+            log.warning("forecast: leaving out %s: %s", m, reason)
+        else:
+            out.append(m)
+    return out
 BASELINES = ("seasonal_naive", "ridge_lags")
 
 
@@ -189,10 +218,12 @@ class Forecaster:
         return out[len(y):]
 
 
-def fit_forecaster(series: np.ndarray, period: int, max_horizon: int = 36, methods: tuple[str, ...] = DEFAULT_METHODS,
+def fit_forecaster(series: np.ndarray, period: int, max_horizon: int = 36, methods: tuple[str, ...] | None = None,
                    validation: int | None = None) -> Forecaster:
     """Fit, select and combine methods by a backtest on the series' tail (module doc). `validation`: tail length in
-    steps (default: one week, at most a quarter of the series)."""
+    steps (default: one week, at most a quarter of the series). `methods`: default DEFAULT_METHODS (+ edge_lm when
+    NETGPT_FORECAST_LM=1)."""
+    methods = tuple(default_methods() if methods is None else methods)
     if period < 2:
         raise ValueError(f"period must be >= 2, got {period}")
     if max_horizon < 1:
@@ -207,8 +238,16 @@ def fit_forecaster(series: np.ndarray, period: int, max_horizon: int = 36, metho
                          f"({period} + {max_horizon} = {period + max_horizon})")
     validation = validation or max(min(7 * period, n // 4), max_horizon + 1)
     split = n - validation
-    candidates = [m for m in methods if split >= METHODS[m].min_fit_length(period, max_horizon)] or ["seasonal_naive"]
-    result = backtest(y, period, max_horizon, methods=candidates, test_len=validation, clean=False)
+    candidates = [m for m in methods if split >= METHODS[m].min_fit_length(period, max_horizon)]
+    candidates = available_methods(candidates) or ["seasonal_naive"]
+    # A slow method (edge_lm) caps the backtest origins; all candidates then share the same, evenly spaced origins.
+    cap = min((getattr(METHODS[m], "max_backtest_origins", None) or np.inf) for m in candidates)
+    n_origins = validation - max_horizon + 1
+    stride = 1 if n_origins <= cap else int(np.ceil(n_origins / cap))
+    if stride > 1:
+        log.info("forecast: backtesting on every %d-th origin (%d of %d) for %s", stride,
+                 len(range(0, n_origins, stride)), n_origins, "+".join(candidates))
+    result = backtest(y, period, max_horizon, methods=candidates, test_len=validation, stride=stride, clean=False)
 
     # Per step: the single method or the mean of two with the lowest backtest MAE.
     combos = [(a,) for a in candidates] + list(itertools.combinations(candidates, 2))

@@ -16,8 +16,9 @@ earlier predictions, so errors do not compound over the horizon.
   the ridge got wrong. Trees alone approximate "today's value carries over" badly; on top of a linear stage they only
   have to learn the non-linear rest.
 
-Later methods (the edge LM with its `forecast` LoRA adapter) register with `@register("name")` and implement the same
-three calls.
+Other methods register with `@register("name")` and implement the same calls: edge_agent.forecast_lm registers
+`edge_lm` (the edge LM with its `forecast` LoRA adapter), which also has `unavailable()` (a reason to leave it out, or
+None) and `max_backtest_origins` (fit_forecaster then backtests on at most that many origins).
 """
 from __future__ import annotations
 
