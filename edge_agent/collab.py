@@ -4,7 +4,11 @@
   cloud-only  the raw prompt goes to the cloud (the paper's baseline)
   edge-only   the edge answers alone: exactly from the context for plain lookups, else with its own LM
   routed      the edge answers when it is confident (a context lookup, or its LM's mean token probability at or above
-              `route_threshold`), otherwise the cloud answers the completed prompt (as Hybrid LLM / RouteLLM route)
+              `route_threshold`), otherwise the cloud answers a compact completion: only the facts the request needs,
+              in one bracketed line, no edge draft (as Hybrid LLM / RouteLLM route)
+
+Completed prompts (netgpt, routed) bring their own system message: the user's city and country, answer for that place,
+in English; cloud-only keeps the generic SYSTEM_PROMPT.
 
 The cloud is any OpenAI-compatible endpoint, called with the official `openai` client, a timeout and no retries. When
 it cannot be reached the edge answers instead and the response says so (flag `cloud_unreachable_edge_answer`); a cloud
@@ -21,7 +25,7 @@ from edge_agent.collab_completion import LMText, complete_prompt, context_answer
 from edge_agent.location import CellContext
 from netgpt.messages import CollabMode, EdgePromptRequest, EdgePromptResponse, ServiceClass
 
-SYSTEM_PROMPT = "You are a helpful assistant. Always answer in English, briefly."  # the same in every mode
+SYSTEM_PROMPT = "You are a helpful assistant. Always answer in English, briefly."  # cloud-only; completions bring their own
 CLOUD_DOWN = "cloud_unreachable_edge_answer"
 
 
@@ -90,14 +94,14 @@ class CloudClient:
         self.url, self.model, self.max_tokens = url, model, max_tokens
         self.client = OpenAI(base_url=url, api_key="not-needed-offline", timeout=timeout_s, max_retries=0)
 
-    def ask(self, prompt: str) -> CloudAnswer:
+    def ask(self, prompt: str, system: str | None = None) -> CloudAnswer:
         import openai
 
         t0 = time.perf_counter()
         try:
             out = self.client.chat.completions.create(
                 model=self.model, max_tokens=self.max_tokens, temperature=0.0,
-                messages=[{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": prompt}])
+                messages=[{"role": "system", "content": system or SYSTEM_PROMPT}, {"role": "user", "content": prompt}])
         except (openai.APIConnectionError, openai.APITimeoutError) as exc:  # APITimeoutError is a connection error
             raise CloudUnavailable(f"cloud LLM at {self.url} unreachable: {type(exc).__name__}") from exc
         except openai.APIStatusError as exc:
@@ -149,10 +153,11 @@ class CollabEngine:
         flags: list[str] = []
         edge_in = edge_out = 0
         edge_ms = 0.0
-        completed, kinds, edge_conf = text, [], None
+        completed, kinds, edge_conf, system = text, [], None, None
         if req.mode != CollabMode.cloud_only:
-            done = complete_prompt(text, ctx, now, service, self.lm, self.draft_tokens)
-            completed, kinds = done.text, done.fact_kinds
+            done = complete_prompt(text, ctx, now, service, self.lm, self.draft_tokens,
+                                   compact=req.mode == CollabMode.routed)
+            completed, kinds, system = done.text, done.fact_kinds, done.system
             edge_in, edge_out, flags = done.edge_tokens_in, done.edge_tokens_out, list(done.flags)
             edge_ms = (time.perf_counter() - t0) * 1000
 
@@ -173,7 +178,7 @@ class CollabEngine:
             try:
                 if self.cloud is None:
                     raise CloudUnavailable("no cloud LLM configured")
-                cloud = self.cloud.ask(completed)
+                cloud = self.cloud.ask(completed, system)
             except CloudUnavailable as exc:
                 t_edge = time.perf_counter()
                 answer = self.edge_answer(text, completed, ctx, now)

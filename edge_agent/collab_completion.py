@@ -91,17 +91,52 @@ class CompletedPrompt:
     edge_tokens_in: int = 0
     edge_tokens_out: int = 0
     flags: list[str] = field(default_factory=list)
+    system: str | None = None  # the system message for the cloud (None: the engine's default)
+
+
+# Requests whose answer depends on the clock: only these get the local time in the compact (routed) form.
+TIME_CUE = re.compile(r"\b(now|right now|currently|tonight|today|late|early|still|soon|open|close[ds]?|hours?|time|"
+                      r"when|morning|afternoon|evening|night|lunch|dinner|breakfast|brunch|plan|schedule|call)\b")
+
+
+def cloud_system(ctx: CellContext) -> str:
+    """A short system message: the user's location is given, the answer is for that place, in English. (A longer one,
+    "You are a helpful local assistant...", made SmolLM2-135M refuse as "a local Japanese assistant".)"""
+    return f"The user is in {ctx.city}, {ctx.country}. Answer for {ctx.city}, in English, briefly."
+
+
+def compact_kinds(text: str, kinds: list[str]) -> list[str]:
+    """Of the selected kinds, only those the request needs: the city always, the clock only when it matters."""
+    lowered = text.lower()
+    keep = {"city", "points_of_interest", "timezone", "date"} & set(kinds)
+    if TIME_CUE.search(lowered):
+        keep.add("local_time")
+    return [k for k in kinds if k in keep] or ["city"]
+
+
+def opener(ctx: CellContext, kinds: list[str], now: datetime | float | None = None) -> str:
+    """How the cloud is asked to begin: with the place and the clock facts it was sent, so a 135M model uses them."""
+    f = ctx.facts(now)
+    text = f"In {f['city']}, {f['country']}"
+    if "timezone" in kinds:
+        text += f" ({f['timezone']} time zone)"
+    if "local_time" in kinds:
+        text += f", at {f['local_time']}"
+    if "date" in kinds:
+        text += f" on {f['weekday']}"
+    return text + ","
 
 
 def complete_prompt(text: str, ctx: CellContext, now: datetime | float | None = None,
                     service: ServiceClass | None = None, lm=None, draft_tokens: int = 12,
-                    draft_min_confidence: float = 0.35) -> CompletedPrompt:
-    """The user's request completed with the facts that matter. `lm` (an EdgeLM, optional) may add a continuation."""
+                    draft_min_confidence: float = 0.35, compact: bool = False) -> CompletedPrompt:
+    """The user's request completed with the facts that matter. `lm` (an EdgeLM, optional) may add a continuation.
+    `compact` (routed mode): only the facts the request needs, in one short bracketed line: fewer cloud tokens."""
     kinds = select_fact_kinds(text, service)
     request = text.strip()
     flags: list[str] = []
     tokens_in = tokens_out = 0
-    if lm is not None and draft_tokens > 0:
+    if lm is not None and draft_tokens > 0 and not compact:  # the compact form sends the user's words only
         draft = lm.generate(request, max_tokens=draft_tokens, stop_at_sentence=True)
         tokens_in, tokens_out = draft.tokens_in, draft.tokens_out
         clean, removed = scrub(draft.text, ctx, now, also_allowed=request)
@@ -110,11 +145,26 @@ def complete_prompt(text: str, ctx: CellContext, now: datetime | float | None = 
         if clean and draft.confidence >= draft_min_confidence and not removed:
             request = f"{request} {clean}".strip()
             flags.append("edge_draft_used")
-    # Question first, facts after, and an explicit opening: SmolLM2-135M (the offline cloud) drifts into French for a
-    # French city and echoes the facts instead of answering when they come first (tried on a few prompts by hand).
-    completed = (f"{request}\n({context_sentence(ctx, kinds, now)})\n"
-                 f"Answer the question in English. Start with: In {ctx.city},")
-    return CompletedPrompt(completed, kinds, tokens_in, tokens_out, flags)
+    if compact:  # routed: only the facts the request needs, one short line
+        kinds = compact_kinds(text, kinds)
+        f = ctx.facts(now)
+        facts = [f"{f['city']}, {f['country']}"]
+        clock = [f["local_time"]] if "local_time" in kinds else []
+        clock += [f["weekday"]] if "date" in kinds else []
+        if clock:
+            facts.append(" ".join(clock))
+        if "timezone" in kinds:
+            facts.append(f["timezone"])
+        if "points_of_interest" in kinds:
+            facts.append(f"near: {f['points_of_interest']}")
+        completed = f"{request}\n[{'; '.join(facts)}]\nStart with: {opener(ctx, kinds, now)}"
+    else:
+        # Question first, facts after, and an explicit opening: SmolLM2-135M (the offline cloud) drifts into French for
+        # a French city and echoes the facts instead of answering when they come first (tried on a few prompts by hand;
+        # the opener with the place and time, and the system message, chosen on bench/collab_dev_prompts.jsonl).
+        completed = (f"{request}\n({context_sentence(ctx, kinds, now)})\n"
+                     f"Answer the question in English. Start with: {opener(ctx, kinds, now)}")
+    return CompletedPrompt(completed, kinds, tokens_in, tokens_out, flags, cloud_system(ctx))
 
 
 # --- exact answers from the context ----------------------------------------------------------------------------------
@@ -129,7 +179,8 @@ LOOKUPS: list[tuple[str, re.Pattern]] = [
     ("where", re.compile(r"\b(where am i|which (city|town|country) am i|what (city|town|country) am i|"
                          r"what (city|town|country) is this|which (city|town|country) is this)\b")),
     ("sights", re.compile(r"\b(what (is there )?to see|things to (see|do)|sights|landmarks|attractions|"
-                          r"points of interest|worth (a )?visit(ing)?|what should i visit|places to visit)\b")),
+                          r"points of interest|worth (a )?visit(ing)?|what should i visit|places to (see|visit)|"
+                          r"what'?s (there )?(nearby|around here)|what is (there )?(nearby|around here))\b")),
 ]
 
 

@@ -95,3 +95,35 @@ def test_context_answers_plain_lookups_exactly(cells):
     assert "Japan" in context_answer("where am I", ctx, FIXED_NOW)
     assert "Osaka Castle" in context_answer("things to see around here", ctx, FIXED_NOW)
     assert context_answer("write me a poem about the sea", ctx, FIXED_NOW) is None
+
+
+def test_full_completion_asks_the_cloud_to_answer_for_the_place_and_time(cells):
+    ctx = cells["c1"]
+    done = complete_prompt("recommend a restaurant for dinner", ctx, FIXED_NOW)
+    assert done.text.rstrip().endswith("Start with: In Lyon, France, at 15:05,")
+    when = complete_prompt("which time zone is this, and what is open today", ctx, FIXED_NOW)
+    assert when.text.rstrip().endswith("In Lyon, France (Europe/Paris time zone), at 15:05 on Thursday,")
+    assert done.system and "Lyon, France" in done.system and "English" in done.system
+
+
+@pytest.mark.parametrize("cell", ["c1", "c2", "c3", "c4"])
+def test_compact_completion_sends_only_the_facts_the_request_needs(cells, edge_lm, cell):
+    ctx = cells[cell]
+    local = ctx.facts(FIXED_NOW)["local_time"]
+    for text in PROMPTS:
+        full = complete_prompt(text, ctx, FIXED_NOW, lm=edge_lm, draft_min_confidence=0.0)
+        short = complete_prompt(text, ctx, FIXED_NOW, lm=edge_lm, draft_min_confidence=0.0, compact=True)
+        assert text in short.text and ctx.city in short.text and short.edge_tokens_out == 0  # no edge draft
+        assert len(short.text) < len(full.text)
+        assert unsupported_facts(short.text.replace(text, " "), ctx, FIXED_NOW) == [], short.text
+    assert local not in complete_prompt("tell me a joke", ctx, FIXED_NOW, compact=True).text
+    assert local in complete_prompt("is it a good time to call someone now?", ctx, FIXED_NOW, compact=True).text
+    assert ctx.points_of_interest[0] in complete_prompt("where can I eat nearby", ctx, FIXED_NOW, compact=True).text
+
+
+def test_context_answers_nearby_places_but_not_open_requests(cells):
+    ctx = cells["c4"]
+    assert "Meriken Park" in context_answer("what's nearby?", ctx, FIXED_NOW)
+    assert "Meriken Park" in context_answer("nice places to visit here?", ctx, FIXED_NOW)
+    assert context_answer("where can I eat near me", ctx, FIXED_NOW) is None
+    assert context_answer("recommend a bar", ctx, FIXED_NOW) is None
