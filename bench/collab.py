@@ -139,7 +139,7 @@ def run(args) -> dict:
     from netgpt.messages import CollabMode, EdgePromptRequest
 
     torch.set_num_threads(1 if os.getloadavg()[0] >= 1.5 else 2)
-    prompts = [json.loads(line) for line in PROMPTS.read_text().splitlines() if line.strip()]
+    prompts = [json.loads(line) for line in Path(args.prompts).read_text().splitlines() if line.strip()]
     if args.limit:
         prompts = prompts[:args.limit]
     proc, cloud_url = (None, args.cloud_url) if args.cloud_url else start_cloud()
@@ -155,7 +155,7 @@ def run(args) -> dict:
         rows = []
         for p in prompts:
             service = classify(p["text"]) if classify else None
-            for mode in MODES:
+            for mode in args.modes:
                 now = time.time()
                 resp = engine.handle(EdgePromptRequest(user="bench", cell=p["cell"], text=p["text"],
                                                        mode=CollabMode(mode)), service=service, now=now)
@@ -180,7 +180,7 @@ def run(args) -> dict:
 def summarise(result: dict) -> dict[str, dict]:
     rows = result["rows"]
     out = {}
-    for mode in MODES:
+    for mode in [m for m in MODES if any(x["mode"] == m for x in rows)]:
         r = [x for x in rows if x["mode"] == mode]
         out[mode] = {"p50_ms": pct([x["ms"] for x in r], 50), "p95_ms": pct([x["ms"] for x in r], 95),
                      "edge_p50_ms": pct([x["edge_ms"] for x in r], 50),
@@ -255,11 +255,20 @@ def main() -> None:
     ap.add_argument("--threshold", type=float, default=1.0, help="routed: edge answers at this confidence "
                                                                  "(1.0: only exact context answers)")
     ap.add_argument("--limit", type=int, default=0, help="only the first N prompts")
+    ap.add_argument("--prompts", default=str(PROMPTS), help="prompt set (default: the held-out set; use "
+                    "bench/collab_dev_prompts.jsonl to try changes without looking at the held-out set)")
+    ap.add_argument("--modes", default=",".join(MODES), type=lambda s: s.split(","), help="comma-separated modes")
     ap.add_argument("--no-intents", dest="intents", action="store_false", help="skip the user-intent model")
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so `finally` stops the cloud server it started
     result = run(args)
-    report(result, summarise(result))
+    summary = summarise(result)
+    if set(summary) == set(MODES):
+        report(result, summary)
+    else:  # a partial run (a subset of modes): the numbers only, no targets and no plot
+        for mode, s in summary.items():
+            print(f"{mode}: " + ", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
+                                          for k, v in s.items()))
 
 
 if __name__ == "__main__":
