@@ -213,7 +213,7 @@ class ComputeAllocation(app_manager.RyuApp):
         try:
             msg = bus.decode_entry(fields)
         except MessageError as exc:
-            self.drops.add(str(exc).split(":")[0])
+            self.drops.count(exc)
             return
         if isinstance(msg, UserIntent):
             self.intent_times.setdefault(msg.cell, deque()).append(msg.ts)

@@ -51,17 +51,14 @@ class Monitor(app_manager.RyuApp):
             hub.sleep(self.settings.stats_interval_s)
             self._publish_cells()
 
-    def _link_names(self) -> dict[tuple[int, int], str]:
-        """(dpid, port) -> 'a-b' (dpids, smaller first) for inter-switch ports, when topology discovery runs."""
-        if app_manager.lookup_service_brick("switches") is None:
+    def _link_names(self, dpid: int) -> dict[int, str]:
+        """port -> 'a-b' (dpids, smaller first) for the switch's inter-switch ports, from the forwarding app's graph
+        (kept current by its topology events; no topology request per statistics reply)."""
+        fwd = app_manager.lookup_service_brick("ShortestPathForwarding")
+        if fwd is None or dpid not in fwd.graph:
             return {}
-        from ryu.topology.api import get_link
-
-        names = {}
-        for link in get_link(self):
-            a, b = sorted((link.src.dpid, link.dst.dpid))
-            names[(link.src.dpid, link.src.port_no)] = f"{a}-{b}"
-        return names
+        return {d["port"]: "-".join(str(x) for x in sorted((dpid, b)))
+                for _, b, d in fwd.graph.out_edges(dpid, data=True)}
 
     def _publish_cells(self):
         """Per-cell rates from the latest samples of each cell's access ports (cells come from Redis netgpt:cells)."""
@@ -83,11 +80,7 @@ class Monitor(app_manager.RyuApp):
 
     def _publish(self, stream, messages):
         try:
-            pipe = self.redis.pipeline(transaction=False)
-            for m in messages:
-                pipe.xadd(stream, {"kind": m.kind, "v": str(m.v), "data": m.model_dump_json()},
-                          maxlen=self.settings.stream_maxlen, approximate=True)
-            pipe.execute()
+            bus.publish_many(self.redis, stream, messages, self.settings.stream_maxlen)
             self.published += len(messages)
         except redis.RedisError as exc:
             # Monitoring must outlive a Redis outage; samples from the gap are lost, counters are not.
@@ -98,7 +91,7 @@ class Monitor(app_manager.RyuApp):
     def port_stats_reply_handler(self, ev):
         now = time.time()
         dpid = ev.msg.datapath.id
-        links = self._link_names()
+        links = self._link_names(dpid)
         out = []
         for st in ev.msg.body:
             if st.port_no > 0xFFFFFF00:  # OFPP_LOCAL and other reserved ports
@@ -115,7 +108,7 @@ class Monitor(app_manager.RyuApp):
             out.append(PortStats(source="controller", ts=now, dpid=dpid, port_no=st.port_no, rx_bytes=st.rx_bytes,
                                  tx_bytes=st.tx_bytes, rx_packets=st.rx_packets, tx_packets=st.tx_packets,
                                  rx_dropped=st.rx_dropped, tx_dropped=st.tx_dropped, rx_bps=rx_bps, tx_bps=tx_bps,
-                                 interval_s=interval, link=links.get(key)))
+                                 interval_s=interval, link=links.get(st.port_no)))
         if out:
             self._publish(bus.Streams.TELEMETRY, out)
 

@@ -200,7 +200,7 @@ class OperatorIntents(app_manager.RyuApp):
         try:
             intent = bus.decode_entry(fields)
         except MessageError as exc:
-            self.drops.add(str(exc).split(":")[0])
+            self.drops.count(exc)
             self.logger.warning("dropped operator intent %s: %s", entry_id, exc)
             return
         if not isinstance(intent, OperatorIntent):

@@ -50,6 +50,7 @@ class TrafficEngineering(app_manager.RyuApp):
         self.expected: dict[tuple[str, str], tuple[float, float]] = {}  # pair -> (bit/s, until) from intents
         self.link_forecast: dict[tuple[int, int], tuple[float, float]] = {}  # link -> (peak bit/s, until)
         self.moved_at: dict[tuple[str, str], float] = {}
+        self.caps_cache: tuple[float, dict[tuple[int, int], float]] = (0.0, {})  # (read at, capacities)
         self.drops = bus.DropCounter()
         self.moves = 0
         if self.settings.te_mode != "static":
@@ -67,15 +68,20 @@ class TrafficEngineering(app_manager.RyuApp):
         return app_manager.lookup_service_brick("Monitor")
 
     def _capacities(self) -> dict[tuple[int, int], float]:
-        """Directed link -> bit/s. Links without a published capacity are not managed."""
-        caps = {}
+        """Directed link -> bit/s. Links without a published capacity are not managed. Read from Redis at most once
+        per stats interval: a new pair's first packet (proactive placement) must not wait on Redis."""
+        read_at, caps = self.caps_cache
+        if time.time() - read_at < self.settings.stats_interval_s:
+            return caps
         try:
             raw = self.redis.hgetall(bus.Keys.LINK_CAPACITY)
         except redis.RedisError:
             return caps
+        caps = {}
         for name, mbps in raw.items():
             a, b = (int(x) for x in name.split("-"))
             caps[(a, b)] = caps[(b, a)] = float(mbps) * 1e6
+        self.caps_cache = (time.time(), caps)
         return caps
 
     # --- the load the controller believes each link carries -------------------------------------------------------
@@ -147,7 +153,7 @@ class TrafficEngineering(app_manager.RyuApp):
         fwd = self.fwd
         old = fwd.paths.get(pair, [])
         old_out = dict(fwd.hops(old, pair[1])) if old else {}
-        hops = fwd.install_path(pair[0], pair[1], path, barrier=self._barrier)
+        hops = fwd.install_path(pair[0], pair[1], path, barrier=lambda dp: barrier(self, dp))
         self.moved_at[pair] = time.time()
         self.moves += 1
         records = [FlowAction(source="controller:te", action_id=uuid.uuid4().hex[:12], op="add", dpid=dpid,
@@ -162,9 +168,6 @@ class TrafficEngineering(app_manager.RyuApp):
                 bus.publish(self.redis, bus.Streams.AUDIT, rec)
         except redis.RedisError as exc:
             self.logger.warning("audit records not written: %s", exc)
-
-    def _barrier(self, dp) -> None:
-        barrier(self, dp)
 
     def _control_loop(self):
         while self.fwd is None:
@@ -237,7 +240,7 @@ class TrafficEngineering(app_manager.RyuApp):
             else:
                 raise MessageError(f"unexpected kind {msg.kind} on {stream}")
         except MessageError as exc:
-            self.drops.add(str(exc).split(":")[0])
+            self.drops.count(exc)
             self.logger.warning("dropped %s %s: %s", stream, entry_id, exc)
 
     def on_user_intent(self, intent: UserIntent) -> None:

@@ -25,10 +25,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
-from edge_agent.agent_bus import AgentBus, LoadMeter, RedisLink, connect_without_retries
+from edge_agent.agent_bus import AgentBus, LoadMeter, RedisLink
 from edge_agent.collab import CloudClient, CloudRejected, CollabEngine, EdgeLM
 from edge_agent.location import CELLS_PATH, CellContext, load_cells
 from edge_agent.user_intent import validate_prompt
+from netgpt.bus import connect
 from netgpt.messages import AgentHeartbeat, EdgePromptRequest, EdgePromptResponse
 from netgpt.settings import Settings
 
@@ -49,12 +50,6 @@ class AgentSettings(Settings):
     # (bench/collab.py, first run: 16 of 32 prompts answered off-topic by the edge LM).
     route_threshold: float = Field(1.0, ge=0, le=1, description="routed mode: the edge answers at this confidence")
     capacity_rps: float = Field(2.0, gt=0, description="Requests per second this node is announced to serve")
-
-    @property
-    def heartbeat_every_s(self) -> float:
-        # The controller's allocation expects heartbeats at Settings.heartbeat_interval_s (3 missed = gone) when that
-        # setting exists; 2 s otherwise.
-        return float(getattr(self, "heartbeat_interval_s", 2.0))
 
 
 def error(status: int, message: str) -> JSONResponse:
@@ -82,8 +77,9 @@ class EdgeAgent:
         self.engine = CollabEngine(self.cells, lm, cloud, settings.route_threshold, settings.edge_max_tokens,
                                    settings.draft_tokens, source=f"edge:{node_id}")
         self.load = LoadMeter()
-        self.bus = AgentBus(RedisLink(lambda: connect_without_retries(settings), node_id), self.heartbeat,
-                            settings.heartbeat_every_s)
+        # bus.connect makes one attempt per command: a heartbeat never sits in redis-py's backoff while Redis is down.
+        self.bus = AgentBus(RedisLink(lambda: connect(settings, timeout_s=1.0), node_id), self.heartbeat,
+                            settings.heartbeat_interval_s)
 
     def heartbeat(self) -> AgentHeartbeat:
         models = [self.lm.name] if self.lm else []

@@ -26,11 +26,6 @@ from netgpt.messages import AgentHeartbeat, UserIntent
 log = logging.getLogger("edge_agent.bus")
 
 
-def connect_without_retries(settings, timeout_s: float = 1.0) -> redis.Redis:
-    """bus.connect already makes one attempt per command (no redis-py backoff): a heartbeat never sits waiting."""
-    return bus.connect(settings, timeout_s=timeout_s)
-
-
 class RedisLink:
     """One Redis client and whether it worked the last time; logs the transitions only, not every failure."""
 

@@ -77,7 +77,7 @@ class ForecastLoop:
                         self.targets[f"port:{msg.dpid}:{msg.port_no}:tx_bps"].samples.append((msg.ts, msg.tx_bytes))
                 except MessageError as exc:
                     log.warning("dropped %s entry %s: %s", self.stream, entry_id, exc)
-                    self.drops.add(str(exc).split(":")[0])
+                    self.drops.count(exc)
                 self.r.xack(self.stream, self.group, entry_id)  # also the dropped ones: they would come back forever
         return n
 

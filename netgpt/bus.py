@@ -59,11 +59,23 @@ def connect(settings: Settings | None = None, timeout_s: float = 2.0) -> redis.R
     return redis.Redis(host=s.redis_host, port=s.redis_port, **common)
 
 
+def entry_fields(msg: Message) -> dict[str, str]:
+    """A message as a stream entry: kind, schema version and the JSON."""
+    return {"kind": msg.kind, "v": str(msg.v), "data": msg.model_dump_json()}  # type: ignore[attr-defined]
+
+
 def publish(r: redis.Redis, stream: str, msg: Message, maxlen: int | None = None) -> str:
     """Append one message to a stream; returns the entry id."""
+    return publish_many(r, stream, [msg], maxlen)[0]
+
+
+def publish_many(r: redis.Redis, stream: str, msgs: list[Message], maxlen: int | None = None) -> list[str]:
+    """Append messages in one round trip (a pipeline); returns the entry ids."""
     s_maxlen = maxlen if maxlen is not None else get_settings().stream_maxlen
-    fields = {"kind": msg.kind, "v": str(msg.v), "data": msg.model_dump_json()}  # type: ignore[attr-defined]
-    return r.xadd(stream, fields, maxlen=s_maxlen, approximate=True)
+    pipe = r.pipeline(transaction=False)
+    for msg in msgs:
+        pipe.xadd(stream, entry_fields(msg), maxlen=s_maxlen, approximate=True)
+    return pipe.execute()
 
 
 @dataclass
@@ -74,6 +86,10 @@ class DropCounter:
 
     def add(self, reason: str) -> None:
         self.counts[reason] = self.counts.get(reason, 0) + 1
+
+    def count(self, exc: Exception) -> None:
+        """Count a MessageError under its reason: the text before the first ':' ("not JSON", "stale", ...)."""
+        self.add(str(exc).split(":")[0])
 
 
 def decode_entry(fields: dict[str, str]) -> Message:
@@ -91,15 +107,14 @@ def read_range(r: redis.Redis, stream: str, start: str = "-", count: int | None 
         except MessageError as exc:
             log.warning("dropped %s entry %s: %s", stream, entry_id, exc)
             if drops is not None:
-                drops.add(str(exc).split(":")[0])
+                drops.count(exc)
 
 
 def write_heartbeat(r: redis.Redis, hb: AgentHeartbeat, ttl_s: float) -> None:
     """The agent's latest state (expires after ttl_s without a new heartbeat) plus an entry on the heartbeat stream."""
     pipe = r.pipeline(transaction=False)
     pipe.set(Keys.agent(hb.node_id), hb.model_dump_json(), px=int(ttl_s * 1000))
-    pipe.xadd(Streams.HEARTBEATS, {"kind": hb.kind, "v": str(hb.v), "data": hb.model_dump_json()},
-              maxlen=10_000, approximate=True)
+    pipe.xadd(Streams.HEARTBEATS, entry_fields(hb), maxlen=10_000, approximate=True)
     pipe.execute()
 
 
@@ -115,7 +130,7 @@ def live_agents(r: redis.Redis, drops: DropCounter | None = None) -> dict[str, A
         except MessageError as exc:
             log.warning("dropped %s: %s", key, exc)
             if drops is not None:
-                drops.add(str(exc).split(":")[0])
+                drops.count(exc)
             continue
         if isinstance(hb, AgentHeartbeat):
             agents[hb.node_id] = hb

@@ -109,15 +109,6 @@ def wait_for(cond: Callable[[], object], timeout_s: float, what: str, interval: 
     raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
-def wait_until(check: Callable[[], bool], timeout_s: float, interval: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(interval)
-    return check()
-
-
 def _stop_by_pidfile(self) -> None:
     """stop() of a service that has `pid()` and `pidfile`."""
     pid = self.pid()
@@ -146,9 +137,10 @@ class Redis:
     def healthy(self) -> bool:
         import redis
 
-        try:
-            return bool(redis.Redis(host=self.s.redis_host, port=self.s.redis_port, socket_timeout=1,
-                                    socket_connect_timeout=1).ping())
+        from netgpt import bus
+
+        try:  # over TCP, what this class starts (a client setting may prefer the UNIX socket)
+            return bool(bus.connect(self.s.model_copy(update={"redis_socket": None}), timeout_s=1).ping())
         except redis.RedisError:
             return False
 
@@ -294,10 +286,12 @@ def up(s: Settings, log: Log = lambda m: None) -> list[str]:
             log(f"starting {c.name} ...")
             c.start()
             started.append(c)
-            if not wait_until(c.healthy, s.start_timeout_s):
+            try:
+                wait_for(c.healthy, s.start_timeout_s, f"{c.name} to become healthy", interval=0.1)
+            except TimeoutError:
                 tail = _log_tail(getattr(c, "logfile", s.run_dir / f"{c.name}.log"))
                 raise ServiceError(f"{c.name} did not become healthy within {s.start_timeout_s:.0f} s"
-                                   + (f": {tail}" if tail else ""))
+                                   + (f": {tail}" if tail else "")) from None
     except BaseException:
         for c in reversed(started):
             c.stop()

@@ -4,9 +4,6 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import subprocess
-import time
-from pathlib import Path
 
 import pytest
 
@@ -24,24 +21,14 @@ def redis_server(tmp_path_factory) -> dict:
     """A real redis-server on a free port, stopped by PID at the end. Skips (with the reason) if it is not installed."""
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed: run scripts/setup.sh")
-    d: Path = tmp_path_factory.mktemp("redis")
-    port, pidfile = free_port(), d / "redis.pid"
-    subprocess.run(["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
-                    "--daemonize", "yes", "--pidfile", str(pidfile), "--dir", str(d)], check=True)
-    import redis
+    from netgpt import services
+    from netgpt.settings import Settings
 
-    client = redis.Redis(port=port, decode_responses=True)
-    for _ in range(100):
-        try:
-            if client.ping():
-                break
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    yield {"host": "127.0.0.1", "port": port}
-    try:
-        os.kill(int(pidfile.read_text()), 15)
-    except (OSError, ValueError):
-        pass
+    server = services.Redis(Settings(run_dir=tmp_path_factory.mktemp("redis"), redis_port=free_port()))
+    server.start()
+    services.wait_for(server.healthy, 10, "redis-server to answer")
+    yield {"host": "127.0.0.1", "port": server.s.redis_port}
+    server.stop()
 
 
 @pytest.fixture

@@ -44,12 +44,12 @@ def te(redis_client, redis_server, monkeypatch):
     app.settings = Settings(redis_port=redis_server["port"], te_mode="proactive", te_holddown_s=0)
     app.redis = redis_client
     app.flow_bytes, app.pair_rate, app.expected, app.link_forecast, app.moved_at = {}, {}, {}, {}, {}
-    app.drops, app.moves = bus.DropCounter(), 0
+    app.drops, app.moves, app.caps_cache = bus.DropCounter(), 0, (0.0, {})
     app.logger = SimpleNamespace(info=lambda *a: None, warning=lambda *a: None, exception=lambda *a: None)
     fwd, monitor = FakeForwarding(), SimpleNamespace(rates={})
     monkeypatch.setattr(TrafficEngineering, "fwd", property(lambda self: fwd))
     monkeypatch.setattr(TrafficEngineering, "monitor", property(lambda self: monitor))
-    monkeypatch.setattr(TrafficEngineering, "_barrier", lambda self, dp: None)
+    monkeypatch.setattr("controller.te.barrier", lambda app, dp: True)
     redis_client.hset(bus.Keys.LINK_CAPACITY, mapping={"1-2": 100, "2-4": 100, "1-3": 100, "3-4": 100})
     return app
 

@@ -10,16 +10,12 @@ from netgpt.settings import Settings
 from tests.conftest import free_port
 
 
-def _skip_reason() -> str | None:
-    from mininet_topos.network import require_root
-
-    return require_root()
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     """Start the stack for one test module; stop by PID what was started; yields the Settings it runs with."""
-    reason = _skip_reason()
+    from mininet_topos.network import require_root
+
+    reason = require_root()
     if reason:
         print(f"SKIPPED integration test: {reason}")
         pytest.skip(reason)

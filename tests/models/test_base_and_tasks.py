@@ -1,7 +1,6 @@
 """Base model resolution and loading, the generated task data, and bad-input errors."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
