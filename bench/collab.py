@@ -129,7 +129,7 @@ def build_engine(cloud_url: str, edge_base: str, max_tokens: int, timeout_s: flo
         lm = load_edge_lm(edge_base, s.cache_dir, None)
     cloud = CloudClient(cloud_url, s.cloud_model, timeout_s, max_tokens)
     return CollabEngine(load_cells(), lm, cloud, route_threshold=threshold, edge_max_tokens=s.edge_max_tokens,
-                        draft_tokens=s.draft_tokens, source="edge:bench"), lm
+                        draft_tokens=s.draft_tokens, source="edge:bench", cloud_prefill=s.cloud_prefill), lm
 
 
 def run(args) -> dict:
@@ -163,6 +163,7 @@ def run(args) -> dict:
                 rows.append({"id": p["id"], "mode": mode, "ms": resp.total_ms, "edge_ms": resp.edge_ms,
                              "cloud_in": resp.cloud_tokens_in, "cloud_out": resp.cloud_tokens_out,
                              "cloud": resp.answered_by == "cloud", "flags": resp.flags,
+                             "reasked": "cloud_reasked_with_opener" in resp.flags,
                              "edge_confidence": resp.edge_confidence,
                              "personal": personalisation(resp.answer, p["facts"], fact_values(ctx, now)),
                              "quality": on_topic(resp.answer, p["topic"], ctx, now),
@@ -186,6 +187,7 @@ def summarise(result: dict) -> dict[str, dict]:
                      "edge_p50_ms": pct([x["edge_ms"] for x in r], 50),
                      "cloud_in": sum(x["cloud_in"] for x in r), "cloud_out": sum(x["cloud_out"] for x in r),
                      "cloud_calls": sum(x["cloud"] for x in r), "n": len(r),
+                     "reasked": sum(x.get("reasked", False) for x in r),
                      "personalisation": sum(x["personal"] for x in r) / len(r),
                      "wrong_per_answer": sum(x["wrong"] for x in r) / len(r),
                      "quality": sum(x["quality"] for x in r) / len(r)}
@@ -266,6 +268,8 @@ def main() -> None:
     if set(summary) == set(MODES):
         report(result, summary)
     else:  # a partial run (a subset of modes): the numbers only, no targets and no plot
+        OUT.mkdir(parents=True, exist_ok=True)
+        (OUT / "collab_partial.json").write_text(json.dumps({"summary": summary, **result}, indent=1, default=str))
         for mode, s in summary.items():
             print(f"{mode}: " + ", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
                                           for k, v in s.items()))

@@ -49,6 +49,8 @@ class AgentSettings(Settings):
     # edge GPT-2 is not an instruction model, and at 0.5 its memorised corpus phrases passed as confident answers
     # (bench/collab.py, first run: 16 of 32 prompts answered off-topic by the edge LM).
     route_threshold: float = Field(1.0, ge=0, le=1, description="routed mode: the edge answers at this confidence")
+    cloud_prefill: bool = Field(True, description="The cloud continues a begun answer (vLLM's continue_final_message, "
+                                "as `netgpt cloud serve`): an answer that ignores the user's place is asked again so")
     capacity_rps: float = Field(2.0, gt=0, description="Requests per second this node is announced to serve")
 
 
@@ -75,7 +77,8 @@ class EdgeAgent:
             cloud = CloudClient(settings.cloud_url, settings.cloud_model, settings.cloud_timeout_s,
                                 settings.cloud_max_tokens)
         self.engine = CollabEngine(self.cells, lm, cloud, settings.route_threshold, settings.edge_max_tokens,
-                                   settings.draft_tokens, source=f"edge:{node_id}")
+                                   settings.draft_tokens, source=f"edge:{node_id}",
+                                   cloud_prefill=settings.cloud_prefill)
         self.load = LoadMeter()
         # bus.connect makes one attempt per command: a heartbeat never sits in redis-py's backoff while Redis is down.
         self.bus = AgentBus(RedisLink(lambda: connect(settings, timeout_s=1.0), node_id), self.heartbeat,

@@ -8,7 +8,11 @@
               in one bracketed line, no edge draft (as Hybrid LLM / RouteLLM route)
 
 Completed prompts (netgpt, routed) bring their own system message: the user's city and country, answer for that place,
-in English; cloud-only keeps the generic SYSTEM_PROMPT.
+in English; cloud-only keeps the generic SYSTEM_PROMPT. They also ask the cloud to begin its answer with an opener
+("In Osaka, Japan, at 20:02, Kuromon Market"). An answer that names neither the city nor the country (SmolLM2-135M
+sometimes refuses, or echoes the question) is asked once more with the opener as the start of the answer, which the
+cloud continues (vLLM's continue_final_message; flag `cloud_reasked_with_opener`, tokens of both calls counted). Turn
+this off (`cloud_prefill`) for a cloud that does not speak that extension.
 
 The cloud is any OpenAI-compatible endpoint, called with the official `openai` client, a timeout and no retries. When
 it cannot be reached the edge answers instead and the response says so (flag `cloud_unreachable_edge_answer`); a cloud
@@ -16,6 +20,7 @@ that refuses the request (4xx) raises CloudRejected, which the HTTP layer turns 
 """
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -23,10 +28,18 @@ from datetime import datetime
 
 from edge_agent.collab_completion import LMText, complete_prompt, context_answer
 from edge_agent.location import CellContext
+from edge_agent.location_check import normalise
 from netgpt.messages import CollabMode, EdgePromptRequest, EdgePromptResponse, ServiceClass
 
 SYSTEM_PROMPT = "You are a helpful assistant. Always answer in English, briefly."  # cloud-only; completions bring their own
 CLOUD_DOWN = "cloud_unreachable_edge_answer"
+REASKED = "cloud_reasked_with_opener"
+
+
+def states_place(answer: str, ctx: CellContext) -> bool:
+    """Whether an answer names the cell's city (or country): the least a personalised answer does."""
+    text = normalise(answer)
+    return any(re.search(rf"\b{re.escape(normalise(name))}\b", text) for name in (ctx.city, ctx.country))
 
 
 class CloudUnavailable(RuntimeError):
@@ -94,14 +107,20 @@ class CloudClient:
         self.url, self.model, self.max_tokens = url, model, max_tokens
         self.client = OpenAI(base_url=url, api_key="not-needed-offline", timeout=timeout_s, max_retries=0)
 
-    def ask(self, prompt: str, system: str | None = None) -> CloudAnswer:
+    def ask(self, prompt: str, system: str | None = None, prefill: str | None = None) -> CloudAnswer:
+        """The cloud's answer to `prompt`. `prefill`: the answer starts with this text and the cloud continues it
+        (vLLM's continue_final_message, which `netgpt cloud serve` also speaks); the returned text includes it."""
         import openai
 
         t0 = time.perf_counter()
+        messages = [{"role": "system", "content": system or SYSTEM_PROMPT}, {"role": "user", "content": prompt}]
+        extra = None
+        if prefill:
+            messages.append({"role": "assistant", "content": prefill})
+            extra = {"continue_final_message": True, "add_generation_prompt": False}
         try:
-            out = self.client.chat.completions.create(
-                model=self.model, max_tokens=self.max_tokens, temperature=0.0,
-                messages=[{"role": "system", "content": system or SYSTEM_PROMPT}, {"role": "user", "content": prompt}])
+            out = self.client.chat.completions.create(model=self.model, max_tokens=self.max_tokens, temperature=0.0,
+                                                      messages=messages, extra_body=extra)
         except (openai.APIConnectionError, openai.APITimeoutError) as exc:  # APITimeoutError is a connection error
             raise CloudUnavailable(f"cloud LLM at {self.url} unreachable: {type(exc).__name__}") from exc
         except openai.APIStatusError as exc:
@@ -109,7 +128,10 @@ class CloudClient:
                 raise CloudUnavailable(f"cloud LLM at {self.url} failed with HTTP {exc.status_code}") from exc
             raise CloudRejected(f"cloud LLM refused the request (HTTP {exc.status_code}): {exc.message}") from exc
         usage = out.usage
-        return CloudAnswer(out.choices[0].message.content or "", usage.prompt_tokens if usage else 0,
+        text = out.choices[0].message.content or ""
+        if prefill:
+            text = prefill + ("" if text[:1].isspace() or text[:1] in ",.;:!?" else " ") + text
+        return CloudAnswer(text, usage.prompt_tokens if usage else 0,
                            usage.completion_tokens if usage else 0, (time.perf_counter() - t0) * 1000)
 
 
@@ -127,8 +149,9 @@ class EdgeAnswer:
 
 class CollabEngine:
     def __init__(self, cells: dict[str, CellContext], lm: EdgeLM | None, cloud: CloudClient | None,
-                 route_threshold: float = 1.0, edge_max_tokens: int = 48, draft_tokens: int = 12, source: str = ""):
-        self.cells, self.lm, self.cloud = cells, lm, cloud
+                 route_threshold: float = 1.0, edge_max_tokens: int = 48, draft_tokens: int = 12, source: str = "",
+                 cloud_prefill: bool = True):
+        self.cells, self.lm, self.cloud, self.cloud_prefill = cells, lm, cloud, cloud_prefill
         self.route_threshold, self.edge_max_tokens, self.draft_tokens = route_threshold, edge_max_tokens, draft_tokens
         self.source = source
 
@@ -153,11 +176,12 @@ class CollabEngine:
         flags: list[str] = []
         edge_in = edge_out = 0
         edge_ms = 0.0
-        completed, kinds, edge_conf, system = text, [], None, None
+        completed, kinds, edge_conf, system, start, prefilled = text, [], None, None, "", False
         if req.mode != CollabMode.cloud_only:
             done = complete_prompt(text, ctx, now, service, self.lm, self.draft_tokens,
-                                   compact=req.mode == CollabMode.routed)
-            completed, kinds, system = done.text, done.fact_kinds, done.system
+                                   compact=req.mode == CollabMode.routed, prefill=self.cloud_prefill)
+            completed, kinds, system, start = done.text, done.fact_kinds, done.system, done.opener
+            prefilled = done.prefilled
             edge_in, edge_out, flags = done.edge_tokens_in, done.edge_tokens_out, list(done.flags)
             edge_ms = (time.perf_counter() - t0) * 1000
 
@@ -178,7 +202,14 @@ class CollabEngine:
             try:
                 if self.cloud is None:
                     raise CloudUnavailable("no cloud LLM configured")
-                cloud = self.cloud.ask(completed, system)
+                cloud = self.cloud.ask(completed, system, prefill=start if prefilled else None)
+                if start and self.cloud_prefill and not prefilled and not states_place(cloud.text, ctx):
+                    # The answer ignores the place it was given (a refusal, an echo of the question): ask once more
+                    # with the answer begun by the opener, which the cloud continues.
+                    again = self.cloud.ask(completed, system, prefill=start)
+                    cloud = CloudAnswer(again.text, cloud.tokens_in + again.tokens_in,
+                                        cloud.tokens_out + again.tokens_out, cloud.ms + again.ms)
+                    flags.append(REASKED)
             except CloudUnavailable as exc:
                 t_edge = time.perf_counter()
                 answer = self.edge_answer(text, completed, ctx, now)

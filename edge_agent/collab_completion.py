@@ -25,12 +25,15 @@ ALWAYS = ("city", "local_time")
 CUES: dict[str, re.Pattern] = {
     "points_of_interest": re.compile(r"\b(see|visit|sights?|sightseeing|things to do|tour|walk|museum|eat|food|"
                                      r"restaurant|lunch|dinner|breakfast|coffee|cafe|bar|drink|shop|shopping|near(by| me)?|"
-                                     r"around here|landmark|attraction|photo|picnic|date|kids)\b"),
+                                     r"around here|landmark|attraction|photo|picnic|a date|date (idea|night)|kids|"
+                                     r"night out|nightlife|neighbou?rhood|explore|"
+                                     r"where (is|are|can|could|do|should)|where's|try)\b"),
     "coordinates": re.compile(r"\b(route|directions?|drive|driving|how far|distance|coordinates|gps|latitude|"
                               r"longitude|map|navigate|where am i)\b"),
     "area_type": re.compile(r"\b(traffic|parking|park my|quiet|busy|crowd|crowded|safe|neighbou?rhood|noise|"
                             r"cycling|bike|run|running|jog)\b"),
-    "timezone": re.compile(r"\b(time ?zone|utc|gmt|jet ?lag|call (home|someone|my))\b"),
+    "timezone": re.compile(r"\b(time ?zone|utc|gmt|jet ?lag|call (home|someone|my)|time difference|"
+                           r"hours? (ahead|behind)|(ahead|behind) of)\b"),
     "date": re.compile(r"\b(today|tonight|tomorrow|this (week|weekend|evening|morning|afternoon)|date|day|open|"
                        r"opening|closed|schedule|weather|wear|season|holiday)\b"),
 }
@@ -40,17 +43,40 @@ SERVICE_KINDS: dict[ServiceClass, tuple[str, ...]] = {
 }
 
 
-def select_fact_kinds(text: str, service: ServiceClass | None = None) -> list[str]:
-    """The fact kinds this request needs, in the order the completion states them."""
+# A request this close (cosine, MiniLM) to a point of interest's name and note asks about places even without a cue
+# word ("I'm hungry" and a food market). Chosen on bench/collab_dev_prompts.jsonl.
+POI_MIN_SIMILARITY = 0.30
+
+
+def rank_places(text: str, ctx: CellContext, embed=None) -> list[tuple[str, float]]:
+    """The cell's points of interest, most relevant to the request first, with their cosine similarity to it. `embed`
+    maps texts to unit vectors (default: the MiniLM encoder of the user-intent model). A place without a note is
+    ranked by its name alone."""
+    if embed is None:
+        from edge_agent.user_intent import embed_texts as embed
+    names = list(ctx.points_of_interest)
+    vectors = embed([text] + [f"{n}: {ctx.poi_notes.get(n, '')}" for n in names])
+    sims = vectors[1:] @ vectors[0]
+    return sorted(zip(names, (float(x) for x in sims)), key=lambda pair: -pair[1])
+
+
+def select_fact_kinds(text: str, service: ServiceClass | None = None,
+                      places: list[tuple[str, float]] | None = None) -> list[str]:
+    """The fact kinds this request needs, in the order the completion states them. `places` (rank_places) adds the
+    points of interest when the request is close to one of them."""
     lowered = text.lower()
     kinds = set(ALWAYS) | set(SERVICE_KINDS.get(service, ()))  # type: ignore[arg-type]
     kinds |= {kind for kind, cue in CUES.items() if cue.search(lowered)}
+    if places and places[0][1] >= POI_MIN_SIMILARITY:
+        kinds.add("points_of_interest")
     order = ("city", "local_time", "timezone", "date", "area_type", "coordinates", "points_of_interest")
     return [k for k in order if k in kinds]
 
 
-def context_sentence(ctx: CellContext, kinds: list[str], now: datetime | float | None = None) -> str:
-    """The selected facts, stated verbatim from the context, in the user's voice."""
+def context_sentence(ctx: CellContext, kinds: list[str], now: datetime | float | None = None,
+                     places: list[str] | None = None) -> str:
+    """The selected facts, stated verbatim from the context, in the user's voice. `places`: the points of interest,
+    most relevant first (the two first with their notes)."""
     f = ctx.facts(now)
     parts = [f"I am in {f['city']}, {f['country']}"]
     if "area_type" in kinds:
@@ -65,7 +91,9 @@ def context_sentence(ctx: CellContext, kinds: list[str], now: datetime | float |
         parts.append(f"my position is {f['coordinates']}")
     text = "; ".join(parts) + "."
     if "points_of_interest" in kinds:
-        text += f" Places near me: {f['points_of_interest']}."
+        names = places or list(ctx.points_of_interest)
+        described = [f"{n} ({ctx.poi_notes[n]})" if i < 2 and n in ctx.poi_notes else n for i, n in enumerate(names)]
+        text += f" Places near me: {', '.join(described)}."
     return text
 
 
@@ -92,6 +120,8 @@ class CompletedPrompt:
     edge_tokens_out: int = 0
     flags: list[str] = field(default_factory=list)
     system: str | None = None  # the system message for the cloud (None: the engine's default)
+    opener: str = ""  # how the cloud is asked to begin its answer
+    prefilled: bool = False  # the opener is sent as the start of the answer (not asked for in the prompt)
 
 
 # Requests whose answer depends on the clock: only these get the local time in the compact (routed) form.
@@ -114,8 +144,9 @@ def compact_kinds(text: str, kinds: list[str]) -> list[str]:
     return [k for k in kinds if k in keep] or ["city"]
 
 
-def opener(ctx: CellContext, kinds: list[str], now: datetime | float | None = None) -> str:
-    """How the cloud is asked to begin: with the place and the clock facts it was sent, so a 135M model uses them."""
+def opener(ctx: CellContext, kinds: list[str], now: datetime | float | None = None, place: str | None = None) -> str:
+    """How the cloud is asked to begin: with the place and the clock facts it was sent, and the most relevant point of
+    interest when the request is about places, so a 135M model uses them."""
     f = ctx.facts(now)
     text = f"In {f['city']}, {f['country']}"
     if "timezone" in kinds:
@@ -124,15 +155,21 @@ def opener(ctx: CellContext, kinds: list[str], now: datetime | float | None = No
         text += f", at {f['local_time']}"
     if "date" in kinds:
         text += f" on {f['weekday']}"
-    return text + ","
+    return text + (f", {place}" if place and "points_of_interest" in kinds else ",")
 
 
 def complete_prompt(text: str, ctx: CellContext, now: datetime | float | None = None,
                     service: ServiceClass | None = None, lm=None, draft_tokens: int = 12,
-                    draft_min_confidence: float = 0.35, compact: bool = False) -> CompletedPrompt:
+                    draft_min_confidence: float = 0.35, compact: bool = False, embed=None,
+                    prefill: bool = False) -> CompletedPrompt:
     """The user's request completed with the facts that matter. `lm` (an EdgeLM, optional) may add a continuation.
-    `compact` (routed mode): only the facts the request needs, in one short bracketed line: fewer cloud tokens."""
-    kinds = select_fact_kinds(text, service)
+    `compact` (routed mode): only the facts the request needs, in one short bracketed line: fewer cloud tokens. With
+    `prefill` (the cloud continues a begun answer) the compact form states the facts in the opener alone, which is
+    sent as the start of the answer: fewer tokens still.
+    `embed`: texts -> unit vectors for ranking the points of interest (default MiniLM; see rank_places)."""
+    ranked = rank_places(text, ctx, embed)
+    kinds = select_fact_kinds(text, service, ranked)
+    places = [name for name, _ in ranked]
     request = text.strip()
     flags: list[str] = []
     tokens_in = tokens_out = 0
@@ -145,6 +182,13 @@ def complete_prompt(text: str, ctx: CellContext, now: datetime | float | None = 
         if clean and draft.confidence >= draft_min_confidence and not removed:
             request = f"{request} {clean}".strip()
             flags.append("edge_draft_used")
+    if compact and prefill:  # routed, the cloud continues the opener: it carries the facts, the prompt the place's note
+        kinds = compact_kinds(text, kinds)
+        start = opener(ctx, kinds, now, places[0])
+        note = ctx.poi_notes.get(places[0]) if "points_of_interest" in kinds else None
+        completed = f"{request}\n({places[0]}: {note})" if note else request
+        return CompletedPrompt(completed, kinds, tokens_in, tokens_out, flags,
+                               f"Answer for {ctx.city}, {ctx.country}, in English, briefly.", start, prefilled=True)
     if compact:  # routed: only the facts the request needs, one short line
         kinds = compact_kinds(text, kinds)
         f = ctx.facts(now)
@@ -155,16 +199,18 @@ def complete_prompt(text: str, ctx: CellContext, now: datetime | float | None = 
             facts.append(" ".join(clock))
         if "timezone" in kinds:
             facts.append(f["timezone"])
-        if "points_of_interest" in kinds:
-            facts.append(f"near: {f['points_of_interest']}")
-        completed = f"{request}\n[{'; '.join(facts)}]\nStart with: {opener(ctx, kinds, now)}"
+        if "points_of_interest" in kinds:  # the most relevant place only: a list gets listed back
+            facts.append(f"{places[0]}: {ctx.poi_notes[places[0]]}" if places[0] in ctx.poi_notes else places[0])
+        start = opener(ctx, kinds, now, places[0])
+        completed = f"{request}\n[{'; '.join(facts)}]\nStart with: {start}"
     else:
         # Question first, facts after, and an explicit opening: SmolLM2-135M (the offline cloud) drifts into French for
         # a French city and echoes the facts instead of answering when they come first (tried on a few prompts by hand;
         # the opener with the place and time, and the system message, chosen on bench/collab_dev_prompts.jsonl).
-        completed = (f"{request}\n({context_sentence(ctx, kinds, now)})\n"
-                     f"Answer the question in English. Start with: {opener(ctx, kinds, now)}")
-    return CompletedPrompt(completed, kinds, tokens_in, tokens_out, flags, cloud_system(ctx))
+        start = opener(ctx, kinds, now, places[0])
+        completed = (f"{request}\n({context_sentence(ctx, kinds, now, places)})\n"
+                     f"Answer the question in English. Start with: {start}")
+    return CompletedPrompt(completed, kinds, tokens_in, tokens_out, flags, cloud_system(ctx), start)
 
 
 # --- exact answers from the context ----------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ class CellContext(BaseModel):
     population: int = 0
     area_type: str
     points_of_interest: list[str] = Field(min_length=1)
+    poi_notes: dict[str, str] = {}  # point of interest -> what it offers ("food market, fresh seafood"), for ranking
 
     def local_time(self, now: datetime | float | None = None) -> datetime:
         """`now` (aware datetime, unix seconds or None for the current time) in the cell's time zone."""
@@ -73,6 +74,11 @@ def _cell_from_entry(cell: str, entry: dict) -> CellContext:
     for key in ("mec_node", "geonameid", "city", "country_code", "area_type", "points_of_interest"):
         if key not in entry:
             raise LocationConfigError(f"cell {cell}: missing {key!r}")
+    pois = entry["points_of_interest"]  # a list of names, or names -> what each offers
+    notes = pois if isinstance(pois, dict) else {}
+    if not pois or not all(isinstance(v, str) for v in [*pois, *notes.values()]):
+        raise LocationConfigError(f"cell {cell}: points_of_interest must be a non-empty list of names or "
+                                  "an object of name -> note")
     city = cities.get(str(entry["geonameid"]))
     if city is None:
         raise LocationConfigError(f"cell {cell}: geonameid {entry['geonameid']} is not a GeoNames city")
@@ -88,7 +94,7 @@ def _cell_from_entry(cell: str, entry: dict) -> CellContext:
                        country=countries[city["countrycode"]]["name"], country_code=city["countrycode"],
                        latitude=float(city["latitude"]), longitude=float(city["longitude"]),
                        timezone=city["timezone"], population=int(city.get("population") or 0),
-                       area_type=entry["area_type"], points_of_interest=list(entry["points_of_interest"]))
+                       area_type=entry["area_type"], points_of_interest=list(pois), poi_notes=notes)
 
 
 def load_cells(path: Path | str = CELLS_PATH) -> dict[str, CellContext]:

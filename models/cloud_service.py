@@ -2,7 +2,8 @@
 
     GET  /health                 liveness + what is loaded
     GET  /v1/models              the base and each adapter, as model ids
-    POST /v1/chat/completions    messages -> answer; "stream": true sends server-sent events (chat.completion.chunk)
+    POST /v1/chat/completions    messages -> answer; "stream": true sends server-sent events (chat.completion.chunk);
+                                 "continue_final_message": true continues a final assistant message (as vLLM does)
     POST /v1/completions         prompt -> continuation (streaming too)
 
 `model` in a request picks the adapter (or the base). Errors use OpenAI's shape {"error": {"message", "type", ...}}:
@@ -21,7 +22,7 @@ from typing import Iterator, Literal, Optional, Union
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from models.base import ModelError
 from models.serving import AdapterServer, Completion, PromptTooLong
@@ -45,6 +46,15 @@ class ChatRequest(BaseModel):
     top_p: float = Field(1.0, gt=0, le=1)
     stream: bool = False
     stream_options: Optional[StreamOptions] = None
+    # vLLM's extension: the last (assistant) message is the start of the answer and the model continues it; the
+    # returned content is the continuation only.
+    continue_final_message: bool = False
+
+    @model_validator(mode="after")
+    def final_message_to_continue(self) -> "ChatRequest":
+        if self.continue_final_message and self.messages[-1].role != "assistant":
+            raise ValueError("continue_final_message needs the last message to be the assistant's")
+        return self
 
 
 class CompletionRequest(BaseModel):
@@ -107,7 +117,7 @@ def create_app(server: AdapterServer, default_max_tokens: int = 128) -> FastAPI:
 
     @app.post("/v1/chat/completions")
     def chat(req: ChatRequest):
-        prompt = server.chat_prompt([m.model_dump() for m in req.messages])
+        prompt = server.chat_prompt([m.model_dump() for m in req.messages], req.continue_final_message)
         max_tokens = budget(prompt, req.max_completion_tokens or req.max_tokens, default_max_tokens)
         if (bad := checked(req.model, prompt, max_tokens)) is not None:
             return bad

@@ -87,9 +87,15 @@ class AdapterServer:
                                 f"has {len(ids)} tokens and {max_tokens} were requested for the completion")
         return ids
 
-    def chat_prompt(self, messages: list[dict]) -> str:
+    def chat_prompt(self, messages: list[dict], continue_final: bool = False) -> str:
+        """The model's prompt for a conversation. `continue_final`: the last message is the beginning of the
+        assistant's answer, which the model continues (vLLM's continue_final_message), instead of a new turn."""
         if self.tokenizer.chat_template:
-            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=not continue_final,
+                                                      continue_final_message=continue_final)
+        if continue_final:
+            *head, last = messages
+            return "".join(f"{m['role']}: {m['content']}\n" for m in head) + f"assistant: {last['content']}"
         return "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant:"
 
     def logits(self, prompt: str, adapter: Optional[str] = None):

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from edge_agent.collab_completion import complete_prompt, context_answer, select_fact_kinds
+from edge_agent.collab_completion import complete_prompt, context_answer, rank_places, select_fact_kinds
 from edge_agent.location import LocationConfigError, load_cells
 from edge_agent.location_check import scrub, unsupported_facts
 from netgpt.messages import ServiceClass
@@ -42,6 +42,15 @@ def test_a_wrong_geonames_id_is_refused(tmp_path):
     (tmp_path / "cells.json").write_text(json.dumps(bad))
     with pytest.raises(LocationConfigError, match="is Osaka"):
         load_cells(tmp_path / "cells.json")
+    bad["cells"]["c1"].update(geonameid=2996944, points_of_interest={"Vieux Lyon": 3})
+    (tmp_path / "cells.json").write_text(json.dumps(bad))
+    with pytest.raises(LocationConfigError, match="name -> note"):
+        load_cells(tmp_path / "cells.json")
+
+
+def test_points_of_interest_carry_their_notes(cells):
+    assert set(cells["c3"].poi_notes) == set(cells["c3"].points_of_interest)
+    assert "takoyaki" in cells["c3"].poi_notes["Dotonbori"]
 
 
 @pytest.mark.parametrize("cell", ["c1", "c2", "c3", "c4"])
@@ -100,7 +109,10 @@ def test_context_answers_plain_lookups_exactly(cells):
 def test_full_completion_asks_the_cloud_to_answer_for_the_place_and_time(cells):
     ctx = cells["c1"]
     done = complete_prompt("recommend a restaurant for dinner", ctx, FIXED_NOW)
-    assert done.text.rstrip().endswith("Start with: In Lyon, France, at 15:05,")
+    # The old town's note names its restaurants: the cloud is asked to begin there.
+    assert done.opener == "In Lyon, France, at 15:05, Vieux Lyon" and done.text.endswith(f"Start with: {done.opener}")
+    assert "Vieux Lyon (Renaissance old town" in done.text and not done.prefilled
+    assert complete_prompt("tell me a joke", ctx, FIXED_NOW).opener == "In Lyon, France, at 15:05,"
     when = complete_prompt("which time zone is this, and what is open today", ctx, FIXED_NOW)
     assert when.text.rstrip().endswith("In Lyon, France (Europe/Paris time zone), at 15:05 on Thursday,")
     assert done.system and "Lyon, France" in done.system and "English" in done.system
@@ -118,7 +130,27 @@ def test_compact_completion_sends_only_the_facts_the_request_needs(cells, edge_l
         assert unsupported_facts(short.text.replace(text, " "), ctx, FIXED_NOW) == [], short.text
     assert local not in complete_prompt("tell me a joke", ctx, FIXED_NOW, compact=True).text
     assert local in complete_prompt("is it a good time to call someone now?", ctx, FIXED_NOW, compact=True).text
-    assert ctx.points_of_interest[0] in complete_prompt("where can I eat nearby", ctx, FIXED_NOW, compact=True).text
+    best = rank_places("where can I eat nearby", ctx)[0][0]
+    assert best in complete_prompt("where can I eat nearby", ctx, FIXED_NOW, compact=True).text
+
+
+def test_points_of_interest_are_ranked_by_what_the_request_is_about(cells):
+    assert rank_places("somewhere with neon lights and street food", cells["c3"])[0][0] == "Dotonbori"
+    assert rank_places("a big park with a lake for a picnic", cells["c1"])[0][0] == "Parc de la Tete d'Or"
+    assert rank_places("paintings to look at", cells["c2"])[0][0] == "Musee de Grenoble"
+    # Close enough to a place, a request gets the places even without a cue word; far from all, it does not.
+    assert "points_of_interest" in select_fact_kinds("fresh seafood", places=rank_places("fresh seafood", cells["c3"]))
+    joke = rank_places("tell me a joke", cells["c3"])
+    assert "points_of_interest" not in select_fact_kinds("tell me a joke", places=joke)
+
+
+def test_compact_prefilled_completion_puts_the_facts_in_the_opener(cells):
+    ctx = cells["c3"]
+    done = complete_prompt("where can I try takoyaki tonight", ctx, FIXED_NOW, compact=True, prefill=True)
+    assert done.prefilled and done.opener == "In Osaka, Japan, at 23:05 on Thursday, Dotonbori"
+    assert done.text == f"where can I try takoyaki tonight\n(Dotonbori: {ctx.poi_notes['Dotonbori']})"
+    plain = complete_prompt("tell me a joke", ctx, FIXED_NOW, compact=True, prefill=True)
+    assert plain.text == "tell me a joke" and plain.opener == "In Osaka, Japan,"
 
 
 def test_context_answers_nearby_places_but_not_open_requests(cells):

@@ -92,6 +92,19 @@ def test_openai_client_chat_streaming_and_completions(tiny_service):
     assert asked.exit_code == 0 and asked.output.strip() == chat.choices[0].message.content.strip()
 
 
+def test_a_begun_answer_is_continued_as_vllm_does(tiny_service):
+    server, client, url = tiny_service
+    begun = [{"role": "user", "content": "call my sister"}, {"role": "assistant", "content": "Calling your"}]
+    extra = {"continue_final_message": True, "add_generation_prompt": False}
+    out = client.chat.completions.create(model="tiny-gpt2", messages=begun, max_tokens=5, extra_body=extra)
+    prompt = server.chat_prompt(begun, continue_final=True)
+    assert prompt.rstrip().endswith("Calling your")  # the assistant turn is left open, not closed and a new one begun
+    assert out.usage.prompt_tokens == len(server.tokenizer(prompt)["input_ids"])
+    # A continuation without an assistant message to continue is refused, with the reason.
+    r = httpx.post(f"{url}/chat/completions", json={"messages": begun[:1], "continue_final_message": True})
+    assert r.status_code == 422 and "last message to be the assistant's" in r.text
+
+
 def test_over_length_prompt_is_a_400_and_the_server_keeps_serving(tiny_service):
     _, client, _ = tiny_service
     with pytest.raises(openai.BadRequestError, match="maximum context length is 128 tokens") as err:
@@ -154,5 +167,11 @@ def test_cloud_default_smollm2_answers_the_openai_client():
                                                 messages=question)
         streamed = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
         assert streamed == reply.choices[0].message.content
+        # A begun answer (vLLM's continue_final_message): the reply is the continuation only.
+        begun = question + [{"role": "assistant", "content": "The capital of France is"}]
+        more = client.chat.completions.create(model="smollm2-135m-instruct", max_tokens=6, messages=begun,
+                                              extra_body={"continue_final_message": True})
+        assert "Paris" in more.choices[0].message.content
+        assert not more.choices[0].message.content.lstrip().startswith("The capital")
     finally:
         stop()

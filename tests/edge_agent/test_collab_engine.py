@@ -1,0 +1,52 @@
+"""The collaboration engine's repair of answers that ignore the user's place, with a scripted cloud (unit test of the
+engine alone; the real cloud service's continuation is tested in tests/models/test_cloud_service.py)."""
+from __future__ import annotations
+
+from edge_agent.collab import REASKED, CloudAnswer, CollabEngine
+from netgpt.messages import CollabMode, EdgePromptRequest
+from tests.edge_agent.conftest import FIXED_NOW
+
+
+class ScriptedCloud:
+    """Answers `first` to a fresh question and continues a begun answer with `then`; records every call."""
+
+    def __init__(self, first: str, then: str = " is a fine choice."):
+        self.first, self.then, self.calls = first, then, []
+
+    def ask(self, prompt, system=None, prefill=None):
+        self.calls.append(prefill)
+        text = prefill + self.then if prefill else self.first
+        return CloudAnswer(text, 50, 10, 5.0)
+
+
+def handle(cells, cloud, mode="netgpt", prefill=True, text="where can I try takoyaki tonight"):
+    engine = CollabEngine(cells, None, cloud, cloud_prefill=prefill)
+    return engine.handle(EdgePromptRequest(user="u", cell="c3", text=text, mode=CollabMode(mode)), now=FIXED_NOW)
+
+
+def test_an_answer_ignoring_the_place_is_asked_again_begun_by_the_opener(cells):
+    cloud = ScriptedCloud("I'm sorry, as a Japanese-English assistant I cannot help.")  # "Japanese" is not "Japan"
+    resp = handle(cells, cloud)
+    assert cloud.calls == [None, "In Osaka, Japan, at 23:05 on Thursday, Dotonbori"]
+    assert resp.answer == "In Osaka, Japan, at 23:05 on Thursday, Dotonbori is a fine choice." and REASKED in resp.flags
+    assert (resp.cloud_tokens_in, resp.cloud_tokens_out) == (100, 20)  # both calls are counted
+
+
+def test_an_answer_that_names_the_place_is_kept(cells):
+    cloud = ScriptedCloud("In Osaka, try Dotonbori.")
+    resp = handle(cells, cloud)
+    assert cloud.calls == [None] and resp.answer == "In Osaka, try Dotonbori." and REASKED not in resp.flags
+
+
+def test_without_continuation_support_there_is_no_second_call(cells):
+    cloud = ScriptedCloud("I'm sorry, I cannot help.")
+    resp = handle(cells, cloud, prefill=False)
+    assert cloud.calls == [None] and resp.answer == "I'm sorry, I cannot help."
+    assert handle(cells, ScriptedCloud("x"), mode="cloud-only").flags == []  # the raw prompt: nothing to repair
+
+
+def test_routed_mode_sends_the_opener_as_the_start_of_the_answer(cells):
+    cloud = ScriptedCloud("never used")
+    resp = handle(cells, cloud, mode="routed")
+    assert cloud.calls == ["In Osaka, Japan, at 23:05 on Thursday, Dotonbori"] and resp.answer.startswith(cloud.calls[0])
+    assert "23:05" not in resp.completed_prompt  # the clock travels in the opener only
