@@ -28,7 +28,7 @@ from datetime import datetime
 
 from edge_agent.collab_completion import LMText, complete_prompt, context_answer
 from edge_agent.location import CellContext
-from edge_agent.location_check import normalise
+from edge_agent.location_check import normalise, scrub
 from netgpt.messages import CollabMode, EdgePromptRequest, EdgePromptResponse, ServiceClass
 
 SYSTEM_PROMPT = "You are a helpful assistant. Always answer in English, briefly."  # cloud-only; completions bring their own
@@ -145,6 +145,7 @@ class EdgeAnswer:
     tokens_in: int = 0
     tokens_out: int = 0
     source: str = "context"  # context | lm | none
+    facts_removed: bool = False  # sentences of the LM's answer that the cell's context contradicts were removed
 
 
 class CollabEngine:
@@ -163,7 +164,13 @@ class CollabEngine:
             return EdgeAnswer("This edge node has no language model loaded and cannot answer this on its own.", 0.0,
                               source="none")
         out = self.lm.generate(f"Q: {completed}\nA:", max_tokens=self.edge_max_tokens)
-        return EdgeAnswer(out.text, out.confidence, out.tokens_in, out.tokens_out, "lm")
+        # The edge LM is small and invents places and times; what the cell's context contradicts is removed, as from
+        # its drafts, and an answer left empty says so instead.
+        clean, removed = scrub(out.text, ctx, now, also_allowed=text)
+        if removed and not clean:
+            clean = "The edge model's answer stated places or times that are not true here, so it was withheld."
+        return EdgeAnswer(clean, 0.0 if removed else out.confidence, out.tokens_in, out.tokens_out, "lm",
+                          facts_removed=bool(removed))
 
     def handle(self, req: EdgePromptRequest, service: ServiceClass | None = None,
                now: datetime | float | None = None, request_id: str | None = None) -> EdgePromptResponse:
@@ -196,6 +203,8 @@ class CollabEngine:
                 answer = None  # not confident: the cloud answers
             elif answer.source == "lm":
                 flags.append("edge_lm_answer")
+                if answer.facts_removed:
+                    flags.append("edge_answer_fact_removed")
 
         cloud: CloudAnswer | None = None
         if answer is None:
@@ -216,7 +225,8 @@ class CollabEngine:
                 edge_in, edge_out = edge_in + answer.tokens_in, edge_out + answer.tokens_out
                 edge_ms += (time.perf_counter() - t_edge) * 1000
                 edge_conf = answer.confidence
-                flags += [CLOUD_DOWN, f"cloud_error: {exc}"]
+                flags += [CLOUD_DOWN, f"cloud_error: {exc}"] + (["edge_answer_fact_removed"] if answer.facts_removed
+                                                                  else [])
 
         return EdgePromptResponse(
             source=self.source, request_id=rid, mode=req.mode, answer=cloud.text if cloud else answer.text,

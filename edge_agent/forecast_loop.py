@@ -1,7 +1,8 @@
 """The edge agent's online forecasting loop: telemetry in, Forecast messages out.
 
 - Reads the controller's telemetry stream (bus.Streams.TELEMETRY) through a consumer group, so a restarted agent goes on
-  where it stopped and several agents can share the work. Every entry is acked once processed; malformed entries are
+  where it stopped (first the entries it had received but not acknowledged) and several agents can share the work; a
+  Redis outage is waited out. Every entry is acked once processed; malformed entries are
   logged, counted in `drops` by reason, acked and dropped (a poison entry must not come back forever).
 - Keeps, per port, the (ts, tx_bytes) counter samples and turns them into a regular rate series when it forecasts:
   counters_to_rates (a decreasing counter is a reset, not negative traffic), then resample_to_grid at `step_s`; gaps in
@@ -51,6 +52,7 @@ class ForecastLoop:
     drops: bus.DropCounter = field(default_factory=bus.DropCounter)
     targets: dict[str, _Target] = field(default_factory=dict)
     published: int = 0
+    caught_up: bool = False  # this consumer's entries left unacknowledged by a previous run have been handled
 
     def __post_init__(self) -> None:
         self._max_samples = int(self.max_steps * self.step_s) + 10_000  # telemetry can come every second
@@ -65,8 +67,14 @@ class ForecastLoop:
                 raise
 
     def poll(self, block_ms: int = 1000, count: int = 1000) -> int:
-        """Read new telemetry for this consumer, ack it; returns how many entries were read."""
-        reply = self.r.xreadgroup(self.group, self.consumer, {self.stream: ">"}, count=count, block=block_ms)
+        """Read telemetry for this consumer and ack it; returns how many entries were read. Entries a previous run of
+        this consumer received but did not acknowledge (it stopped in between) come first, then new ones."""
+        reply = None
+        if not self.caught_up:
+            reply = self.r.xreadgroup(self.group, self.consumer, {self.stream: "0"}, count=count)
+            self.caught_up = not any(entries for _stream, entries in reply or [])
+        if self.caught_up:
+            reply = self.r.xreadgroup(self.group, self.consumer, {self.stream: ">"}, count=count, block=block_ms)
         n = 0
         for _stream, entries in reply or []:
             for entry_id, fields in entries:
@@ -122,10 +130,18 @@ class ForecastLoop:
 
     def run(self, stop_after_s: float | None = None) -> None:
         """Poll continuously; forecast once per step_s. Ctrl-C (or stop_after_s) ends it."""
-        self.ensure_group()
         start = next_forecast = time.time()
+        need_group = True
         while stop_after_s is None or time.time() - start < stop_after_s:
-            self.poll(block_ms=int(min(self.step_s, 1.0) * 1000))
-            if time.time() >= next_forecast:
-                self.step()
-                next_forecast += self.step_s
+            try:
+                if need_group:  # at start, and after an outage (a restarted Redis may have lost the group)
+                    self.ensure_group()
+                    need_group = False
+                self.poll(block_ms=int(min(self.step_s, 1.0) * 1000))
+                if time.time() >= next_forecast:
+                    self.step()
+                    next_forecast += self.step_s
+            except redis.RedisError as exc:  # Redis down or restarting: wait it out, the group keeps our place
+                log.warning("telemetry/forecast streams unavailable (%s); retrying in 2 s", exc)
+                time.sleep(2.0)
+                need_group = True

@@ -50,3 +50,24 @@ def test_routed_mode_sends_the_opener_as_the_start_of_the_answer(cells):
     resp = handle(cells, cloud, mode="routed")
     assert cloud.calls == ["In Osaka, Japan, at 23:05 on Thursday, Dotonbori"] and resp.answer.startswith(cloud.calls[0])
     assert "23:05" not in resp.completed_prompt  # the clock travels in the opener only
+
+
+class InventingLM:
+    """An edge LM that answers with a place and a time the cell's context contradicts."""
+
+    name, adapter = "inventing", None
+
+    def generate(self, prompt, max_tokens=48, stop_at_sentence=False):
+        from edge_agent.collab_completion import LMText
+
+        return LMText("Try the harbour. Paris is nice at 09:00.", 20, 10, -0.01)
+
+
+def test_the_edge_lms_invented_facts_are_removed_from_its_answer(cells):
+    engine = CollabEngine(cells, InventingLM(), ScriptedCloud("In Osaka, yes."), route_threshold=0.5)
+    req = EdgePromptRequest(user="u", cell="c3", text="write me a haiku", mode=CollabMode.edge_only)
+    resp = engine.handle(req, now=FIXED_NOW)
+    assert resp.answer == "Try the harbour." and "edge_answer_fact_removed" in resp.flags
+    # In routed mode an answer that needed repair is not trusted: the cloud answers.
+    routed = engine.handle(req.model_copy(update={"mode": CollabMode.routed}), now=FIXED_NOW)
+    assert routed.answered_by == "cloud" and routed.edge_confidence == 0.0

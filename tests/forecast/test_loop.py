@@ -67,3 +67,18 @@ def test_loop_waits_quietly_for_enough_data(redis_client):
     loop.poll(block_ms=100)
     assert loop.step(now=T0 + 10) == []
     assert "at least one period" in loop.targets["port:5:1:tx_bps"].fit_error
+
+
+def test_a_restarted_loop_handles_what_it_had_received_but_not_acknowledged(redis_client):
+    r = redis_client
+    _write_port(r, 7, 1, np.full(20, 1e6))
+    first = ForecastLoop(r, period=PERIOD, step_s=STEP_S, consumer="crashy")
+    first.ensure_group()
+    # The first run received 20 entries and stopped before acknowledging them.
+    r.xreadgroup(first.group, "crashy", {bus.Streams.TELEMETRY: ">"}, count=100)
+    assert r.xpending(bus.Streams.TELEMETRY, first.group)["pending"] == 20
+    again = ForecastLoop(r, period=PERIOD, step_s=STEP_S, consumer="crashy")
+    assert again.poll(block_ms=10) == 20 and len(again.targets["port:7:1:tx_bps"].samples) == 20
+    assert r.xpending(bus.Streams.TELEMETRY, again.group)["pending"] == 0
+    _write_port(r, 7, 2, np.full(3, 1e6))
+    assert again.poll(block_ms=10) == 3  # then new entries
