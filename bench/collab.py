@@ -6,7 +6,8 @@ trained on) through the four modes: netgpt, cloud-only, edge-only, routed.
 Without --cloud-url it starts `netgpt cloud serve` (SmolLM2-135M-Instruct) on a free port and stops it by PID at the
 end. The edge agent's engine runs in this process (no HTTP hop to the agent; the cloud is called over HTTP).
 
-Per mode: p50/p95 latency, cloud tokens in/out, calls that reached the cloud, and
+Per mode: p50/p95 latency, cloud tokens in/out, calls that reached the cloud, answers asked again because they ignored
+the place (edge_agent/collab.py: the second call continues the begun opener), and
   personalisation  share of each prompt's expected location facts (city, country, local time, weekday, time zone, a
                    point of interest) stated correctly in the final answer
   wrong facts      places/times/dates in the answer that the cell's context contradicts (location_check), per answer
@@ -204,12 +205,12 @@ def report(result: dict, summary: dict[str, dict]) -> None:
 
     table = Table(title=f"edge-cloud collaboration: {result['n_prompts']} held-out prompts, edge LM "
                         f"{result['edge_lm']} (+{result['adapter']}), cloud max_tokens {result['max_tokens']}")
-    for col in ("mode", "p50 ms", "p95 ms", "edge p50 ms", "cloud calls", "cloud tok in", "cloud tok out",
+    for col in ("mode", "p50 ms", "p95 ms", "edge p50 ms", "cloud calls", "re-asked", "cloud tok in", "cloud tok out",
                 "personalisation", "wrong facts/answer", "quality"):
         table.add_column(col, justify="right")
     for mode, s in summary.items():
         table.add_row(mode, f"{s['p50_ms']:.0f}", f"{s['p95_ms']:.0f}", f"{s['edge_p50_ms']:.0f}",
-                      f"{s['cloud_calls']}/{s['n']}", str(s["cloud_in"]), str(s["cloud_out"]),
+                      f"{s['cloud_calls']}/{s['n']}", str(s["reasked"]), str(s["cloud_in"]), str(s["cloud_out"]),
                       f"{s['personalisation']:.2f}", f"{s['wrong_per_answer']:.2f}", f"{s['quality']:.2f}")
     console = Console(width=160)
     console.print(table)

@@ -168,7 +168,7 @@ class CollabEngine:
         # its drafts, and an answer left empty says so instead.
         clean, removed = scrub(out.text, ctx, now, also_allowed=text)
         if removed and not clean:
-            clean = "The edge model's answer stated places or times that are not true here, so it was withheld."
+            clean = "No reliable edge answer: the edge model's draft contradicted this cell's context and was withheld."
         return EdgeAnswer(clean, 0.0 if removed else out.confidence, out.tokens_in, out.tokens_out, "lm",
                           facts_removed=bool(removed))
 
