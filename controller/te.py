@@ -81,7 +81,8 @@ class TrafficEngineering(app_manager.RyuApp):
         for name, mbps in raw.items():
             a, b = (int(x) for x in name.split("-"))
             caps[(a, b)] = caps[(b, a)] = float(mbps) * 1e6
-        self.caps_cache = (time.time(), caps)
+        if caps:  # none published yet: read again next time, so the first decisions after publishing see them
+            self.caps_cache = (time.time(), caps)
         return caps
 
     # --- the load the controller believes each link carries -------------------------------------------------------
