@@ -9,6 +9,8 @@
 `model` in a request picks the adapter (or the base). Errors use OpenAI's shape {"error": {"message", "type", ...}}:
 an over-length prompt is HTTP 400 (code context_length_exceeded), an unknown model 404. Handlers are plain `def`s, so
 FastAPI runs them in its thread pool and the AdapterServer's lock serialises the model; the event loop keeps serving.
+A generation whose client has gone (timed out, disconnected) stops within a fraction of a second, so it does not hold
+the lock that the next requests wait on.
 
 Any other OpenAI-compatible endpoint (vLLM, Ollama) can be the cloud instead: clients read NETGPT_CLOUD_URL and
 NETGPT_CLOUD_MODEL (see `cloud_client`).
@@ -20,7 +22,8 @@ import time
 import uuid
 from typing import Iterator, Literal, Optional, Union
 
-from fastapi import FastAPI
+import anyio
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field, model_validator
 
@@ -102,8 +105,13 @@ def create_app(server: AdapterServer, default_max_tokens: int = 128) -> FastAPI:
             return error(400, str(exc), "context_length_exceeded")
         return None
 
-    def run(model: Optional[str], prompt: str, max_tokens: int, temperature: float, top_p: float) -> Completion:
-        return server.complete(prompt, adapter=model, max_tokens=max_tokens, temperature=temperature, top_p=top_p)
+    def run(request: Request, model: Optional[str], prompt: str, max_tokens: int, temperature: float,
+            top_p: float) -> Completion:
+        """Generate in this worker thread; stop early once the client has disconnected (timed out, gone): nobody
+        would read the answer, and the model lock would keep the next requests waiting for it."""
+        gone = lambda: anyio.from_thread.run(request.is_disconnected)  # noqa: E731  asks the event loop
+        return server.complete(prompt, adapter=model, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
+                               should_stop=gone)
 
     @app.get("/health")
     def health() -> dict:
@@ -116,14 +124,14 @@ def create_app(server: AdapterServer, default_max_tokens: int = 128) -> FastAPI:
                                            for m in server.model_ids()]}
 
     @app.post("/v1/chat/completions")
-    def chat(req: ChatRequest):
+    def chat(req: ChatRequest, request: Request):
         prompt = server.chat_prompt([m.model_dump() for m in req.messages], req.continue_final_message)
         max_tokens = budget(prompt, req.max_completion_tokens or req.max_tokens, default_max_tokens)
         if (bad := checked(req.model, prompt, max_tokens)) is not None:
             return bad
         rid, created, model = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time()), req.model or server.name
         if not req.stream:
-            c = run(req.model, prompt, max_tokens, req.temperature, req.top_p)
+            c = run(request, req.model, prompt, max_tokens, req.temperature, req.top_p)
             return {"id": rid, "object": "chat.completion", "created": created, "model": model,
                     "choices": [{"index": 0, "message": {"role": "assistant", "content": c.text},
                                  "finish_reason": c.finish_reason, "logprobs": None}],
@@ -146,7 +154,7 @@ def create_app(server: AdapterServer, default_max_tokens: int = 128) -> FastAPI:
         return StreamingResponse(events(), media_type="text/event-stream")
 
     @app.post("/v1/completions")
-    def completions(req: CompletionRequest):
+    def completions(req: CompletionRequest, request: Request):
         prompts = [req.prompt] if isinstance(req.prompt, str) else req.prompt
         if not prompts:
             return error(400, "prompt must not be empty", "invalid_prompt")
@@ -156,7 +164,7 @@ def create_app(server: AdapterServer, default_max_tokens: int = 128) -> FastAPI:
                 return bad
         rid, created, model = f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time()), req.model or server.name
         if not req.stream:
-            done = [run(req.model, p, max_tokens, req.temperature, req.top_p) for p in prompts]
+            done = [run(request, req.model, p, max_tokens, req.temperature, req.top_p) for p in prompts]
             return {"id": rid, "object": "text_completion", "created": created, "model": model,
                     "choices": [{"index": i, "text": c.text, "finish_reason": c.finish_reason, "logprobs": None}
                                 for i, c in enumerate(done)],

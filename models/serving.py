@@ -7,10 +7,11 @@ with each other's adapter. Requests are served one at a time per base (on 2 CPU 
 from __future__ import annotations
 
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 from models.base import ModelError, context_length, describe
 from models.lora import check_adapter
@@ -21,7 +22,7 @@ class Completion:
     text: str
     prompt_tokens: int
     completion_tokens: int
-    finish_reason: str  # "stop" (end token) or "length" (max_tokens reached)
+    finish_reason: str  # "stop" (end token), "length" (max_tokens reached) or "cancelled" (nobody waits for it)
 
 
 class PromptTooLong(ModelError):
@@ -37,6 +38,7 @@ class AdapterServer:
         self.adapters: dict[str, dict] = {}  # name -> card
         self.context_length = context_length(model, tokenizer)
         self.lock = threading.Lock()
+        self.cancelled = 0  # generations stopped early because their caller had gone
 
     # --- adapters -----------------------------------------------------------------------------------------------------
 
@@ -106,63 +108,99 @@ class AdapterServer:
         with self._using(adapter) as model, torch.no_grad():
             return model(input_ids=ids).logits[0].clone()
 
-    def _generate_kwargs(self, ids: list[int], max_tokens: int, temperature: float, top_p: float) -> dict:
+    def _generate_kwargs(self, ids: list[int], max_tokens: int, temperature: float, top_p: float,
+                         stop: "_StopWhen") -> dict:
         import torch
+        from transformers import StoppingCriteriaList
 
         sample = temperature > 0
         return {"input_ids": torch.tensor([ids]), "attention_mask": torch.ones(1, len(ids), dtype=torch.long),
                 "max_new_tokens": max_tokens, "do_sample": sample, "temperature": temperature if sample else None,
-                "top_p": top_p if sample else None, "top_k": None,
+                "top_p": top_p if sample else None, "top_k": None, "stopping_criteria": StoppingCriteriaList([stop]),
                 "pad_token_id": self.tokenizer.pad_token_id, "eos_token_id": self.tokenizer.eos_token_id}
 
+    def _finished(self, ids: list[int], out, max_tokens: int, stop: "_StopWhen",
+                  text: Optional[str] = None) -> Completion:
+        new = out[0, len(ids):].tolist()
+        ended = bool(new) and new[-1] == self.tokenizer.eos_token_id
+        if stop.fired:
+            self.cancelled += 1
+        reason = "cancelled" if stop.fired else "stop" if ended or len(new) < max_tokens else "length"
+        return Completion(self.tokenizer.decode(new, skip_special_tokens=True) if text is None else text, len(ids),
+                          len(new), reason)
+
     def complete(self, prompt: str, adapter: Optional[str] = None, max_tokens: int = 64, temperature: float = 0.0,
-                 top_p: float = 1.0) -> Completion:
+                 top_p: float = 1.0, should_stop: Optional[Callable[[], bool]] = None) -> Completion:
+        """Greedy (temperature 0) or sampled completion. `should_stop` is asked a few times a second during
+        generation (e.g. "has the HTTP client gone?"); when it says so, generation ends early (finish "cancelled")."""
         import torch
 
         ids = self.encode(prompt, max_tokens)
+        stop = _StopWhen(should_stop)
         with self._using(adapter) as model, torch.no_grad():
-            out = model.generate(**self._generate_kwargs(ids, max_tokens, temperature, top_p))
-        new = out[0, len(ids):].tolist()
-        stopped = bool(new) and new[-1] == self.tokenizer.eos_token_id
-        return Completion(self.tokenizer.decode(new, skip_special_tokens=True), len(ids), len(new),
-                          "stop" if stopped or len(new) < max_tokens else "length")
+            out = model.generate(**self._generate_kwargs(ids, max_tokens, temperature, top_p, stop))
+        return self._finished(ids, out, max_tokens, stop)
 
     def stream(self, prompt: str, adapter: Optional[str] = None, max_tokens: int = 64, temperature: float = 0.0,
                top_p: float = 1.0) -> Iterator[str | Completion]:
-        """Yield text pieces as they are generated, then a final Completion with the counts (text = whole answer)."""
+        """Yield text pieces as they are generated, then a final Completion with the counts (text = whole answer).
+        A consumer that stops iterating (a client that went away) stops the generation too."""
         import torch
         from transformers import TextIteratorStreamer
 
         ids = self.encode(prompt, max_tokens)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=300)
+        abandoned = threading.Event()
+        stop = _StopWhen(abandoned.is_set, every_s=0.0)
         result: dict = {}
 
         def run() -> None:
             try:
                 with self._using(adapter) as model, torch.no_grad():
                     result["out"] = model.generate(streamer=streamer,
-                                                   **self._generate_kwargs(ids, max_tokens, temperature, top_p))
+                                                   **self._generate_kwargs(ids, max_tokens, temperature, top_p, stop))
             except BaseException as exc:  # surfaced to the consumer below instead of dying silently in the thread
                 result["error"] = exc
                 streamer.end()
 
         worker = threading.Thread(target=run, daemon=True)
         worker.start()
-        pieces = []
-        for piece in streamer:
-            if piece:
-                pieces.append(piece)
-                yield piece
-        worker.join()
+        pieces, read_all = [], False
+        try:
+            for piece in streamer:
+                if piece:
+                    pieces.append(piece)
+                    yield piece
+            read_all = True
+        finally:  # also when the consumer closes this generator early: the model lock is freed at the next token
+            if not read_all:
+                abandoned.set()
+            worker.join()
+            if not read_all and stop.fired:
+                self.cancelled += 1
         if "error" in result:
             raise result["error"]
-        new = result["out"][0, len(ids):].tolist()
-        stopped = bool(new) and new[-1] == self.tokenizer.eos_token_id
-        yield Completion("".join(pieces), len(ids), len(new), "stop" if stopped or len(new) < max_tokens else "length")
+        yield self._finished(ids, result["out"], max_tokens, stop, "".join(pieces))
 
     def info(self) -> dict:
         return {**describe(self.base), "name": self.name, "context_length": self.context_length,
                 "adapters": {n: {"task": c.get("task"), "metrics": c.get("metrics")} for n, c in self.adapters.items()}}
+
+
+class _StopWhen:
+    """A transformers stopping criterion that asks `should_stop` (at most every `every_s` seconds: the question may
+    cost a round trip to the web server's event loop) and remembers whether it fired."""
+
+    def __init__(self, should_stop: Optional[Callable[[], bool]], every_s: float = 0.2):
+        self.should_stop, self.every_s, self.fired, self.asked_at = should_stop, every_s, False, float("-inf")
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        if self.should_stop is not None and not self.fired and time.monotonic() - self.asked_at >= self.every_s:
+            self.asked_at = time.monotonic()
+            self.fired = bool(self.should_stop())
+        return torch.full((input_ids.shape[0],), self.fired, dtype=torch.bool, device=input_ids.device)
 
 
 def _base_name(model) -> str:

@@ -155,7 +155,8 @@ def test_cloud_default_smollm2_answers_the_openai_client():
     from netgpt.settings import get_settings
 
     model, tokenizer = load_base(BaseSpec(CLOUD_DEFAULT, get_settings().cache_dir))
-    url, stop = serve_in_thread(AdapterServer(model, tokenizer))
+    server = AdapterServer(model, tokenizer)
+    url, stop = serve_in_thread(server)
     try:
         client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0, timeout=120)
         assert [m.id for m in client.models.list().data] == ["smollm2-135m-instruct"]
@@ -173,5 +174,14 @@ def test_cloud_default_smollm2_answers_the_openai_client():
                                               extra_body={"continue_final_message": True})
         assert "Paris" in more.choices[0].message.content
         assert not more.choices[0].message.content.lstrip().startswith("The capital")
+        # A client that gives up (as the edge agent does at its timeout) stops the generation (400 tokens: ~15 s
+        # here), and the next request does not wait for it.
+        story = [{"role": "user", "content": "Write a long story about a network engineer who travels the world."}]
+        gave_up = time.monotonic()
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(f"{url}/chat/completions", json={"messages": story, "max_tokens": 400}, timeout=0.5)
+        quick = client.chat.completions.create(model="smollm2-135m-instruct", max_tokens=4, messages=question)
+        assert quick.choices[0].message.content and time.monotonic() - gave_up < 6
+        assert server.cancelled == 1
     finally:
         stop()

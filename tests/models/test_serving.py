@@ -78,3 +78,16 @@ def test_server_refuses_adapter_of_another_base(load_tiny, tiny_adapters):
     with pytest.raises(ModelError, match="trained for base"):
         s.load_adapter("intent", tiny_adapters["intent"]["path"])
     assert s.model_ids() == ["tiny-llama"]
+
+
+def test_a_generation_nobody_waits_for_stops_early(server):
+    full = server.complete("the network", max_tokens=40)
+    assert full.completion_tokens == 40 and full.finish_reason == "length" and server.cancelled == 0
+    cut = server.complete("the network", max_tokens=40, should_stop=lambda: True)
+    assert cut.finish_reason == "cancelled" and cut.completion_tokens < 5 and server.cancelled == 1
+    # A streaming consumer that stops reading frees the model at the next token, and the server goes on serving.
+    pieces = server.stream("the network", max_tokens=60)
+    next(pieces)
+    pieces.close()
+    assert server.cancelled == 2 and not server.lock.locked()
+    assert server.complete("the network", max_tokens=40).text == full.text
