@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -48,6 +49,7 @@ def free_port() -> int:
 def run_mode(mode: str, scale: float, workdir: Path) -> dict:
     from mininet_topos.network import publish_cells, running_network, wait_discovered
 
+    shutil.rmtree(workdir / mode, ignore_errors=True)  # Redis keeps its data (AOF) across restarts: start clean
     s = Settings(te_mode=mode, run_dir=workdir / mode, redis_port=free_port(), ofp_port=free_port(),
                  ryu_api_port=free_port(), stats_interval_s=1.0)
     started = services.up(s)

@@ -4,7 +4,9 @@ the k shortest paths.
 Modes (Settings.te_mode):
 - static: weighted shortest path, never moved (the baseline).
 - reactive: new pairs take the shortest path; every stats interval, a link whose *measured* utilisation exceeds the
-  threshold has its largest pair moved to the path with the lowest resulting peak utilisation.
+  threshold has its largest pair moved to the path with the lowest resulting peak utilisation. Against flapping: a
+  moved pair stays put for te_holddown_s, a move is counted in the loads until the measurements show it, and a move
+  that leaves the pair on a path still over the threshold must lower its peak by HOT_MOVE_GAIN.
 - proactive: as reactive, but the load it sees also includes what is coming: link forecasts (Forecast messages) and the
   expected demand of user intents (UserIntent with user_ip/server_ip) that has not arrived yet. New pairs, and an
   intent's pair as soon as the intent arrives (before its first packet), go on the least-loaded of the k shortest.
@@ -36,6 +38,7 @@ GROUP, CONSUMER = "controller", "te"
 STALE_AFTER_S = 60.0
 MIN_GAIN = 0.05  # a move must lower the peak utilisation on the pair's path by 5 points
 MIN_SHARE = 0.05  # pairs under 5% of a hot link's capacity are not moved
+HOT_MOVE_GAIN = 0.15  # a move that leaves the pair on a path still over the threshold must gain 15 points
 
 
 class TrafficEngineering(app_manager.RyuApp):
@@ -50,6 +53,8 @@ class TrafficEngineering(app_manager.RyuApp):
         self.expected: dict[tuple[str, str], tuple[float, float]] = {}  # pair -> (bit/s, until) from intents
         self.link_forecast: dict[tuple[int, int], tuple[float, float]] = {}  # link -> (peak bit/s, until)
         self.moved_at: dict[tuple[str, str], float] = {}
+        # Moves the link measurements do not show yet: (until, old path, new path, bit/s), for 2.5 stats intervals.
+        self.recent_moves: list[tuple[float, list[int], list[int], float]] = []
         self.caps_cache: tuple[float, dict[tuple[int, int], float]] = (0.0, {})  # (read at, capacities)
         self.drops = bus.DropCounter()
         self.moves = 0
@@ -94,6 +99,16 @@ class TrafficEngineering(app_manager.RyuApp):
         for a, b, data in fwd.graph.edges(data=True):
             sample = self.monitor.rates.get((a, data["port"])) if self.monitor else None
             loads[(a, b)] = sample[2] if sample and now - sample[0] < fresh else 0.0
+        # A pair moved a moment ago still shows on its old path's rates: without this, the next tick would see the old
+        # path as hot as before and move a second pair after the first (seen in bench/te.py, reactive mode).
+        self.recent_moves = [m for m in self.recent_moves if m[0] > now]
+        for _until, old, new, bps in self.recent_moves:
+            for l in zip(old, old[1:]):
+                if l in loads:
+                    loads[l] = max(0.0, loads[l] - bps)
+            for l in zip(new, new[1:]):
+                if l in loads:
+                    loads[l] += bps
         if self.settings.te_mode == "proactive":
             for link, (peak, until) in self.link_forecast.items():
                 if until > now and link in loads:
@@ -129,14 +144,8 @@ class TrafficEngineering(app_manager.RyuApp):
         loads = self.link_loads() if loads is None else loads
         caps = self._capacities() if caps is None else caps
         pair = (src_mac, dst_mac)
-        demand, current = self._demand(pair), fwd.paths.get(pair, [])
-        current_links = set(zip(current, current[1:]))
-
-        def peak(path):
-            utils = [(loads.get(l, 0.0) - (demand if l in current_links else 0.0) + demand) / caps[l]
-                     for l in zip(path, path[1:]) if l in caps]
-            return max(utils, default=0.0)
-
+        current = fwd.paths.get(pair, [])
+        peak = lambda path: self.peak_with(pair, path, loads, caps)  # noqa: E731
         candidates = nx.shortest_simple_paths(fwd.graph, src_dpid, dst_dpid, weight="weight")
         # Stay on the current path (or the shortest, for a new pair) unless another is clearly better: no flapping.
         best = current if current and current[0] == src_dpid else fwd.shortest_path(src_mac, dst_mac, src_dpid,
@@ -148,6 +157,14 @@ class TrafficEngineering(app_manager.RyuApp):
                 best = path
         return best
 
+    def peak_with(self, pair, path, loads, caps) -> float:
+        """The highest utilisation along `path` once the pair's demand is there (and off its current path)."""
+        demand, current = self._demand(pair), self.fwd.paths.get(pair, [])
+        current_links = set(zip(current, current[1:]))
+        utils = [(loads.get(l, 0.0) - (demand if l in current_links else 0.0) + demand) / caps[l]
+                 for l in zip(path, path[1:]) if l in caps]
+        return max(utils, default=0.0)
+
     # --- acting -----------------------------------------------------------------------------------------------------
 
     def move(self, pair, path, cause: str) -> None:
@@ -156,6 +173,8 @@ class TrafficEngineering(app_manager.RyuApp):
         old_out = dict(fwd.hops(old, pair[1])) if old else {}
         hops = fwd.install_path(pair[0], pair[1], path, barrier=lambda dp: barrier(self, dp))
         self.moved_at[pair] = time.time()
+        settle = self.moved_at[pair] + 2.5 * self.settings.stats_interval_s
+        self.recent_moves.append((settle, list(old), list(path), self._demand(pair)))
         self.moves += 1
         records = [FlowAction(source="controller:te", action_id=uuid.uuid4().hex[:12], op="add", dpid=dpid,
                               priority=10, match={"eth_src": pair[0], "eth_dst": pair[1]},
@@ -195,6 +214,9 @@ class TrafficEngineering(app_manager.RyuApp):
             for pair in sorted(movable, key=lambda p: -self._demand(p)):
                 path = fwd.paths[pair]
                 new = self.best_path(pair[0], pair[1], path[0], path[-1], loads, caps)
+                after, before = self.peak_with(pair, new, loads, caps), self.peak_with(pair, path, loads, caps)
+                if after > self.settings.te_threshold and before - after < HOT_MOVE_GAIN:
+                    continue  # from one hot path to another for a few points: measurement noise would flap it back
                 if new != path:
                     self.move(pair, new, cause=f"{self.settings.te_mode}:link {link[0]}-{link[1]} at "
                                                 f"{loads[link] / caps[link]:.0%}")
