@@ -23,6 +23,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from pydantic import Field
 
 from edge_agent.agent_bus import AgentBus, LoadMeter, RedisLink
@@ -30,7 +31,7 @@ from edge_agent.collab import CloudClient, CloudRejected, CollabEngine, EdgeLM
 from edge_agent.location import CELLS_PATH, CellContext, load_cells
 from edge_agent.user_intent import validate_prompt
 from netgpt.bus import connect
-from netgpt.messages import AgentHeartbeat, EdgePromptRequest, EdgePromptResponse
+from netgpt.messages import AgentHeartbeat, EdgePromptRequest, EdgePromptResponse, first_error
 from netgpt.settings import Settings
 
 log = logging.getLogger("edge_agent")
@@ -114,13 +115,18 @@ def create_app(agent: EdgeAgent) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     def invalid_body(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        return JSONResponse(status_code=422, content={"error": f"{where}: {first.get('msg', 'invalid request')}",
+        return JSONResponse(status_code=422, content={"error": first_error(exc.errors()),
                                                       "detail": jsonable(exc.errors())})
 
+    @app.exception_handler(StarletteHTTPException)
+    def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """FastAPI's own errors (a body that is not JSON, an unknown path) in this API's {"error": ...} shape."""
+        return JSONResponse(status_code=exc.status_code, content={"error": str(exc.detail)},
+                            headers=getattr(exc, "headers", None))  # e.g. Allow on a 405
+
     @app.post("/v1/prompt", response_model=EdgePromptResponse,
-              responses={404: {"description": "Cell not served here"}, 422: {"description": "Invalid request"},
+              responses={400: {"description": "The body is not JSON"}, 404: {"description": "Cell not served here"},
+                         422: {"description": "Invalid request"},
                          502: {"description": "The cloud LLM refused the completed prompt"}})
     def prompt(req: EdgePromptRequest, request: Request):
         """Complete the user's prompt with the cell's location context and answer it in the requested mode."""

@@ -20,14 +20,17 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from typing import Iterator, Literal, Optional, Union
+from typing import Annotated, Iterator, Literal, Optional, Union
 
 import anyio
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, Field, model_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from pydantic import BaseModel, BeforeValidator, Field, StrictBool, StringConstraints, model_validator
 
 from models.base import ModelError
+from netgpt.messages import first_error
 from models.serving import AdapterServer, Completion, PromptTooLong
 
 
@@ -36,22 +39,33 @@ class ChatMessage(BaseModel):
     content: str
 
 
+def _not_a_bool(value):
+    if isinstance(value, bool):  # pydantic would read false as 0.0
+        raise ValueError("must be a number, not a boolean")
+    return value
+
+
+Number = Annotated[float, BeforeValidator(_not_a_bool)]
+Count = Annotated[int, Field(ge=1), BeforeValidator(_not_a_bool)]
+Prompt = Annotated[str, StringConstraints(min_length=1)]
+
+
 class StreamOptions(BaseModel):
-    include_usage: bool = False
+    include_usage: StrictBool = False
 
 
 class ChatRequest(BaseModel):
     model: Optional[str] = None
     messages: list[ChatMessage] = Field(min_length=1)
-    max_tokens: Optional[int] = Field(None, ge=1)
-    max_completion_tokens: Optional[int] = Field(None, ge=1)
-    temperature: float = Field(0.0, ge=0, le=2)
-    top_p: float = Field(1.0, gt=0, le=1)
-    stream: bool = False
+    max_tokens: Optional[Count] = None
+    max_completion_tokens: Optional[Count] = None
+    temperature: Number = Field(0.0, ge=0, le=2)
+    top_p: Number = Field(1.0, gt=0, le=1)
+    stream: StrictBool = False
     stream_options: Optional[StreamOptions] = None
     # vLLM's extension: the last (assistant) message is the start of the answer and the model continues it; the
     # returned content is the continuation only.
-    continue_final_message: bool = False
+    continue_final_message: StrictBool = False
 
     @model_validator(mode="after")
     def final_message_to_continue(self) -> "ChatRequest":
@@ -62,12 +76,18 @@ class ChatRequest(BaseModel):
 
 class CompletionRequest(BaseModel):
     model: Optional[str] = None
-    prompt: Union[str, list[str]]
-    max_tokens: Optional[int] = Field(None, ge=1)  # OpenAI's default for /v1/completions is 16
-    temperature: float = Field(0.0, ge=0, le=2)
-    top_p: float = Field(1.0, gt=0, le=1)
-    stream: bool = False
+    prompt: Union[Prompt, Annotated[list[Prompt], Field(min_length=1)]]
+    max_tokens: Optional[Count] = None  # OpenAI's default for /v1/completions is 16
+    temperature: Number = Field(0.0, ge=0, le=2)
+    top_p: Number = Field(1.0, gt=0, le=1)
+    stream: StrictBool = False
     stream_options: Optional[StreamOptions] = None
+
+
+ERRORS = {200: {"description": "The answer; with \"stream\": true, server-sent events",
+               "content": {"application/json": {}, "text/event-stream": {}}},
+          400: {"description": "Bad request: not JSON, an empty or over-length prompt (OpenAI's error shape)"},
+          404: {"description": "Unknown model"}, 422: {"description": "Invalid fields"}}
 
 
 def error(status: int, message: str, code: str, kind: str = "invalid_request_error") -> JSONResponse:
@@ -123,7 +143,7 @@ def create_app(server: AdapterServer, default_max_tokens: int = 128) -> FastAPI:
         return {"object": "list", "data": [{"id": m, "object": "model", "created": created, "owned_by": "netgpt"}
                                            for m in server.model_ids()]}
 
-    @app.post("/v1/chat/completions")
+    @app.post("/v1/chat/completions", responses=ERRORS)
     def chat(req: ChatRequest, request: Request):
         prompt = server.chat_prompt([m.model_dump() for m in req.messages], req.continue_final_message)
         max_tokens = budget(prompt, req.max_completion_tokens or req.max_tokens, default_max_tokens)
@@ -153,7 +173,7 @@ def create_app(server: AdapterServer, default_max_tokens: int = 128) -> FastAPI:
 
         return StreamingResponse(events(), media_type="text/event-stream")
 
-    @app.post("/v1/completions")
+    @app.post("/v1/completions", responses=ERRORS)
     def completions(req: CompletionRequest, request: Request):
         prompts = [req.prompt] if isinstance(req.prompt, str) else req.prompt
         if not prompts:
@@ -188,6 +208,17 @@ def create_app(server: AdapterServer, default_max_tokens: int = 128) -> FastAPI:
             yield "data: [DONE]\n\n"
 
         return StreamingResponse(events(), media_type="text/event-stream")
+
+    @app.exception_handler(RequestValidationError)
+    def invalid_fields(_request, exc: RequestValidationError) -> JSONResponse:
+        return error(422, first_error(exc.errors()), "invalid_field")
+
+    @app.exception_handler(StarletteHTTPException)
+    def http_error(_request, exc: StarletteHTTPException) -> JSONResponse:
+        """FastAPI's own errors (a body that is not JSON, an unknown path) in OpenAI's error shape."""
+        response = error(exc.status_code, str(exc.detail), "invalid_request" if exc.status_code < 500 else "error")
+        response.headers.update(getattr(exc, "headers", None) or {})  # e.g. Allow on a 405
+        return response
 
     @app.exception_handler(ModelError)
     def model_error(_request, exc: ModelError) -> JSONResponse:

@@ -17,6 +17,9 @@ from models.base import ModelError, context_length, describe
 from models.lora import check_adapter
 
 
+GREEDY_BELOW = 1e-5  # temperatures under this decode greedily, as vLLM does
+
+
 @dataclass
 class Completion:
     text: str
@@ -84,6 +87,8 @@ class AdapterServer:
 
     def encode(self, prompt: str, max_tokens: int) -> list[int]:
         ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        if not ids:
+            raise ModelError("the prompt is empty: there is nothing to continue")
         if len(ids) + max(max_tokens, 1) > self.context_length:
             raise PromptTooLong(f"this model's maximum context length is {self.context_length} tokens; the prompt "
                                 f"has {len(ids)} tokens and {max_tokens} were requested for the completion")
@@ -113,7 +118,7 @@ class AdapterServer:
         import torch
         from transformers import StoppingCriteriaList
 
-        sample = temperature > 0
+        sample = temperature >= GREEDY_BELOW  # a temperature of 1e-38 would overflow the softmax into NaNs
         return {"input_ids": torch.tensor([ids]), "attention_mask": torch.ones(1, len(ids), dtype=torch.long),
                 "max_new_tokens": max_tokens, "do_sample": sample, "temperature": temperature if sample else None,
                 "top_p": top_p if sample else None, "top_k": None, "stopping_criteria": StoppingCriteriaList([stop]),

@@ -288,6 +288,15 @@ class MessageError(ValueError):
     """A message that cannot be accepted: wrong version, unknown kind or invalid fields. The text says which."""
 
 
+def first_error(errors: list[dict], skip: tuple[str, ...] = ("body",)) -> str:
+    """A pydantic/FastAPI validation error list as one line: 'field.path: what is wrong' (the first error)."""
+    if not errors:
+        return "invalid request"
+    where = ".".join(str(p) for p in errors[0].get("loc", ()) if p not in skip)
+    msg = str(errors[0].get("msg", "invalid"))
+    return f"{where}: {msg}" if where else msg
+
+
 def parse_message(raw: str | bytes | dict[str, Any]) -> Message:
     """Parse any message by its `kind`. Raises MessageError with a one-line reason instead of a validation traceback."""
     import json

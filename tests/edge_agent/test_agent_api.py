@@ -86,6 +86,12 @@ def test_bad_input_is_a_4xx_with_a_message(client, body, status, words):
     assert "Traceback" not in r.text
 
 
+def test_a_body_that_is_not_json_is_a_documented_400(client):
+    r = client.post("/v1/prompt", content=b"\xff{", headers={"content-type": "application/json"})
+    assert r.status_code == 400 and "pars" in r.json()["error"]
+    assert "400" in client.get("/openapi.json").json()["paths"]["/v1/prompt"]["post"]["responses"]
+
+
 def test_openapi_documents_the_contract(client):
     spec = client.get("/openapi.json").json()
     assert "/v1/prompt" in spec["paths"] and "EdgePromptRequest" in spec["components"]["schemas"]

@@ -102,11 +102,12 @@ def test_a_begun_answer_is_continued_as_vllm_does(tiny_service):
     assert out.usage.prompt_tokens == len(server.tokenizer(prompt)["input_ids"])
     # A continuation without an assistant message to continue is refused, with the reason.
     r = httpx.post(f"{url}/chat/completions", json={"messages": begun[:1], "continue_final_message": True})
-    assert r.status_code == 422 and "last message to be the assistant's" in r.text
+    assert r.status_code == 422 and r.json()["error"]["message"] == \
+        "Value error, continue_final_message needs the last message to be the assistant's"
 
 
 def test_over_length_prompt_is_a_400_and_the_server_keeps_serving(tiny_service):
-    _, client, _ = tiny_service
+    server, client, url = tiny_service
     with pytest.raises(openai.BadRequestError, match="maximum context length is 128 tokens") as err:
         client.chat.completions.create(model="intent", messages=[{"role": "user", "content": "word " * 300}])
     assert err.value.status_code == 400 and err.value.code == "context_length_exceeded"
@@ -114,6 +115,22 @@ def test_over_length_prompt_is_a_400_and_the_server_keeps_serving(tiny_service):
         client.completions.create(model="intent", prompt="word " * 300, stream=True)
     with pytest.raises(openai.NotFoundError, match="does not exist"):
         client.chat.completions.create(model="gpt-4", messages=[{"role": "user", "content": "hi"}])
+    # Found by schemathesis against `netgpt cloud serve`: an empty prompt was a 500, a body that is not JSON a 400 in
+    # another shape, and 0 passed for a boolean.
+    for stream in (False, True):
+        with pytest.raises(openai.UnprocessableEntityError, match="at least 1 character"):
+            client.completions.create(model="intent", prompt="", stream=stream)
+    from models.base import ModelError
+
+    with pytest.raises(ModelError, match="prompt is empty"):  # below the HTTP layer too (a 400 there)
+        server.complete("", adapter="intent")
+    r = httpx.post(f"{url}/completions", content=b"\xff{", headers={"content-type": "application/json"})
+    assert r.status_code == 400 and r.json()["error"]["message"]
+    tiny_t = client.completions.create(model="intent", prompt="hi", max_tokens=3, temperature=1.2e-38)  # was a 500
+    assert tiny_t.choices[0].text == client.completions.create(model="intent", prompt="hi", max_tokens=3).choices[0].text
+    for bad, field in (({"stream": 0}, "stream"), ({"temperature": False}, "temperature"), ({"max_tokens": True}, "")):
+        r = httpx.post(f"{url}/completions", json={"prompt": "hi", **bad})
+        assert r.status_code == 422 and field in r.json()["error"]["message"], r.text
     ok = client.chat.completions.create(model="intent", messages=[{"role": "user", "content": "hi"}], max_tokens=3)
     assert ok.usage.completion_tokens >= 1
 
