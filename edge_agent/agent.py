@@ -23,8 +23,8 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from pydantic import Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from edge_agent.agent_bus import AgentBus, LoadMeter, RedisLink
 from edge_agent.collab import CloudClient, CloudRejected, CollabEngine, EdgeLM

@@ -4,8 +4,9 @@
   cloud-only  the raw prompt goes to the cloud (the paper's baseline)
   edge-only   the edge answers alone: exactly from the context for plain lookups, else with its own LM
   routed      the edge answers when it is confident (a context lookup, or its LM's mean token probability at or above
-              `route_threshold`), otherwise the cloud answers a compact completion: only the facts the request needs,
-              in one bracketed line, no edge draft (as Hybrid LLM / RouteLLM route)
+              `route_threshold`), otherwise the cloud answers a compact completion (as Hybrid LLM / RouteLLM route):
+              the request, the best place's note, and the answer begun by the opener with the facts the request needs
+              (with `cloud_prefill`; else one bracketed fact line and "Start with:"), no edge draft
 
 Completed prompts (netgpt, routed) bring their own system message: the user's city and country, answer for that place,
 in English; cloud-only keeps the generic SYSTEM_PROMPT. They also ask the cloud to begin its answer with an opener
@@ -225,8 +226,9 @@ class CollabEngine:
                 edge_in, edge_out = edge_in + answer.tokens_in, edge_out + answer.tokens_out
                 edge_ms += (time.perf_counter() - t_edge) * 1000
                 edge_conf = answer.confidence
-                flags += [CLOUD_DOWN, f"cloud_error: {exc}"] + (["edge_answer_fact_removed"] if answer.facts_removed
-                                                                  else [])
+                flags += [CLOUD_DOWN, f"cloud_error: {exc}"]
+                if answer.facts_removed:
+                    flags.append("edge_answer_fact_removed")
 
         return EdgePromptResponse(
             source=self.source, request_id=rid, mode=req.mode, answer=cloud.text if cloud else answer.text,
