@@ -16,8 +16,9 @@ cloud continues (vLLM's continue_final_message; flag `cloud_reasked_with_opener`
 this off (`cloud_prefill`) for a cloud that does not speak that extension.
 
 The cloud is any OpenAI-compatible endpoint, called with the official `openai` client, a timeout and no retries. When
-it cannot be reached the edge answers instead and the response says so (flag `cloud_unreachable_edge_answer`); a cloud
-that refuses the request (4xx) raises CloudRejected, which the HTTP layer turns into a 502 with the cloud's reason.
+it cannot be reached, fails (5xx) or is busy (408, 429) the edge answers instead and the response says so (flag
+`cloud_unreachable_edge_answer`); a cloud that refuses the request (other 4xx) raises CloudRejected, which the HTTP
+layer turns into a 502 with the cloud's reason.
 """
 from __future__ import annotations
 
@@ -125,7 +126,7 @@ class CloudClient:
         except (openai.APIConnectionError, openai.APITimeoutError) as exc:  # APITimeoutError is a connection error
             raise CloudUnavailable(f"cloud LLM at {self.url} unreachable: {type(exc).__name__}") from exc
         except openai.APIStatusError as exc:
-            if exc.status_code >= 500:
+            if exc.status_code >= 500 or exc.status_code in (408, 429):  # failed, timed out, busy or rate-limited
                 raise CloudUnavailable(f"cloud LLM at {self.url} failed with HTTP {exc.status_code}") from exc
             raise CloudRejected(f"cloud LLM refused the request (HTTP {exc.status_code}): {exc.message}") from exc
         usage = out.usage

@@ -131,7 +131,9 @@ def train(task: str = typer.Option(..., help="complete, forecast or intent"),
 @cloud_app.command()
 def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
           base: Optional[str] = typer.Option(None, help="cloud-default (default), edge-default, a folder or a hub id"),
-          adapter: list[Path] = typer.Option([], help="LoRA adapter folder(s) to serve as extra model ids")) -> None:
+          adapter: list[Path] = typer.Option([], help="LoRA adapter folder(s) to serve as extra model ids"),
+          max_queue: int = typer.Option(8, help="Refuse new requests (429) while this many run or wait; 0: no cap")
+          ) -> None:
     """Serve a base model (and adapters) with the OpenAI API: /v1/models, /v1/chat/completions, /v1/completions."""
     import uvicorn
 
@@ -154,7 +156,7 @@ def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
     threads = configure_threads(sum(p.numel() for p in model.parameters()) / 1e6)
     console.print(f"serving {', '.join(server.model_ids())} on http://{host}:{port}/v1 ({threads} torch threads)",
                   highlight=False)
-    uvicorn.run(create_app(server), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(server, max_queue=max_queue), host=host, port=port, log_level="warning")
 
 
 @cloud_app.command()

@@ -10,7 +10,7 @@
 an over-length prompt is HTTP 400 (code context_length_exceeded), an unknown model 404. Handlers are plain `def`s, so
 FastAPI runs them in its thread pool and the AdapterServer's lock serialises the model; the event loop keeps serving.
 A generation whose client has gone (timed out, disconnected) stops within a fraction of a second, so it does not hold
-the lock that the next requests wait on.
+the lock that the next requests wait on; past `max_queue` requests running or waiting, new ones get 429 at once.
 
 Any other OpenAI-compatible endpoint (vLLM, Ollama) can be the cloud instead: clients read NETGPT_CLOUD_URL and
 NETGPT_CLOUD_MODEL (see `cloud_client`).
@@ -87,7 +87,8 @@ class CompletionRequest(BaseModel):
 ERRORS = {200: {"description": "The answer; with \"stream\": true, server-sent events",
                "content": {"application/json": {}, "text/event-stream": {}}},
           400: {"description": "Bad request: not JSON, an empty or over-length prompt (OpenAI's error shape)"},
-          404: {"description": "Unknown model"}, 422: {"description": "Invalid fields"}}
+          404: {"description": "Unknown model"}, 422: {"description": "Invalid fields"},
+          429: {"description": "Busy: too many requests running or waiting (Retry-After)"}}
 
 
 def error(status: int, message: str, code: str, kind: str = "invalid_request_error") -> JSONResponse:
@@ -104,7 +105,9 @@ def sse(payload: dict) -> str:
     return f"data: {json.dumps(payload)}\n\n"
 
 
-def create_app(server: AdapterServer, default_max_tokens: int = 128) -> FastAPI:
+def create_app(server: AdapterServer, default_max_tokens: int = 128, max_queue: int = 0) -> FastAPI:
+    """`max_queue`: with this many requests already running or waiting for the model, a new one is refused at once
+    with 429 and Retry-After (0: no cap), so that clients fall back instead of waiting out their timeouts."""
     app = FastAPI(title="NetGPT cloud LLM", version="1")
 
     def budget(prompt: str, requested: Optional[int], default: int) -> int:
@@ -116,6 +119,11 @@ def create_app(server: AdapterServer, default_max_tokens: int = 128) -> FastAPI:
 
     def checked(model: Optional[str], prompt: str, max_tokens: int) -> Optional[JSONResponse]:
         """Validate before a streaming response starts: afterwards the status code can no longer change."""
+        if max_queue and server.in_use >= max_queue:
+            busy = error(429, f"the cloud LLM is busy: {server.in_use} requests are running or waiting; retry later",
+                         "server_busy", "rate_limit_error")
+            busy.headers["Retry-After"] = "1"
+            return busy
         if model not in (None, server.name) and model not in server.adapters:
             return error(404, f"The model {model!r} does not exist; available: {', '.join(server.model_ids())}",
                          "model_not_found")

@@ -42,6 +42,8 @@ class AdapterServer:
         self.context_length = context_length(model, tokenizer)
         self.lock = threading.Lock()
         self.cancelled = 0  # generations stopped early because their caller had gone
+        self.in_use = 0  # requests running on the model or waiting for it (the web layer refuses new ones past a cap)
+        self._count_lock = threading.Lock()
 
     # --- adapters -----------------------------------------------------------------------------------------------------
 
@@ -73,15 +75,21 @@ class AdapterServer:
         """Hold the lock with `adapter` active (None or the base's name: no adapter)."""
         if adapter not in (None, self.name) and adapter not in self.adapters:
             raise ModelError(f"unknown model {adapter!r}; loaded: {', '.join(self.model_ids())}")
-        with self.lock:
-            if self.model is self.base:
-                yield self.model
-            elif adapter in (None, self.name):
-                with self.model.disable_adapter():
+        with self._count_lock:
+            self.in_use += 1
+        try:
+            with self.lock:
+                if self.model is self.base:
                     yield self.model
-            else:
-                self.model.set_adapter(adapter)
-                yield self.model
+                elif adapter in (None, self.name):
+                    with self.model.disable_adapter():
+                        yield self.model
+                else:
+                    self.model.set_adapter(adapter)
+                    yield self.model
+        finally:
+            with self._count_lock:
+                self.in_use -= 1
 
     # --- inference ----------------------------------------------------------------------------------------------------
 
@@ -98,7 +106,8 @@ class AdapterServer:
         """The model's prompt for a conversation. `continue_final`: the last message is the beginning of the
         assistant's answer, which the model continues (vLLM's continue_final_message), instead of a new turn."""
         if self.tokenizer.chat_template:
-            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=not continue_final,
+            return self.tokenizer.apply_chat_template(messages, tokenize=False,
+                                                      add_generation_prompt=not continue_final,
                                                       continue_final_message=continue_final)
         if continue_final:
             *head, last = messages

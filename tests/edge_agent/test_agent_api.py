@@ -115,6 +115,32 @@ def test_cloud_down_gives_a_flagged_edge_answer_quickly(edge_lm):
     assert "Lyon" in resp["answer"]
 
 
+def test_a_busy_cloud_429_gives_a_flagged_edge_answer_not_an_error(edge_lm):
+    """A cloud that is rate-limiting or over its queue cap (429, as `netgpt cloud serve --max-queue` answers): the
+    edge answers at once instead of passing the refusal on as a 502. (A stand-in cloud: only its status matters.)"""
+    import uvicorn
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse
+
+    busy = FastAPI()
+    busy.post("/v1/chat/completions")(lambda: JSONResponse(status_code=429, headers={"Retry-After": "1"}, content={
+        "error": {"message": "busy", "type": "rate_limit_error", "param": None, "code": "server_busy"}}))
+    port = free_port()
+    web = uvicorn.Server(uvicorn.Config(busy, host="127.0.0.1", port=port, log_level="warning"))
+    threading.Thread(target=web.run, daemon=True).start()
+    while not web.started:
+        time.sleep(0.05)
+    try:
+        with make_client(edge_lm, f"http://127.0.0.1:{port}/v1") as c:
+            t0 = time.monotonic()
+            r = ask(c, text="what time is it here?")
+        assert r.status_code == 200 and time.monotonic() - t0 < 10
+        assert r.json()["answered_by"] == "edge" and "cloud_unreachable_edge_answer" in r.json()["flags"]
+        assert any("429" in f for f in r.json()["flags"])
+    finally:
+        web.should_exit = True
+
+
 def test_a_hanging_cloud_is_cut_off_by_the_timeout(edge_lm):
     """A cloud that accepts the connection and never answers: the request ends after the timeout, flagged."""
     listener = socket.socket()

@@ -16,14 +16,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve_in_thread(server):
+def serve_in_thread(server, **app_options):
     """uvicorn on a free 127.0.0.1 port in a daemon thread; returns (base_url, stop)."""
     import uvicorn
 
     from models.cloud_service import create_app
 
     port = free_port()
-    web = uvicorn.Server(uvicorn.Config(create_app(server, default_max_tokens=8), host="127.0.0.1", port=port,
+    web = uvicorn.Server(uvicorn.Config(create_app(server, **{"default_max_tokens": 8, **app_options}), host="127.0.0.1", port=port,
                                         log_level="warning"))
     thread = threading.Thread(target=web.run, daemon=True)
     thread.start()
@@ -133,6 +133,31 @@ def test_over_length_prompt_is_a_400_and_the_server_keeps_serving(tiny_service):
         assert r.status_code == 422 and field in r.json()["error"]["message"], r.text
     ok = client.chat.completions.create(model="intent", messages=[{"role": "user", "content": "hi"}], max_tokens=3)
     assert ok.usage.completion_tokens >= 1
+
+
+def test_past_the_queue_cap_a_request_is_refused_at_once_with_429(load_tiny):
+    from models.serving import AdapterServer
+
+    model, tokenizer = load_tiny("gpt2")
+    server = AdapterServer(model, tokenizer)
+    url, stop = serve_in_thread(server, max_queue=1)
+    client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0, timeout=30)
+    ask = lambda: client.completions.create(model="tiny-gpt2", prompt="hello", max_tokens=3)  # noqa: E731
+    try:
+        with server.lock:  # the model is busy: the first request waits for it
+            first = threading.Thread(target=ask)
+            first.start()
+            deadline = time.time() + 10
+            while server.in_use < 1 and time.time() < deadline:
+                time.sleep(0.02)
+            t0 = time.monotonic()
+            with pytest.raises(openai.RateLimitError, match="busy") as busy:
+                ask()
+            assert time.monotonic() - t0 < 2 and busy.value.response.headers["retry-after"] == "1"
+        first.join(timeout=30)
+        assert ask().usage.completion_tokens >= 1 and server.in_use == 0  # served again once the queue has room
+    finally:
+        stop()
 
 
 def test_concurrent_http_requests_get_their_own_model(tiny_service):
