@@ -12,7 +12,8 @@ the place (edge_agent/collab.py: the second call continues the begun opener), an
                    point of interest) stated correctly in the final answer
   wrong facts      places/times/dates in the answer that the cell's context contradicts (location_check), per answer
   quality          share of prompts whose answer is on topic: it matches the prompt's hand-written topic pattern
-                   (placeholders like {local_time} are filled from the cell's context at request time)
+                   (placeholders like {local_time} are filled from the cell's context at request time); an answer
+                   flagged edge_facts_only (the edge could not answer, it states the cell's facts) scores 0
 Prints a table and writes bench/out/collab.png and bench/out/collab.json.
 """
 from __future__ import annotations
@@ -167,7 +168,9 @@ def run(args) -> dict:
                              "reasked": "cloud_reasked_with_opener" in resp.flags,
                              "edge_confidence": resp.edge_confidence,
                              "personal": personalisation(resp.answer, p["facts"], fact_values(ctx, now)),
-                             "quality": on_topic(resp.answer, p["topic"], ctx, now),
+                             # A facts-only answer (the edge could not answer) is not on topic, whatever it names.
+                             "quality": 0.0 if "edge_facts_only" in resp.flags else
+                             on_topic(resp.answer, p["topic"], ctx, now),
                              "wrong": len(unsupported_facts(resp.answer, ctx, now, also_allowed=p["text"])),
                              "answer": resp.answer, "completed": resp.completed_prompt})
                 print(f"{p['id']} {mode:10s} {resp.total_ms:7.0f} ms  cloud={rows[-1]['cloud']!s:5s} "

@@ -28,7 +28,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from edge_agent.collab_completion import LMText, complete_prompt, context_answer
+from edge_agent.collab_completion import (LMText, complete_prompt, context_answer, context_sentence, rank_places,
+                                         select_fact_kinds)
 from edge_agent.location import CellContext
 from edge_agent.location_check import normalise, scrub
 from netgpt.messages import CollabMode, EdgePromptRequest, EdgePromptResponse, ServiceClass
@@ -36,6 +37,8 @@ from netgpt.messages import CollabMode, EdgePromptRequest, EdgePromptResponse, S
 SYSTEM_PROMPT = "You are a helpful assistant. Always answer in English, briefly."  # cloud-only; completions bring their own
 CLOUD_DOWN = "cloud_unreachable_edge_answer"
 REASKED = "cloud_reasked_with_opener"
+EDGE_LM = "edge_lm_answer"
+FACTS_ONLY = "edge_facts_only"  # the edge could not answer: the response states only the cell's facts
 
 
 def states_place(answer: str, ctx: CellContext) -> bool:
@@ -148,6 +151,13 @@ class EdgeAnswer:
     tokens_out: int = 0
     source: str = "context"  # context | lm | none
     facts_removed: bool = False  # sentences of the LM's answer that the cell's context contradicts were removed
+    facts_only: bool = False  # no answer to the request, only the cell's facts that bear on it
+
+    def flags(self) -> list[str]:
+        """What the response says about this edge answer."""
+        named = [(self.source == "lm", EDGE_LM), (self.facts_removed, "edge_answer_fact_removed"),
+                 (self.facts_only, FACTS_ONLY)]
+        return [flag for on, flag in named if on]
 
 
 class CollabEngine:
@@ -163,16 +173,24 @@ class CollabEngine:
         if exact is not None:
             return EdgeAnswer(exact, 1.0)
         if self.lm is None:
-            return EdgeAnswer("This edge node has no language model loaded and cannot answer this on its own.", 0.0,
-                              source="none")
+            return EdgeAnswer(f"This edge node has no language model to answer this. {self.known(text, ctx, now)}",
+                              0.0, source="none", facts_only=True)
         out = self.lm.generate(f"Q: {completed}\nA:", max_tokens=self.edge_max_tokens)
         # The edge LM is small and invents places and times; what the cell's context contradicts is removed, as from
-        # its drafts, and an answer left empty says so instead.
+        # its drafts. An answer left empty is replaced by what the node knows that bears on the request.
         clean, removed = scrub(out.text, ctx, now, also_allowed=text)
-        if removed and not clean:
-            clean = "No reliable edge answer: the edge model's draft contradicted this cell's context and was withheld."
+        facts_only = bool(removed) and not clean
+        if facts_only:
+            clean = f"The edge model has no reliable answer to this. {self.known(text, ctx, now)}"
         return EdgeAnswer(clean, 0.0 if removed else out.confidence, out.tokens_in, out.tokens_out, "lm",
-                          facts_removed=bool(removed))
+                          facts_removed=bool(removed), facts_only=facts_only)
+
+    @staticmethod
+    def known(text: str, ctx: CellContext, now) -> str:
+        """The facts of the cell that the request needs (as the completion selects them), addressed to the user."""
+        places = rank_places(text, ctx)
+        return "What this node knows: " + context_sentence(ctx, select_fact_kinds(text, places=places), now,
+                                                            [name for name, _ in places], to_user=True)
 
     def handle(self, req: EdgePromptRequest, service: ServiceClass | None = None,
                now: datetime | float | None = None, request_id: str | None = None) -> EdgePromptResponse:
@@ -203,10 +221,8 @@ class CollabEngine:
             edge_conf = answer.confidence
             if req.mode == CollabMode.routed and answer.confidence < self.route_threshold:
                 answer = None  # not confident: the cloud answers
-            elif answer.source == "lm":
-                flags.append("edge_lm_answer")
-                if answer.facts_removed:
-                    flags.append("edge_answer_fact_removed")
+            else:
+                flags += answer.flags()
 
         cloud: CloudAnswer | None = None
         if answer is None:
@@ -227,9 +243,7 @@ class CollabEngine:
                 edge_in, edge_out = edge_in + answer.tokens_in, edge_out + answer.tokens_out
                 edge_ms += (time.perf_counter() - t_edge) * 1000
                 edge_conf = answer.confidence
-                flags += [CLOUD_DOWN, f"cloud_error: {exc}"]
-                if answer.facts_removed:
-                    flags.append("edge_answer_fact_removed")
+                flags += [CLOUD_DOWN, f"cloud_error: {exc}", *answer.flags()]
 
         return EdgePromptResponse(
             source=self.source, request_id=rid, mode=req.mode, answer=cloud.text if cloud else answer.text,

@@ -82,11 +82,13 @@ def select_fact_kinds(text: str, service: ServiceClass | None = None,
 
 
 def context_sentence(ctx: CellContext, kinds: list[str], now: datetime | float | None = None,
-                     places: list[str] | None = None) -> str:
-    """The selected facts, stated verbatim from the context, in the user's voice. `places`: the points of interest,
-    most relevant first (the two first with their notes)."""
+                     places: list[str] | None = None, to_user: bool = False) -> str:
+    """The selected facts, stated verbatim from the context, in the user's voice (or, `to_user`, addressed to the
+    user, for answers the edge gives itself). `places`: the points of interest, most relevant first (the two first
+    with their notes)."""
     f = ctx.facts(now)
-    parts = [f"I am in {f['city']}, {f['country']}"]
+    who, my, near = ("You are", "your", "Places nearby") if to_user else ("I am", "my", "Places near me")
+    parts = [f"{who} in {f['city']}, {f['country']}"]
     if "area_type" in kinds:
         parts[0] += f" (a {f['area_type']})"
     when = f"the local time is {f['local_time']}"
@@ -96,12 +98,12 @@ def context_sentence(ctx: CellContext, kinds: list[str], now: datetime | float |
         when += f" on {f['weekday']} {f['date']}"
     parts.append(when)
     if "coordinates" in kinds:
-        parts.append(f"my position is {f['coordinates']}")
+        parts.append(f"{my} position is {f['coordinates']}")
     text = "; ".join(parts) + "."
     if "points_of_interest" in kinds:
         names = places or list(ctx.points_of_interest)
         described = [f"{n} ({ctx.poi_notes[n]})" if i < 2 and n in ctx.poi_notes else n for i, n in enumerate(names)]
-        text += f" Places near me: {', '.join(described)}."
+        text += f" {near}: {', '.join(described)}."
     return text
 
 

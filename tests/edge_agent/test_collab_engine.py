@@ -71,3 +71,22 @@ def test_the_edge_lms_invented_facts_are_removed_from_its_answer(cells):
     # In routed mode an answer that needed repair is not trusted: the cloud answers.
     routed = engine.handle(req.model_copy(update={"mode": CollabMode.routed}), now=FIXED_NOW)
     assert routed.answered_by == "cloud" and routed.edge_confidence == 0.0
+
+
+def test_an_edge_answer_with_nothing_reliable_left_says_what_the_node_knows(cells):
+    class AllInvented(InventingLM):
+        def generate(self, prompt, max_tokens=48, stop_at_sentence=False):
+            from edge_agent.collab_completion import LMText
+
+            return LMText("Paris is nice at 09:00.", 20, 8, -0.01)
+
+    engine = CollabEngine(cells, AllInvented(), None)  # no cloud either
+    req = EdgePromptRequest(user="u", cell="c3", text="where can I try takoyaki", mode=CollabMode.netgpt)
+    resp = engine.handle(req, now=FIXED_NOW)
+    assert resp.answered_by == "edge" and "cloud_unreachable_edge_answer" in resp.flags
+    assert resp.answer.startswith("The edge model has no reliable answer to this. What this node knows: You are in "
+                                  "Osaka, Japan; the local time is 23:05.")
+    assert "Places nearby: Dotonbori (" in resp.answer and "Paris" not in resp.answer
+    bare = CollabEngine(cells, None, None).handle(req, now=FIXED_NOW)
+    assert bare.answer.startswith("This edge node has no language model to answer this. What this node knows:")
+    assert "edge_facts_only" in resp.flags and "edge_facts_only" in bare.flags
