@@ -77,8 +77,6 @@ def stop(proc: subprocess.Popen) -> None:
 
 def fact_values(ctx, now: float) -> dict[str, list[str]]:
     """Accepted spellings of each fact at `now` (local time also a minute either side, and on a 12-hour clock)."""
-    from edge_agent.location_check import normalise
-
     times = []
     for delta in (-60, 0, 60):
         t = ctx.local_time(now + delta)
@@ -86,7 +84,7 @@ def fact_values(ctx, now: float) -> dict[str, list[str]]:
     f = ctx.facts(now)
     return {"city": [ctx.city], "country": [ctx.country], "local_time": times, "weekday": [f["weekday"]],
             "timezone": [ctx.timezone], "poi": list(ctx.points_of_interest),
-            "coordinates": [f["coordinates"].split(",")[0]]} | {"_norm": [normalise(ctx.city)]}
+            "coordinates": [f["coordinates"].split(",")[0]]}
 
 
 def personalisation(answer: str, expected: list[str], values: dict[str, list[str]]) -> float:
@@ -130,7 +128,7 @@ def build_engine(cloud_url: str, edge_base: str, max_tokens: int, timeout_s: flo
 
         lm = load_edge_lm(edge_base, s.cache_dir, None)
     cloud = CloudClient(cloud_url, s.cloud_model, timeout_s, max_tokens)
-    return CollabEngine(load_cells(), lm, cloud, route_threshold=threshold, edge_max_tokens=s.edge_max_tokens,
+    return CollabEngine(load_cells(s.cells_file), lm, cloud, route_threshold=threshold, edge_max_tokens=s.edge_max_tokens,
                         draft_tokens=s.draft_tokens, source="edge:bench", cloud_prefill=s.cloud_prefill), lm
 
 

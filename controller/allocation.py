@@ -199,8 +199,7 @@ class ComputeAllocation(app_manager.RyuApp):
                               priority=REWRITE_PRIORITY, match=dict(m.items()),
                               actions=[_action_dict(a) for a in acts], reason=reason,
                               cause_id=f"allocation:{cell}:{old or '-'}->{node}") for m, acts in (egress, ingress)]
-        for rec in records:
-            bus.publish(self.redis, bus.Streams.AUDIT, rec)
+        bus.publish_many(self.redis, bus.Streams.AUDIT, records)
 
     # --- inputs -------------------------------------------------------------------------------------------------------
 

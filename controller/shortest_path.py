@@ -185,6 +185,11 @@ class ShortestPathForwarding(app_manager.RyuApp):
             if not path or path[0] != src_dpid or dp.id not in path:
                 path = self.path_policy(src_mac, dst_mac, src_dpid, dst_dpid)
                 self.install_path(src_mac, dst_mac, path)
+            else:
+                # On the pair's path and still sent here: this switch's flow is gone (idle for FLOW_IDLE_TIMEOUT_S,
+                # the switch dropped it) or the packet raced its installation. Put this one flow back; an ADD of an
+                # existing flow only replaces it.
+                self._install(dp, src_mac, dst_mac, dict(self.hops(path, dst_mac))[dp.id])
             if dp.id not in path:  # off the pair's path (e.g. in flight during a move): just deliver this packet
                 path = self.shortest_path(src_mac, dst_mac, dp.id, dst_dpid)
         except (nx.NetworkXNoPath, nx.NodeNotFound):

@@ -134,10 +134,6 @@ class TrafficEngineering(app_manager.RyuApp):
 
     # --- path choice ------------------------------------------------------------------------------------------------
 
-    def place_new_pair(self, src_mac, dst_mac, src_dpid, dst_dpid) -> list[int]:
-        """Path policy for a pair's first packet (proactive mode): it may already carry an expected demand."""
-        return self.best_path(src_mac, dst_mac, src_dpid, dst_dpid)
-
     def best_path(self, src_mac, dst_mac, src_dpid, dst_dpid, loads=None, caps=None) -> list[int]:
         """Among the k shortest paths, the one with the lowest peak utilisation once this pair's demand is on it."""
         fwd = self.fwd
@@ -184,8 +180,7 @@ class TrafficEngineering(app_manager.RyuApp):
                    for dpid, port in reversed(hops)]  # in the order they were installed
         self.logger.info("TE: moved %s -> %s from %s to %s (%s)", pair[0], pair[1], old, path, cause)
         try:
-            for rec in records:
-                bus.publish(self.redis, bus.Streams.AUDIT, rec)
+            bus.publish_many(self.redis, bus.Streams.AUDIT, records)
         except redis.RedisError as exc:
             self.logger.warning("audit records not written: %s", exc)
 
@@ -193,7 +188,9 @@ class TrafficEngineering(app_manager.RyuApp):
         while self.fwd is None:
             hub.sleep(0.1)
         if self.settings.te_mode == "proactive":
-            self.fwd.path_policy = self.place_new_pair  # reactive keeps plain shortest paths for new pairs
+            # A pair's first packet takes the best path for the demand it may already be expected to bring; reactive
+            # keeps plain shortest paths for new pairs.
+            self.fwd.path_policy = self.best_path
         while True:
             hub.sleep(self.settings.stats_interval_s)
             try:

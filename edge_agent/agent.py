@@ -147,8 +147,9 @@ def create_app(agent: EdgeAgent) -> FastAPI:
     def cells() -> dict:
         """The location context of every cell served here, with the local time now."""
         now = time.time()
-        return {c: {**ctx.model_dump(), "local_time": ctx.facts(now)["local_time"],
-                    "local_date": f"{ctx.facts(now)['weekday']} {ctx.facts(now)['date']}"}
+        facts = {c: ctx.facts(now) for c, ctx in agent.cells.items()}
+        return {c: {**ctx.model_dump(), "local_time": facts[c]["local_time"],
+                    "local_date": f"{facts[c]['weekday']} {facts[c]['date']}"}
                 for c, ctx in agent.cells.items()}
 
     @app.get("/health")

@@ -67,7 +67,7 @@ def serve(node_id: str = typer.Option(..., help="This MEC node's id, e.g. mec1")
     lm = classifier = None
     try:
         if base != "none":
-            lm = load_edge_lm(base, settings.cache_dir, adapter)
+            lm = load_edge_lm(base, settings.cache_dir, adapter or settings.complete_adapter)
         if intents:
             from edge_agent.user_intent import UserIntentClassifier
 

@@ -168,27 +168,30 @@ class CollabEngine:
         self.route_threshold, self.edge_max_tokens, self.draft_tokens = route_threshold, edge_max_tokens, draft_tokens
         self.source = source
 
-    def edge_answer(self, text: str, completed: str, ctx: CellContext, now) -> EdgeAnswer:
+    def edge_answer(self, text: str, completed: str, ctx: CellContext, now,
+                    places: list[tuple[str, float]] | None = None) -> EdgeAnswer:
+        """`places`: the completion's ranking of the points of interest (ranked here when there was no completion)."""
         exact = context_answer(text, ctx, now)
         if exact is not None:
             return EdgeAnswer(exact, 1.0)
         if self.lm is None:
-            return EdgeAnswer(f"This edge node has no language model to answer this. {self.known(text, ctx, now)}",
-                              0.0, source="none", facts_only=True)
+            known = self.known(text, ctx, now, places)
+            return EdgeAnswer(f"This edge node has no language model to answer this. {known}", 0.0, source="none",
+                              facts_only=True)
         out = self.lm.generate(f"Q: {completed}\nA:", max_tokens=self.edge_max_tokens)
         # The edge LM is small and invents places and times; what the cell's context contradicts is removed, as from
         # its drafts. An answer left empty is replaced by what the node knows that bears on the request.
         clean, removed = scrub(out.text, ctx, now, also_allowed=text)
         facts_only = bool(removed) and not clean
         if facts_only:
-            clean = f"The edge model has no reliable answer to this. {self.known(text, ctx, now)}"
+            clean = f"The edge model has no reliable answer to this. {self.known(text, ctx, now, places)}"
         return EdgeAnswer(clean, 0.0 if removed else out.confidence, out.tokens_in, out.tokens_out, "lm",
                           facts_removed=bool(removed), facts_only=facts_only)
 
     @staticmethod
-    def known(text: str, ctx: CellContext, now) -> str:
+    def known(text: str, ctx: CellContext, now, places: list[tuple[str, float]] | None = None) -> str:
         """The facts of the cell that the request needs (as the completion selects them), addressed to the user."""
-        places = rank_places(text, ctx)
+        places = places if places is not None else rank_places(text, ctx)
         return "What this node knows: " + context_sentence(ctx, select_fact_kinds(text, places=places), now,
                                                             [name for name, _ in places], to_user=True)
 
@@ -203,22 +206,32 @@ class CollabEngine:
         flags: list[str] = []
         edge_in = edge_out = 0
         edge_ms = 0.0
-        completed, kinds, edge_conf, system, start, prefilled = text, [], None, None, "", False
+        completed, kinds, edge_conf, system, start, prefilled, places = text, [], None, None, "", False, None
         if req.mode != CollabMode.cloud_only:
             done = complete_prompt(text, ctx, now, service, self.lm, self.draft_tokens,
                                    compact=req.mode == CollabMode.routed, prefill=self.cloud_prefill)
             completed, kinds, system, start = done.text, done.fact_kinds, done.system, done.opener
-            prefilled = done.prefilled
+            prefilled, places = done.prefilled, done.places
             edge_in, edge_out, flags = done.edge_tokens_in, done.edge_tokens_out, list(done.flags)
             edge_ms = (time.perf_counter() - t0) * 1000
 
+        edge: EdgeAnswer | None = None
+
+        def answer_at_edge() -> EdgeAnswer:
+            """The edge's own answer, computed at most once per request (routed mode may need it again when the
+            cloud turns out to be down), its cost added to the request's edge cost."""
+            nonlocal edge, edge_in, edge_out, edge_ms, edge_conf
+            if edge is None:
+                t_edge = time.perf_counter()
+                edge = self.edge_answer(text, completed, ctx, now, places)
+                edge_in, edge_out = edge_in + edge.tokens_in, edge_out + edge.tokens_out
+                edge_ms += (time.perf_counter() - t_edge) * 1000
+                edge_conf = edge.confidence
+            return edge
+
         answer: EdgeAnswer | None = None
         if req.mode in (CollabMode.edge_only, CollabMode.routed):
-            t_edge = time.perf_counter()
-            answer = self.edge_answer(text, completed, ctx, now)
-            edge_in, edge_out = edge_in + answer.tokens_in, edge_out + answer.tokens_out
-            edge_ms += (time.perf_counter() - t_edge) * 1000
-            edge_conf = answer.confidence
+            answer = answer_at_edge()
             if req.mode == CollabMode.routed and answer.confidence < self.route_threshold:
                 answer = None  # not confident: the cloud answers
             else:
@@ -238,11 +251,7 @@ class CollabEngine:
                                         cloud.tokens_out + again.tokens_out, cloud.ms + again.ms)
                     flags.append(REASKED)
             except CloudUnavailable as exc:
-                t_edge = time.perf_counter()
-                answer = self.edge_answer(text, completed, ctx, now)
-                edge_in, edge_out = edge_in + answer.tokens_in, edge_out + answer.tokens_out
-                edge_ms += (time.perf_counter() - t_edge) * 1000
-                edge_conf = answer.confidence
+                answer = answer_at_edge()
                 flags += [CLOUD_DOWN, f"cloud_error: {exc}", *answer.flags()]
 
         return EdgePromptResponse(

@@ -132,6 +132,7 @@ class CompletedPrompt:
     system: str | None = None  # the system message for the cloud (None: the engine's default)
     opener: str = ""  # how the cloud is asked to begin its answer
     prefilled: bool = False  # the opener is sent as the start of the answer (not asked for in the prompt)
+    places: list[tuple[str, float]] = field(default_factory=list)  # points of interest ranked against the request
 
 
 # Requests whose answer depends on the clock: only these get the local time in the compact (routed) form.
@@ -198,7 +199,8 @@ def complete_prompt(text: str, ctx: CellContext, now: datetime | float | None = 
         note = ctx.poi_notes.get(places[0]) if "points_of_interest" in kinds else None
         completed = f"{request}\n({places[0]}: {note})" if note else request
         return CompletedPrompt(completed, kinds, tokens_in, tokens_out, flags,
-                               f"Answer for {ctx.city}, {ctx.country}, in English, briefly.", start, prefilled=True)
+                               f"Answer for {ctx.city}, {ctx.country}, in English, briefly.", start, prefilled=True,
+                               places=ranked)
     if compact:  # routed: only the facts the request needs, one short line
         kinds = compact_kinds(text, kinds)
         f = ctx.facts(now)
@@ -220,7 +222,7 @@ def complete_prompt(text: str, ctx: CellContext, now: datetime | float | None = 
         start = opener(ctx, kinds, now, places[0])
         completed = (f"{request}\n({context_sentence(ctx, kinds, now, places)})\n"
                      f"Answer the question in English. Start with: {start}")
-    return CompletedPrompt(completed, kinds, tokens_in, tokens_out, flags, cloud_system(ctx), start)
+    return CompletedPrompt(completed, kinds, tokens_in, tokens_out, flags, cloud_system(ctx), start, places=ranked)
 
 
 # --- exact answers from the context ----------------------------------------------------------------------------------

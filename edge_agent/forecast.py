@@ -68,7 +68,6 @@ def available_methods(methods) -> list[str]:
         else:
             out.append(m)
     return out
-BASELINES = ("seasonal_naive", "ridge_lags")
 
 
 # --- cleaning ----------------------------------------------------------------------------------------------------------

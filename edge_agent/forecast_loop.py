@@ -144,4 +144,4 @@ class ForecastLoop:
             except redis.RedisError as exc:  # Redis down or restarting: wait it out, the group keeps our place
                 log.warning("telemetry/forecast streams unavailable (%s); retrying in 2 s", exc)
                 time.sleep(2.0)
-                need_group = True
+                need_group, self.caught_up = True, False  # what was received before the outage comes first

@@ -184,8 +184,6 @@ def create_app(server: AdapterServer, default_max_tokens: int = 128, max_queue: 
     @app.post("/v1/completions", responses=ERRORS)
     def completions(req: CompletionRequest, request: Request):
         prompts = [req.prompt] if isinstance(req.prompt, str) else req.prompt
-        if not prompts:
-            return error(400, "prompt must not be empty", "invalid_prompt")
         max_tokens = min(budget(p, req.max_tokens, 16) for p in prompts)
         for prompt in prompts:
             if (bad := checked(req.model, prompt, max_tokens)) is not None:

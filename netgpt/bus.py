@@ -121,9 +121,9 @@ def write_heartbeat(r: redis.Redis, hb: AgentHeartbeat, ttl_s: float) -> None:
 def live_agents(r: redis.Redis, drops: DropCounter | None = None) -> dict[str, AgentHeartbeat]:
     """node_id -> latest heartbeat, for every agent whose heartbeat has not expired."""
     agents = {}
-    for key in r.scan_iter(match=Keys.AGENT_PATTERN, count=100):
-        raw = r.get(key)
-        if raw is None:
+    keys = list(r.scan_iter(match=Keys.AGENT_PATTERN, count=100))
+    for key, raw in zip(keys, r.mget(keys) if keys else []):  # one round trip: this runs every allocation tick
+        if raw is None:  # expired between the scan and the read
             continue
         try:
             hb = parse_message(raw)
@@ -144,15 +144,18 @@ def consume_forever(r: redis.Redis, group: str, consumer: str, streams: list[str
 
     The group starts at `start_id` the first time ("0": everything kept; "$": only new entries) and afterwards carries
     on where it stopped, so nothing is lost while the reader restarts: entries it had received but not acknowledged
-    are handled first. `handle` must not raise for a bad entry (count and drop it). Redis outages are waited out.
+    are handled first. `handle` should count and drop a bad entry itself; anything it raises anyway is logged and the
+    entry acknowledged, so one poisonous entry cannot end the reader (nor end it again after every restart). Redis
+    outages are waited out.
     """
     while True:
         try:
             for stream in streams:
                 try:
                     r.xgroup_create(stream, group, id=start_id, mkstream=True)
-                except redis.ResponseError:
-                    pass  # the group exists
+                except redis.ResponseError as exc:
+                    if "BUSYGROUP" not in str(exc):  # anything but "the group exists"
+                        raise
             for cursor in ("0", ">"):  # first our own unacknowledged entries, then new ones
                 while True:
                     reply = r.xreadgroup(group, consumer, {s: cursor for s in streams}, count=100,
@@ -161,7 +164,12 @@ def consume_forever(r: redis.Redis, group: str, consumer: str, streams: list[str
                     for stream, entries in reply or []:
                         for entry_id, fields in entries:
                             got = True
-                            handle(stream, entry_id, fields)
+                            try:
+                                handle(stream, entry_id, fields)
+                            except redis.RedisError:
+                                raise  # an outage, not a bad entry: handled again once Redis is back
+                            except Exception:
+                                log.exception("%s: entry %s of %s dropped: its handler failed", group, entry_id, stream)
                             r.xack(stream, group, entry_id)
                     if cursor == "0" and not got:
                         break

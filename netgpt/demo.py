@@ -109,8 +109,7 @@ def run(s: Settings, topo_name: str = "mec", live_seconds: float = 8.0, console:
                     _, peak, report.telemetry_entries = watch_link_rates(r, port_links(net), live_seconds, live)
             finally:
                 for p in loads:
-                    p.kill()
-                    p.wait(timeout=5)
+                    services.stop_child(p, timeout_s=5)
             link_peaks = {k: v for k, v in peak.items() if not k.startswith("cell ")}
             if link_peaks:
                 report.busiest_link, bps = max(link_peaks.items(), key=lambda kv: kv[1])

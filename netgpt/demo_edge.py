@@ -91,8 +91,7 @@ def run_edge_loop(net, s: Settings, log, log_dir: Path) -> EdgeReport:
                        f"  answer ({answer['answered_by']}, {answer['ms']:.0f} ms): {answer['answer'][:200]}"))
 
         log("stopping mec1's agent: its cells should move to mec2 ...")
-        procs["mec1"].terminate()
-        procs["mec1"].wait(timeout=10)
+        stop_child(procs["mec1"])
         stopped = time.time()
         wait_for(lambda: _allocations(r).get("c1") == "mec2", 10, "c1 to move to mec2")
         report.failover_s = time.time() - stopped

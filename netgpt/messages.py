@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from enum import Enum
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
@@ -277,10 +277,8 @@ AnyMessage = Annotated[
 
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyMessage)
 
-MESSAGE_TYPES: dict[str, type[Message]] = {
-    m.model_fields["kind"].default: m  # type: ignore[misc]
-    for m in (PortStats, CellStats, FlowStats, Forecast, UserIntent, AgentHeartbeat, OperatorIntent, IntentResult, Allocation, FlowAction,
-              EdgePromptRequest, EdgePromptResponse)
+MESSAGE_TYPES: dict[str, type[Message]] = {  # kind -> model, read off the union: one list to keep
+    m.model_fields["kind"].default: m for m in get_args(get_args(AnyMessage)[0])  # type: ignore[misc]
 }
 
 

@@ -90,3 +90,18 @@ def test_an_edge_answer_with_nothing_reliable_left_says_what_the_node_knows(cell
     bare = CollabEngine(cells, None, None).handle(req, now=FIXED_NOW)
     assert bare.answer.startswith("This edge node has no language model to answer this. What this node knows:")
     assert "edge_facts_only" in resp.flags and "edge_facts_only" in bare.flags
+
+
+def test_routed_with_the_cloud_down_runs_the_edge_model_once(cells):
+    class Counting(InventingLM):
+        calls = 0
+
+        def generate(self, prompt, max_tokens=48, stop_at_sentence=False):
+            Counting.calls += 1
+            return super().generate(prompt, max_tokens, stop_at_sentence)
+
+    engine = CollabEngine(cells, Counting(), None, route_threshold=1.0)  # never confident enough: the cloud is asked
+    req = EdgePromptRequest(user="u", cell="c3", text="write me a haiku", mode=CollabMode.routed)
+    resp = engine.handle(req, now=FIXED_NOW)
+    assert resp.answered_by == "edge" and "cloud_unreachable_edge_answer" in resp.flags
+    assert Counting.calls == 1 and (resp.edge_tokens_in, resp.edge_tokens_out) == (20, 10)

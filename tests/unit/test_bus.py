@@ -29,8 +29,8 @@ def test_heartbeats_expire_and_bad_ones_are_dropped(redis_client):
     assert "mec1" not in bus.live_agents(redis_client)
 
 
-class _Stop(Exception):
-    pass
+class _Stop(BaseException):
+    """Ends a reader the way a crash does (not a handler error, which consume_forever logs and gets past)."""
 
 
 def test_consumer_group_redelivers_what_a_crashed_reader_had_not_acknowledged(redis_client):
@@ -55,3 +55,25 @@ def test_consumer_group_redelivers_what_a_crashed_reader_had_not_acknowledged(re
         except _Stop:
             pass
     assert seen == [1, 2, 2, 3]
+
+
+def test_a_handler_that_fails_on_one_entry_does_not_end_the_reader(redis_client):
+    for port in (1, 2, 3):
+        bus.publish(redis_client, bus.Streams.TELEMETRY,
+                    PortStats(dpid=1, port_no=port, rx_bytes=0, tx_bytes=0, rx_packets=0, tx_packets=0))
+    seen = []
+
+    def fragile(stream, entry_id, fields):
+        seen.append(bus.decode_entry(fields).port_no)
+        if seen[-1] == 2:
+            raise ValueError("a message the handler did not expect")
+        if seen[-1] == 3:
+            raise _Stop
+
+    try:
+        bus.consume_forever(redis_client, "g", "c", [bus.Streams.TELEMETRY], fragile)
+    except _Stop:
+        pass
+    assert seen == [1, 2, 3]
+    # The failed entry was acknowledged: a restarted reader does not meet it again.
+    assert redis_client.xpending(bus.Streams.TELEMETRY, "g")["pending"] == 1  # only 3, which the "crash" left
