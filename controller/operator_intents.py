@@ -68,7 +68,10 @@ class OperatorIntents(app_manager.RyuApp):
                 raise Rejected(f"unknown cell {selector['cell']!r}")
             return [tuple(p) for p in json.loads(raw)]
         if "dpid" in selector and "port" in selector:
-            dpid, port = int(selector["dpid"]), int(selector["port"])
+            try:
+                dpid, port = int(selector["dpid"]), int(selector["port"])
+            except (TypeError, ValueError):
+                raise Rejected("selector dpid and port must be integers") from None
             if dpid not in fwd.datapaths:
                 raise Rejected(f"unknown switch {dpid}")
             if port not in fwd.switch_ports.get(dpid, set()):
@@ -84,7 +87,7 @@ class OperatorIntents(app_manager.RyuApp):
         for dpid in (a, b):
             if dpid not in self.fwd.graph:
                 raise Rejected(f"unknown switch {dpid}")
-        if not self.fwd.graph.has_edge(a, b):
+        if not (self.fwd.graph.has_edge(a, b) and self.fwd.graph.has_edge(b, a)):  # avoided both ways
             raise Rejected(f"no link between switches {a} and {b}")
         return a, b
 

@@ -282,11 +282,15 @@ class TrafficEngineering(app_manager.RyuApp):
         """Targets 'link:<a>-<b>:<metric>' (directed, dpids) or 'port:<dpid>:<port>:tx_bps'."""
         kind, _, rest = fc.target.partition(":")
         link = None
-        if kind == "link":
-            a, b = rest.split(":")[0].split("-")
-            link = (int(a), int(b))
-        elif kind == "port" and self.fwd is not None:
-            dpid, port = (int(x) for x in rest.split(":")[:2])
-            link = next(((a, b) for a, b, d in self.fwd.graph.out_edges(dpid, data=True) if d["port"] == port), None)
+        try:
+            if kind == "link":
+                a, b = rest.split(":")[0].split("-")
+                link = (int(a), int(b))
+            elif kind == "port" and self.fwd is not None:
+                dpid, port = (int(x) for x in rest.split(":")[:2])
+                link = next(((a, b) for a, b, d in self.fwd.graph.out_edges(dpid, data=True) if d["port"] == port),
+                            None)
+        except ValueError:  # 'link:s1-s2:...' names switches, not dpids
+            raise MessageError(f"forecast target {fc.target!r} does not name a link by dpids") from None
         if link is not None:
             self.link_forecast[link] = (max(fc.values), fc.origin_ts + fc.step_s * len(fc.values))

@@ -15,13 +15,13 @@ from pathlib import Path
 
 from rich.markup import escape
 
-from netgpt import bus
+from netgpt import bus, services
 from netgpt.services import stop_child, wait_for
 from netgpt.settings import Settings
 
 AGENTS = {"mec1": ("10.0.0.51", "c1,c2"), "mec2": ("10.0.0.52", "c3,c4")}
 PROMPTS = [("u1", "c1", "Any good place for dinner tonight?"), ("u3", "c3", "What should I see this afternoon?")]
-CLOUD_IP, CLOUD_PORT, EDGE_PORT = "10.0.0.100", 8000, 8100
+CLOUD_IP, CLOUD_PORT = "10.0.0.100", 8000
 
 
 @dataclass
@@ -42,11 +42,11 @@ def _allocations(r) -> dict:
     return {c: json.loads(v)["node_id"] for c, v in sorted(r.hgetall(bus.Keys.ALLOCATIONS).items())}
 
 
-def _ask(host, user: str, cell: str, text: str, vip: str) -> dict:
+def _ask(host, user: str, cell: str, text: str, s: Settings) -> dict:
     from mininet_topos.network import host_http
 
     t0 = time.monotonic()
-    status, resp = host_http(host, f"http://{vip}:{EDGE_PORT}/v1/prompt",
+    status, resp = host_http(host, f"http://{s.edge_vip}:{s.edge_port}/v1/prompt",
                              {"user": user, "cell": cell, "text": text, "mode": "netgpt"}, timeout_s=120)
     if status != 200:
         raise RuntimeError(f"{user}'s prompt failed ({status}): {resp.get('error', resp)}")
@@ -61,7 +61,7 @@ def run_edge_loop(net, s: Settings, log, log_dir: Path) -> EdgeReport:
 
     report, procs = EdgeReport(), {}
     r = bus.connect(s)
-    env = {**os.environ, "NETGPT_REDIS_SOCKET": str(s.run_dir / "redis.sock"), "HF_HUB_OFFLINE": "1",
+    env = {**os.environ, "NETGPT_REDIS_SOCKET": str(services.Redis(s).socket), "HF_HUB_OFFLINE": "1",
            "NETGPT_CLOUD_URL": f"http://{CLOUD_IP}:{CLOUD_PORT}/v1", "NETGPT_CLOUD_MAX_TOKENS": "48",
            "NETGPT_HEARTBEAT_INTERVAL_S": str(s.heartbeat_interval_s)}
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -73,19 +73,19 @@ def run_edge_loop(net, s: Settings, log, log_dir: Path) -> EdgeReport:
             stdout=open(log_dir / "cloud.log", "w"), stderr=subprocess.STDOUT)
         for node, (ip, cells) in AGENTS.items():
             procs[node] = net.get(node).popen(
-                _netgpt("edge", "serve", "--node-id", node, "--cells", cells, "--port", str(EDGE_PORT),
-                        "--address", f"{ip}:{EDGE_PORT}"), env=env,
+                _netgpt("edge", "serve", "--node-id", node, "--cells", cells, "--port", str(s.edge_port),
+                        "--address", f"{ip}:{s.edge_port}"), env=env,
                 stdout=open(log_dir / f"{node}.log", "w"), stderr=subprocess.STDOUT)
         u1, cloud = net.get("u1"), net.get("cloud")
         for node, (ip, _) in AGENTS.items():  # checked from the cloud host: users go through the VIP
-            wait_host_http(cloud, f"http://{ip}:{EDGE_PORT}/health", 180)
+            wait_host_http(cloud, f"http://{ip}:{s.edge_port}/health", 180)
         wait_host_http(net.get("mec1"), f"http://{CLOUD_IP}:{CLOUD_PORT}/health", 180)
         home = {"c1": "mec1", "c2": "mec1", "c3": "mec2", "c4": "mec2"}
         report.allocations = wait_for(lambda: _allocations(r) == home and _allocations(r), 30, "cells on their home nodes")
         log(f"allocations: {report.allocations} (users reach the edge service at {s.edge_vip})")
 
         for user, cell, text in PROMPTS:
-            answer = _ask(net.get(user), user, cell, text, s.edge_vip)
+            answer = _ask(net.get(user), user, cell, text, s)
             report.answers.append(answer)
             log(escape(f"{user} in {cell} asks: {text}\n  completed at the edge: {answer['completed']}\n"
                        f"  answer ({answer['answered_by']}, {answer['ms']:.0f} ms): {answer['answer'][:200]}"))
@@ -95,7 +95,7 @@ def run_edge_loop(net, s: Settings, log, log_dir: Path) -> EdgeReport:
         stopped = time.time()
         wait_for(lambda: _allocations(r).get("c1") == "mec2", 10, "c1 to move to mec2")
         report.failover_s = time.time() - stopped
-        report.after_failover = _ask(u1, "u1", "c1", "Is it a good time for a walk?", s.edge_vip)
+        report.after_failover = _ask(u1, "u1", "c1", "Is it a good time for a walk?", s)
         log(f"failover in {report.failover_s:.1f} s; u1 answered by {report.after_failover['node'] or 'mec2'}")
         report.intents_published = r.xlen(bus.Streams.USER_INTENTS) - intents_before
     except (TimeoutError, RuntimeError, OSError) as exc:

@@ -145,3 +145,12 @@ def test_malformed_stale_and_unknown_inputs_are_counted_and_dropped(te):
     te._handle_entry("s", "3-0", {"kind": "user_intent", "v": "1", "data": stranger.model_dump_json()})
     assert te.drops.counts == {"not JSON": 1, "stale": 1, "unknown hosts": 1}
     assert te.fwd.installed == []
+
+
+def test_a_forecast_naming_switches_instead_of_dpids_is_a_message_error(te):
+    from netgpt.messages import MessageError
+
+    fc = Forecast(source="t", target="link:s1-s2:tx_bps", origin_ts=time.time(), step_s=1, values=[1e6],
+                  model="test")
+    with pytest.raises(MessageError, match="dpids"):
+        te.on_forecast(fc)

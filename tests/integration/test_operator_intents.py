@@ -54,6 +54,8 @@ def test_rate_limit_reject_and_expiry(stack):
             ("bad-port", dict(action="rate_limit", selector={"dpid": 4, "port": 77}, params={"rate_mbps": 5}),
              "switch 4 has no port 77"),
             ("bad-link", dict(action="avoid_link", params={"link": "1-9"}), "unknown switch 9"),
+            ("bad-dpid", dict(action="rate_limit", selector={"dpid": "acc1", "port": 1}, params={"rate_mbps": 5}),
+             "must be integers"),
             ("bad-rate", dict(action="rate_limit", selector={"cell": "c2"}, params={"rate_mbps": -1}), "rate_mbps"),
             ("bad-cell", dict(action="prioritize", selector={"cell": "c9"}), "unknown cell 'c9'"),
             ("bad-node", dict(action="allocate", selector={"cell": "c1"}, params={"node_id": "mec7"}), "not alive"),
