@@ -123,14 +123,20 @@ class TrafficEngineering(app_manager.RyuApp):
     def _pending(self, pair, now) -> float:
         """Expected demand of a pair that has not shown up in measurements yet."""
         bps, until = self.expected.get(pair, (0.0, 0.0))
-        return max(0.0, bps - self.pair_rate.get(pair, 0.0)) if until > now else 0.0
+        return max(0.0, bps - self._rate(pair)) if until > now else 0.0
+
+    def _rate(self, pair) -> float:
+        """The pair's measured bit/s; 0 once its flow stops reporting (idled out, deleted): a dead pair is not moved."""
+        sample = self.flow_bytes.get(pair)
+        fresh = sample is not None and time.time() - sample[0] < 2.5 * self.settings.stats_interval_s
+        return self.pair_rate.get(pair, 0.0) if fresh else 0.0
 
     def _demand(self, pair) -> float:
         now = time.time()
         expected = self.expected[pair][0] if pair in self.expected and self.expected[pair][1] > now else 0.0
         if self.settings.te_mode != "proactive":
             expected = 0.0
-        return max(self.pair_rate.get(pair, 0.0), expected)
+        return max(self._rate(pair), expected)
 
     # --- path choice ------------------------------------------------------------------------------------------------
 

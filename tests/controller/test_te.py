@@ -59,6 +59,7 @@ def _measure(te, link_bps: dict, pair_bps: dict):
     for (a, b), bps in link_bps.items():
         te.monitor.rates[(a, te.fwd.graph[a][b]["port"])] = (now, 0.0, bps)
     te.pair_rate.update(pair_bps)
+    te.flow_bytes.update({pair: (now, 0) for pair in pair_bps})  # the flow stats these rates came from
 
 
 def test_reactive_moves_the_big_pair_off_a_hot_link_and_audits_it(te, redis_client):
@@ -154,3 +155,12 @@ def test_a_forecast_naming_switches_instead_of_dpids_is_a_message_error(te):
                   model="test")
     with pytest.raises(MessageError, match="dpids"):
         te.on_forecast(fc)
+
+
+def test_a_pair_whose_flow_stopped_reporting_is_not_moved(te):
+    te.settings = te.settings.model_copy(update={"te_mode": "reactive"})
+    te.fwd.paths = {("s1", "u1"): UPPER, ("s2", "u2"): UPPER}
+    _measure(te, {(1, 2): 95e6, (2, 4): 95e6}, {("s1", "u1"): 60e6, ("s2", "u2"): 35e6})
+    te.flow_bytes[("s1", "u1")] = (time.time() - 60, 0)  # its flow idled out a minute ago: the 60 Mbit/s is history
+    te.relieve_links()
+    assert te.fwd.paths[("s1", "u1")] == UPPER and te.fwd.paths[("s2", "u2")] == LOWER
