@@ -49,7 +49,9 @@ class ComputeAllocation(app_manager.RyuApp):
         self.settings = get_settings()
         self.redis = bus.connect(self.settings, timeout_s=5)
         self.allocations: dict[str, Allocation] = {}
-        self.installed: dict[tuple[str, str], str] = {}  # (cell, user mac) -> node_id whose rewrite is installed
+        # (cell, user mac) -> (node_id, the access switch's connection) of the rewrite installed. A switch that
+        # reconnects comes back as a new connection with empty tables, which makes the entry stale.
+        self.installed: dict[tuple[str, str], tuple[str, object]] = {}
         self.intent_times: dict[str, deque] = {}  # cell -> recent user-intent times
         self.first_seen: dict[str, float] = {}  # node -> when its current run of heartbeats began
         self.drops = bus.DropCounter()
@@ -157,7 +159,7 @@ class ComputeAllocation(app_manager.RyuApp):
             if node_mac not in fwd.hosts:
                 continue  # the node's host is not learned yet: try next tick
             for mac, loc in list(fwd.hosts.items()):
-                if loc in cells[cell] and self.installed.get((cell, mac)) != node:
+                if loc in cells[cell] and self.installed.get((cell, mac)) != (node, fwd.datapaths.get(loc[0])):
                     try:
                         self._steer(cell, mac, node, node_ip, node_mac, reason)
                     except (nx.NetworkXNoPath, nx.NodeNotFound):
@@ -193,8 +195,8 @@ class ComputeAllocation(app_manager.RyuApp):
         dp.send_msg(flow_mod(dp, REWRITE_PRIORITY, *egress, cookie=REWRITE_COOKIE))
         dp.send_msg(flow_mod(dp, REWRITE_PRIORITY, *ingress, cookie=REWRITE_COOKIE, goto_table=FORWARD_TABLE))
         barrier(self, dp)
-        old = self.installed.get((cell, user_mac))
-        self.installed[(cell, user_mac)] = node
+        old = self.installed.get((cell, user_mac), (None,))[0]
+        self.installed[(cell, user_mac)] = (node, dp)
         records = [FlowAction(source="controller:allocation", action_id=uuid.uuid4().hex[:12], op="add", dpid=adpid,
                               priority=REWRITE_PRIORITY, match=dict(m.items()),
                               actions=[_action_dict(a) for a in acts], reason=reason,
