@@ -74,9 +74,7 @@ class EdgeLM:
         import torch
 
         budget = max(1, min(max_tokens, self.server.context_length - 8))
-        ids = self.server.tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        if len(ids) + budget > self.server.context_length:  # keep the end of a long prompt: it holds the request
-            prompt = self.server.tokenizer.decode(ids[-(self.server.context_length - budget):])
+        prompt = self.server.keep_end(prompt, budget)
         done = self.server.complete(prompt, adapter=self.adapter, max_tokens=budget)
         text = done.text.split("\n")[0].strip()
         if stop_at_sentence:

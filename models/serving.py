@@ -102,6 +102,17 @@ class AdapterServer:
                                 f"has {len(ids)} tokens and {max_tokens} were requested for the completion")
         return ids
 
+    def keep_end(self, prompt: str, max_tokens: int) -> str:
+        """`prompt` cut from the start until it and `max_tokens` fit the context (the end holds the request). Cut by
+        tokens, then checked again: a cut inside a multi-byte character decodes to U+FFFD, which can re-encode longer."""
+        keep = self.context_length - max(max_tokens, 1)
+        ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        while keep > 0 and len(ids) > self.context_length - max(max_tokens, 1):
+            prompt = self.tokenizer.decode(ids[-keep:])
+            ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+            keep -= 4
+        return prompt
+
     def chat_prompt(self, messages: list[dict], continue_final: bool = False) -> str:
         """The model's prompt for a conversation. `continue_final`: the last message is the beginning of the
         assistant's answer, which the model continues (vLLM's continue_final_message), instead of a new turn."""

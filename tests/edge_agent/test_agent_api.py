@@ -174,3 +174,9 @@ def test_each_request_publishes_its_demand_with_the_users_address(edge_lm, tiny_
     assert forecasts[0].target == "cell:c1:demand_bps" and forecasts[0].values[0] > 0
     assert health["redis"] == "up" and health["sent"]["intents"] == 1
     assert bus.live_agents(redis_client)["mec1"].cells == ["c1", "c2"]
+
+
+def test_a_long_prompt_of_multibyte_characters_is_answered_not_a_500(client):
+    """The edge LM keeps the end of a long prompt; a cut inside an emoji used to overflow its context (a 500)."""
+    r = ask(client, text="x🙂" * 700, mode="edge-only")
+    assert r.status_code == 200 and r.json()["answered_by"] == "edge", r.text

@@ -91,3 +91,12 @@ def test_a_generation_nobody_waits_for_stops_early(server):
     pieces.close()
     assert server.cancelled == 2 and not server.lock.locked()
     assert server.complete("the network", max_tokens=40).text == full.text
+
+
+def test_keep_end_fits_a_prompt_cut_inside_multibyte_characters(server):
+    """Cutting by tokens can split an emoji; its decoded U+FFFD re-encodes longer and overflowed the context."""
+    prompt = "x🙂" * 200
+    kept = server.keep_end(prompt, max_tokens=20)
+    assert len(server.tokenizer(kept, add_special_tokens=False)["input_ids"]) + 20 <= server.context_length
+    assert kept.endswith("x🙂") and server.complete(kept, max_tokens=20).completion_tokens >= 1
+    assert server.keep_end("short", 20) == "short"
