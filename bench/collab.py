@@ -7,14 +7,15 @@ Without --cloud-url it starts `netgpt cloud serve` (SmolLM2-135M-Instruct) on a 
 end. The edge agent's engine runs in this process (no HTTP hop to the agent; the cloud is called over HTTP).
 
 Per mode: p50/p95 latency, cloud tokens in/out, calls that reached the cloud, answers asked again because they ignored
-the place (edge_agent/collab.py: the second call continues the begun opener), and
+the place (edge_agent/collab/engine.py: the second call continues the begun opener), and
   personalisation  share of each prompt's expected location facts (city, country, local time, weekday, time zone, a
                    point of interest) stated correctly in the final answer
   wrong facts      places/times/dates in the answer that the cell's context contradicts (location_check), per answer
   quality          share of prompts whose answer is on topic: it matches the prompt's hand-written topic pattern
                    (placeholders like {local_time} are filled from the cell's context at request time); an answer
                    flagged edge_facts_only (the edge could not answer, it states the cell's facts) scores 0
-Prints a table and writes bench/out/collab.png and bench/out/collab.json.
+Prints a table and writes bench/out/collab.png and bench/out/collab.json. torch and matplotlib are imported where they
+are used, so that --help answers at once.
 """
 from __future__ import annotations
 
@@ -30,7 +31,22 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+# The Hugging Face libraries' own switch (not a NETGPT setting): never reach for a model hub. They read it when they are
+# imported, so it is set before anything that imports them.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import httpx  # noqa: E402
+import numpy as np  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from netgpt.core.messages import CollabMode, EdgePromptRequest  # noqa: E402
+from netgpt.edge_agent.agent import AgentSettings  # noqa: E402
+from netgpt.edge_agent.collab.edge_lm import load_edge_lm  # noqa: E402
+from netgpt.edge_agent.collab.engine import CloudClient, CollabEngine  # noqa: E402
+from netgpt.edge_agent.location.cells import load_cells  # noqa: E402
+from netgpt.edge_agent.location.fact_check import normalise, unsupported_facts  # noqa: E402
+from netgpt.edge_agent.user_intent.classifier import UserIntentClassifier  # noqa: E402
 
 PROMPTS = ROOT / "edge_agent" / "data" / "collab_prompts.jsonl"
 OUT = ROOT / "bench" / "out"
@@ -44,8 +60,6 @@ def free_port() -> int:
 
 
 def start_cloud(max_wait_s: float = 180.0) -> tuple[subprocess.Popen, str]:
-    import httpx
-
     port = free_port()
     proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "netgpt"), "cloud", "serve", "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -88,16 +102,12 @@ def fact_values(ctx, now: float) -> dict[str, list[str]]:
 
 
 def personalisation(answer: str, expected: list[str], values: dict[str, list[str]]) -> float:
-    from edge_agent.location_check import normalise
-
     text = normalise(answer)
     hits = [any(normalise(v) in text for v in values[kind]) for kind in expected]
     return sum(hits) / len(hits) if hits else 1.0
 
 
 def on_topic(answer: str, topic: list[str], ctx, now: float) -> float:
-    from edge_agent.location_check import normalise
-
     f = ctx.facts(now)
     fill = {"local_time": "|".join(fact_values(ctx, now)["local_time"]), "city": ctx.city, "country": ctx.country,
             "weekday": f["weekday"], "timezone": ctx.timezone, "poi": "|".join(ctx.points_of_interest)}
@@ -108,48 +118,34 @@ def on_topic(answer: str, topic: list[str], ctx, now: float) -> float:
 
 
 def pct(values: list[float], q: float) -> float:
-    import numpy as np
-
     return float(np.percentile(values, q)) if values else float("nan")
 
 
 # --- run --------------------------------------------------------------------------------------------------------------
 
 
-def build_engine(cloud_url: str, edge_base: str, max_tokens: int, timeout_s: float, threshold: float):
-    from edge_agent.agent import AgentSettings
-    from edge_agent.collab import CloudClient, CollabEngine
-    from edge_agent.location import load_cells
-
-    s = AgentSettings()
-    lm = None
-    if edge_base != "none":
-        from edge_agent.agent_cli import load_edge_lm
-
-        lm = load_edge_lm(edge_base, s.cache_dir, None)
+def build_engine(s: AgentSettings, cloud_url: str, edge_base: str, max_tokens: int, timeout_s: float,
+                 threshold: float):
+    lm = load_edge_lm(edge_base, s.cache_dir, None) if edge_base != "none" else None
     cloud = CloudClient(cloud_url, s.cloud_model, timeout_s, max_tokens)
     return CollabEngine(load_cells(s.cells_file), lm, cloud, route_threshold=threshold, edge_max_tokens=s.edge_max_tokens,
                         draft_tokens=s.draft_tokens, source="edge:bench", cloud_prefill=s.cloud_prefill), lm
 
 
 def run(args) -> dict:
-    import torch
+    import torch  # heavy: see the module docstring
 
-    from edge_agent.location_check import unsupported_facts
-    from netgpt.messages import CollabMode, EdgePromptRequest
-
+    settings = AgentSettings()
     torch.set_num_threads(1 if os.getloadavg()[0] >= 1.5 else 2)
     prompts = [json.loads(line) for line in Path(args.prompts).read_text().splitlines() if line.strip()]
     if args.limit:
         prompts = prompts[:args.limit]
     proc, cloud_url = (None, args.cloud_url) if args.cloud_url else start_cloud()
     try:
-        engine, lm = build_engine(cloud_url, args.edge_base, args.max_tokens, args.timeout, args.threshold)
+        engine, lm = build_engine(settings, cloud_url, args.edge_base, args.max_tokens, args.timeout, args.threshold)
         classify = None
         if args.intents:
-            from edge_agent.user_intent import default_classifier
-
-            clf = default_classifier()
+            clf = UserIntentClassifier.load_or_train(settings)
             classify = lambda text: clf.predict([text])[0][0]  # noqa: E731
         engine.cloud.ask("hello")  # warm-up: first-call costs are not what the modes differ in
         rows = []
@@ -197,12 +193,10 @@ def summarise(result: dict) -> dict[str, dict]:
 
 
 def report(result: dict, summary: dict[str, dict]) -> None:
-    import matplotlib
+    import matplotlib  # heavy, and the backend must be chosen before pyplot is imported
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from rich.console import Console
-    from rich.table import Table
 
     table = Table(title=f"edge-cloud collaboration: {result['n_prompts']} held-out prompts, edge LM "
                         f"{result['edge_lm']} (+{result['adapter']}), cloud max_tokens {result['max_tokens']}")

@@ -1,4 +1,4 @@
-"""Forecasting benchmark on GENERATED 5-minute link traces (edge_agent.forecast_data; no real trace ships here).
+"""Forecasting benchmark on GENERATED 5-minute link traces (netgpt.edge_agent.forecast.data; no real trace ships here).
 
     python bench/forecast.py [--weeks 8] [--test-days 14] [--seeds 0 1 2]
     python bench/forecast.py --lm [--lm-origins 40] [--lm-period 48]   # edge_lm only (needs the model + adapter)
@@ -8,7 +8,7 @@ look-ahead) prints MAE per method at steps 1, 6, 12 (1 hour) and 36, and how far
 ridge-on-lags baseline (lags 0..11, same time yesterday and last week) at 1 hour. Then the fit time of
 fit_forecaster on the training part and predict latency (median and p99 of single calls) for horizons 1, 12 and 36.
 
---lm (opt-in, slow): the edge LM with its `forecast` adapter (edge_agent.forecast_lm) against seasonal_naive and
+--lm (opt-in, slow): the edge LM with its `forecast` adapter (netgpt.edge_agent.forecast.lm) against seasonal_naive and
 ridge_lags on a short generated series (3 weeks at `--lm-period` steps per day, the last 2 days as test), on
 `--lm-origins` evenly spaced origins only: MAE at steps 1, 6, 12 and the LM's predict latency for horizons 1, 6, 12.
 """
@@ -24,8 +24,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge_agent.forecast import DEFAULT_METHODS, backtest, fit_forecaster  # noqa: E402
-from edge_agent.forecast_data import PERIOD_5MIN, synthetic_link_trace  # noqa: E402
+from netgpt.edge_agent.forecast.data import PERIOD_5MIN, synthetic_link_trace  # noqa: E402
+from netgpt.edge_agent.forecast.forecaster import DEFAULT_METHODS, backtest, fit_forecaster  # noqa: E402
+from netgpt.edge_agent.forecast.lm import EdgeLMForecast  # noqa: E402
 
 STEPS = (1, 6, 12, 36)
 
@@ -83,8 +84,6 @@ def main() -> None:
 
 
 def bench_lm(args) -> None:
-    from edge_agent.forecast_lm import EdgeLMForecast
-
     reason = EdgeLMForecast.unavailable()
     if reason:
         raise SystemExit(f"edge_lm unavailable: {reason}")

@@ -5,7 +5,9 @@
 Measures: greedy generation tokens/s of the edge and cloud defaults (KV cache, batch 1), LoRA training steps/s on
 each, adapter size on disk, adapter switch time in an AdapterServer with two adapters, and the process's peak RSS
 after each stage. Builds the defaults first if they are not cached (`netgpt models prepare`). Torch threads: see
-models.base.configure_threads (NETGPT_TORCH_THREADS=2 forces two).
+netgpt.models.base.configure_threads (Settings.torch_threads: NETGPT_TORCH_THREADS=2 forces two).
+
+torch is imported where it is used, so that --help answers at once.
 """
 from __future__ import annotations
 
@@ -18,11 +20,17 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# huggingface_hub's own switch (read by the library, not a netgpt setting): never reach for the network here.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
+
+from netgpt.core.settings import get_settings  # noqa: E402
+from netgpt.models.base import BaseSpec, configure_threads, load_base  # noqa: E402
+from netgpt.models.lora import LoraTaskConfig, train_adapter  # noqa: E402
+from netgpt.models.serving import AdapterServer  # noqa: E402
 
 
 def peak_rss_mb() -> float:
@@ -55,10 +63,6 @@ def switch_ms(server, names: list[str], rounds: int = 50) -> float:
 
 def bench_base(name: str, source: str, cache: Path, work: Path, n_tokens: int, lora_steps: int, batch: int,
                console: Console) -> dict:
-    from models.base import BaseSpec, configure_threads, load_base
-    from models.lora import LoraTaskConfig, train_adapter
-    from models.serving import AdapterServer
-
     t0 = time.perf_counter()
     model, tokenizer = load_base(BaseSpec(source, cache), log=lambda m: console.print(m, highlight=False))
     row = {"model": name, "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
@@ -94,8 +98,6 @@ def main(tokens: int = typer.Option(128, help="Tokens generated per speed run"),
          lora_steps: int = typer.Option(20, help="LoRA steps per adapter (2 adapters per base); 0 skips LoRA"),
          cloud_lora: bool = typer.Option(True, help="Also train LoRA on the cloud model (slow on CPU)"),
          edge: str = typer.Option("edge-default"), cloud: str = typer.Option("cloud-default")) -> None:
-    from netgpt.settings import get_settings
-
     console = Console(width=140)
     cache = get_settings().cache_dir
     rows = []
@@ -103,7 +105,7 @@ def main(tokens: int = typer.Option(128, help="Tokens generated per speed run"),
         rows.append(bench_base("edge", edge, cache, Path(work), tokens, lora_steps, 16, console))
         rows.append(bench_base("cloud", cloud, cache, Path(work), tokens // 2, lora_steps if cloud_lora else 0, 4,
                                console))
-    table = Table(title=f"NetGPT models on {os.cpu_count()} CPU cores (torch threads: models.base.configure_threads)")
+    table = Table(title=f"NetGPT models on {os.cpu_count()} CPU cores (torch threads: netgpt.models.base.configure_threads)")
     for col in ("model", "params M", "load s", "gen tok/s (threads)", "LoRA steps/s (batch, threads)", "adapter MB",
                 "switch ms", "peak RSS MB: serving / +LoRA"):
         table.add_column(col, justify="right")

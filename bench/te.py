@@ -25,9 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from netgpt import bus, services  # noqa: E402
-from netgpt.messages import UserIntent  # noqa: E402
-from netgpt.settings import Settings  # noqa: E402
+from netgpt.core import bus  # noqa: E402
+from netgpt.stack import services
+from netgpt.core.messages import UserIntent  # noqa: E402
+from netgpt.core.settings import Settings  # noqa: E402
 
 FLOWS = [  # (start s, server, user, Mbit/s)
     (0.0, "srv1", "usr1", 60.0),
@@ -47,7 +48,8 @@ def free_port() -> int:
 
 
 def run_mode(mode: str, scale: float, workdir: Path) -> dict:
-    from mininet_topos.network import publish_cells, running_network, wait_discovered
+    from netgpt.stack.network import running_network
+    from netgpt.stack.controller_feed import publish_cells, wait_discovered
 
     shutil.rmtree(workdir / mode, ignore_errors=True)  # Redis keeps its data (AOF) across restarts: start clean
     s = Settings(te_mode=mode, run_dir=workdir / mode, redis_port=free_port(), ofp_port=free_port(),
@@ -118,7 +120,7 @@ def main() -> int:
     ap.add_argument("--scale", type=float, default=1.0, help="multiply every flow's rate")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/netgpt-bench-te"))
     args = ap.parse_args()
-    from mininet_topos.network import require_root
+    from netgpt.stack.network import require_root
 
     if require_root():
         print(f"bench/te.py: {require_root()}")

@@ -11,13 +11,16 @@ import sys
 import time
 from pathlib import Path
 
+# The Hugging Face libraries' own switch (not a NETGPT setting): never reach for a model hub. They read it when they are
+# imported, so it is set before anything that imports them.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
+import torch  # noqa: E402
 from sklearn.metrics import precision_recall_fscore_support  # noqa: E402
 
-from edge_agent import user_intent as ui  # noqa: E402
+from netgpt.edge_agent.user_intent import classifier as ui  # noqa: E402
 
 
 def main() -> None:
@@ -50,16 +53,16 @@ def main() -> None:
 
     single_ms = []
     for text in texts[:50]:
-        ui._EMBEDDING_MEMO.clear()  # time the encoder too, as for a prompt never seen before
+        ui.forget_embeddings()  # time the encoder too, as for a prompt never seen before
         t = time.perf_counter()
         classifier.infer_intent(text, "bench", "c1", "r")
         single_ms.append((time.perf_counter() - t) * 1000)
-    ui._EMBEDDING_MEMO.clear()
+    ui.forget_embeddings()
     t = time.perf_counter()
     classifier.infer_intents([(text, "bench", "c1", f"r{i}") for i, text in enumerate(texts)])
     batch_ms = (time.perf_counter() - t) * 1000 / len(texts)
     print(f"\ninference ms/prompt: single median {np.median(single_ms):.1f} (p90 {np.percentile(single_ms, 90):.1f}, "
-          f"n=50); batched {batch_ms:.2f} (batch of {len(texts)}); torch threads {__import__('torch').get_num_threads()}")
+          f"n=50); batched {batch_ms:.2f} (batch of {len(texts)}); torch threads {torch.get_num_threads()}")
 
 
 if __name__ == "__main__":

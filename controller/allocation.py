@@ -25,15 +25,14 @@ import networkx as nx
 import redis
 from ryu.base import app_manager
 from ryu.lib import hub
-from ryu.ofproto import ofproto_v1_3
 
-from controller.ofp_util import barrier, flow_mod
-from controller.shortest_path import FORWARD_TABLE
-from netgpt import bus
-from netgpt.messages import Allocation, FlowAction, MessageError, UserIntent
-from netgpt.settings import get_settings
+from netgpt.controller.base import NetgptApp
+from netgpt.controller.ofp_util import flow_mod
+from netgpt.controller.shortest_path import FORWARD_TABLE
+from netgpt.core import bus
+from netgpt.core.messages import AgentHeartbeat, Allocation, FlowAction, MessageError, UserIntent
 
-app_manager.require_app("ryu.app.ofctl.service")  # serves the barriers of controller.ofp_util
+app_manager.require_app("ryu.app.ofctl.service")  # serves the barriers of netgpt.controller.ofp_util
 
 REWRITE_PRIORITY = 20  # above the forwarding app's per-pair flows
 REWRITE_COOKIE = 0x4E47_0002
@@ -41,56 +40,32 @@ DEMAND_WINDOW_S = 60.0
 FAILBACK_AFTER_S = 2.0  # a cell returns to its home node once that node has been alive this long
 
 
-class ComputeAllocation(app_manager.RyuApp):
-    OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
+class CellPlacement:
+    """The choice of node per cell, on plain data (no switches, no Redis): what it remembers between ticks is when
+    each node's current run of heartbeats began and the recent user intents per cell."""
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.settings = get_settings()
-        self.redis = bus.connect(self.settings, timeout_s=5)
-        self.allocations: dict[str, Allocation] = {}
-        # (cell, user mac) -> (node_id, the access switch's connection) of the rewrite installed. A switch that
-        # reconnects comes back as a new connection with empty tables, which makes the entry stale.
-        self.installed: dict[tuple[str, str], tuple[str, object]] = {}
-        self.intent_times: dict[str, deque] = {}  # cell -> recent user-intent times
+    def __init__(self):
         self.first_seen: dict[str, float] = {}  # node -> when its current run of heartbeats began
-        self.drops = bus.DropCounter()
-        self._restore()
-        hub.spawn(self._loop)
-        hub.spawn(self._consume_intents)
+        self.intent_times: dict[str, deque] = {}  # cell -> recent user-intent times
 
-    @property
-    def fwd(self):
-        return app_manager.lookup_service_brick("ShortestPathForwarding")
+    def count_intent(self, cell: str, ts: float) -> None:
+        self.intent_times.setdefault(cell, deque()).append(ts)
 
-    def _restore(self):
-        try:
-            for cell, raw in self.redis.hgetall(bus.Keys.ALLOCATIONS).items():
-                try:
-                    msg = bus.parse_message(raw)
-                    if isinstance(msg, Allocation):
-                        self.allocations[cell] = msg
-                except MessageError as exc:
-                    self.logger.warning("stored allocation of %s dropped: %s", cell, exc)
-        except redis.RedisError as exc:
-            self.logger.warning("allocations not restored (%s); starting empty", exc)
-        if self.allocations:
-            self.logger.info("restored allocations: %s", {c: a.node_id for c, a in self.allocations.items()})
-
-    # --- decisions ----------------------------------------------------------------------------------------------------
-
-    def predicted_demand(self, cell: str) -> float:
-        times, now = self.intent_times.get(cell, deque()), time.time()
+    def predicted_demand(self, cell: str, now: float | None = None) -> float:
+        """Requests per second the cell is about to send: its rate of user intents over the last minute."""
+        now = time.time() if now is None else now
+        times = self.intent_times.get(cell, deque())
         while times and now - times[0] > DEMAND_WINDOW_S:
             times.popleft()
         return len(times) / DEMAND_WINDOW_S
 
-    def decide(self, cells: list[str], agents: dict, pins: dict | None = None) -> dict[str, tuple[str, str]]:
+    def decide(self, cells: list[str], agents: dict[str, AgentHeartbeat], allocations: dict[str, Allocation],
+               pins: dict | None = None, now: float | None = None) -> dict[str, tuple[str, str]]:
         """cell -> (node_id, reason) for every cell that can be served; keeps allocations that are still good.
         An operator's pin wins while the pinned node is alive."""
         pins = pins or {}
+        now = time.time() if now is None else now
         headroom = {n: hb.capacity_rps - hb.load_rps for n, hb in agents.items()}
-        now = time.time()
         for n in agents:
             self.first_seen.setdefault(n, now)
         for n in list(self.first_seen):
@@ -98,9 +73,9 @@ class ComputeAllocation(app_manager.RyuApp):
                 del self.first_seen[n]  # a node that comes back must prove itself again before cells return
         out = {}
         # Cells that stay first, so the headroom left for moved cells is right.
-        for cell in sorted(cells, key=lambda c: c not in self.allocations):
-            current = self.allocations.get(cell)
-            demand = self.predicted_demand(cell)
+        for cell in sorted(cells, key=lambda c: c not in allocations):
+            current = allocations.get(cell)
+            demand = self.predicted_demand(cell, now)
             home_back = [n for n, hb in agents.items() if cell in hb.cells and headroom[n] > demand
                          and now - self.first_seen.get(n, now) >= FAILBACK_AFTER_S]
             if pins.get(cell) in agents:
@@ -124,12 +99,44 @@ class ComputeAllocation(app_manager.RyuApp):
             out[cell] = (node, reason)
         return out
 
+
+class ComputeAllocation(NetgptApp):
+    REDIS_TIMEOUT_S = 5.0
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.allocations: dict[str, Allocation] = {}
+        # (cell, user mac) -> (node_id, the access switch's connection) of the rewrite installed. A switch that
+        # reconnects comes back as a new connection with empty tables, which makes the entry stale.
+        self.installed: dict[tuple[str, str], tuple[str, object]] = {}
+        self.placement = CellPlacement()
+        self._restore()
+
+    def start(self):
+        super().start()
+        hub.spawn(self._loop)
+        hub.spawn(self._consume_intents)
+
+    def _restore(self):
+        try:
+            for cell, raw in self.redis.hgetall(bus.Keys.ALLOCATIONS).items():
+                try:
+                    msg = bus.parse_message(raw)
+                    if isinstance(msg, Allocation):
+                        self.allocations[cell] = msg
+                except MessageError as exc:
+                    self.logger.warning("stored allocation of %s dropped: %s", cell, exc)
+        except redis.RedisError as exc:
+            self.logger.warning("allocations not restored (%s); starting empty", exc)
+        if self.allocations:
+            self.logger.info("restored allocations: %s", {c: a.node_id for c, a in self.allocations.items()})
+
     # --- acting -------------------------------------------------------------------------------------------------------
 
     def _loop(self):
         while True:
             hub.sleep(self.settings.allocation_interval_s)
-            if self.fwd is None:
+            if self.forwarding is None:
                 continue
             try:
                 self.reconcile()
@@ -139,13 +146,13 @@ class ComputeAllocation(app_manager.RyuApp):
                 self.logger.exception("allocation tick failed")
 
     def reconcile(self):
-        fwd = self.fwd
+        fwd = self.forwarding
         agents = bus.live_agents(self.redis, self.drops)
         cells = {c: [tuple(p) for p in json.loads(v)] for c, v in self.redis.hgetall(bus.Keys.CELLS).items()}
         vip, vip_mac = self.settings.edge_vip, self.settings.edge_vip_mac
-        fwd.arp_table[vip] = vip_mac  # users resolve the VIP through the forwarding app's proxy ARP
+        fwd.add_proxy_arp(vip, vip_mac)  # users resolve the VIP through the forwarding app's proxy ARP
         pins = self.redis.hgetall(bus.Keys.PINS)
-        for cell, (node, reason) in self.decide(list(cells), agents, pins).items():
+        for cell, (node, reason) in self.placement.decide(list(cells), agents, self.allocations, pins).items():
             current = self.allocations.get(cell)
             if current is None or current.node_id != node:
                 alloc = Allocation(source="controller:allocation", cell=cell, node_id=node, vip=vip, reason=reason,
@@ -167,7 +174,7 @@ class ComputeAllocation(app_manager.RyuApp):
 
     def _steer(self, cell, user_mac, node, node_ip, node_mac, reason):
         """Rewrite VIP <-> node for one user at its access switch, with the paths between installed first."""
-        fwd = self.fwd
+        fwd = self.forwarding
         user_ip = next((ip for ip, m in fwd.arp_table.items() if m == user_mac and ip != self.settings.edge_vip), None)
         if user_ip is None:
             return
@@ -175,10 +182,8 @@ class ComputeAllocation(app_manager.RyuApp):
         dp = fwd.datapaths.get(adpid)
         if dp is None:
             return
-        fwd.install_path(user_mac, node_mac, fwd.path_policy(user_mac, node_mac, adpid, ndpid),
-                                   barrier=lambda d: barrier(self, d))
-        fwd.install_path(node_mac, user_mac, fwd.path_policy(node_mac, user_mac, ndpid, adpid),
-                         barrier=lambda d: barrier(self, d))
+        fwd.install_path(user_mac, node_mac, fwd.choose_path(user_mac, node_mac, adpid, ndpid), barrier=self.barrier)
+        fwd.install_path(node_mac, user_mac, fwd.choose_path(node_mac, user_mac, ndpid, adpid), barrier=self.barrier)
         parser = dp.ofproto_parser
         vip, vip_mac = self.settings.edge_vip, self.settings.edge_vip_mac
         # Only the service's replies are rewritten: other traffic between the node and the user is left alone. A user
@@ -194,7 +199,7 @@ class ComputeAllocation(app_manager.RyuApp):
         # Return path first, then the switch-over: a reply never meets a switch that cannot rewrite it.
         dp.send_msg(flow_mod(dp, REWRITE_PRIORITY, *egress, cookie=REWRITE_COOKIE))
         dp.send_msg(flow_mod(dp, REWRITE_PRIORITY, *ingress, cookie=REWRITE_COOKIE, goto_table=FORWARD_TABLE))
-        barrier(self, dp)
+        self.barrier(dp)
         old = self.installed.get((cell, user_mac), (None,))[0]
         self.installed[(cell, user_mac)] = (node, dp)
         records = [FlowAction(source="controller:allocation", action_id=uuid.uuid4().hex[:12], op="add", dpid=adpid,
@@ -217,7 +222,7 @@ class ComputeAllocation(app_manager.RyuApp):
             self.drops.count(exc)
             return
         if isinstance(msg, UserIntent):
-            self.intent_times.setdefault(msg.cell, deque()).append(msg.ts)
+            self.placement.count_intent(msg.cell, msg.ts)
 
 
 def _action_dict(action) -> dict:

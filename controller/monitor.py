@@ -1,36 +1,51 @@
 """Switch monitoring: port and flow statistics every Settings.stats_interval_s, as PortStats/FlowStats on Redis.
 
-Rates are computed here from successive counters, so every consumer sees the same numbers. A counter that goes down
+Rates are computed here from successive counters, so every consumer sees the same numbers: on Redis, and inside the
+controller as an EventPortRates per statistics reply (traffic engineering observes it). A counter that goes down
 (switch restart, counter wrap) starts a new baseline instead of producing a negative or huge rate.
 """
 import json
 import time
+from typing import NamedTuple
 
 import redis
-from ryu.base import app_manager
-from ryu.controller import ofp_event
+from ryu.controller import event, ofp_event
 from ryu.controller.handler import DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
 from ryu.lib import hub
-from ryu.ofproto import ofproto_v1_3
 
-from netgpt import bus
-from netgpt.messages import CellStats, FlowStats, PortStats
-from netgpt.settings import get_settings
+from netgpt.controller.base import NetgptApp
+from netgpt.core import bus
+from netgpt.core.messages import CellStats, FlowStats, PortStats
 
 
-class Monitor(app_manager.RyuApp):
-    OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
+class PortRate(NamedTuple):
+    ts: float  # when the sample was taken (unix seconds)
+    rx_bps: float
+    tx_bps: float
+
+
+class EventPortRates(event.EventBase):
+    """The rates of one switch's ports, just computed from a statistics reply: dpid, {port: PortRate}."""
+
+    def __init__(self, dpid: int, rates: dict[int, PortRate]):
+        super().__init__()
+        self.dpid, self.rates = dpid, rates
+
+
+class Monitor(NetgptApp):
+    _EVENTS = [EventPortRates]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.settings = get_settings()
-        self.redis = bus.connect(self.settings)
         self.datapaths = {}
         self.last: dict[tuple[int, int], tuple[float, int, int]] = {}  # (dpid, port) -> (time, rx_bytes, tx_bytes)
-        self.rates: dict[tuple[int, int], tuple[float, float, float]] = {}  # (dpid, port) -> (time, rx_bps, tx_bps)
+        self.rates: dict[tuple[int, int], PortRate] = {}  # (dpid, port) -> latest rates
         self.published = 0
         self.publish_errors = 0
-        self.monitor_thread = hub.spawn(self._poll)
+
+    def start(self):
+        super().start()
+        hub.spawn(self._poll)
 
     @set_ev_cls(ofp_event.EventOFPStateChange, [MAIN_DISPATCHER, DEAD_DISPATCHER])
     def state_change_handler(self, ev):
@@ -49,32 +64,32 @@ class Monitor(app_manager.RyuApp):
                 dp.send_msg(parser.OFPPortStatsRequest(dp, 0, ofp.OFPP_ANY))
                 dp.send_msg(parser.OFPFlowStatsRequest(dp))
             hub.sleep(self.settings.stats_interval_s)
-            self._publish_cells()
+            self.publish_cells()
 
     def _link_names(self, dpid: int) -> dict[int, str]:
         """port -> 'a-b' (dpids, smaller first) for the switch's inter-switch ports, from the forwarding app's graph
         (kept current by its topology events; no topology request per statistics reply)."""
-        fwd = app_manager.lookup_service_brick("ShortestPathForwarding")
+        fwd = self.forwarding
         if fwd is None or dpid not in fwd.graph:
             return {}
         return {d["port"]: "-".join(str(x) for x in sorted((dpid, b)))
                 for _, b, d in fwd.graph.out_edges(dpid, data=True)}
 
-    def _publish_cells(self):
+    def publish_cells(self):
         """Per-cell rates from the latest samples of each cell's access ports (cells come from Redis netgpt:cells)."""
         try:
             cells = {c: json.loads(v) for c, v in self.redis.hgetall(bus.Keys.CELLS).items()}
         except (redis.RedisError, ValueError) as exc:
             self.logger.warning("cells not read: %s", exc)
             return
-        now, fresh = time.time(), 2.5 * self.settings.stats_interval_s
+        now = time.time()
         out = []
         for cell, ports in cells.items():
             samples = [self.rates[(d, p)] for d, p in ports if (d, p) in self.rates
-                       and now - self.rates[(d, p)][0] < fresh]
+                       and now - self.rates[(d, p)].ts < self.fresh_s]
             if samples:
-                out.append(CellStats(source="controller", cell=cell, uplink_bps=sum(s[1] for s in samples),
-                                     downlink_bps=sum(s[2] for s in samples), ports=len(samples)))
+                out.append(CellStats(source="controller", cell=cell, uplink_bps=sum(s.rx_bps for s in samples),
+                                     downlink_bps=sum(s.tx_bps for s in samples), ports=len(samples)))
         if out:
             self._publish(bus.Streams.TELEMETRY, out)
 
@@ -92,7 +107,7 @@ class Monitor(app_manager.RyuApp):
         now = time.time()
         dpid = ev.msg.datapath.id
         links = self._link_names(dpid)
-        out = []
+        out, rates = [], {}
         for st in ev.msg.body:
             if st.port_no > 0xFFFFFF00:  # OFPP_LOCAL and other reserved ports
                 continue
@@ -104,11 +119,13 @@ class Monitor(app_manager.RyuApp):
                 rx_bps = (st.rx_bytes - prev[1]) * 8 / interval
                 tx_bps = (st.tx_bytes - prev[2]) * 8 / interval
             self.last[key] = (now, st.rx_bytes, st.tx_bytes)
-            self.rates[key] = (now, rx_bps, tx_bps)
+            self.rates[key] = rates[st.port_no] = PortRate(now, rx_bps, tx_bps)
             out.append(PortStats(source="controller", ts=now, dpid=dpid, port_no=st.port_no, rx_bytes=st.rx_bytes,
                                  tx_bytes=st.tx_bytes, rx_packets=st.rx_packets, tx_packets=st.tx_packets,
                                  rx_dropped=st.rx_dropped, tx_dropped=st.tx_dropped, rx_bps=rx_bps, tx_bps=tx_bps,
                                  interval_s=interval, link=links.get(st.port_no)))
+        if rates:
+            self.send_event_to_observers(EventPortRates(dpid, rates))
         if out:
             self._publish(bus.Streams.TELEMETRY, out)
 

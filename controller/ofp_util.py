@@ -1,9 +1,13 @@
-"""Small OpenFlow helpers shared by the apps that change flows."""
+"""The OpenFlow messages that change a switch's tables, built in one place: every flow and meter the apps install or
+remove goes through these helpers (as Ryu's simple_switch_13 apps share one add_flow)."""
 from ryu.app.ofctl import api as ofctl_api
+
+ALL_COOKIE_BITS = 0xFFFF_FFFF_FFFF_FFFF  # a cookie mask that makes a delete match the cookie exactly
 
 
 def barrier(app, dp) -> bool:
-    """Wait until the switch has applied everything sent before (OpenFlow barrier). False if it did not answer."""
+    """Wait until the switch has applied everything sent before (OpenFlow barrier). False if it did not answer.
+    Needs ryu.app.ofctl.service (each app module that uses barriers requires it)."""
     try:
         ofctl_api.send_msg(app, dp.ofproto_parser.OFPBarrierRequest(dp), reply_cls=dp.ofproto_parser.OFPBarrierReply)
         return True
@@ -23,3 +27,22 @@ def flow_mod(dp, priority, match, actions, cookie=0, command=None, idle_timeout=
                              instructions=inst,
                              command=ofp.OFPFC_ADD if command is None else command, idle_timeout=idle_timeout,
                              out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY)
+
+
+def delete_flows(dp, cookie):
+    """An OFPFlowMod that deletes every flow with exactly this cookie, in all tables: each app marks its flows with
+    its own cookie, so it removes only what it installed."""
+    parser, ofp = dp.ofproto_parser, dp.ofproto
+    return parser.OFPFlowMod(datapath=dp, command=ofp.OFPFC_DELETE, table_id=ofp.OFPTT_ALL, cookie=cookie,
+                             cookie_mask=ALL_COOKIE_BITS, out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY)
+
+
+def add_meter(dp, meter_id, rate_kbps):
+    """An OpenFlow 1.3 meter that drops what exceeds `rate_kbps`."""
+    parser, ofp = dp.ofproto_parser, dp.ofproto
+    band = parser.OFPMeterBandDrop(rate=rate_kbps, burst_size=0)
+    return parser.OFPMeterMod(dp, command=ofp.OFPMC_ADD, flags=ofp.OFPMF_KBPS, meter_id=meter_id, bands=[band])
+
+
+def delete_meter(dp, meter_id):
+    return dp.ofproto_parser.OFPMeterMod(dp, command=dp.ofproto.OFPMC_DELETE, meter_id=meter_id)

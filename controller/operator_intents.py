@@ -20,13 +20,12 @@ import time
 import redis
 from ryu.base import app_manager
 from ryu.lib import hub
-from ryu.ofproto import ofproto_v1_3
 
-from controller.ofp_util import barrier, flow_mod
-from controller.shortest_path import FORWARD_TABLE, POLICY_TABLE
-from netgpt import bus
-from netgpt.messages import IntentResult, MessageError, OperatorIntent
-from netgpt.settings import get_settings
+from netgpt.controller.base import NetgptApp
+from netgpt.controller.ofp_util import add_meter, delete_flows, delete_meter, flow_mod
+from netgpt.controller.shortest_path import FORWARD_TABLE, POLICY_TABLE
+from netgpt.core import bus
+from netgpt.core.messages import IntentResult, MessageError, OperatorIntent
 
 app_manager.require_app("ryu.app.ofctl.service")
 
@@ -40,28 +39,24 @@ class Rejected(ValueError):
     """The intent cannot be applied as given; the text is the reason shown to the operator."""
 
 
-class OperatorIntents(app_manager.RyuApp):
-    OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
+class OperatorIntents(NetgptApp):
+    REDIS_TIMEOUT_S = 5.0
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.settings = get_settings()
-        self.redis = bus.connect(self.settings, timeout_s=5)
         self.active: dict[str, tuple[OperatorIntent, dict]] = {}  # intent_id -> (intent, what to undo)
         self.next_meter = 1
-        self.drops = bus.DropCounter()
+
+    def start(self):
+        super().start()
         hub.spawn(self._consume)
         hub.spawn(self._expire_loop)
-
-    @property
-    def fwd(self):
-        return app_manager.lookup_service_brick("ShortestPathForwarding")
 
     # --- validation ---------------------------------------------------------------------------------------------------
 
     def _ports(self, selector: dict) -> list[tuple[int, int]]:
         """The access ports a selector names, checked against the topology."""
-        fwd = self.fwd
+        fwd = self.forwarding
         if "cell" in selector:
             raw = self.redis.hget(bus.Keys.CELLS, str(selector["cell"]))
             if raw is None:
@@ -84,10 +79,11 @@ class OperatorIntents(app_manager.RyuApp):
             a, b = (int(x) for x in str(params["link"]).split("-"))
         except (KeyError, ValueError):
             raise Rejected("params.link must be 'a-b' with switch dpids") from None
+        graph = self.forwarding.graph
         for dpid in (a, b):
-            if dpid not in self.fwd.graph:
+            if dpid not in graph:
                 raise Rejected(f"unknown switch {dpid}")
-        if not (self.fwd.graph.has_edge(a, b) and self.fwd.graph.has_edge(b, a)):  # avoided both ways
+        if not (graph.has_edge(a, b) and graph.has_edge(b, a)):  # avoided both ways
             raise Rejected(f"no link between switches {a} and {b}")
         return a, b
 
@@ -100,10 +96,9 @@ class OperatorIntents(app_manager.RyuApp):
         action, p = intent.action.value, intent.params
         if action == "avoid_link":
             a, b = self._link(p)
-            old = (self.fwd.graph[a][b]["weight"], self.fwd.graph[b][a]["weight"])
-            self.fwd.graph[b][a]["weight"] = AVOID_WEIGHT
-            self.fwd.set_link_weight(a, b, AVOID_WEIGHT)  # also re-routes
-            return {"link": (a, b), "weights": old}
+            old = self.forwarding.graph[a][b]["weight"]
+            self.forwarding.set_link_weight(a, b, AVOID_WEIGHT)  # both ways; also re-routes
+            return {"link": (a, b), "weight": old}
         if action in ("rate_limit", "prioritize"):
             ports = self._ports(intent.selector)
             if action == "rate_limit":
@@ -122,7 +117,7 @@ class OperatorIntents(app_manager.RyuApp):
 
     def _install_class(self, intent: OperatorIntent, ports) -> list:
         """Per access port: uplink (in_port) and downlink (to the hosts behind it), metered or marked."""
-        fwd, flows = self.fwd, []
+        fwd, flows = self.forwarding, []
         cookie = INTENT_COOKIE_BASE + (hash(intent.intent_id) & 0xFFFFFFF)
         by_switch: dict[int, list[int]] = {}
         for dpid, port in ports:
@@ -131,13 +126,11 @@ class OperatorIntents(app_manager.RyuApp):
             by_switch.setdefault(dpid, []).append(port)
         for dpid, switch_ports in by_switch.items():
             dp = fwd.datapaths[dpid]
-            parser, ofp = dp.ofproto_parser, dp.ofproto
+            parser = dp.ofproto_parser
             meter_id, actions = None, []
             if intent.action.value == "rate_limit":
                 meter_id, self.next_meter = self.next_meter, self.next_meter + 1
-                band = parser.OFPMeterBandDrop(rate=int(intent.params["rate_mbps"] * 1000), burst_size=0)
-                dp.send_msg(parser.OFPMeterMod(dp, command=ofp.OFPMC_ADD, flags=ofp.OFPMF_KBPS, meter_id=meter_id,
-                                               bands=[band]))
+                dp.send_msg(add_meter(dp, meter_id, int(intent.params["rate_mbps"] * 1000)))
             else:
                 actions = [parser.OFPActionSetField(ip_dscp=int(intent.params.get("dscp", 46)))]
             for port in switch_ports:
@@ -147,30 +140,25 @@ class OperatorIntents(app_manager.RyuApp):
                 for match in matches:
                     dp.send_msg(flow_mod(dp, POLICY_PRIORITY + intent.priority % 100, match, actions, cookie=cookie,
                                          table_id=POLICY_TABLE, goto_table=FORWARD_TABLE, meter_id=meter_id))
-            barrier(self, dp)
+            self.barrier(dp)
             flows.append((dpid, cookie, meter_id))
         return flows
 
     def undo(self, intent_id: str) -> None:
         intent, state = self.active.pop(intent_id)
-        fwd = self.fwd
+        fwd = self.forwarding
         if "link" in state:
-            (a, b), (wab, wba) = state["link"], state["weights"]
-            if fwd.graph.has_edge(b, a):
-                fwd.graph[b][a]["weight"] = wba
-            if fwd.graph.has_edge(a, b):
-                fwd.set_link_weight(a, b, wab)
+            a, b = state["link"]
+            if fwd.graph.has_edge(a, b) or fwd.graph.has_edge(b, a):  # a link that went away meanwhile has no weight
+                fwd.set_link_weight(a, b, state["weight"])
         for dpid, cookie, meter_id in state.get("flows", []):
             dp = fwd.datapaths.get(dpid)
             if dp is None:
                 continue
-            parser, ofp = dp.ofproto_parser, dp.ofproto
-            dp.send_msg(parser.OFPFlowMod(datapath=dp, command=ofp.OFPFC_DELETE, table_id=ofp.OFPTT_ALL, cookie=cookie,
-                                          cookie_mask=0xFFFFFFFFFFFFFFFF, out_port=ofp.OFPP_ANY,
-                                          out_group=ofp.OFPG_ANY))
+            dp.send_msg(delete_flows(dp, cookie))
             if meter_id:
-                dp.send_msg(parser.OFPMeterMod(dp, command=ofp.OFPMC_DELETE, meter_id=meter_id))
-            barrier(self, dp)
+                dp.send_msg(delete_meter(dp, meter_id))
+            self.barrier(dp)
         if "pin" in state:
             self.redis.hdel(bus.Keys.PINS, state["pin"])
         self._record(intent, True, "expired: reverted")
@@ -188,7 +176,7 @@ class OperatorIntents(app_manager.RyuApp):
             self.logger.warning("intent result not recorded: %s", exc)
 
     def handle(self, intent: OperatorIntent) -> None:
-        if self.fwd is None:
+        if self.forwarding is None:
             raise Rejected("the controller is still starting")
         if intent.expires_ts is not None and intent.expires_ts <= time.time():
             raise Rejected("already expired")
@@ -197,9 +185,9 @@ class OperatorIntents(app_manager.RyuApp):
         self._record(intent, True, "applied")
 
     def _consume(self):
-        bus.consume_forever(self.redis, GROUP, CONSUMER, [bus.Streams.OPERATOR_INTENTS], self._handle_entry)
+        bus.consume_forever(self.redis, GROUP, CONSUMER, [bus.Streams.OPERATOR_INTENTS], self.handle_entry)
 
-    def _handle_entry(self, _stream, entry_id, fields):
+    def handle_entry(self, _stream, entry_id, fields):
         try:
             intent = bus.decode_entry(fields)
         except MessageError as exc:
@@ -217,10 +205,13 @@ class OperatorIntents(app_manager.RyuApp):
     def _expire_loop(self):
         while True:
             hub.sleep(0.5)
-            now = time.time()
-            for intent_id, (intent, _) in list(self.active.items()):
-                if intent.expires_ts is not None and intent.expires_ts <= now:
-                    try:
-                        self.undo(intent_id)
-                    except Exception:
-                        self.logger.exception("reverting intent %s failed", intent_id)
+            self.expire(time.time())
+
+    def expire(self, now: float) -> None:
+        """Revert every active intent whose time is up."""
+        for intent_id, (intent, _) in list(self.active.items()):
+            if intent.expires_ts is not None and intent.expires_ts <= now:
+                try:
+                    self.undo(intent_id)
+                except Exception:
+                    self.logger.exception("reverting intent %s failed", intent_id)

@@ -12,11 +12,10 @@ import json
 
 import redis
 from ryu.app.wsgi import ControllerBase, Response, WSGIApplication, route
-from ryu.base import app_manager
 
-from netgpt import bus
-from netgpt.messages import MessageError
-from netgpt.settings import get_settings
+from netgpt.controller.base import NetgptApp
+from netgpt.core import bus
+from netgpt.core.messages import MessageError
 
 APP_KEY = "netgpt_status_app"
 
@@ -25,12 +24,11 @@ def _json(body, status=200):
     return Response(status=status, content_type="application/json", charset="utf-8", body=json.dumps(body).encode())
 
 
-class StatusApi(app_manager.RyuApp):
+class StatusApi(NetgptApp):
     _CONTEXTS = {"wsgi": WSGIApplication}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.redis = bus.connect(get_settings())
         kwargs["wsgi"].register(StatusController, {APP_KEY: self})
 
 

@@ -11,13 +11,19 @@ Modes (Settings.te_mode):
   expected demand of user intents (UserIntent with user_ip/server_ip) that has not arrived yet. New pairs, and an
   intent's pair as soon as the intent arrives (before its first packet), go on the least-loaded of the k shortest.
 
+The choice itself (peak utilisation, best path, hot links, whether a move is worth it) is plain functions of loads and
+capacities, below; the app gathers the loads (port rates from the monitor's EventPortRates, per-pair rates from flow
+statistics, intents and forecasts) and moves pairs through the forwarding app's interface.
+
 Demand direction: an intent's traffic flows server -> user (downlink), the common case for generative and streaming
 services. Inputs come from Redis streams through the consumer group 'controller', so nothing is lost while the
 controller restarts; malformed or stale messages are logged, counted and dropped. Every change is a FlowAction on the
 audit stream, with the flow's previous actions so it can be reverted.
 """
+import itertools
 import time
 import uuid
+from typing import Iterable
 
 import networkx as nx
 import redis
@@ -25,14 +31,14 @@ from ryu.base import app_manager
 from ryu.controller import ofp_event
 from ryu.controller.handler import MAIN_DISPATCHER, set_ev_cls
 from ryu.lib import hub
-from ryu.ofproto import ofproto_v1_3
 
-from controller.ofp_util import barrier
-from netgpt import bus
-from netgpt.messages import FlowAction, Forecast, MessageError, UserIntent
-from netgpt.settings import get_settings
+from netgpt.controller.base import NetgptApp
+from netgpt.controller.monitor import EventPortRates, PortRate
+from netgpt.controller.shortest_path import FORWARD_PRIORITY
+from netgpt.core import bus
+from netgpt.core.messages import FlowAction, Forecast, MessageError, UserIntent
 
-app_manager.require_app("ryu.app.ofctl.service")  # serves the barriers of controller.ofp_util
+app_manager.require_app("ryu.app.ofctl.service")  # serves the barriers of netgpt.controller.ofp_util
 
 GROUP, CONSUMER = "controller", "te"
 STALE_AFTER_S = 60.0
@@ -40,39 +46,74 @@ MIN_GAIN = 0.05  # a move must lower the peak utilisation on the pair's path by 
 MIN_SHARE = 0.05  # pairs under 5% of a hot link's capacity are not moved
 HOT_MOVE_GAIN = 0.15  # a move that leaves the pair on a path still over the threshold must gain 15 points
 
+Link = tuple[int, int]
+Pair = tuple[str, str]
 
-class TrafficEngineering(app_manager.RyuApp):
-    OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
+
+# --- the decision, on plain numbers -----------------------------------------------------------------------------------
+
+def links_of(path: list[int]) -> list[Link]:
+    return list(zip(path, path[1:]))
+
+
+def peak_utilisation(path: list[int], loads: dict[Link, float], caps: dict[Link, float], demand: float = 0.0,
+                     current: list[int] = ()) -> float:
+    """The highest utilisation along `path` once a pair's `demand` is on it (and off its `current` path, whose loads
+    include it). Links without a capacity are not managed and do not count."""
+    current_links = set(links_of(current))
+    utils = [(loads.get(l, 0.0) - (demand if l in current_links else 0.0) + demand) / caps[l]
+             for l in links_of(path) if l in caps]
+    return max(utils, default=0.0)
+
+
+def least_loaded_path(candidates: Iterable[list[int]], default: list[int], loads: dict[Link, float],
+                      caps: dict[Link, float], demand: float, current: list[int], k: int) -> list[int]:
+    """Among the first k candidates, the one with the lowest peak utilisation; `default` (the pair's current path, or
+    the shortest for a new pair) unless another is better by MIN_GAIN: no flapping for a few points."""
+    def peak(path):
+        return peak_utilisation(path, loads, caps, demand, current)
+
+    best = default
+    for path in itertools.islice(candidates, k):
+        if peak(path) < peak(best) - MIN_GAIN:
+            best = path
+    return best
+
+
+def hot_links(loads: dict[Link, float], caps: dict[Link, float], threshold: float) -> list[Link]:
+    """Managed links over the threshold, hottest first."""
+    return sorted((l for l in loads if l in caps and loads[l] / caps[l] > threshold),
+                  key=lambda l: -loads[l] / caps[l])
+
+
+def worth_moving(before: float, after: float, threshold: float) -> bool:
+    """From one hot path to another for a few points is not worth it: measurement noise would flap it back."""
+    return not (after > threshold and before - after < HOT_MOVE_GAIN)
+
+
+class TrafficEngineering(NetgptApp):
+    REDIS_TIMEOUT_S = 5.0
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.settings = get_settings()
-        self.redis = bus.connect(self.settings, timeout_s=5)
-        self.flow_bytes: dict[tuple[str, str], tuple[float, int]] = {}  # pair -> (time, bytes) at its first switch
-        self.pair_rate: dict[tuple[str, str], float] = {}  # pair -> measured bit/s
-        self.expected: dict[tuple[str, str], tuple[float, float]] = {}  # pair -> (bit/s, until) from intents
-        self.link_forecast: dict[tuple[int, int], tuple[float, float]] = {}  # link -> (peak bit/s, until)
-        self.moved_at: dict[tuple[str, str], float] = {}
-        # Moves the link measurements do not show yet: (until, old path, new path, bit/s), for 2.5 stats intervals.
+        self.port_rates: dict[tuple[int, int], PortRate] = {}  # (dpid, port) -> latest rates, from the monitor
+        self.flow_bytes: dict[Pair, tuple[float, int]] = {}  # pair -> (time, bytes) at its first switch
+        self.pair_rate: dict[Pair, float] = {}  # pair -> measured bit/s
+        self.expected: dict[Pair, tuple[float, float]] = {}  # pair -> (bit/s, until) from intents
+        self.link_forecast: dict[Link, tuple[float, float]] = {}  # link -> (peak bit/s, until)
+        self.moved_at: dict[Pair, float] = {}
+        # Moves the link measurements do not show yet: (until, old path, new path, bit/s), for one freshness window.
         self.recent_moves: list[tuple[float, list[int], list[int], float]] = []
-        self.caps_cache: tuple[float, dict[tuple[int, int], float]] = (0.0, {})  # (read at, capacities)
-        self.drops = bus.DropCounter()
+        self.caps_cache: tuple[float, dict[Link, float]] = (0.0, {})  # (read at, capacities)
         self.moves = 0
+
+    def start(self):
+        super().start()
         if self.settings.te_mode != "static":
             hub.spawn(self._consume)
             hub.spawn(self._control_loop)
 
-    # --- the other apps of this controller ------------------------------------------------------------------------
-
-    @property
-    def fwd(self):
-        return app_manager.lookup_service_brick("ShortestPathForwarding")
-
-    @property
-    def monitor(self):
-        return app_manager.lookup_service_brick("Monitor")
-
-    def _capacities(self) -> dict[tuple[int, int], float]:
+    def _capacities(self) -> dict[Link, float]:
         """Directed link -> bit/s. Links without a published capacity are not managed. Read from Redis at most once
         per stats interval: a new pair's first packet (proactive placement) must not wait on Redis."""
         read_at, caps = self.caps_cache
@@ -92,21 +133,20 @@ class TrafficEngineering(app_manager.RyuApp):
 
     # --- the load the controller believes each link carries -------------------------------------------------------
 
-    def link_loads(self) -> dict[tuple[int, int], float]:
-        fwd, now = self.fwd, time.time()
-        fresh = 2.5 * self.settings.stats_interval_s
+    def link_loads(self) -> dict[Link, float]:
+        fwd, now = self.forwarding, time.time()
         loads = {}
         for a, b, data in fwd.graph.edges(data=True):
-            sample = self.monitor.rates.get((a, data["port"])) if self.monitor else None
-            loads[(a, b)] = sample[2] if sample and now - sample[0] < fresh else 0.0
+            sample = self.port_rates.get((a, data["port"]))
+            loads[(a, b)] = sample.tx_bps if sample and now - sample.ts < self.fresh_s else 0.0
         # A pair moved a moment ago still shows on its old path's rates: without this, the next tick would see the old
         # path as hot as before and move a second pair after the first (seen in bench/te.py, reactive mode).
         self.recent_moves = [m for m in self.recent_moves if m[0] > now]
         for _until, old, new, bps in self.recent_moves:
-            for l in zip(old, old[1:]):
+            for l in links_of(old):
                 if l in loads:
                     loads[l] = max(0.0, loads[l] - bps)
-            for l in zip(new, new[1:]):
+            for l in links_of(new):
                 if l in loads:
                     loads[l] += bps
         if self.settings.te_mode == "proactive":
@@ -115,7 +155,7 @@ class TrafficEngineering(app_manager.RyuApp):
                     loads[link] = max(loads[link], peak)
             for pair, path in fwd.paths.items():
                 pending = self._pending(pair, now)
-                for link in zip(path, path[1:]):
+                for link in links_of(path):
                     if link in loads:
                         loads[link] += pending
         return loads
@@ -123,63 +163,54 @@ class TrafficEngineering(app_manager.RyuApp):
     def _pending(self, pair, now) -> float:
         """Expected demand of a pair that has not shown up in measurements yet."""
         bps, until = self.expected.get(pair, (0.0, 0.0))
-        return max(0.0, bps - self._rate(pair)) if until > now else 0.0
+        return max(0.0, bps - self.measured_rate(pair)) if until > now else 0.0
 
-    def _rate(self, pair) -> float:
+    def measured_rate(self, pair) -> float:
         """The pair's measured bit/s; 0 once its flow stops reporting (idled out, deleted): a dead pair is not moved."""
         sample = self.flow_bytes.get(pair)
-        fresh = sample is not None and time.time() - sample[0] < 2.5 * self.settings.stats_interval_s
+        fresh = sample is not None and time.time() - sample[0] < self.fresh_s
         return self.pair_rate.get(pair, 0.0) if fresh else 0.0
 
-    def _demand(self, pair) -> float:
+    def demand(self, pair) -> float:
+        """What the pair carries or, in proactive mode, is announced to carry soon (the larger)."""
         now = time.time()
         expected = self.expected[pair][0] if pair in self.expected and self.expected[pair][1] > now else 0.0
         if self.settings.te_mode != "proactive":
             expected = 0.0
-        return max(self._rate(pair), expected)
+        return max(self.measured_rate(pair), expected)
 
     # --- path choice ------------------------------------------------------------------------------------------------
 
     def best_path(self, src_mac, dst_mac, src_dpid, dst_dpid, loads=None, caps=None) -> list[int]:
-        """Among the k shortest paths, the one with the lowest peak utilisation once this pair's demand is on it."""
-        fwd = self.fwd
+        """Among the k shortest paths, the one with the lowest peak utilisation once this pair's demand is on it.
+        Also the forwarding app's path policy in proactive mode."""
+        fwd = self.forwarding
         loads = self.link_loads() if loads is None else loads
         caps = self._capacities() if caps is None else caps
         pair = (src_mac, dst_mac)
         current = fwd.paths.get(pair, [])
-        peak = lambda path: self.peak_with(pair, path, loads, caps)  # noqa: E731
+        # Stay on the current path (or the shortest, for a new pair) unless another is clearly better.
+        default = current if current and current[0] == src_dpid else fwd.shortest_path(src_mac, dst_mac, src_dpid,
+                                                                                        dst_dpid)
         candidates = nx.shortest_simple_paths(fwd.graph, src_dpid, dst_dpid, weight="weight")
-        # Stay on the current path (or the shortest, for a new pair) unless another is clearly better: no flapping.
-        best = current if current and current[0] == src_dpid else fwd.shortest_path(src_mac, dst_mac, src_dpid,
-                                                                                     dst_dpid)
-        for i, path in enumerate(candidates):
-            if i >= self.settings.te_k_paths:
-                break
-            if peak(path) < peak(best) - MIN_GAIN:
-                best = path
-        return best
+        return least_loaded_path(candidates, default, loads, caps, self.demand(pair), current, self.settings.te_k_paths)
 
     def peak_with(self, pair, path, loads, caps) -> float:
         """The highest utilisation along `path` once the pair's demand is there (and off its current path)."""
-        demand, current = self._demand(pair), self.fwd.paths.get(pair, [])
-        current_links = set(zip(current, current[1:]))
-        utils = [(loads.get(l, 0.0) - (demand if l in current_links else 0.0) + demand) / caps[l]
-                 for l in zip(path, path[1:]) if l in caps]
-        return max(utils, default=0.0)
+        return peak_utilisation(path, loads, caps, self.demand(pair), self.forwarding.paths.get(pair, []))
 
     # --- acting -----------------------------------------------------------------------------------------------------
 
     def move(self, pair, path, cause: str) -> None:
-        fwd = self.fwd
+        fwd = self.forwarding
         old = fwd.paths.get(pair, [])
         old_out = dict(fwd.hops(old, pair[1])) if old else {}
-        hops = fwd.install_path(pair[0], pair[1], path, barrier=lambda dp: barrier(self, dp))
+        hops = fwd.install_path(pair[0], pair[1], path, barrier=self.barrier)
         self.moved_at[pair] = time.time()
-        settle = self.moved_at[pair] + 2.5 * self.settings.stats_interval_s
-        self.recent_moves.append((settle, list(old), list(path), self._demand(pair)))
+        self.recent_moves.append((self.moved_at[pair] + self.fresh_s, list(old), list(path), self.demand(pair)))
         self.moves += 1
         records = [FlowAction(source="controller:te", action_id=uuid.uuid4().hex[:12], op="add", dpid=dpid,
-                              priority=10, match={"eth_src": pair[0], "eth_dst": pair[1]},
+                              priority=FORWARD_PRIORITY, match={"eth_src": pair[0], "eth_dst": pair[1]},
                               actions=[{"type": "OUTPUT", "port": port}],
                               previous_actions=[{"type": "OUTPUT", "port": old_out[dpid]}] if dpid in old_out else [],
                               reason=f"path {old or '-'} -> {path}", cause_id=cause)
@@ -191,12 +222,12 @@ class TrafficEngineering(app_manager.RyuApp):
             self.logger.warning("audit records not written: %s", exc)
 
     def _control_loop(self):
-        while self.fwd is None:
+        while self.forwarding is None:
             hub.sleep(0.1)
         if self.settings.te_mode == "proactive":
             # A pair's first packet takes the best path for the demand it may already be expected to bring; reactive
             # keeps plain shortest paths for new pairs.
-            self.fwd.path_policy = self.best_path
+            self.forwarding.set_path_policy(self.best_path)
         while True:
             hub.sleep(self.settings.stats_interval_s)
             try:
@@ -205,56 +236,64 @@ class TrafficEngineering(app_manager.RyuApp):
                 self.logger.exception("TE tick failed")
 
     def relieve_links(self) -> None:
-        fwd, now = self.fwd, time.time()
+        """One tick: on each hot link, hottest first, move its largest movable pair if that helps."""
+        fwd, now = self.forwarding, time.time()
         loads, caps = self.link_loads(), self._capacities()
-        hot = sorted((l for l in loads if l in caps and loads[l] / caps[l] > self.settings.te_threshold),
-                     key=lambda l: -loads[l] / caps[l])
-        for link in hot:
-            on_link = [p for p, path in fwd.paths.items() if link in set(zip(path, path[1:]))
+        for link in hot_links(loads, caps, self.settings.te_threshold):
+            on_link = [p for p, path in fwd.paths.items() if link in set(links_of(path))
                        and now - self.moved_at.get(p, 0.0) >= self.settings.te_holddown_s]
             # Only pairs that carry a real share of the link are worth moving.
-            movable = [p for p in on_link if self._demand(p) >= MIN_SHARE * caps[link]]
-            for pair in sorted(movable, key=lambda p: -self._demand(p)):
+            movable = [p for p in on_link if self.demand(p) >= MIN_SHARE * caps[link]]
+            for pair in sorted(movable, key=lambda p: -self.demand(p)):
                 path = fwd.paths[pair]
                 new = self.best_path(pair[0], pair[1], path[0], path[-1], loads, caps)
                 after, before = self.peak_with(pair, new, loads, caps), self.peak_with(pair, path, loads, caps)
-                if after > self.settings.te_threshold and before - after < HOT_MOVE_GAIN:
-                    continue  # from one hot path to another for a few points: measurement noise would flap it back
+                if not worth_moving(before, after, self.settings.te_threshold):
+                    continue
                 if new != path:
                     self.move(pair, new, cause=f"{self.settings.te_mode}:link {link[0]}-{link[1]} at "
                                                 f"{loads[link] / caps[link]:.0%}")
-                    demand = self._demand(pair)
-                    for l in zip(path, path[1:]):
+                    demand = self.demand(pair)
+                    for l in links_of(path):
                         loads[l] = loads.get(l, 0.0) - demand
-                    for l in zip(new, new[1:]):
+                    for l in links_of(new):
                         loads[l] = loads.get(l, 0.0) + demand
                     break
 
     # --- measurements -----------------------------------------------------------------------------------------------
 
+    @set_ev_cls(EventPortRates)
+    def port_rates_handler(self, ev):
+        for port, rate in ev.rates.items():
+            self.port_rates[(ev.dpid, port)] = rate
+
     @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
     def flow_stats_reply_handler(self, ev):
         """Per-pair rates, counted at the pair's first switch."""
-        fwd, dpid, now = self.fwd, ev.msg.datapath.id, time.time()
+        fwd, dpid, now = self.forwarding, ev.msg.datapath.id, time.time()
         if fwd is None:
             return
         for st in ev.msg.body:
             pair = (st.match.get("eth_src"), st.match.get("eth_dst"))
             path = fwd.paths.get(pair)
-            if not path or path[0] != dpid:
-                continue
-            prev = self.flow_bytes.get(pair)
-            if prev and now > prev[0] and st.byte_count >= prev[1]:
-                self.pair_rate[pair] = (st.byte_count - prev[1]) * 8 / (now - prev[0])
-            self.flow_bytes[pair] = (now, st.byte_count)
+            if path and path[0] == dpid:
+                self.count_pair_bytes(pair, now, st.byte_count)
+
+    def count_pair_bytes(self, pair, now: float, byte_count: int) -> None:
+        """A pair's byte counter read at `now`: its rate since the previous reading (a counter that went down, a flow
+        re-installed, starts a new baseline)."""
+        prev = self.flow_bytes.get(pair)
+        if prev and now > prev[0] and byte_count >= prev[1]:
+            self.pair_rate[pair] = (byte_count - prev[1]) * 8 / (now - prev[0])
+        self.flow_bytes[pair] = (now, byte_count)
 
     # --- inputs from Redis ------------------------------------------------------------------------------------------
 
     def _consume(self):
         bus.consume_forever(self.redis, GROUP, CONSUMER, [bus.Streams.USER_INTENTS, bus.Streams.FORECASTS],
-                            self._handle_entry)
+                            self.handle_entry)
 
-    def _handle_entry(self, stream, entry_id, fields):
+    def handle_entry(self, stream, entry_id, fields):
         try:
             msg = bus.decode_entry(fields)
             if time.time() - msg.ts > STALE_AFTER_S:
@@ -270,7 +309,7 @@ class TrafficEngineering(app_manager.RyuApp):
             self.logger.warning("dropped %s %s: %s", stream, entry_id, exc)
 
     def on_user_intent(self, intent: UserIntent) -> None:
-        fwd = self.fwd
+        fwd = self.forwarding
         if fwd is None or not intent.user_ip or not intent.server_ip:
             return
         macs = (fwd.arp_table.get(intent.server_ip), fwd.arp_table.get(intent.user_ip))
@@ -288,14 +327,14 @@ class TrafficEngineering(app_manager.RyuApp):
         """Targets 'link:<a>-<b>:<metric>' (directed, dpids) or 'port:<dpid>:<port>:tx_bps'."""
         kind, _, rest = fc.target.partition(":")
         link = None
+        fwd = self.forwarding
         try:
             if kind == "link":
                 a, b = rest.split(":")[0].split("-")
                 link = (int(a), int(b))
-            elif kind == "port" and self.fwd is not None:
+            elif kind == "port" and fwd is not None:
                 dpid, port = (int(x) for x in rest.split(":")[:2])
-                link = next(((a, b) for a, b, d in self.fwd.graph.out_edges(dpid, data=True) if d["port"] == port),
-                            None)
+                link = next(((a, b) for a, b, d in fwd.graph.out_edges(dpid, data=True) if d["port"] == port), None)
         except ValueError:  # 'link:s1-s2:...' names switches, not dpids
             raise MessageError(f"forecast target {fc.target!r} does not name a link by dpids") from None
         if link is not None:

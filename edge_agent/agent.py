@@ -9,7 +9,7 @@ Bad input is a 4xx JSON body {"error": "<one line>"}: 422 for an invalid body (e
 cell this node does not serve; a cloud that refuses the completed prompt is a 502 with its reason. A cloud that cannot
 be reached never hangs a request: the client has a timeout and the edge answers instead, flagged.
 
-Every request's inferred demand (edge_agent.user_intent: service class, bandwidth, duration) goes to the controller as
+Every request's inferred demand (netgpt.edge_agent.user_intent.classifier: service class, bandwidth, duration) goes to the controller as
 a UserIntent with the requester's address, plus the cell's demand Forecast (edge_agent/agent_bus.py).
 """
 from __future__ import annotations
@@ -26,13 +26,14 @@ from fastapi.responses import JSONResponse
 from pydantic import Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from edge_agent.agent_bus import AgentBus, LoadMeter, RedisLink
-from edge_agent.collab import CloudClient, CloudRejected, CollabEngine, EdgeLM
-from edge_agent.location import CELLS_PATH, CellContext, load_cells
-from edge_agent.user_intent import validate_prompt
-from netgpt.bus import connect
-from netgpt.messages import AgentHeartbeat, EdgePromptRequest, EdgePromptResponse, first_error
-from netgpt.settings import Settings
+from netgpt.edge_agent.agent_bus import AgentBus, LoadMeter, RedisLink
+from netgpt.edge_agent.collab.edge_lm import EdgeLM
+from netgpt.edge_agent.collab.engine import CloudClient, CloudRejected, CollabEngine
+from netgpt.edge_agent.location.cells import CELLS_PATH, CellContext, load_cells
+from netgpt.edge_agent.user_intent.classifier import validate_prompt
+from netgpt.core.bus import connect
+from netgpt.core.messages import AgentHeartbeat, EdgePromptRequest, EdgePromptResponse, first_error
+from netgpt.core.settings import Settings
 
 log = logging.getLogger("edge_agent")
 

@@ -19,9 +19,9 @@ from typing import Callable
 
 import redis
 
-from edge_agent.user_intent_forecast import CellDemandAggregator
-from netgpt import bus
-from netgpt.messages import AgentHeartbeat, UserIntent
+from netgpt.edge_agent.user_intent.demand import CellDemandAggregator
+from netgpt.core import bus
+from netgpt.core.messages import AgentHeartbeat, UserIntent
 
 log = logging.getLogger("edge_agent.bus")
 
@@ -113,20 +113,28 @@ class AgentBus:
             self.beat_once()
             self._stop.wait(self.interval_s)
 
+    def publish_once(self, intent: UserIntent) -> bool:
+        """Count the intent in its cell's demand (always, so the forecast stays right through an outage), then publish
+        the intent and the cell's updated Forecast. The forecast goes out even when the intent fell below the
+        aggregator's min_confidence, so readers always see the cell's current view after each prompt."""
+        self.aggregator.add(intent)
+        forecast = self.aggregator.forecast(intent.cell, now=intent.ts, source=intent.source)
+
+        def send(r: redis.Redis) -> None:
+            bus.publish(r, bus.Streams.USER_INTENTS, intent)
+            bus.publish(r, bus.Streams.FORECASTS, forecast)
+
+        ok = self.link.run(send)
+        if ok:
+            self.sent["intents"] += 1
+        else:
+            self.dropped["intents_redis_down"] += 1
+        return ok
+
     def _publish(self) -> None:
         while not self._stop.is_set():
             try:
                 intent = self.intents.get(timeout=0.2)
             except queue.Empty:
                 continue
-            self.aggregator.add(intent)
-            forecast = self.aggregator.forecast(intent.cell, now=intent.ts, source=intent.source)
-
-            def send(r: redis.Redis) -> None:
-                bus.publish(r, bus.Streams.USER_INTENTS, intent)
-                bus.publish(r, bus.Streams.FORECASTS, forecast)
-
-            if self.link.run(send):
-                self.sent["intents"] += 1
-            else:
-                self.dropped["intents_redis_down"] += 1
+            self.publish_once(intent)

@@ -1,8 +1,8 @@
 """MEC topologies on real Open vSwitch (userspace datapath), selectable by name."""
-from mininet_topos.diamond import DiamondTopo
-from mininet_topos.linear import LinearTopo
-from mininet_topos.mec import MecTopo
-from mininet_topos.zoo import AbileneTopo, ZooTopo
+from netgpt.mininet_topos.diamond import DiamondTopo
+from netgpt.mininet_topos.linear import LinearTopo
+from netgpt.mininet_topos.mec import MecTopo
+from netgpt.mininet_topos.zoo import AbileneTopo, ZooTopo
 
 TOPOLOGIES = {"mec": MecTopo, "linear": LinearTopo, "abilene": AbileneTopo, "zoo": ZooTopo, "diamond": DiamondTopo}
 

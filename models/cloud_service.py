@@ -12,8 +12,8 @@ FastAPI runs them in its thread pool and the AdapterServer's lock serialises the
 A generation whose client has gone (timed out, disconnected) stops within a fraction of a second, so it does not hold
 the lock that the next requests wait on; past `max_queue` requests running or waiting, new ones get 429 at once.
 
-Any other OpenAI-compatible endpoint (vLLM, Ollama) can be the cloud instead: clients read NETGPT_CLOUD_URL and
-NETGPT_CLOUD_MODEL (see `cloud_client`).
+Any other OpenAI-compatible endpoint (vLLM, Ollama) can be the cloud instead: clients are built by
+netgpt.models.cloud_client from Settings.cloud_url and cloud_model (NETGPT_CLOUD_URL, NETGPT_CLOUD_MODEL).
 """
 from __future__ import annotations
 
@@ -29,9 +29,9 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from pydantic import BaseModel, BeforeValidator, Field, StrictBool, StringConstraints, model_validator
 
-from models.base import ModelError
-from netgpt.messages import first_error
-from models.serving import AdapterServer, Completion, PromptTooLong
+from netgpt.models.base import ModelError
+from netgpt.core.messages import first_error
+from netgpt.models.serving import AdapterServer, Completion, PromptTooLong
 
 
 class ChatMessage(BaseModel):
@@ -232,12 +232,3 @@ def create_app(server: AdapterServer, default_max_tokens: int = 128, max_queue: 
 
     return app
 
-
-def cloud_client(settings=None):
-    """An `openai` client for the configured cloud (this service, vLLM, Ollama...), and the model id to ask for."""
-    from openai import OpenAI
-
-    from netgpt.settings import get_settings
-
-    s = settings or get_settings()
-    return OpenAI(base_url=s.cloud_url, api_key="not-needed-offline"), s.cloud_model

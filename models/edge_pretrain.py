@@ -6,6 +6,8 @@ digit-serialised load series. It teaches the vocabulary and number formats; the 
 
 Size: 6 layers x 384 hidden (~13M parameters) generates >150 tokens/s on 2 CPU cores; 1000 steps of 8 x 128 tokens
 take about 7-9 minutes there. A wall-clock cap stops earlier if the machine is busy (the card records the real steps).
+
+torch and transformers are imported inside the functions that use them: importing this module must not load them.
 """
 from __future__ import annotations
 
@@ -17,7 +19,11 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from models import tasks
+from tokenizers import Tokenizer, decoders, pre_tokenizers, trainers
+from tokenizers.models import BPE
+from tqdm import tqdm
+
+from netgpt.models import tasks
 
 EOS = "<|endoftext|>"
 CHAT_TEMPLATE = ("{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
@@ -60,10 +66,9 @@ def generated_corpus(n_docs: int = 40_000, seed: int = 1234) -> list[str]:
 
 def train_tokenizer(docs: list[str], vocab_size: int = 8192):
     """Byte-level BPE (the GPT-2 scheme), trained on the corpus in about a second."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    bpe = Tokenizer(models.BPE())
+    bpe = Tokenizer(BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[EOS],
@@ -84,13 +89,11 @@ def gpt2_config(vocab_size: int, n_layer: int = 6, n_embd: int = 384, n_head: in
 
 def build_edge_model(out_dir: Path, steps: int = 1000, batch_size: int = 8, seq_len: int = 128, lr: float = 1e-3,
                      n_layer: int = 6, n_embd: int = 384, n_docs: int = 40_000, max_minutes: float = 9.0,
-                     seed: int = 0, log: Callable[[str], None] = print, progress: bool = True) -> Path:
-    """Corpus -> tokenizer -> GPT-2 trained from scratch -> saved folder with a model card. Returns the folder."""
+                     seed: int = 0, log: Callable[[str], None] = print, progress: bool = True, *, marker: str) -> Path:
+    """Corpus -> tokenizer -> GPT-2 trained from scratch -> saved folder with a model card, `marker` (the model store's
+    completeness file, netgpt.models.base.MARKER) written last. Returns the folder."""
     import torch
-    from tqdm import tqdm
     from transformers import GPT2LMHeadModel
-
-    from models.base import MARKER
 
     t_start = time.perf_counter()
     torch.manual_seed(seed)
@@ -153,7 +156,7 @@ def build_edge_model(out_dir: Path, steps: int = 1000, batch_size: int = 8, seq_
     (tmp / "README.md").write_text("# netgpt-edge-gpt2\n\nA small GPT-2 pre-trained from scratch by "
                                    "`netgpt models prepare` on a generated corpus (models/DATA.md).\n\n```json\n"
                                    + json.dumps(card, indent=2) + "\n```\n")
-    (tmp / MARKER).write_text(json.dumps(card, indent=2))  # written last: marks a complete build
+    (tmp / marker).write_text(json.dumps(card, indent=2))  # written last: marks a complete build
     shutil.rmtree(out_dir, ignore_errors=True)
     tmp.rename(out_dir)
     return out_dir

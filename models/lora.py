@@ -4,8 +4,10 @@
     result = train_adapter(model, tokenizer, cfg, out_dir)      # -> {"path": ..., "metrics": {...}}
     check_adapter(model, out_dir)                               # raises ModelError if it was made for another base
 
-The card (netgpt-adapter.json, mirrored in README.md) records the base's source and fingerprint (models.base), the data,
+The card (netgpt-adapter.json, mirrored in README.md) records the base's source and fingerprint (netgpt.models.base), the data,
 the steps and the metrics. Loading refuses an adapter whose card names another base, with the reason.
+
+torch and peft are imported inside the functions that use them: importing this module must not load them.
 """
 from __future__ import annotations
 
@@ -17,8 +19,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from models import tasks
-from models.base import ModelError, describe, fingerprint
+from tqdm import tqdm
+
+from netgpt.models import tasks
+from netgpt.models.base import ModelError, describe, fingerprint
 
 CARD = "netgpt-adapter.json"
 # LoRA targets when the config names none. GPT-2: every projection, because attention alone (peft's default, c_attn)
@@ -124,7 +128,6 @@ def train_adapter(model, tokenizer, cfg: LoraTaskConfig, out_dir: Path, log: Cal
     """Wrap the base with a fresh LoRA adapter, train it on the task, evaluate, save adapter + card."""
     import torch
     from peft import LoraConfig, TaskType, get_peft_model
-    from tqdm import tqdm
 
     t_start = time.perf_counter()
     torch.manual_seed(cfg.seed)

@@ -3,6 +3,8 @@
 peft keeps every loaded adapter in the same module tree and `set_adapter` picks the active one, so the active adapter
 is shared state: a lock makes "choose adapter + run the model" one step, which keeps concurrent requests from running
 with each other's adapter. Requests are served one at a time per base (on 2 CPU cores, batching would not help much).
+
+torch, transformers and peft are imported inside the methods that use them: importing this module must not load them.
 """
 from __future__ import annotations
 
@@ -13,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
-from models.base import ModelError, context_length, describe
-from models.lora import check_adapter
+from netgpt.models.base import CLOUD_DEFAULT, CLOUD_MODEL_NAME, ModelError, context_length, describe
+from netgpt.models.lora import check_adapter
 
 
 GREEDY_BELOW = 1e-5  # temperatures under this decode greedily, as vLLM does
@@ -229,7 +231,5 @@ class _StopWhen:
 
 
 def _base_name(model) -> str:
-    from models.base import CLOUD_DEFAULT, CLOUD_MODEL_NAME
-
     source = getattr(model, "netgpt_source", None) or model.config._name_or_path or "base"
     return CLOUD_MODEL_NAME if source == CLOUD_DEFAULT else Path(str(source)).name

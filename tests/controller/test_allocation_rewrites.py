@@ -1,48 +1,55 @@
-"""The allocation app's VIP rewrites against a switch that reconnects: a real redis-server, Ryu's real OpenFlow 1.3
-parser, stand-in datapaths that record what is sent to them (no switch, no Ryu event loop)."""
+"""The allocation app's VIP rewrites against a switch that reconnects: a real redis-server, the real forwarding app
+on stand-in switches (tests/controller/fakes.py), no Ryu event loop."""
 import json
-from types import SimpleNamespace
 
-from ryu.ofproto import ofproto_v1_3, ofproto_v1_3_parser
+import pytest
+from ryu.ofproto import ofproto_v1_3_parser
 
-from controller.allocation import ComputeAllocation
-from netgpt import bus
-from netgpt.messages import AgentHeartbeat
-from netgpt.settings import Settings
+from netgpt.controller.allocation import REWRITE_PRIORITY, ComputeAllocation
+from netgpt.controller.shortest_path import FORWARD_PRIORITY, FORWARD_TABLE, POLICY_TABLE
+from netgpt.core import bus
+from netgpt.core.messages import AgentHeartbeat
+from tests.controller.fakes import FakeNetwork
 
 USER, NODE = "00:00:00:00:00:01", "00:00:00:00:00:51"
 
 
-def _datapath(dpid):
-    sent = []
-    return SimpleNamespace(id=dpid, ofproto=ofproto_v1_3, ofproto_parser=ofproto_v1_3_parser, send_msg=sent.append,
-                           sent=sent)
+def _rewrites(dp) -> list:
+    return [m for m in dp.sent if isinstance(m, ofproto_v1_3_parser.OFPFlowMod) and m.priority == REWRITE_PRIORITY]
 
 
-def _rewrites(dp) -> int:
-    return sum(isinstance(m, ofproto_v1_3_parser.OFPFlowMod) for m in dp.sent)
+@pytest.fixture
+def net(forwarding):
+    """The user's access switch 1 and the MEC node's switch 2, linked by their ports 2."""
+    net = FakeNetwork(forwarding)
+    net.switch(1, [1, 2])
+    net.switch(2, [1, 2])
+    net.link(1, 2, 2, 2)
+    net.host(USER, "10.0.0.1", 1, 1)
+    net.host(NODE, "10.0.0.51", 2, 1)
+    net.clear()
+    return net
 
 
-def test_a_reconnected_access_switch_gets_its_vip_rewrites_again(redis_client, redis_server, monkeypatch):
-    fwd = SimpleNamespace(arp_table={"10.0.0.1": USER, "10.0.0.51": NODE}, hosts={USER: (1, 1), NODE: (2, 1)},
-                          datapaths={1: _datapath(1), 2: _datapath(2)}, path_policy=lambda *a: [1, 2],
-                          install_path=lambda *a, **k: None)
-    app = ComputeAllocation.__new__(ComputeAllocation)
-    app.settings = Settings(redis_port=redis_server["port"])
-    app.redis, app.drops, app.allocations, app.installed = redis_client, bus.DropCounter(), {}, {}
-    app.intent_times, app.first_seen = {}, {}
-    app.logger = SimpleNamespace(info=lambda *a: None, warning=lambda *a: None)
-    monkeypatch.setattr(ComputeAllocation, "fwd", property(lambda self: fwd))
-    monkeypatch.setattr("controller.allocation.barrier", lambda app, dp: True)
+def test_a_reconnected_access_switch_gets_its_vip_rewrites_again(net, settings, redis_client):
+    app = ComputeAllocation(settings=settings, redis=redis_client, forwarding=net.fwd)
     redis_client.hset(bus.Keys.CELLS, "c1", json.dumps([[1, 1]]))
     bus.write_heartbeat(redis_client, AgentHeartbeat(node_id="mec1", address="10.0.0.51:8100", cells=["c1"],
                                                      capacity_rps=5, load_rps=0), ttl_s=30)
 
     app.reconcile()
-    first = fwd.datapaths[1]
-    assert _rewrites(first) == 2  # egress and ingress rewrite at the user's access switch
+    assert net.fwd.arp_table[settings.edge_vip] == settings.edge_vip_mac  # users can resolve the VIP
+    first = net.datapaths[1]
+    egress, ingress = _rewrites(first)  # egress and ingress rewrite at the user's access switch, return path first
+    assert egress.match["ipv4_src"] == "10.0.0.51" and ingress.match["ipv4_dst"] == settings.edge_vip
+    assert ingress.instructions[-1].table_id == FORWARD_TABLE
+    # The paths between user and node first, both ways, then the rewrites (return path first).
+    assert net.fwd.paths[(USER, NODE)] == [1, 2] and net.fwd.paths[(NODE, USER)] == [2, 1]
+    assert [(m.table_id, m.priority) for _, m in net.flow_mods()] == \
+        [(FORWARD_TABLE, FORWARD_PRIORITY)] * 4 + [(POLICY_TABLE, REWRITE_PRIORITY)] * 2
+    net.clear()
     app.reconcile()
-    assert _rewrites(first) == 2  # in place: nothing sent again
-    fwd.datapaths[1] = _datapath(1)  # the switch reconnected, its tables empty
+    assert net.flow_mods() == []  # in place: nothing sent again
+    net.switch(1, [1, 2])  # the switch reconnected, its tables empty
     app.reconcile()
-    assert _rewrites(fwd.datapaths[1]) == 2
+    assert net.datapaths[1] is not first and len(_rewrites(net.datapaths[1])) == 2

@@ -1,135 +1,184 @@
-"""Traffic-engineering decisions, as one unit: the app with a fake forwarding app and monitor (no switches)."""
+"""Traffic engineering: the path choice on plain numbers, then the app on the real forwarding app over stand-in
+switches (the diamond 1 -> {2, 3} -> 4), with link rates as the monitor reports them (EventPortRates)."""
 import time
-from types import SimpleNamespace
 
-import networkx as nx
 import pytest
+from ryu.controller import ofp_event
+from ryu.ofproto import ofproto_v1_3_parser as parser
 
-from controller.te import TrafficEngineering
-from netgpt import bus
-from netgpt.messages import Forecast, UserIntent
-from netgpt.settings import Settings
+from netgpt.controller.monitor import EventPortRates, PortRate
+from netgpt.controller.shortest_path import ShortestPathForwarding
+from netgpt.controller.te import (HOT_MOVE_GAIN, TrafficEngineering, hot_links, least_loaded_path, peak_utilisation,
+                                  worth_moving)
+from netgpt.core import bus
+from netgpt.core.messages import Forecast, MessageError, UserIntent
+from netgpt.core.settings import Settings
+from tests.controller.fakes import FakeNetwork, out_port
 
 UPPER, LOWER = [1, 2, 4], [1, 3, 4]
+S1, U1, S2, U2, S3, U3 = (f"00:00:00:00:00:{i:02x}" for i in (1, 0x65, 2, 0x66, 3, 0x67))
+HOSTS = {S1: ("10.0.0.1", 1, 10), U1: ("10.0.0.101", 4, 10), S2: ("10.0.0.2", 1, 11), U2: ("10.0.0.102", 4, 11),
+         S3: ("10.0.0.3", 1, 12), U3: ("10.0.0.103", 4, 12)}
 
 
-class FakeForwarding:
-    """The diamond: 1 -> {2, 3} -> 4; port numbers = the neighbour's dpid."""
+# --- the choice, on plain numbers ------------------------------------------------------------------------------------
 
-    def __init__(self):
-        self.graph = nx.DiGraph()
-        for a, b in ((1, 2), (2, 4), (1, 3), (3, 4)):
-            self.graph.add_edge(a, b, port=b, weight=1.0)
-            self.graph.add_edge(b, a, port=a, weight=1.0)
-        self.hosts = {"s1": (1, 10), "u1": (4, 10), "s2": (1, 11), "u2": (4, 11)}
-        self.arp_table = {"10.0.0.1": "s1", "10.0.0.101": "u1", "10.0.0.2": "s2", "10.0.0.102": "u2"}
-        self.paths: dict = {}
-        self.installed = []
+def test_peak_utilisation_moves_the_pairs_demand_off_its_current_path():
+    caps = {(1, 2): 100e6, (2, 4): 100e6, (1, 3): 100e6, (3, 4): 100e6}
+    loads = {(1, 2): 90e6, (2, 4): 90e6, (1, 3): 20e6}
+    assert peak_utilisation(UPPER, loads, caps, demand=60e6, current=UPPER) == pytest.approx(0.9)
+    assert peak_utilisation(LOWER, loads, caps, demand=60e6, current=UPPER) == pytest.approx(0.8)
+    assert peak_utilisation([1, 5, 4], loads, caps, demand=60e6) == 0.0  # links without a capacity are not managed
 
-    def shortest_path(self, src_mac, dst_mac, src_dpid, dst_dpid):
-        return nx.shortest_path(self.graph, src_dpid, dst_dpid, weight="weight")
 
-    def hops(self, path, dst_mac):
-        return [(a, self.graph[a][b]["port"]) for a, b in zip(path, path[1:])] + [(path[-1], self.hosts[dst_mac][1])]
+def test_the_least_loaded_path_must_win_clearly_and_only_k_candidates_count():
+    caps = {(1, 2): 100e6, (2, 4): 100e6, (1, 3): 100e6, (3, 4): 100e6}
+    hot = {(1, 2): 95e6, (2, 4): 95e6}
+    assert least_loaded_path([UPPER, LOWER], UPPER, hot, caps, 60e6, UPPER, k=2) == LOWER
+    assert least_loaded_path([UPPER, LOWER], UPPER, hot, caps, 60e6, UPPER, k=1) == UPPER
+    close = {(1, 2): 60e6, (2, 4): 60e6, (1, 3): 57e6, (3, 4): 57e6}  # 3 points better: not worth a move
+    assert least_loaded_path([UPPER, LOWER], UPPER, close, caps, 0.0, UPPER, k=2) == UPPER
 
-    def install_path(self, src, dst, path, barrier=None):
-        self.paths[(src, dst)] = list(path)
-        self.installed.append(((src, dst), list(path)))
-        return self.hops(path, dst)
 
+def test_hot_links_are_the_managed_ones_over_the_threshold_hottest_first():
+    caps = {(1, 2): 100e6, (2, 4): 100e6, (1, 3): 100e6}
+    loads = {(1, 2): 85e6, (2, 4): 95e6, (1, 3): 80e6, (3, 4): 500e6}
+    assert hot_links(loads, caps, 0.8) == [(2, 4), (1, 2)]
+
+
+def test_a_move_between_hot_paths_needs_a_big_gain():
+    assert worth_moving(before=0.95, after=0.5, threshold=0.8)
+    assert not worth_moving(before=0.93, after=0.87, threshold=0.8)
+    assert worth_moving(before=1.5, after=1.5 - HOT_MOVE_GAIN - 0.01, threshold=0.8)
+
+
+# --- the app ---------------------------------------------------------------------------------------------------------
 
 @pytest.fixture
-def te(redis_client, redis_server, monkeypatch):
-    app = TrafficEngineering.__new__(TrafficEngineering)  # no Ryu event loop: the decisions only
-    app.settings = Settings(redis_port=redis_server["port"], te_mode="proactive", te_holddown_s=0)
-    app.redis = redis_client
-    app.flow_bytes, app.pair_rate, app.expected, app.link_forecast, app.moved_at = {}, {}, {}, {}, {}
-    app.drops, app.moves, app.caps_cache, app.recent_moves = bus.DropCounter(), 0, (0.0, {}), []
-    app.logger = SimpleNamespace(info=lambda *a: None, warning=lambda *a: None, exception=lambda *a: None)
-    fwd, monitor = FakeForwarding(), SimpleNamespace(rates={})
-    monkeypatch.setattr(TrafficEngineering, "fwd", property(lambda self: fwd))
-    monkeypatch.setattr(TrafficEngineering, "monitor", property(lambda self: monitor))
-    monkeypatch.setattr("controller.te.barrier", lambda app, dp: True)
+def diamond(redis_client, redis_server):
+    """make(**settings) -> (te, net): a fresh diamond (port numbers = the neighbour's dpid; hosts on ports 10-12) with
+    its forwarding app and a TE app, nothing installed yet."""
     redis_client.hset(bus.Keys.LINK_CAPACITY, mapping={"1-2": 100, "2-4": 100, "1-3": 100, "3-4": 100})
-    return app
+
+    def make(**overrides):
+        settings = Settings(redis_port=redis_server["port"], **{"te_mode": "proactive", "te_holddown_s": 0,
+                                                                 **overrides})
+        fwd = ShortestPathForwarding(settings=settings, redis=redis_client)
+        net = FakeNetwork(fwd)
+        for dpid, neighbours in {1: [2, 3], 2: [1, 4], 3: [1, 4], 4: [2, 3]}.items():
+            net.switch(dpid, neighbours + [10, 11, 12])
+        for a, b in ((1, 2), (2, 4), (1, 3), (3, 4)):
+            net.link(a, b, b, a)
+        for mac, (ip, dpid, port) in HOSTS.items():
+            net.host(mac, ip, dpid, port)
+        te = TrafficEngineering(settings=settings, redis=redis_client, forwarding=fwd)
+        net.clear()
+        return te, net
+
+    return make
 
 
-def _measure(te, link_bps: dict, pair_bps: dict):
-    now = time.time()
+def _place(te, net, paths: dict):
+    """Pairs already on their paths, as the forwarding app installed them."""
+    for (src, dst), path in paths.items():
+        te.forwarding.install_path(src, dst, path)
+    net.clear()
+
+
+def _measure(te, link_bps: dict, pair_bps: dict, age_s: float = 0.0):
+    """Link rates as the monitor reports them, and each pair's rate from two readings of its byte counter."""
+    now = time.time() - age_s
+    by_switch: dict[int, dict] = {}
     for (a, b), bps in link_bps.items():
-        te.monitor.rates[(a, te.fwd.graph[a][b]["port"])] = (now, 0.0, bps)
-    te.pair_rate.update(pair_bps)
-    te.flow_bytes.update({pair: (now, 0) for pair in pair_bps})  # the flow stats these rates came from
+        by_switch.setdefault(a, {})[te.forwarding.graph[a][b]["port"]] = PortRate(now, 0.0, bps)
+    for dpid, rates in by_switch.items():
+        te.port_rates_handler(EventPortRates(dpid, rates))
+    for pair, bps in pair_bps.items():
+        te.count_pair_bytes(pair, now - 1.0, 0)
+        te.count_pair_bytes(pair, now, int(bps / 8))
 
 
-def test_reactive_moves_the_big_pair_off_a_hot_link_and_audits_it(te, redis_client):
-    te.settings = te.settings.model_copy(update={"te_mode": "reactive"})
-    te.fwd.paths = {("s1", "u1"): UPPER, ("s2", "u2"): UPPER}
-    _measure(te, {(1, 2): 95e6, (2, 4): 95e6}, {("s1", "u1"): 60e6, ("s2", "u2"): 35e6})
+def test_reactive_moves_the_big_pair_off_a_hot_link_make_before_break_and_audits_it(diamond, redis_client):
+    te, net = diamond(te_mode="reactive")
+    _place(te, net, {(S1, U1): UPPER, (S2, U2): UPPER})
+    _measure(te, {(1, 2): 95e6, (2, 4): 95e6}, {(S1, U1): 60e6, (S2, U2): 35e6})
     te.relieve_links()
-    assert te.fwd.paths[("s1", "u1")] == LOWER and te.fwd.paths[("s2", "u2")] == UPPER
+    assert te.forwarding.paths[(S1, U1)] == LOWER and te.forwarding.paths[(S2, U2)] == UPPER
+    # Make before break, on the switches: each switch of the new path gets its flow and confirms it (barrier) before
+    # the switch upstream of it is changed; the ingress switch, which switches the traffic over, comes last.
+    sent = [(dpid, type(m).__name__, out_port(m) if isinstance(m, parser.OFPFlowMod) else None) for dpid, m in net.log]
+    assert sent == [(4, "OFPFlowMod", 10), (4, "OFPBarrierRequest", None), (3, "OFPFlowMod", 4),
+                    (3, "OFPBarrierRequest", None), (1, "OFPFlowMod", 3), (1, "OFPBarrierRequest", None)]
+    assert all(m.match["eth_src"] == S1 and m.match["eth_dst"] == U1 for _, m in net.flow_mods())
     audit = [m for _, m in bus.read_range(redis_client, bus.Streams.AUDIT)]
-    assert [m.dpid for m in audit] == [4, 3, 1]  # downstream first: make before break
+    assert [m.dpid for m in audit] == [4, 3, 1]  # in the order they were installed
     assert audit[-1].previous_actions == [{"type": "OUTPUT", "port": 2}] and audit[-1].actions[0]["port"] == 3
 
 
-def test_a_pair_is_not_moved_from_one_hot_path_to_another_for_a_few_points(te):
+def test_a_pair_is_not_moved_from_one_hot_path_to_another_for_a_few_points(diamond):
     """60 + 30 on one path, 60 on the other: every placement leaves a path at 90%. Moving the 30 over would gain
     6 points of measured noise and flap back a hold-down later."""
-    te.settings = te.settings.model_copy(update={"te_mode": "reactive"})
-    te.fwd.paths = {("s1", "u1"): UPPER, ("s2", "u2"): UPPER}
-    _measure(te, {(1, 2): 93e6, (2, 4): 93e6, (1, 3): 57e6, (3, 4): 57e6}, {("s1", "u1"): 63e6, ("s2", "u2"): 30e6})
+    te, net = diamond(te_mode="reactive")
+    _place(te, net, {(S1, U1): UPPER, (S2, U2): UPPER})
+    _measure(te, {(1, 2): 93e6, (2, 4): 93e6, (1, 3): 57e6, (3, 4): 57e6}, {(S1, U1): 63e6, (S2, U2): 30e6})
     te.relieve_links()
-    assert te.fwd.installed == []
+    assert net.flow_mods() == []
     # A heavily overloaded path is still relieved onto a busy one when that wins clearly (150% -> 120%).
-    _measure(te, {(1, 2): 150e6, (2, 4): 150e6, (1, 3): 70e6, (3, 4): 70e6}, {("s1", "u1"): 120e6, ("s2", "u2"): 30e6})
+    _measure(te, {(1, 2): 150e6, (2, 4): 150e6, (1, 3): 70e6, (3, 4): 70e6}, {(S1, U1): 120e6, (S2, U2): 30e6})
     te.relieve_links()
-    assert te.fwd.paths[("s2", "u2")] == LOWER
+    assert te.forwarding.paths[(S2, U2)] == LOWER and net.pairs_installed() == [((S2, U2), [4, 3, 1])]
 
 
-def test_a_move_counts_before_the_measurements_show_it(te):
+def test_a_move_counts_before_the_measurements_show_it(diamond):
     """Rates lag a move by a stats interval or two: the next tick must not see the old path as hot as before and move
     a second pair after the first."""
-    te.settings = te.settings.model_copy(update={"te_mode": "reactive", "te_holddown_s": 5})
-    te.fwd.hosts["s3"], te.fwd.hosts["u3"] = (1, 12), (4, 12)
-    te.fwd.paths = {("s1", "u1"): UPPER, ("s2", "u2"): UPPER, ("s3", "u3"): UPPER}
-    stale = ({(1, 2): 130e6, (2, 4): 130e6}, {("s1", "u1"): 60e6, ("s2", "u2"): 40e6, ("s3", "u3"): 30e6})
+    te, net = diamond(te_mode="reactive", te_holddown_s=5)
+    _place(te, net, {(S1, U1): UPPER, (S2, U2): UPPER, (S3, U3): UPPER})
+    stale = ({(1, 2): 130e6, (2, 4): 130e6}, {(S1, U1): 60e6, (S2, U2): 40e6, (S3, U3): 30e6})
     _measure(te, *stale)
     te.relieve_links()
-    assert te.fwd.installed == [(("s1", "u1"), LOWER)]
+    assert net.pairs_installed() == [((S1, U1), [4, 3, 1])]
     _measure(te, *stale)  # the next tick, before the rates have caught up
     te.relieve_links()
-    assert len(te.fwd.installed) == 1
+    assert net.pairs_installed() == [((S1, U1), [4, 3, 1])]
 
 
-def test_no_move_without_a_real_gain_and_cold_links_are_left_alone(te):
-    te.settings = te.settings.model_copy(update={"te_mode": "reactive"})
-    te.fwd.paths = {("s1", "u1"): UPPER, ("s2", "u2"): LOWER}
-    _measure(te, {(1, 2): 90e6, (2, 4): 90e6, (1, 3): 90e6, (3, 4): 90e6}, {("s1", "u1"): 90e6, ("s2", "u2"): 90e6})
+def test_no_move_without_a_real_gain_and_cold_links_are_left_alone(diamond):
+    te, net = diamond(te_mode="reactive")
+    _place(te, net, {(S1, U1): UPPER, (S2, U2): LOWER})
+    _measure(te, {(1, 2): 90e6, (2, 4): 90e6, (1, 3): 90e6, (3, 4): 90e6}, {(S1, U1): 90e6, (S2, U2): 90e6})
     te.relieve_links()
-    assert te.fwd.installed == []
-    _measure(te, {(1, 2): 50e6, (2, 4): 50e6, (1, 3): 0, (3, 4): 0}, {("s1", "u1"): 50e6})
+    assert net.flow_mods() == []
+    _measure(te, {(1, 2): 50e6, (2, 4): 50e6, (1, 3): 0, (3, 4): 0}, {(S1, U1): 50e6})
     te.relieve_links()
-    assert te.fwd.installed == []
+    assert net.flow_mods() == []
 
 
-def test_proactive_places_an_intent_before_its_traffic(te, redis_client):
-    te.fwd.paths = {("s1", "u1"): UPPER}
-    _measure(te, {(1, 2): 60e6, (2, 4): 60e6}, {("s1", "u1"): 60e6})
-    intent = UserIntent(request_id="r9", user="u2", cell="c2", service_class="video_streaming", confidence=0.9,
-                        bandwidth_mbps=60, duration_s=30, latency_class="best_effort", user_ip="10.0.0.102",
-                        server_ip="10.0.0.2")
-    te.on_user_intent(intent)
-    assert te.fwd.paths[("s2", "u2")] == LOWER
-    reactive = te.settings.model_copy(update={"te_mode": "reactive"})
-    te.settings = reactive
-    te.fwd.paths.pop(("s2", "u2"))
-    te.on_user_intent(intent)
-    assert ("s2", "u2") not in te.fwd.paths  # reactive mode does not act on intents
+INTENT = UserIntent(request_id="r9", user="u2", cell="c2", service_class="video_streaming", confidence=0.9,
+                    bandwidth_mbps=60, duration_s=30, latency_class="best_effort", user_ip="10.0.0.102",
+                    server_ip="10.0.0.2")
 
 
-def test_forecast_of_a_link_counts_as_load_in_proactive_mode(te):
-    te.fwd.paths = {("s1", "u1"): UPPER}
+def test_proactive_places_an_intent_before_its_traffic(diamond, redis_client):
+    te, net = diamond()
+    _place(te, net, {(S1, U1): UPPER})
+    _measure(te, {(1, 2): 60e6, (2, 4): 60e6}, {(S1, U1): 60e6})
+    te.on_user_intent(INTENT)
+    assert te.forwarding.paths[(S2, U2)] == LOWER and net.pairs_installed() == [((S2, U2), [4, 3, 1])]
+    assert {m.cause_id for _, m in bus.read_range(redis_client, bus.Streams.AUDIT)} == {"intent:r9"}
+
+
+def test_reactive_mode_does_not_act_on_intents(diamond):
+    te, net = diamond(te_mode="reactive")
+    _place(te, net, {(S1, U1): UPPER})
+    _measure(te, {(1, 2): 60e6, (2, 4): 60e6}, {(S1, U1): 60e6})
+    te.on_user_intent(INTENT)
+    assert (S2, U2) not in te.forwarding.paths and net.flow_mods() == []
+
+
+def test_forecast_of_a_link_counts_as_load_in_proactive_mode(diamond):
+    te, net = diamond()
+    _place(te, net, {(S1, U1): UPPER})
     te.on_forecast(Forecast(target="link:1-2:bps", origin_ts=time.time(), step_s=60, values=[30e6, 95e6],
                             model="test"))
     assert te.link_loads()[(1, 2)] == 95e6
@@ -137,30 +186,51 @@ def test_forecast_of_a_link_counts_as_load_in_proactive_mode(te):
     assert te.link_loads()[(1, 3)] == 70e6
 
 
-def test_malformed_stale_and_unknown_inputs_are_counted_and_dropped(te):
-    te._handle_entry("s", "1-0", {"kind": "user_intent", "v": "1", "data": "{not json"})
+def test_malformed_stale_and_unknown_inputs_are_counted_and_dropped(diamond):
+    te, net = diamond()
+    te.handle_entry("s", "1-0", {"kind": "user_intent", "v": "1", "data": "{not json"})
     old = UserIntent(ts=time.time() - 3600, request_id="r", user="u", cell="c", service_class="gaming",
                      confidence=0.5, bandwidth_mbps=5, duration_s=10, latency_class="low")
-    te._handle_entry("s", "2-0", {"kind": "user_intent", "v": "1", "data": old.model_dump_json()})
+    te.handle_entry("s", "2-0", {"kind": "user_intent", "v": "1", "data": old.model_dump_json()})
     stranger = old.model_copy(update={"ts": time.time(), "user_ip": "10.9.9.9", "server_ip": "10.0.0.1"})
-    te._handle_entry("s", "3-0", {"kind": "user_intent", "v": "1", "data": stranger.model_dump_json()})
+    te.handle_entry("s", "3-0", {"kind": "user_intent", "v": "1", "data": stranger.model_dump_json()})
     assert te.drops.counts == {"not JSON": 1, "stale": 1, "unknown hosts": 1}
-    assert te.fwd.installed == []
+    assert net.flow_mods() == []
 
 
-def test_a_forecast_naming_switches_instead_of_dpids_is_a_message_error(te):
-    from netgpt.messages import MessageError
-
+def test_a_forecast_naming_switches_instead_of_dpids_is_a_message_error(diamond):
+    te, _ = diamond()
     fc = Forecast(source="t", target="link:s1-s2:tx_bps", origin_ts=time.time(), step_s=1, values=[1e6],
                   model="test")
     with pytest.raises(MessageError, match="dpids"):
         te.on_forecast(fc)
 
 
-def test_a_pair_whose_flow_stopped_reporting_is_not_moved(te):
-    te.settings = te.settings.model_copy(update={"te_mode": "reactive"})
-    te.fwd.paths = {("s1", "u1"): UPPER, ("s2", "u2"): UPPER}
-    _measure(te, {(1, 2): 95e6, (2, 4): 95e6}, {("s1", "u1"): 60e6, ("s2", "u2"): 35e6})
-    te.flow_bytes[("s1", "u1")] = (time.time() - 60, 0)  # its flow idled out a minute ago: the 60 Mbit/s is history
+def test_a_pair_whose_flow_stopped_reporting_is_not_moved(diamond):
+    te, net = diamond(te_mode="reactive")
+    _place(te, net, {(S1, U1): UPPER, (S2, U2): UPPER})
+    _measure(te, {(1, 2): 95e6, (2, 4): 95e6}, {(S2, U2): 35e6})
+    _measure(te, {}, {(S1, U1): 60e6}, age_s=60)  # its flow idled out a minute ago: the 60 Mbit/s is history
     te.relieve_links()
-    assert te.fwd.paths[("s1", "u1")] == UPPER and te.fwd.paths[("s2", "u2")] == LOWER
+    assert te.forwarding.paths[(S1, U1)] == UPPER and te.forwarding.paths[(S2, U2)] == LOWER
+
+
+def test_pair_rates_are_counted_at_the_pairs_first_switch_only(diamond):
+    te, net = diamond(te_mode="reactive")
+    _place(te, net, {(S1, U1): UPPER})
+
+    def reply(dpid, byte_count):
+        st = parser.OFPFlowStats(table_id=1, duration_sec=1, duration_nsec=0, priority=10, idle_timeout=300,
+                                 hard_timeout=0, flags=0, cookie=0, packet_count=1, byte_count=byte_count,
+                                 match=parser.OFPMatch(eth_src=S1, eth_dst=U1), instructions=[])
+        te.flow_stats_reply_handler(ofp_event.EventOFPFlowStatsReply(
+            parser.OFPFlowStatsReply(net.datapaths[dpid], body=[st])))
+
+    reply(1, 0)
+    time.sleep(0.05)
+    reply(1, 1_000_000)
+    rate = te.measured_rate((S1, U1))
+    assert 0 < rate <= 1_000_000 * 8 / 0.05
+    reply(4, 10**9)  # the last switch of the path counts the same packets: not counted again
+    reply(1, 500)  # a counter that went down (the flow was re-installed) is a new baseline, not a negative rate
+    assert te.measured_rate((S1, U1)) == rate

@@ -7,11 +7,24 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import free_port
-
+# The Hugging Face libraries' own switch (not a NETGPT setting): read when they are imported, so set before them.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import httpx  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+import uvicorn  # noqa: E402
+from transformers import GPT2LMHeadModel  # noqa: E402
+
+from netgpt.core.messages import ServiceClass, UserIntent  # noqa: E402
+from netgpt.edge_agent.collab.edge_lm import EdgeLM  # noqa: E402
+from netgpt.edge_agent.location.cells import load_cells  # noqa: E402
+from netgpt.edge_agent.user_intent.classifier import DEMAND_TABLE, MODEL_NAME  # noqa: E402
+from netgpt.models.base import BaseSpec, load_base  # noqa: E402
+from netgpt.models.cloud_service import create_app  # noqa: E402
+from netgpt.models.edge_pretrain import generated_corpus, gpt2_config, train_tokenizer  # noqa: E402
+from netgpt.models.serving import AdapterServer  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
 
 # Thursday 26 November 2026, 14:05:00 UTC: 15:05 in Lyon (CET, UTC+1), 23:05 in Osaka (JST, UTC+9).
 FIXED_NOW = 1795701900.0
@@ -19,18 +32,11 @@ FIXED_NOW = 1795701900.0
 
 @pytest.fixture(scope="session", autouse=True)
 def _two_threads():
-    import torch
-
     torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
 def build_tiny_edge_model(out: Path) -> Path:
     """A random 2-layer GPT-2 with a 600-token BPE and a 512-token context, saved as a Hugging Face folder (seconds)."""
-    import torch
-    from transformers import GPT2LMHeadModel
-
-    from models.edge_pretrain import generated_corpus, gpt2_config, train_tokenizer
-
     tokenizer = train_tokenizer(generated_corpus(n_docs=1500, seed=7), vocab_size=600)
     tokenizer.model_max_length = 512
     torch.manual_seed(0)
@@ -48,18 +54,12 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def edge_lm(tiny_model_dir, tmp_path_factory):
-    from edge_agent.collab import EdgeLM
-    from models.base import BaseSpec, load_base
-    from models.serving import AdapterServer
-
     model, tokenizer = load_base(BaseSpec(str(tiny_model_dir), tmp_path_factory.mktemp("cache")))
     return EdgeLM(AdapterServer(model, tokenizer), "complete")
 
 
 @pytest.fixture(scope="session")
 def cells():
-    from edge_agent.location import load_cells
-
     return load_cells()
 
 
@@ -68,9 +68,6 @@ class StubClassifier:
     real demand table, so the published UserIntent is a real one."""
 
     def infer_intent(self, text, user, cell, request_id, source=""):
-        from edge_agent.user_intent import DEMAND_TABLE, MODEL_NAME
-        from netgpt.messages import ServiceClass, UserIntent
-
         service = ServiceClass.navigation if "route" in text else ServiceClass.web_chat
         d = DEMAND_TABLE[service]
         return UserIntent(request_id=request_id, user=user, cell=cell, service_class=service, confidence=0.9,
@@ -80,14 +77,7 @@ class StubClassifier:
 
 @pytest.fixture(scope="session")
 def tiny_cloud(tiny_model_dir, tmp_path_factory):
-    """The real cloud service (models.cloud_service) over a tiny model, served by uvicorn on a free port."""
-    import httpx
-    import uvicorn
-
-    from models.base import BaseSpec, load_base
-    from models.cloud_service import create_app
-    from models.serving import AdapterServer
-
+    """The real cloud service (netgpt.models.cloud_service) over a tiny model, served by uvicorn on a free port."""
     model, tokenizer = load_base(BaseSpec(str(tiny_model_dir), tmp_path_factory.mktemp("cloud-cache")))
     server = AdapterServer(model, tokenizer)
     port = free_port()

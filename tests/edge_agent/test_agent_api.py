@@ -7,11 +7,14 @@ import threading
 import time
 
 import pytest
+import uvicorn
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 
-from edge_agent.agent import AgentSettings, EdgeAgent, create_app
-from netgpt import bus
-from netgpt.messages import EdgePromptResponse, UserIntent
+from netgpt.edge_agent.agent import AgentSettings, EdgeAgent, create_app
+from netgpt.core import bus
+from netgpt.core.messages import EdgePromptResponse, UserIntent
 from tests.conftest import free_port
 from tests.edge_agent.conftest import StubClassifier
 
@@ -118,10 +121,6 @@ def test_cloud_down_gives_a_flagged_edge_answer_quickly(edge_lm):
 def test_a_busy_cloud_429_gives_a_flagged_edge_answer_not_an_error(edge_lm):
     """A cloud that is rate-limiting or over its queue cap (429, as `netgpt cloud serve --max-queue` answers): the
     edge answers at once instead of passing the refusal on as a 502. (A stand-in cloud: only its status matters.)"""
-    import uvicorn
-    from fastapi import FastAPI
-    from fastapi.responses import JSONResponse
-
     busy = FastAPI()
     busy.post("/v1/chat/completions")(lambda: JSONResponse(status_code=429, headers={"Retry-After": "1"}, content={
         "error": {"message": "busy", "type": "rate_limit_error", "param": None, "code": "server_busy"}}))

@@ -1,9 +1,15 @@
-"""The collaboration engine's repair of answers that ignore the user's place, with a scripted cloud (unit test of the
-engine alone; the real cloud service's continuation is tested in tests/models/test_cloud_service.py)."""
+"""The collaboration engine alone, with a scripted cloud and scripted edge LMs: the repair of answers that ignore the
+user's place (the real cloud service's continuation is tested in tests/models/test_cloud_service.py), the edge's own
+answers, and one fact selection per request."""
 from __future__ import annotations
 
-from edge_agent.collab import REASKED, CloudAnswer, CollabEngine
-from netgpt.messages import CollabMode, EdgePromptRequest
+import pytest
+
+from netgpt.core.messages import CollabMode, EdgePromptRequest
+from netgpt.edge_agent.collab import completion
+from netgpt.edge_agent.collab.completion import LMText
+from netgpt.edge_agent.collab.engine import REASKED, CloudAnswer, CollabEngine
+from netgpt.edge_agent.user_intent.classifier import embed_texts
 from tests.edge_agent.conftest import FIXED_NOW
 
 
@@ -58,9 +64,14 @@ class InventingLM:
     name, adapter = "inventing", None
 
     def generate(self, prompt, max_tokens=48, stop_at_sentence=False):
-        from edge_agent.collab_completion import LMText
-
         return LMText("Try the harbour. Paris is nice at 09:00.", 20, 10, -0.01)
+
+
+class AllInvented(InventingLM):
+    """An edge LM whose every sentence the cell's context contradicts."""
+
+    def generate(self, prompt, max_tokens=48, stop_at_sentence=False):
+        return LMText("Paris is nice at 09:00.", 20, 8, -0.01)
 
 
 def test_the_edge_lms_invented_facts_are_removed_from_its_answer(cells):
@@ -74,12 +85,6 @@ def test_the_edge_lms_invented_facts_are_removed_from_its_answer(cells):
 
 
 def test_an_edge_answer_with_nothing_reliable_left_says_what_the_node_knows(cells):
-    class AllInvented(InventingLM):
-        def generate(self, prompt, max_tokens=48, stop_at_sentence=False):
-            from edge_agent.collab_completion import LMText
-
-            return LMText("Paris is nice at 09:00.", 20, 8, -0.01)
-
     engine = CollabEngine(cells, AllInvented(), None)  # no cloud either
     req = EdgePromptRequest(user="u", cell="c3", text="where can I try takoyaki", mode=CollabMode.netgpt)
     resp = engine.handle(req, now=FIXED_NOW)
@@ -105,3 +110,30 @@ def test_routed_with_the_cloud_down_runs_the_edge_model_once(cells):
     resp = engine.handle(req, now=FIXED_NOW)
     assert resp.answered_by == "edge" and "cloud_unreachable_edge_answer" in resp.flags
     assert Counting.calls == 1 and (resp.edge_tokens_in, resp.edge_tokens_out) == (20, 10)
+
+
+@pytest.mark.parametrize("text", ["where can I try takoyaki tonight", "what time is it here?"])
+@pytest.mark.parametrize("lm", [None, InventingLM(), AllInvented()], ids=["no-lm", "lm", "lm-all-invented"])
+@pytest.mark.parametrize("cloud_up", [True, False], ids=["cloud-up", "cloud-down"])
+@pytest.mark.parametrize("mode", [m.value for m in CollabMode])
+def test_each_request_selects_its_facts_at_most_once(cells, monkeypatch, mode, cloud_up, lm, text):
+    """Every output of a request (completed prompt, opener, system message, exact, LM or facts-only answer, fact
+    check) renders one selection: the places are ranked (one encoder call) and the kinds picked at most once, in
+    every mode and on every fallback; cloud-only selects nothing unless the edge has to answer."""
+    rankings, selections = [], []
+
+    def embed(texts):
+        rankings.append(texts[0])
+        return embed_texts(texts)
+
+    def select_fact_kinds(*args, **kw):
+        selections.append(args[0])
+        return real_select(*args, **kw)
+
+    real_select = completion.select_fact_kinds
+    monkeypatch.setattr(completion, "select_fact_kinds", select_fact_kinds)
+    cloud = ScriptedCloud("I'm sorry, I cannot help.") if cloud_up else None  # re-asked: a second cloud call
+    engine = CollabEngine(cells, lm, cloud, route_threshold=0.5, embed=embed)
+    resp = engine.handle(EdgePromptRequest(user="u", cell="c3", text=text, mode=CollabMode(mode)), now=FIXED_NOW)
+    selected = 1 if resp.answered_by == "edge" or mode != "cloud-only" else 0
+    assert rankings == [text] * selected and selections == [text] * selected, resp.flags

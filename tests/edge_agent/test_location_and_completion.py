@@ -7,19 +7,29 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from edge_agent.collab_completion import complete_prompt, context_answer, rank_places, select_fact_kinds
-from edge_agent.location import LocationConfigError, load_cells
-from edge_agent.location_check import scrub, unsupported_facts
-from netgpt.messages import ServiceClass
+from netgpt.core.messages import ServiceClass
+from netgpt.edge_agent.collab.completion import (complete_prompt, context_answer, rank_places, select_fact_kinds,
+                                                 select_facts)
+from netgpt.edge_agent.location.cells import LocationConfigError, load_cells
+from netgpt.edge_agent.location.fact_check import scrub, unsupported_facts
+from netgpt.mininet_topos.mec import MecTopo
 from tests.edge_agent.conftest import FIXED_NOW
 
 PROMPTS = ["what should I wear today?", "recommend a restaurant for dinner", "give me a route to the station",
            "is it a good time to call someone now?", "tell me a joke"]
 
 
-def test_cells_match_the_mec_topology_and_geonames(cells):
-    from mininet_topos.mec import MecTopo
+def complete(text, ctx, **options):
+    """The completion of `text` in `ctx` at FIXED_NOW, its facts selected first as the engine does."""
+    return complete_prompt(select_facts(text, ctx, FIXED_NOW), **options)
 
+
+def lookup(text, ctx):
+    """The context's exact answer to `text` at FIXED_NOW, or None."""
+    return context_answer(select_facts(text, ctx, FIXED_NOW))
+
+
+def test_cells_match_the_mec_topology_and_geonames(cells):
     assert set(cells) == set(MecTopo.CELLS)
     assert {c.mec_node for c in cells.values()} == set(MecTopo.MEC_NODES)
     lyon = cells["c1"]
@@ -58,7 +68,7 @@ def test_completion_names_the_city_and_the_correct_local_time(cells, edge_lm, ce
     ctx = cells[cell]
     expected_time = datetime.fromtimestamp(FIXED_NOW, ZoneInfo(ctx.timezone)).strftime("%H:%M")
     for text in PROMPTS:
-        done = complete_prompt(text, ctx, FIXED_NOW, lm=edge_lm, draft_min_confidence=0.0)
+        done = complete(text, ctx, lm=edge_lm, draft_min_confidence=0.0)
         assert ctx.city in done.text and expected_time in done.text, done.text
         assert text in done.text  # the user's own words are kept
 
@@ -70,7 +80,7 @@ def test_completion_carries_no_place_or_time_outside_the_cells_context(cells, ed
     others = {o.city for o in cells.values() if o.city != ctx.city}
     others |= {p for o in cells.values() if o.cell != cell for p in o.points_of_interest}
     for text in PROMPTS:
-        done = complete_prompt(text, ctx, FIXED_NOW, lm=edge_lm, draft_min_confidence=0.0)
+        done = complete(text, ctx, lm=edge_lm, draft_min_confidence=0.0)
         edge_part = done.text.replace(text, " ")
         assert unsupported_facts(edge_part, ctx, FIXED_NOW) == [], done.text
         assert not [o for o in others if o in done.text], done.text
@@ -93,27 +103,27 @@ def test_fact_selection_follows_the_request(cells):
     assert "points_of_interest" in select_fact_kinds("where can I eat nearby")
     assert "coordinates" in select_fact_kinds("directions to the station")
     assert "coordinates" in select_fact_kinds("take me home", ServiceClass.navigation)
-    done = complete_prompt("where can I eat nearby", cells["c3"], FIXED_NOW)
+    done = complete("where can I eat nearby", cells["c3"])
     assert "Dotonbori" in done.text and "Lyon" not in done.text
 
 
 def test_context_answers_plain_lookups_exactly(cells):
     ctx = cells["c3"]
-    assert "23:05" in context_answer("what time is it here?", ctx, FIXED_NOW)
-    assert "Asia/Tokyo" in context_answer("which time zone am I in", ctx, FIXED_NOW)
-    assert "Japan" in context_answer("where am I", ctx, FIXED_NOW)
-    assert "Osaka Castle" in context_answer("things to see around here", ctx, FIXED_NOW)
-    assert context_answer("write me a poem about the sea", ctx, FIXED_NOW) is None
+    assert "23:05" in lookup("what time is it here?", ctx)
+    assert "Asia/Tokyo" in lookup("which time zone am I in", ctx)
+    assert "Japan" in lookup("where am I", ctx)
+    assert "Osaka Castle" in lookup("things to see around here", ctx)
+    assert lookup("write me a poem about the sea", ctx) is None
 
 
 def test_full_completion_asks_the_cloud_to_answer_for_the_place_and_time(cells):
     ctx = cells["c1"]
-    done = complete_prompt("recommend a restaurant for dinner", ctx, FIXED_NOW)
+    done = complete("recommend a restaurant for dinner", ctx)
     # The old town's note names its restaurants: the cloud is asked to begin there.
     assert done.opener == "In Lyon, France, at 15:05, Vieux Lyon" and done.text.endswith(f"Start with: {done.opener}")
     assert "Vieux Lyon (Renaissance old town" in done.text and not done.prefilled
-    assert complete_prompt("tell me a joke", ctx, FIXED_NOW).opener == "In Lyon, France, at 15:05,"
-    when = complete_prompt("which time zone is this, and what is open today", ctx, FIXED_NOW)
+    assert complete("tell me a joke", ctx).opener == "In Lyon, France, at 15:05,"
+    when = complete("which time zone is this, and what is open today", ctx)
     assert when.text.rstrip().endswith("In Lyon, France (Europe/Paris time zone), at 15:05 on Thursday,")
     assert done.system and "Lyon, France" in done.system and "English" in done.system
 
@@ -123,15 +133,15 @@ def test_compact_completion_sends_only_the_facts_the_request_needs(cells, edge_l
     ctx = cells[cell]
     local = ctx.facts(FIXED_NOW)["local_time"]
     for text in PROMPTS:
-        full = complete_prompt(text, ctx, FIXED_NOW, lm=edge_lm, draft_min_confidence=0.0)
-        short = complete_prompt(text, ctx, FIXED_NOW, lm=edge_lm, draft_min_confidence=0.0, compact=True)
+        full = complete(text, ctx, lm=edge_lm, draft_min_confidence=0.0)
+        short = complete(text, ctx, lm=edge_lm, draft_min_confidence=0.0, compact=True)
         assert text in short.text and ctx.city in short.text and short.edge_tokens_out == 0  # no edge draft
         assert len(short.text) < len(full.text)
         assert unsupported_facts(short.text.replace(text, " "), ctx, FIXED_NOW) == [], short.text
-    assert local not in complete_prompt("tell me a joke", ctx, FIXED_NOW, compact=True).text
-    assert local in complete_prompt("is it a good time to call someone now?", ctx, FIXED_NOW, compact=True).text
+    assert local not in complete("tell me a joke", ctx, compact=True).text
+    assert local in complete("is it a good time to call someone now?", ctx, compact=True).text
     best = rank_places("where can I eat nearby", ctx)[0][0]
-    assert best in complete_prompt("where can I eat nearby", ctx, FIXED_NOW, compact=True).text
+    assert best in complete("where can I eat nearby", ctx, compact=True).text
 
 
 def test_points_of_interest_are_ranked_by_what_the_request_is_about(cells):
@@ -146,19 +156,19 @@ def test_points_of_interest_are_ranked_by_what_the_request_is_about(cells):
 
 def test_compact_prefilled_completion_puts_the_facts_in_the_opener(cells):
     ctx = cells["c3"]
-    done = complete_prompt("where can I try takoyaki tonight", ctx, FIXED_NOW, compact=True, prefill=True)
+    done = complete("where can I try takoyaki tonight", ctx, compact=True, prefill=True)
     assert done.prefilled and done.opener == "In Osaka, Japan, at 23:05 on Thursday, Dotonbori"
     assert done.text == f"where can I try takoyaki tonight\n(Dotonbori: {ctx.poi_notes['Dotonbori']})"
-    plain = complete_prompt("tell me a joke", ctx, FIXED_NOW, compact=True, prefill=True)
+    plain = complete("tell me a joke", ctx, compact=True, prefill=True)
     assert plain.text == "tell me a joke" and plain.opener == "In Osaka, Japan,"
 
 
 def test_context_answers_nearby_places_but_not_open_requests(cells):
     ctx = cells["c4"]
-    assert "Meriken Park" in context_answer("what's nearby?", ctx, FIXED_NOW)
-    assert "Meriken Park" in context_answer("nice places to visit here?", ctx, FIXED_NOW)
-    assert context_answer("where can I eat near me", ctx, FIXED_NOW) is None
-    assert context_answer("recommend a bar", ctx, FIXED_NOW) is None
+    assert "Meriken Park" in lookup("what's nearby?", ctx)
+    assert "Meriken Park" in lookup("nice places to visit here?", ctx)
+    assert lookup("where can I eat near me", ctx) is None
+    assert lookup("recommend a bar", ctx) is None
 
 
 def test_without_an_encoder_places_keep_their_configured_order(cells):
@@ -167,5 +177,6 @@ def test_without_an_encoder_places_keep_their_configured_order(cells):
 
     ctx = cells["c3"]
     assert [n for n, _ in rank_places("street food", ctx, broken)] == ctx.points_of_interest
-    done = complete_prompt("where can I eat nearby", ctx, FIXED_NOW, embed=broken)  # the cue word still selects them
+    done = complete_prompt(select_facts("where can I eat nearby", ctx, FIXED_NOW, embed=broken))
+    assert "points_of_interest" in done.fact_kinds  # the cue word still selects them
     assert done.opener.endswith(ctx.points_of_interest[0])

@@ -9,9 +9,10 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from edge_agent.agent import AgentSettings, EdgeAgent, create_app
-from netgpt import bus, services
-from netgpt.settings import Settings
+from netgpt.edge_agent.agent import AgentSettings, EdgeAgent, create_app
+from netgpt.core import bus
+from netgpt.stack import services
+from netgpt.core.settings import Settings
 from tests.conftest import free_port
 from tests.edge_agent.conftest import StubClassifier
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from edge_agent.forecast_data import synthetic_link_trace
+from netgpt.edge_agent.forecast.data import synthetic_link_trace
 
 PERIOD = 48
 

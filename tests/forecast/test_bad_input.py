@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from edge_agent.forecast import clean_series, counters_to_rates, fit_forecaster, resample_to_grid
-from edge_agent.forecast_data import add_gaps, to_counter
+from netgpt.edge_agent.forecast.forecaster import clean_series, counters_to_rates, fit_forecaster, resample_to_grid
+from netgpt.edge_agent.forecast.data import add_gaps, to_counter
 from tests.forecast.conftest import PERIOD
 
 

@@ -1,8 +1,8 @@
 """`netgpt forecast backtest`: a table of MAE/RMSE per method and a plot; a bad CSV is one line, no traceback."""
 from typer.testing import CliRunner
 
-from edge_agent.cli import forecast_app
-from edge_agent.forecast_data import add_gaps, synthetic_link_trace
+from netgpt.cli.forecast import app as forecast_app
+from netgpt.edge_agent.forecast.data import add_gaps, synthetic_link_trace
 
 
 def test_backtest_prints_table_and_writes_plot(tmp_path):

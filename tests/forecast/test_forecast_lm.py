@@ -6,15 +6,22 @@ must be controlled, and a random tiny GPT-2 + untrained LoRA adapter, laid out l
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
-from edge_agent import forecast as fc
-from edge_agent import forecast_lm as fl
-from models import tasks
+from netgpt.core.settings import Settings, get_settings
+from netgpt.edge_agent.forecast import forecaster as fc
+from netgpt.edge_agent.forecast import lm as fl
+from netgpt.models import tasks
+from netgpt.models.base import MARKER, fingerprint
+from netgpt.models.edge_pretrain import generated_corpus, gpt2_config, train_tokenizer
 from tests.forecast.conftest import PERIOD
+
+# torch, transformers and peft are imported inside the one test that builds a model: the others run without them.
 
 
 @dataclass
@@ -39,18 +46,31 @@ class StubServer:
 
 @pytest.fixture
 def empty_cache(tmp_path, monkeypatch):
-    monkeypatch.setattr(fl, "CACHE_DIR", tmp_path)
-    monkeypatch.setattr(fl, "_servers", {})
-    monkeypatch.setattr(fl, "_failures", {})
-    monkeypatch.delenv(fc.LM_ENV, raising=False)
-    return tmp_path
+    """Settings.cache_dir is an empty folder, edge_lm is not in the defaults, and no LM server is cached."""
+    monkeypatch.setenv("NETGPT_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("NETGPT_FORECAST_LM", raising=False)
+    get_settings.cache_clear()
+    fl.SERVERS.clear()
+    yield tmp_path
+    fl.SERVERS.clear()
+    get_settings.cache_clear()  # the next test reads the settings afresh (after monkeypatch restored the environment)
 
 
 @pytest.fixture
-def stub(empty_cache, monkeypatch):
+def stub(empty_cache):
     server = StubServer()
-    fl._servers[empty_cache] = server
+    fl.SERVERS.put(empty_cache, server)
     return server
+
+
+def test_the_methods_table_is_explicit_and_importing_loads_no_model():
+    code = ("import sys; import netgpt.edge_agent.forecast as f; from netgpt.edge_agent.forecast import forecaster; "
+            "print(sorted(forecaster.METHODS), f.fit_forecaster is forecaster.fit_forecaster, "
+            "sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "['boosted', 'edge_lm', 'profile_ridge', 'ridge_lags', 'seasonal_naive'] True []"
+    assert fc.METHODS["edge_lm"] is fl.EdgeLMForecast and fc.DEFAULT_METHODS == tuple(
+        m for m in fc.METHODS if m != "edge_lm")
 
 
 def test_prompt_is_the_task_encoding_and_round_trips():
@@ -122,7 +142,9 @@ def test_lm_is_opt_in_and_backtested_on_few_origins(stub, diurnal, monkeypatch):
     y = diurnal[: 10 * PERIOD]
     plain = fc.fit_forecaster(y, PERIOD, max_horizon=4)
     assert "edge_lm" not in plain.backtest_mae and not stub.prompts  # not asked unless enabled
-    monkeypatch.setenv(fc.LM_ENV, "1")
+    assert fc.default_methods(Settings(forecast_lm=True)) == fc.DEFAULT_METHODS + ("edge_lm",)
+    monkeypatch.setenv("NETGPT_FORECAST_LM", "1")  # through Settings.forecast_lm, as a deployment would set it
+    get_settings.cache_clear()
     f = fc.fit_forecaster(y, PERIOD, max_horizon=4)
     assert "edge_lm" in f.backtest_mae
     assert len(f.residuals) <= fl.EdgeLMForecast.max_backtest_origins < len(plain.residuals)
@@ -136,9 +158,6 @@ def test_loads_a_real_adapter_from_the_cache_layout(empty_cache, diurnal):
     import torch
     from peft import LoraConfig, TaskType, get_peft_model
     from transformers import GPT2LMHeadModel
-
-    from models.base import MARKER, fingerprint
-    from models.edge_pretrain import generated_corpus, gpt2_config, train_tokenizer
 
     base_dir = empty_cache / "models" / "edge-default"
     tokenizer = train_tokenizer(generated_corpus(n_docs=300, seed=7), vocab_size=300)
@@ -166,8 +185,6 @@ def test_loads_a_real_adapter_from_the_cache_layout(empty_cache, diurnal):
 def test_base_without_adapter_is_unavailable(empty_cache):
     base_dir = empty_cache / "models" / "edge-default"
     base_dir.mkdir(parents=True)
-    from models.base import MARKER
-
     (base_dir / MARKER).write_text("{}")
     reason = fc.METHODS["edge_lm"].unavailable()
     assert reason and "forecast" in reason and "adapter" in reason

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from edge_agent.forecast import backtest, fit_forecaster
-from edge_agent.forecast_methods import METHODS, Method, SeasonalNaive
+from netgpt.edge_agent.forecast.forecaster import METHODS, backtest, fit_forecaster
+from netgpt.edge_agent.forecast.methods import Method, SeasonalNaive
 from tests.forecast.conftest import PERIOD
 
 
@@ -34,7 +34,7 @@ def test_vectorised_backtest_equals_single_forecasts(diurnal, name):
 
 
 class _Spy(SeasonalNaive):
-    """Records the data it is given; registered like any method (the LM forecaster will be, too)."""
+    """Records the data it is given; listed in METHODS (for one test) like any method."""
 
     seen_fit: list[int] = []
     seen_origins: list[int] = []
@@ -48,16 +48,13 @@ class _Spy(SeasonalNaive):
         return np.stack([super(_Spy, self).predict_many(y[: o + 1], np.array([o]), horizon)[0] for o in origins])
 
 
-def test_backtest_fits_only_before_the_test_window(diurnal):
-    METHODS["spy"] = _Spy
-    try:
-        test_len = 4 * PERIOD
-        result = backtest(diurnal, PERIOD, 6, methods=["spy"], test_len=test_len)
-        split = len(diurnal) - test_len
-        assert _Spy.seen_fit == [split]
-        assert min(_Spy.seen_origins) == split - 1 and max(result.origins) + 6 == len(diurnal) - 1
-    finally:
-        del METHODS["spy"]
+def test_backtest_fits_only_before_the_test_window(diurnal, monkeypatch):
+    monkeypatch.setitem(METHODS, "spy", _Spy)
+    test_len = 4 * PERIOD
+    result = backtest(diurnal, PERIOD, 6, methods=["spy"], test_len=test_len)
+    split = len(diurnal) - test_len
+    assert _Spy.seen_fit == [split]
+    assert min(_Spy.seen_origins) == split - 1 and max(result.origins) + 6 == len(diurnal) - 1
 
 
 def test_predict_uses_only_the_history_it_is_given(diurnal):

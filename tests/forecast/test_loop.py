@@ -2,11 +2,12 @@
 import json
 
 import numpy as np
+import redis
 
-from edge_agent.forecast_data import synthetic_link_trace, to_counter
-from edge_agent.forecast_loop import ForecastLoop
-from netgpt import bus
-from netgpt.messages import Forecast, PortStats, parse_message
+from netgpt.edge_agent.forecast.data import synthetic_link_trace, to_counter
+from netgpt.edge_agent.forecast.loop import ForecastLoop
+from netgpt.core import bus
+from netgpt.core.messages import Forecast, PortStats, parse_message
 
 T0, STEP_S, PERIOD, HORIZON = 1_800_000_000.0, 1.0, 12, 3
 
@@ -82,3 +83,43 @@ def test_a_restarted_loop_handles_what_it_had_received_but_not_acknowledged(redi
     assert r.xpending(bus.Streams.TELEMETRY, again.group)["pending"] == 0
     _write_port(r, 7, 2, np.full(3, 1e6))
     assert again.poll(block_ms=10) == 3  # then new entries
+
+
+
+class _Flaky:
+    """A Redis client whose chosen calls fail as if Redis were down: `fail={"xack": {51}}` makes the 51st xack raise."""
+
+    def __init__(self, r, fail: dict[str, set[int]]):
+        self.r, self.fail, self.calls, self.failed = r, fail, {}, []
+
+    def __getattr__(self, name):
+        call = getattr(self.r, name)
+        if name not in self.fail:
+            return call
+
+        def flaky(*args, **kwargs):
+            self.calls[name] = self.calls.get(name, 0) + 1
+            if self.calls[name] in self.fail[name]:
+                self.failed.append(name)
+                raise redis.ConnectionError("Connection refused (simulated outage)")
+            return call(*args, **kwargs)
+        return flaky
+
+
+def test_run_waits_out_redis_outages_and_handles_what_it_had_received_first(redis_client, caplog):
+    """Redis is down when the loop starts (the group cannot be made) and again in the middle of a batch (an ack
+    fails): the loop waits, then carries on, first with the entries it had received but not acknowledged."""
+    r = redis_client
+    n = 10 * PERIOD
+    _write_port(r, 4, 2, synthetic_link_trace(n_days=10, period=PERIOD, seed=3, base_bps=1e6))
+    flaky = _Flaky(r, fail={"xgroup_create": {1}, "xack": {51}})
+    loop = ForecastLoop(flaky, period=PERIOD, step_s=STEP_S, horizon=HORIZON, consumer="t4", retry_s=0.05)
+    with caplog.at_level("WARNING"):
+        loop.run(stop_after_s=1.5)
+    assert flaky.failed == ["xgroup_create", "xack"]
+    assert caplog.text.count("unavailable") == 2
+    assert r.xpending(bus.Streams.TELEMETRY, loop.group)["pending"] == 0
+    # The entry whose ack failed was handled again after the outage (at least once), every other entry once.
+    assert len(loop.targets["port:4:2:tx_bps"].samples) == n + 1
+    assert loop.published >= 1
+    assert {m.target for _, m in bus.read_range(r, bus.Streams.FORECASTS)} == {"port:4:2:tx_bps"}

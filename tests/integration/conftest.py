@@ -5,15 +5,15 @@ import os
 
 import pytest
 
-from netgpt import services
-from netgpt.settings import Settings
+from netgpt.stack import services
+from netgpt.core.settings import Settings
 from tests.conftest import free_port
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     """Start the stack for one test module; stop by PID what was started; yields the Settings it runs with."""
-    from mininet_topos.network import require_root
+    from netgpt.stack.network import require_root
 
     reason = require_root()
     if reason:

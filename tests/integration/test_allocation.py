@@ -13,8 +13,9 @@ import time
 
 import pytest
 
-from netgpt import bus, services
-from netgpt.services import wait_for
+from netgpt.core import bus
+from netgpt.stack import services
+from netgpt.stack.services import wait_for
 
 pytestmark = pytest.mark.integration
 AGENT = [sys.executable, "-m", "netgpt.cli", "edge", "serve", "--edge-base", "none", "--no-intents", "--port", "8100"]
@@ -56,7 +57,8 @@ def _rewrite_flows(sw) -> list[str]:
 
 
 def test_vip_failover_and_controller_restart(stack):
-    from mininet_topos.network import publish_cells, running_network, wait_discovered
+    from netgpt.stack.network import running_network
+    from netgpt.stack.controller_feed import publish_cells, wait_discovered
 
     r = bus.connect(stack)
     env = dict(os.environ, NETGPT_REDIS_SOCKET=str(stack.run_dir / "redis.sock"),

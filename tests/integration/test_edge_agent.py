@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from netgpt import bus
-from netgpt.services import stop_child
+from netgpt.core import bus
+from netgpt.stack.services import stop_child
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,9 +33,10 @@ def tiny_edge_dir(tmp_path_factory) -> Path:
 
 
 def test_user_prompt_through_edge_agent_to_cloud_on_mininet(stack, tiny_edge_dir, tmp_path):
-    from mininet_topos.network import host_http as http
-    from mininet_topos.network import running_network, wait_discovered
-    from mininet_topos.network import wait_host_http as wait_http
+    from netgpt.stack.network import host_http as http
+    from netgpt.stack.network import running_network
+    from netgpt.stack.controller_feed import wait_discovered
+    from netgpt.stack.network import wait_host_http as wait_http
 
     r = bus.connect(stack)
     env = {**os.environ, "NETGPT_REDIS_SOCKET": str(stack.run_dir / "redis.sock"), "HF_HUB_OFFLINE": "1",

@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from netgpt import bus
-from netgpt.messages import OperatorIntent
+from netgpt.core import bus
+from netgpt.core.messages import OperatorIntent
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +28,8 @@ def _policy_flows(sw) -> list[str]:
 
 
 def test_rate_limit_reject_and_expiry(stack):
-    from mininet_topos.network import iperf, publish_cells, running_network, wait_discovered
+    from netgpt.stack.network import iperf, running_network
+    from netgpt.stack.controller_feed import publish_cells, wait_discovered
 
     r = bus.connect(stack)
     with running_network("mec", stack.ofp_port) as net:

@@ -7,15 +7,15 @@ import time
 import httpx
 import pytest
 
-from netgpt import bus
-from netgpt.messages import CellStats, PortStats
+from netgpt.core import bus
+from netgpt.core.messages import CellStats, PortStats
 
 pytestmark = pytest.mark.integration
 
 
 def test_mec_topology_ping_iperf_and_telemetry(stack):
-    from mininet_topos.network import (bridges, iperf, port_links, publish_cells, running_network,
-                                       wait_discovered)
+    from netgpt.stack.network import bridges, iperf, port_links, running_network
+    from netgpt.stack.controller_feed import publish_cells, wait_discovered
 
     host_pids = []
     with running_network("mec", stack.ofp_port) as net:
@@ -60,7 +60,9 @@ def test_topology_zoo_abilene_with_loops_pings_over_shortest_paths(stack):
     """Abilene (11 nodes, 14 links, with cycles): no flooding storm, every pair reachable, paths are shortest."""
     import networkx as nx
 
-    from mininet_topos.network import running_network, wait_discovered
+    from netgpt.stack.network import running_network
+
+    from netgpt.stack.controller_feed import wait_discovered
 
     with running_network("abilene", stack.ofp_port) as net:
         view = wait_discovered(bus.connect(stack), net)
@@ -92,12 +94,12 @@ def test_a_network_killed_by_sigterm_still_cleans_up(stack, tmp_path):
     import subprocess
     import sys
 
-    from mininet_topos.network import bridges
+    from netgpt.stack.network import bridges
 
     script = tmp_path / "hold.py"
     script.write_text(
         "import sys, time\n"
-        "from mininet_topos.network import running_network\n"
+        "from netgpt.stack.network import running_network\n"
         f"with running_network('linear', {stack.ofp_port}) as net:\n"
         "    print('up', *[h.pid for h in net.hosts], flush=True)\n"
         "    time.sleep(120)\n")

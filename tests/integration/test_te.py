@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from netgpt import bus
-from netgpt.messages import UserIntent
+from netgpt.core import bus
+from netgpt.core.messages import UserIntent
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +32,8 @@ def _intent_moves(r, request_id: str, timeout_s: float = 10.0) -> list:
 
 def test_announced_flows_are_split_over_both_paths(stack):
     assert stack.te_mode == "proactive"
-    from mininet_topos.network import publish_cells, running_network, wait_discovered
+    from netgpt.stack.network import running_network
+    from netgpt.stack.controller_feed import publish_cells, wait_discovered
 
     r = bus.connect(stack)
     with running_network("diamond", stack.ofp_port) as net:

@@ -1,25 +1,25 @@
 """Tiny fixture models built in seconds: same code paths as the defaults (BPE tokenizer + GPT-2 / LLaMA folders)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from netgpt.models.base import BaseSpec, configure_threads, load_base
+from netgpt.models.edge_pretrain import generated_corpus, gpt2_config, train_tokenizer
+from netgpt.models.lora import LoraTaskConfig, train_adapter
+
+# HF_HUB_OFFLINE=1 is set by tests/conftest.py; torch and transformers are imported inside the fixtures that build
+# models, so collecting the tests that do not need them stays fast.
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _two_threads():
-    from models.base import configure_threads
-
     configure_threads()  # at most 2, and 1 on a busy shared machine
 
 
 @pytest.fixture(scope="session")
 def tiny_tokenizer():
-    from models.edge_pretrain import generated_corpus, train_tokenizer
-
     tokenizer = train_tokenizer(generated_corpus(n_docs=1500, seed=7), vocab_size=600)
     tokenizer.model_max_length = 128
     return tokenizer
@@ -29,8 +29,6 @@ def save_tiny(out: Path, tokenizer, seed: int, arch: str = "gpt2") -> Path:
     """A randomly initialised 2-layer model with a 128-token context, saved as a normal Hugging Face folder."""
     import torch
     from transformers import GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
-
-    from models.edge_pretrain import gpt2_config
 
     torch.manual_seed(seed)
     if arch == "gpt2":
@@ -57,14 +55,10 @@ def tiny_dirs(tmp_path_factory, tiny_tokenizer) -> dict[str, Path]:
 @pytest.fixture
 def load_tiny(tiny_dirs, tmp_path):
     """Load a fresh copy of a tiny base (peft modifies the module it wraps, so tests never share one)."""
-    from models.base import BaseSpec, load_base
-
     return lambda name="gpt2": load_base(BaseSpec(str(tiny_dirs[name]), tmp_path))
 
 
 def tiny_lora_config(task: str, **kw):
-    from models.lora import LoraTaskConfig
-
     # A random tiny base has a random output head, so LoRA needs every projection and a high rate to move the loss.
     defaults = dict(task=task, steps=40, batch_size=8, lr=2e-2, n_train=300, n_eval=24, n_generate=2, max_len=96,
                     target_modules=["c_attn", "c_proj", "c_fc"])
@@ -74,9 +68,6 @@ def tiny_lora_config(task: str, **kw):
 @pytest.fixture(scope="session")
 def tiny_adapters(tiny_dirs, tmp_path_factory) -> dict[str, dict]:
     """Adapters for intent and forecast, a few steps each on the tiny GPT-2 (results: path, metrics, card, model)."""
-    from models.base import BaseSpec, load_base
-    from models.lora import train_adapter
-
     root = tmp_path_factory.mktemp("adapters")
     out = {}
     for task in ("intent", "forecast"):

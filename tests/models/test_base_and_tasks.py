@@ -1,11 +1,25 @@
 """Base model resolution and loading, the generated task data, and bad-input errors."""
 from __future__ import annotations
 
-
 import pytest
 
-from models import tasks
-from models.base import BaseSpec, ModelError, fingerprint, load_base, resolve
+from netgpt.core.messages import ServiceClass
+from netgpt.core.settings import get_settings
+from netgpt.models import tasks
+from netgpt.models.base import (
+    CLOUD_DEFAULT,
+    EDGE_DEFAULT,
+    MARKER,
+    BaseSpec,
+    ModelError,
+    context_length,
+    ensure_default,
+    fingerprint,
+    load_base,
+    resolve,
+)
+
+# torch is imported inside the tests that need it directly.
 
 
 def test_unknown_model_path_is_a_clear_error(tmp_path):
@@ -52,8 +66,6 @@ def test_task_examples_are_deterministic_and_varied(task):
 
 
 def test_geography_is_real_and_intents_cover_every_service_class():
-    from netgpt.messages import ServiceClass
-
     cities, countries = tasks.geography()
     paris = next(c for c in cities if c["name"] == "Paris" and c["countrycode"] == "FR")
     assert paris["timezone"] == "Europe/Paris" and abs(paris["latitude"] - 48.85) < 0.1
@@ -79,9 +91,6 @@ def test_scores():
 def test_both_offline_defaults_load(tmp_path):
     """The cloud default converts from the GGUF package; the edge default is the cached one or a short rebuild."""
     import torch
-
-    from models.base import CLOUD_DEFAULT, EDGE_DEFAULT, MARKER, context_length, ensure_default
-    from netgpt.settings import get_settings
 
     cache = get_settings().cache_dir  # the conversion is deterministic and is what `netgpt models prepare` does
     cloud, cloud_tok = load_base(BaseSpec(CLOUD_DEFAULT, cache))

@@ -5,7 +5,9 @@ import json
 
 from typer.testing import CliRunner
 
-from models.cli import app, cloud_app
+from netgpt.cli.cloud import app as cloud_app
+from netgpt.cli.models import app
+from netgpt.core import settings
 
 runner = CliRunner()
 
@@ -48,8 +50,6 @@ def test_cloud_serve_refuses_an_adapter_of_another_base(tiny_dirs, tiny_adapters
 
 
 def test_info_lists_bases(monkeypatch, tmp_path):
-    from netgpt import settings
-
     monkeypatch.setenv("NETGPT_CACHE_DIR", str(tmp_path))
     settings.get_settings.cache_clear()
     try:

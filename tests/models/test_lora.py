@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
 
-from models.base import ModelError
-from models.lora import CARD, check_adapter
+from netgpt.models.base import ModelError
+from netgpt.models.lora import CARD, check_adapter
 
 
 def test_training_lowers_the_eval_loss_and_writes_a_card(tiny_adapters):
@@ -52,8 +53,6 @@ def test_adapter_for_another_base_is_refused_with_the_reason(tiny_adapters, load
 
 
 def test_adapter_without_card_is_checked_by_peft_base_name(tiny_adapters, load_tiny, tmp_path):
-    import shutil
-
     copy = tmp_path / "foreign"
     shutil.copytree(tiny_adapters["forecast"]["path"], copy)
     (copy / CARD).unlink()

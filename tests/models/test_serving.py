@@ -6,8 +6,8 @@ import threading
 import pytest
 import torch
 
-from models.base import ModelError
-from models.serving import AdapterServer, PromptTooLong
+from netgpt.models.base import ModelError
+from netgpt.models.serving import AdapterServer, PromptTooLong
 
 PROMPT = "request: stream the lakers match live\nservice:"
 

@@ -1,5 +1,5 @@
-from netgpt import bus
-from netgpt.messages import PortStats
+from netgpt.core import bus
+from netgpt.core.messages import PortStats
 
 
 def test_publish_and_read_back_dropping_malformed(redis_client):
@@ -17,7 +17,7 @@ def test_publish_and_read_back_dropping_malformed(redis_client):
 def test_heartbeats_expire_and_bad_ones_are_dropped(redis_client):
     import time
 
-    from netgpt.messages import AgentHeartbeat
+    from netgpt.core.messages import AgentHeartbeat
 
     hb = AgentHeartbeat(node_id="mec1", address="10.0.0.51:8100", cells=["c1"], capacity_rps=5, load_rps=1)
     bus.write_heartbeat(redis_client, hb, ttl_s=0.3)

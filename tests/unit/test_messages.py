@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from netgpt.messages import (MESSAGE_TYPES, SCHEMA_VERSION, Allocation, EdgePromptRequest, FlowAction, Forecast,
+from netgpt.core.messages import (MESSAGE_TYPES, SCHEMA_VERSION, Allocation, EdgePromptRequest, FlowAction, Forecast,
                              MessageError, PortStats, UserIntent, parse_message)
 
 

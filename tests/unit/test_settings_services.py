@@ -4,8 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from netgpt import services
-from netgpt.settings import Settings
+from netgpt.stack import services
+from netgpt.core.settings import Settings
 
 from tests.conftest import free_port
 
@@ -59,7 +59,7 @@ def test_status_names_the_components_that_are_down(tmp_path):
 
 
 def test_mininet_without_root_gives_a_reason(monkeypatch):
-    from mininet_topos import network
+    from netgpt.stack import network
 
     monkeypatch.setattr(network.os, "geteuid", lambda: 1000)
     assert "needs root" in network.require_root()

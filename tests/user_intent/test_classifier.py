@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from edge_agent import user_intent as ui
-from netgpt.messages import ServiceClass, UserIntent, parse_message
-from netgpt.settings import Settings
+from netgpt.edge_agent.user_intent import classifier as ui
+from netgpt.core.messages import ServiceClass, UserIntent, parse_message
+from netgpt.core.settings import Settings
 
 REQUIRED_HELDOUT_ACCURACY = 0.90
 MAX_VALIDATION_ECE = 0.10
@@ -45,9 +45,9 @@ def test_missing_identifiers_raise_value_error(trained_classifier, field):
         trained_classifier.infer_intent("call mom", args["user"], args["cell"], args["request_id"])
 
 
-def test_infer_intent_returns_a_valid_message_with_the_demand_table(trained_classifier, monkeypatch):
-    monkeypatch.setattr(ui, "default_classifier", lambda: trained_classifier)
-    intent = ui.infer_intent("put on a nature documentary", user="alice", cell="c1", request_id="req-1", source="edge:m1")
+def test_infer_intent_returns_a_valid_message_with_the_demand_table(trained_classifier):
+    intent = trained_classifier.infer_intent("put on a nature documentary", user="alice", cell="c1",
+                                             request_id="req-1", source="edge:m1")
     assert isinstance(intent, UserIntent)
     demand = ui.DEMAND_TABLE[intent.service_class]
     assert (intent.bandwidth_mbps, intent.duration_s, intent.latency_class) == (

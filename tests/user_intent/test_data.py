@@ -4,8 +4,8 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from edge_agent.user_intent_data import TEMPLATES, generate_training_set
-from netgpt.messages import ServiceClass
+from netgpt.edge_agent.user_intent.training_data import TEMPLATES, generate_training_set
+from netgpt.core.messages import ServiceClass
 
 HELDOUT = Path(__file__).resolve().parents[2] / "edge_agent" / "data" / "user_intent_heldout.jsonl"
 # Word-set overlap at or above this counts as a near-duplicate. The closest pair today is about 0.5.

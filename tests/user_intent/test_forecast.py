@@ -1,10 +1,10 @@
-"""Per-cell demand aggregation and publishing UserIntent + Forecast to a real redis-server."""
+"""Per-cell demand aggregation, and the edge agent's publisher writing UserIntent + Forecast to a real redis-server."""
 import pytest
 
-from edge_agent.user_intent_forecast import (CellDemandAggregator, IntentPublisher, demand_target,
-                                             publish_intent_and_forecast)
-from netgpt import bus
-from netgpt.messages import Forecast, LatencyClass, ServiceClass, UserIntent, parse_message
+from netgpt.core import bus
+from netgpt.edge_agent.agent_bus import AgentBus, RedisLink
+from netgpt.edge_agent.user_intent.demand import CellDemandAggregator, demand_target
+from netgpt.core.messages import Forecast, LatencyClass, ServiceClass, UserIntent, parse_message
 
 T0 = 1_800_000_000.0
 
@@ -54,20 +54,23 @@ def test_bad_aggregator_settings_raise():
 
 
 def test_published_intent_and_forecast_read_back_from_real_redis(redis_client, trained_classifier):
-    """Real redis-server (the shared fixture starts one on a free port and stops it by PID; skips if not installed)."""
-    publisher = IntentPublisher(redis_client, classifier=trained_classifier,
-                                aggregator=CellDemandAggregator(step_s=10, horizon_steps=6), source="edge:test")
-    intent, forecast = publisher.handle_prompt("start a video call with my aunt", "alice", "c7", "req-42")
-    _, _, second = publish_intent_and_forecast(redis_client, _intent("req-43", cell="c7", ts=intent.ts),
-                                               publisher.aggregator)
+    """The agent's publisher (AgentBus.publish_once, what its publisher thread runs per request) on a real
+    redis-server (the shared fixture starts one on a free port and stops it by PID; skips if not installed)."""
+    publisher = AgentBus(RedisLink(lambda: redis_client, "test"), heartbeat=lambda: None, interval_s=1.0,
+                         aggregator=CellDemandAggregator(step_s=10, horizon_steps=6))
+    intent = trained_classifier.infer_intent("start a video call with my aunt", "alice", "c7", "req-42",
+                                             source="edge:test")
+    assert publisher.publish_once(intent)
+    assert publisher.publish_once(_intent("req-43", cell="c7", ts=intent.ts))
 
     intents = [m for _, m in bus.read_range(redis_client, bus.Streams.USER_INTENTS)]
     forecasts = [m for _, m in bus.read_range(redis_client, bus.Streams.FORECASTS)]
     assert intents[0] == intent and intents[0].service_class == ServiceClass.voice_video_call
     assert len(intents) == 2 and all(isinstance(m, UserIntent) for m in intents)
-    assert forecasts == [forecast, second] and all(isinstance(m, Forecast) for m in forecasts)
-    assert forecasts[0].target == "cell:c7:demand_bps"
+    assert len(forecasts) == 2 and all(isinstance(m, Forecast) for m in forecasts)
+    assert forecasts[0].target == "cell:c7:demand_bps" and forecasts[0].source == "edge:test"
     assert forecasts[0].values[0] == pytest.approx(intent.bandwidth_mbps * 1e6)
     assert forecasts[1].values[0] == pytest.approx((intent.bandwidth_mbps + 5.0) * 1e6)
+    assert publisher.sent["intents"] == 2
     raw = redis_client.xrange(bus.Streams.FORECASTS)[0][1]
-    assert raw["kind"] == "forecast" and parse_message(raw["data"]) == forecast
+    assert raw["kind"] == "forecast" and parse_message(raw["data"]) == forecasts[0]

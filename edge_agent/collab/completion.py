@@ -1,0 +1,308 @@
+"""Location-aware prompt completion on the edge, faithful by construction.
+
+A tiny edge LM writing the completed prompt freely would invent places and times. So the work is split:
+  1. which facts matter, decided once per request (`select_facts` -> RequestFacts): the request's service class (from
+     the user-intent model) and its wording pick fact kinds (city and local time always; points of interest for things
+     to see or eat; coordinates for routes); the cell's points of interest are ranked against the request by their
+     notes (MiniLM), and the best one opens the answer; the instant whose local time is stated is fixed there too;
+  2. every output renders that one selection, with the facts stated verbatim from the cell's CellContext
+     (edge_agent/location/cells.py): the completed prompt with its opener and system message for the cloud
+     (`complete_prompt`), the exact answer to a plain lookup such as "what time is it here?" (`context_answer`, no LM),
+     and what the node knows when the edge cannot answer (`known_facts`);
+  3. the edge LM (with its `complete` adapter when loaded) may add a short continuation of the request; it is kept only
+     when the LM is confident, and any sentence of it carrying a fact the context does not state is removed
+     (RequestFacts.scrub, i.e. edge_agent/location/fact_check.py against the same cell, instant and request).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from netgpt.core.messages import ServiceClass
+from netgpt.edge_agent.location.cells import CellContext
+from netgpt.edge_agent.location.fact_check import Unsupported, scrub
+from netgpt.edge_agent.user_intent.classifier import embed_texts
+
+log = logging.getLogger(__name__)
+
+Embed = Callable[[Sequence[str]], np.ndarray]  # texts -> unit vectors, one row each
+
+# --- 1. the selection: once per request -------------------------------------------------------------------------------
+
+ALWAYS = ("city", "local_time")
+# Wording that asks for more than the city and time. Checked on the lower-cased request.
+CUES: dict[str, re.Pattern] = {
+    "points_of_interest": re.compile(r"\b(see|visit|sights?|sightseeing|things to do|tour|walk|museum|eat|food|"
+                                     r"restaurant|lunch|dinner|breakfast|coffee|cafe|bar|drink|shop|shopping|near(by| me)?|"
+                                     r"around here|landmark|attraction|photo|picnic|a date|date (idea|night)|kids|"
+                                     r"night out|nightlife|neighbou?rhood|explore|"
+                                     r"where (is|are|can|could|do|should)|where's|try)\b"),
+    "coordinates": re.compile(r"\b(route|directions?|drive|driving|how far|distance|coordinates|gps|latitude|"
+                              r"longitude|map|navigate|where am i)\b"),
+    "area_type": re.compile(r"\b(traffic|parking|park my|quiet|busy|crowd|crowded|safe|neighbou?rhood|noise|"
+                            r"cycling|bike|run|running|jog)\b"),
+    "timezone": re.compile(r"\b(time ?zone|utc|gmt|jet ?lag|call (home|someone|my)|time difference|"
+                           r"hours? (ahead|behind)|(ahead|behind) of)\b"),
+    "date": re.compile(r"\b(today|tonight|tomorrow|this (week|weekend|evening|morning|afternoon)|date|day|open|"
+                       r"opening|closed|schedule|weather|wear|season|holiday)\b"),
+}
+SERVICE_KINDS: dict[ServiceClass, tuple[str, ...]] = {
+    ServiceClass.navigation: ("coordinates", "points_of_interest"),
+    ServiceClass.ar_vr: ("points_of_interest",),
+}
+# A request this close (cosine, MiniLM) to a point of interest's name and note asks about places even without a cue
+# word ("I'm hungry" and a food market). Chosen on bench/collab_dev_prompts.jsonl.
+POI_MIN_SIMILARITY = 0.30
+# Requests whose answer depends on the clock: only these get the local time in the compact (routed) form.
+TIME_CUE = re.compile(r"\b(now|right now|currently|tonight|today|late|early|still|soon|open|close[ds]?|hours?|time|"
+                      r"when|morning|afternoon|evening|night|lunch|dinner|breakfast|brunch|plan|schedule|call)\b")
+
+
+def rank_places(text: str, ctx: CellContext, embed: Embed = embed_texts) -> list[tuple[str, float]]:
+    """The cell's points of interest, most relevant to the request first, with their cosine similarity to it. `embed`:
+    the MiniLM encoder of the user-intent model by default. A place without a note is ranked by its name alone."""
+    names = list(ctx.points_of_interest)
+    try:
+        vectors = embed([text] + [f"{n}: {ctx.poi_notes.get(n, '')}" for n in names])
+    except (ImportError, RuntimeError, OSError) as exc:  # no encoder installed: the configured order, cue words only
+        log.warning("points of interest not ranked (%s); using the configured order", exc)
+        return [(n, 0.0) for n in names]
+    sims = vectors[1:] @ vectors[0]
+    return sorted(zip(names, (float(x) for x in sims)), key=lambda pair: -pair[1])
+
+
+def select_fact_kinds(text: str, service: ServiceClass | None = None,
+                      places: Sequence[tuple[str, float]] | None = None) -> list[str]:
+    """The fact kinds this request needs, in the order the completion states them. `places` (rank_places) adds the
+    points of interest when the request is close to one of them."""
+    lowered = text.lower()
+    kinds = set(ALWAYS) | set(SERVICE_KINDS.get(service, ()))  # type: ignore[arg-type]
+    kinds |= {kind for kind, cue in CUES.items() if cue.search(lowered)}
+    if places and places[0][1] >= POI_MIN_SIMILARITY:
+        kinds.add("points_of_interest")
+    order = ("city", "local_time", "timezone", "date", "area_type", "coordinates", "points_of_interest")
+    return [k for k in order if k in kinds]
+
+
+def compact_kinds(text: str, kinds: Sequence[str]) -> list[str]:
+    """Of the selected kinds, only those the request needs: the city always, the clock only when it matters."""
+    keep = {"city", "points_of_interest", "timezone", "date"} & set(kinds)
+    if TIME_CUE.search(text.lower()):
+        keep.add("local_time")
+    return [k for k in kinds if k in keep] or ["city"]
+
+
+@dataclass(frozen=True)
+class RequestFacts:
+    """What one request is told about its cell: selected once (select_facts), rendered into every output, so the
+    completed prompt, the opener, the edge's own answers and the fact check all state the same facts."""
+
+    request: str  # the user's words, stripped
+    ctx: CellContext
+    now: datetime | float  # the one instant whose local time, weekday and date every output states
+    facts: Mapping[str, str]  # ctx.facts(now): the exact strings stated (read-only)
+    kinds: tuple[str, ...]  # the fact kinds the request needs, in the order they are stated
+    compact: tuple[str, ...]  # of those, what the compact (routed) form sends
+    places: tuple[tuple[str, float], ...]  # the points of interest and their similarity to the request, best first
+
+    @property
+    def place_names(self) -> list[str]:
+        return [name for name, _ in self.places]
+
+    @property
+    def best_place(self) -> str:
+        return self.places[0][0]  # a cell has at least one point of interest (CellContext)
+
+    def scrub(self, text: str) -> tuple[str, list[Unsupported]]:
+        """`text` (the edge LM's) without its sentences that state a fact this cell does not, at this instant; facts
+        in the user's own words are theirs, not the edge's invention. Returns (kept text, what was removed)."""
+        return scrub(text, self.ctx, self.now, also_allowed=self.request)
+
+
+def select_facts(text: str, ctx: CellContext, now: datetime | float | None = None,
+                 service: ServiceClass | None = None, embed: Embed = embed_texts) -> RequestFacts:
+    """The request's fact selection: ranks the points of interest (one MiniLM call) and picks the fact kinds."""
+    request = text.strip()
+    now = time.time() if now is None else now
+    ranked = rank_places(request, ctx, embed)
+    kinds = select_fact_kinds(request, service, ranked)
+    return RequestFacts(request, ctx, now, MappingProxyType(ctx.facts(now)), tuple(kinds),
+                        tuple(compact_kinds(request, kinds)), tuple(ranked))
+
+
+# --- 2. rendering the selection ---------------------------------------------------------------------------------------
+
+
+def context_sentence(f: RequestFacts, kinds: Sequence[str], to_user: bool = False) -> str:
+    """The facts of `kinds`, stated verbatim, in the user's voice (or, `to_user`, addressed to the user, for answers
+    the edge gives itself). Points of interest are listed most relevant first, the two first with their notes."""
+    fact = f.facts
+    who, my, near = ("You are", "your", "Places nearby") if to_user else ("I am", "my", "Places near me")
+    parts = [f"{who} in {fact['city']}, {fact['country']}"]
+    if "area_type" in kinds:
+        parts[0] += f" (a {fact['area_type']})"
+    when = f"the local time is {fact['local_time']}"
+    if "timezone" in kinds:
+        when += f" ({fact['timezone']} time zone)"
+    if "date" in kinds:
+        when += f" on {fact['weekday']} {fact['date']}"
+    parts.append(when)
+    if "coordinates" in kinds:
+        parts.append(f"{my} position is {fact['coordinates']}")
+    text = "; ".join(parts) + "."
+    if "points_of_interest" in kinds:
+        notes = f.ctx.poi_notes
+        described = [f"{n} ({notes[n]})" if i < 2 and n in notes else n for i, n in enumerate(f.place_names)]
+        text += f" {near}: {', '.join(described)}."
+    return text
+
+
+def known_facts(f: RequestFacts) -> str:
+    """What the edge says when it cannot answer: the facts the request needs, addressed to the user."""
+    return "What this node knows: " + context_sentence(f, f.kinds, to_user=True)
+
+
+def cloud_system(f: RequestFacts, prefilled: bool = False) -> str:
+    """A short system message: the user's location is given, the answer is for that place, in English. (A longer one,
+    "You are a helpful local assistant...", made SmolLM2-135M refuse as "a local Japanese assistant".) A prefilled
+    answer states the place itself, so its system message only says where to answer for."""
+    city, country = f.facts["city"], f.facts["country"]
+    if prefilled:
+        return f"Answer for {city}, {country}, in English, briefly."
+    return f"The user is in {city}, {country}. Answer for {city}, in English, briefly."
+
+
+def opener(f: RequestFacts, kinds: Sequence[str]) -> str:
+    """How the cloud is asked to begin: with the place and the clock facts it was sent, and the most relevant point of
+    interest when the request is about places, so a 135M model uses them."""
+    fact = f.facts
+    text = f"In {fact['city']}, {fact['country']}"
+    if "timezone" in kinds:
+        text += f" ({fact['timezone']} time zone)"
+    if "local_time" in kinds:
+        text += f", at {fact['local_time']}"
+    if "date" in kinds:
+        text += f" on {fact['weekday']}"
+    return text + (f", {f.best_place}" if "points_of_interest" in kinds else ",")
+
+
+@dataclass
+class LMText:
+    """What the edge LM produced, with its token counts and how sure it was (mean log-probability per token)."""
+
+    text: str
+    tokens_in: int
+    tokens_out: int
+    mean_logprob: float
+
+    @property
+    def confidence(self) -> float:
+        """Geometric-mean token probability, in 0..1."""
+        return math.exp(self.mean_logprob) if self.tokens_out else 0.0
+
+
+@dataclass
+class CompletedPrompt:
+    text: str
+    fact_kinds: list[str]  # the kinds the prompt (or its opener) states
+    edge_tokens_in: int = 0
+    edge_tokens_out: int = 0
+    flags: list[str] = field(default_factory=list)
+    system: str | None = None  # the system message for the cloud (None: the engine's default)
+    opener: str = ""  # how the cloud is asked to begin its answer
+    prefilled: bool = False  # the opener is sent as the start of the answer (not asked for in the prompt)
+
+
+def complete_prompt(f: RequestFacts, lm=None, draft_tokens: int = 12, draft_min_confidence: float = 0.35,
+                    compact: bool = False, prefill: bool = False) -> CompletedPrompt:
+    """The user's request completed with its selected facts. `lm` (an EdgeLM, optional) may add a continuation.
+    `compact` (routed mode): only the facts the request needs, in one short bracketed line: fewer cloud tokens. With
+    `prefill` (the cloud continues a begun answer) the compact form states the facts in the opener alone, which is
+    sent as the start of the answer: fewer tokens still."""
+    request = f.request
+    flags: list[str] = []
+    tokens_in = tokens_out = 0
+    if lm is not None and draft_tokens > 0 and not compact:  # the compact form sends the user's words only
+        draft = lm.generate(request, max_tokens=draft_tokens, stop_at_sentence=True)
+        tokens_in, tokens_out = draft.tokens_in, draft.tokens_out
+        clean, removed = f.scrub(draft.text)
+        if removed:
+            flags.append("edge_draft_fact_removed")
+        if clean and draft.confidence >= draft_min_confidence and not removed:
+            request = f"{request} {clean}".strip()
+            flags.append("edge_draft_used")
+    best, note = f.best_place, f.ctx.poi_notes.get(f.best_place)
+    if compact and prefill:  # routed, the cloud continues the opener: it carries the facts, the prompt the place's note
+        kinds = list(f.compact)
+        shown = note if "points_of_interest" in kinds else None
+        completed = f"{request}\n({best}: {shown})" if shown else request
+        return CompletedPrompt(completed, kinds, tokens_in, tokens_out, flags, cloud_system(f, prefilled=True),
+                               opener(f, kinds), prefilled=True)
+    if compact:  # routed: only the facts the request needs, one short line
+        kinds = list(f.compact)
+        fact = f.facts
+        facts = [f"{fact['city']}, {fact['country']}"]
+        clock = [fact["local_time"]] if "local_time" in kinds else []
+        clock += [fact["weekday"]] if "date" in kinds else []
+        if clock:
+            facts.append(" ".join(clock))
+        if "timezone" in kinds:
+            facts.append(fact["timezone"])
+        if "points_of_interest" in kinds:  # the most relevant place only: a list gets listed back
+            facts.append(f"{best}: {note}" if note is not None else best)
+        start = opener(f, kinds)
+        completed = f"{request}\n[{'; '.join(facts)}]\nStart with: {start}"
+    else:
+        # Question first, facts after, and an explicit opening: SmolLM2-135M (the offline cloud) drifts into French for
+        # a French city and echoes the facts instead of answering when they come first (tried on a few prompts by hand;
+        # the opener with the place and time, and the system message, chosen on bench/collab_dev_prompts.jsonl).
+        kinds = list(f.kinds)
+        start = opener(f, kinds)
+        completed = (f"{request}\n({context_sentence(f, kinds)})\n"
+                     f"Answer the question in English. Start with: {start}")
+    return CompletedPrompt(completed, kinds, tokens_in, tokens_out, flags, cloud_system(f), start)
+
+
+# --- 3. exact answers from the context --------------------------------------------------------------------------------
+
+LOOKUPS: list[tuple[str, re.Pattern]] = [
+    ("timezone", re.compile(r"\btime ?zone\b")),
+    ("time", re.compile(r"\b(what time is it|what'?s the time|what is the time|local time|time is it|time now|"
+                        r"current time|the time here)\b")),
+    ("date", re.compile(r"\b(what day is it|what'?s the date|what is the date|today'?s date|which day is it|"
+                        r"what day is today)\b")),
+    ("coordinates", re.compile(r"\b(coordinates|latitude|longitude|gps position|my position)\b")),
+    ("where", re.compile(r"\b(where am i|which (city|town|country) am i|what (city|town|country) am i|"
+                         r"what (city|town|country) is this|which (city|town|country) is this)\b")),
+    ("sights", re.compile(r"\b(what (is there )?to see|things to (see|do)|sights|landmarks|attractions|"
+                          r"points of interest|worth (a )?visit(ing)?|what should i visit|places to (see|visit)|"
+                          r"what'?s (there )?(nearby|around here)|what is (there )?(nearby|around here))\b")),
+]
+
+
+def context_answer(f: RequestFacts) -> str | None:
+    """An exact answer when the request is a plain lookup of the cell's context, else None."""
+    lowered = f.request.lower()
+    fact = f.facts
+    answers = {
+        "timezone": f"{fact['city']} is in the {fact['timezone']} time zone; the local time is {fact['local_time']}.",
+        "time": f"It is {fact['local_time']} on {fact['weekday']} {fact['date']} in {fact['city']} "
+                f"({fact['timezone']}).",
+        "date": f"Today is {fact['weekday']} {fact['date']} in {fact['city']}; the local time is {fact['local_time']}.",
+        "coordinates": f"You are in {fact['city']}, {fact['country']}, at about {fact['coordinates']}.",
+        "where": f"You are in {fact['city']}, {fact['country']} ({fact['area_type']}, about {fact['coordinates']}).",
+        "sights": f"Worth seeing in {fact['city']}: {fact['points_of_interest']}. "
+                  f"The local time is {fact['local_time']}.",
+    }
+    for kind, pattern in LOOKUPS:
+        if pattern.search(lowered):
+            return answers[kind]
+    return None

@@ -1,0 +1,60 @@
+"""The edge LM: the edge base model with its `complete` LoRA adapter on a netgpt.models.serving.AdapterServer."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from netgpt.edge_agent.collab.completion import LMText
+from netgpt.models.base import BaseSpec, ModelError, load_base
+from netgpt.models.serving import AdapterServer
+
+
+class EdgeLM:
+    """The edge base model with its `complete` adapter (when loaded) on a netgpt.models.serving.AdapterServer."""
+
+    def __init__(self, server, adapter: str | None = None):
+        self.server = server
+        self.adapter = adapter if adapter in getattr(server, "adapters", {}) else None
+
+    @property
+    def name(self) -> str:
+        return self.server.name
+
+    def generate(self, prompt: str, max_tokens: int = 48, stop_at_sentence: bool = False) -> LMText:
+        """Greedy continuation of `prompt` and its mean token log-probability (one extra forward pass)."""
+        import torch  # heavy; loaded with the model (load_edge_lm), so an agent without an edge LM never imports it
+
+        budget = max(1, min(max_tokens, self.server.context_length - 8))
+        prompt = self.server.keep_end(prompt, budget)
+        done = self.server.complete(prompt, adapter=self.adapter, max_tokens=budget)
+        text = done.text.split("\n")[0].strip()
+        if stop_at_sentence:
+            for end in ".!?":
+                if end in text:
+                    text = text[:text.index(end) + 1]
+        if not done.completion_tokens:
+            return LMText("", done.prompt_tokens, 0, float("-inf"))
+        full = self.server.tokenizer(prompt + done.text, add_special_tokens=False)["input_ids"]
+        n_prompt = done.prompt_tokens
+        logits = self.server.logits(prompt + done.text, adapter=self.adapter)
+        logprobs = torch.log_softmax(logits[n_prompt - 1:len(full) - 1], dim=-1)
+        picked = logprobs.gather(1, torch.tensor(full[n_prompt:]).unsqueeze(1))
+        mean = float(picked.mean()) if picked.numel() else float("-inf")
+        return LMText(text, done.prompt_tokens, done.completion_tokens, mean)
+
+
+def load_edge_lm(base: str, cache_dir: Path, adapter: Optional[Path]):
+    """The edge base on an AdapterServer, with the `complete` adapter when its folder exists. Never trains."""
+    model, tokenizer = load_base(BaseSpec(base, cache_dir), build=False)
+    server = AdapterServer(model, tokenizer)
+    path = adapter or cache_dir / "adapters" / "complete"
+    if adapter is not None and not (path / "adapter_config.json").is_file():
+        raise FileNotFoundError(f"{adapter} is not a LoRA adapter folder")
+    if (path / "adapter_config.json").is_file():
+        try:
+            server.load_adapter("complete", path)
+        except ModelError as exc:
+            if adapter is not None:  # asked for explicitly: refuse; the cached default may belong to another base
+                raise
+            print(f"note: not loading {path}: {exc}", flush=True)
+    return EdgeLM(server, "complete")

@@ -1,0 +1,137 @@
+"""The edge agent's online forecasting loop: telemetry in, Forecast messages out.
+
+- Reads the controller's telemetry stream (bus.Streams.TELEMETRY) through a consumer group with the bus's shared
+  reader (netgpt.core.bus.GroupReader; `run` is bus.consume_forever), so a restarted agent goes on where it stopped
+  (first the entries it had received but not acknowledged) and several agents can share the work; a Redis outage is
+  waited out. Every entry is acked once processed; malformed entries are logged, counted in `drops` by reason, acked
+  and dropped (a poison entry must not come back forever).
+- Keeps, per port, the (ts, tx_bytes) counter samples and turns them into a regular rate series when it forecasts:
+  counters_to_rates (a decreasing counter is a reset, not negative traffic), then resample_to_grid at `step_s`; gaps in
+  telemetry become NaN steps that the forecaster's cleaning fills (netgpt.edge_agent.forecast.forecaster). Target names:
+  'port:<dpid>:<port_no>:tx_bps'.
+- Refits each target's forecaster every `refit_every_s` (fitting is the slow part), forecasts every step from the
+  latest data, and publishes a Forecast (values, interval, model) to bus.Streams.FORECASTS.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+
+import numpy as np
+import redis
+
+from netgpt.edge_agent.forecast.forecaster import Forecaster, counters_to_rates, fit_forecaster, resample_to_grid
+from netgpt.core import bus
+from netgpt.core.messages import Forecast, MessageError, PortStats
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Target:
+    samples: deque  # (ts, tx_bytes)
+    forecaster: Forecaster | None = None
+    fitted_at: float = float("-inf")
+    fit_error: str = ""
+
+
+@dataclass
+class ForecastLoop:
+    r: redis.Redis
+    period: int  # steps per season (a day): 288 at step_s=300
+    step_s: float  # forecast step; telemetry (every 1-2 s) is averaged into steps of this length
+    horizon: int = 12
+    level: float = 0.9
+    refit_every_s: float = 6 * 3600.0
+    group: str = "edge-forecast"
+    consumer: str = "edge-1"
+    source: str = "edge:forecast"
+    max_steps: int = 5 * 7 * 288  # history kept per target, in steps (five weeks at 5 minutes)
+    stream: str = bus.Streams.TELEMETRY
+    drops: bus.DropCounter = field(default_factory=bus.DropCounter)
+    targets: dict[str, _Target] = field(default_factory=dict)
+    published: int = 0
+    retry_s: float = 2.0  # while Redis is down, `run` tries again this often
+    methods: tuple[str, ...] | None = None  # forecasting methods; None: fit_forecaster's default (Settings.forecast_lm)
+
+    def __post_init__(self) -> None:
+        self._max_samples = int(self.max_steps * self.step_s) + 10_000  # telemetry can come every second
+        self.targets = defaultdict(lambda: _Target(samples=deque(maxlen=self._max_samples)), self.targets)
+        self.reader = bus.GroupReader(self.r, self.group, self.consumer, [self.stream])
+
+    def ensure_group(self) -> None:
+        """Create the consumer group (and the stream) if missing; reading starts at the beginning of the stream."""
+        self.reader.ensure_groups()
+
+    def poll(self, block_ms: int = 1000, count: int = 1000) -> int:
+        """Read one batch of telemetry for this consumer and ack it; returns how many entries were read. Entries a
+        previous run of this consumer received but did not acknowledge (it stopped in between) come first, then new
+        ones. A Redis error is raised (`run` waits it out)."""
+        return self.reader.read(self.handle_entry, count=count, block_ms=block_ms)
+
+    def handle_entry(self, _stream: str, entry_id: str, fields: dict) -> None:
+        """One telemetry entry: a PortStats sample is kept for its port; a malformed entry is logged and counted."""
+        try:
+            msg = bus.decode_entry(fields)
+        except MessageError as exc:
+            log.warning("dropped %s entry %s: %s", self.stream, entry_id, exc)
+            self.drops.count(exc)
+            return
+        if isinstance(msg, PortStats):
+            self.targets[f"port:{msg.dpid}:{msg.port_no}:tx_bps"].samples.append((msg.ts, msg.tx_bytes))
+
+    def series(self, target: str) -> tuple[np.ndarray, np.ndarray, float]:
+        """(step start times, mean bit/s per step, ts of the last sample) of one target."""
+        samples = np.array(self.targets[target].samples, dtype=float)
+        if len(samples) < 2:
+            raise ValueError(f"{target}: {len(samples)} samples, need at least 2 to get a rate")
+        ts, rate = counters_to_rates(samples[:, 0], samples[:, 1])
+        grid_ts, values = resample_to_grid(ts, rate, self.step_s)
+        return grid_ts[-self.max_steps:], values[-self.max_steps:], float(ts[-1])
+
+    def forecast(self, target: str, now: float) -> Forecast | None:
+        """Refit if due, then forecast one target; None (with the reason logged) while there is too little data."""
+        state = self.targets[target]
+        try:
+            _, values, last_ts = self.series(target)
+            if state.forecaster is None or now - state.fitted_at >= self.refit_every_s:
+                state.forecaster = fit_forecaster(values, self.period, max_horizon=self.horizon, methods=self.methods)
+                state.fitted_at, state.fit_error = now, ""
+            point, lower, upper = state.forecaster.predict_interval(values, self.horizon, self.level)
+        except ValueError as exc:  # too short, all gaps: the forecaster says why
+            if str(exc) != state.fit_error:
+                log.info("no forecast for %s yet: %s", target, exc)
+            state.fit_error = str(exc)
+            return None
+        return Forecast(source=self.source, target=target, origin_ts=last_ts, step_s=self.step_s,
+                        values=point.tolist(), lower=lower.tolist(), upper=upper.tolist(), interval_level=self.level,
+                        model=f"forecast:{state.forecaster.name}")
+
+    def step(self, now: float | None = None) -> list[Forecast]:
+        """Forecast every target and publish the results; returns what was published."""
+        now = time.time() if now is None else now
+        out = []
+        for target in list(self.targets):
+            msg = self.forecast(target, now)
+            if msg is not None:
+                bus.publish(self.r, bus.Streams.FORECASTS, msg)
+                out.append(msg)
+        self.published += len(out)
+        return out
+
+    def run(self, stop_after_s: float | None = None) -> None:
+        """Read telemetry continuously (bus.consume_forever, which also waits out Redis outages) and forecast once per
+        step_s. Ctrl-C (or stop_after_s) ends it."""
+        start = next_forecast = time.time()
+
+        def tick() -> None:
+            nonlocal next_forecast
+            if time.time() >= next_forecast:
+                self.step()
+                next_forecast += self.step_s
+
+        bus.consume_forever(self.r, self.group, self.consumer, [self.stream], self.handle_entry, retry_s=self.retry_s,
+                            block_ms=int(min(self.step_s, 1.0) * 1000), count=1000, tick=tick,
+                            stop=lambda: stop_after_s is not None and time.time() - start >= stop_after_s)

@@ -1,0 +1,24 @@
+"""The `netgpt` command: the top layer. Each command group is one module here; none of them is imported by a lower
+layer.
+
+    netgpt up | down | status      the stack (cli/stack.py)
+    netgpt demo                    the main job (cli/demo.py)
+    netgpt models ...              build, fine-tune, inspect the language models (cli/models.py)
+    netgpt cloud ...               the cloud LLM service (cli/cloud.py)
+    netgpt edge ...                the edge agent of one MEC node (cli/edge.py)
+    netgpt forecast ...            traffic-forecast backtests and the online loop (cli/forecast.py)
+"""
+from __future__ import annotations
+
+import typer
+
+from netgpt.cli import cloud, demo, edge, forecast, models, stack
+
+app = typer.Typer(help="NetGPT: AI-native network management for SDN/MEC.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+stack.register(app)
+demo.register(app)
+app.add_typer(models.app, name="models")
+app.add_typer(cloud.app, name="cloud")
+app.add_typer(forecast.app, name="forecast")
+app.add_typer(edge.app, name="edge")

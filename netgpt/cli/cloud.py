@@ -1,0 +1,69 @@
+"""`netgpt cloud ...`: the cloud LLM service (OpenAI API) and a one-question client.
+
+FastAPI (the service) and the `openai` client are imported inside their commands: together they would double the
+start-up time of every `netgpt` command (about 0.45 s here), and each is needed by one command only.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+import uvicorn
+
+from netgpt.cli.common import console, fail
+from netgpt.core.settings import get_settings
+from netgpt.models.base import BaseSpec, ModelError, configure_threads, load_base
+from netgpt.models.serving import AdapterServer
+
+app = typer.Typer(help="The cloud LLM service (OpenAI API).", no_args_is_help=True)
+
+
+@app.command()
+def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
+          base: Optional[str] = typer.Option(None, help="cloud-default (default), edge-default, a folder or a hub id"),
+          adapter: list[Path] = typer.Option([], help="LoRA adapter folder(s) to serve as extra model ids"),
+          max_queue: int = typer.Option(8, help="Refuse new requests (429) while this many run or wait; 0: no cap")
+          ) -> None:
+    """Serve a base model (and adapters) with the OpenAI API: /v1/models, /v1/chat/completions, /v1/completions."""
+    from netgpt.models.cloud_service import create_app  # FastAPI: see the module docstring
+
+    configure_threads()
+    settings = get_settings()
+    try:
+        model, tokenizer = load_base(BaseSpec(base or settings.cloud_base, settings.cache_dir),
+                                     log=lambda m: console.print(m, highlight=False))
+        server = AdapterServer(model, tokenizer)
+        for path in adapter:
+            server.load_adapter(path.name, path)
+    except ModelError as exc:
+        fail(str(exc))
+    threads = configure_threads(sum(p.numel() for p in model.parameters()) / 1e6)
+    console.print(f"serving {', '.join(server.model_ids())} on http://{host}:{port}/v1 ({threads} torch threads)",
+                  highlight=False)
+    uvicorn.run(create_app(server, max_queue=max_queue), host=host, port=port, log_level="warning")
+
+
+@app.command()
+def ask(prompt: str, url: Optional[str] = typer.Option(None, help="OpenAI-compatible base URL (default: settings)"),
+        model: Optional[str] = typer.Option(None, help="Model id (default: settings cloud_model)"),
+        max_tokens: int = typer.Option(64),
+        timeout_s: float = typer.Option(120.0, help="Give up after this many seconds")) -> None:
+    """Ask the configured cloud (this service, vLLM, Ollama ...) one question through the OpenAI API, streaming."""
+    import openai  # this and the client factory (it imports openai): see the module docstring
+
+    from netgpt.models.cloud_client import openai_client
+
+    settings = get_settings()
+    client = openai_client(url or settings.cloud_url, timeout_s)
+    try:
+        stream = client.chat.completions.create(model=model or settings.cloud_model, max_tokens=max_tokens,
+                                                stream=True, messages=[{"role": "user", "content": prompt}])
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                console.print(chunk.choices[0].delta.content, end="", highlight=False)
+    except openai.APIConnectionError:  # a timeout is one too
+        fail(f"no cloud LLM at {client.base_url} (start one: netgpt cloud serve)")
+    except openai.APIStatusError as exc:
+        fail(f"cloud LLM at {client.base_url} answered {exc.status_code}: {exc.message}")
+    console.print()

@@ -1,0 +1,101 @@
+"""`netgpt forecast ...` commands.
+
+The forecasting modules (numpy, scikit-learn) and matplotlib are imported inside the commands: `netgpt --help` and every
+other command must not load them.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from netgpt.cli.common import fail
+from netgpt.core import bus
+
+app = typer.Typer(help="Traffic forecasting: backtests and plots.", no_args_is_help=True)
+
+
+@app.command("backtest")
+def backtest_cmd(
+    csv: Path = typer.Option(..., help="CSV with a header: a 'value' column (or a single numeric column) and an "
+                                       "optional 'timestamp' column (unix seconds or ISO 8601)"),
+    period: int = typer.Option(..., help="Steps per season, e.g. 288 for a day of 5-minute samples"),
+    horizon: int = typer.Option(..., help="Steps ahead to forecast, e.g. 12 for one hour at 5 minutes"),
+    test_days: float = typer.Option(0, help="Length of the test window in periods (default: one week, at most a "
+                                            "quarter of the series)"),
+    stride: int = typer.Option(1, help="Forecast from every stride-th origin of the test window"),
+    plot: Path = typer.Option(Path("forecast_backtest.png"), help="Where to write the forecast-vs-actual plot"),
+    value_col: str = typer.Option(None, help="Name of the value column, if not 'value'"),
+) -> None:
+    """Rolling-origin backtest of every method and the selected forecaster: MAE and RMSE per method, and a plot."""
+    from netgpt.edge_agent.forecast.data import CsvError, read_csv
+    from netgpt.edge_agent.forecast.forecaster import DEFAULT_METHODS, backtest
+
+    if period < 2 or horizon < 1 or stride < 1:
+        fail("--period must be >= 2, --horizon >= 1 and --stride >= 1")
+    try:
+        values, _ = read_csv(csv, value_col=value_col)
+        test_len = int(test_days * period) or None
+        result = backtest(values, period, horizon, methods=DEFAULT_METHODS, test_len=test_len, stride=stride,
+                          with_forecaster=True)
+    except (CsvError, ValueError) as exc:
+        fail(str(exc))
+
+    mae, rmse = result.mae(), result.rmse()
+    table = Table(title=f"{csv.name}: {len(result.origins)} origins, horizon {horizon} (mean over steps; "
+                        f"step {horizon})")
+    for col in ("method", "MAE", "RMSE", f"MAE h={horizon}", f"RMSE h={horizon}"):
+        table.add_column(col, justify="left" if col == "method" else "right")
+    for name in result.forecasts:
+        table.add_row(name, f"{mae[name].mean():.4g}", f"{rmse[name].mean():.4g}", f"{mae[name][-1]:.4g}",
+                      f"{rmse[name][-1]:.4g}")
+    Console().print(table)
+    _plot(result, horizon, plot)
+    Console().print(f"plot: {plot}")
+
+
+def _plot(result, horizon: int, path: Path) -> None:
+    """Actual series over the test window and each method's forecast `horizon` steps ahead, aligned by target time."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    target = result.origins + horizon
+    fig, ax = plt.subplots(figsize=(12, 4))
+    ax.plot(target, result.actual[:, -1], color="black", lw=1.2, label="actual")
+    for name, f in result.forecasts.items():
+        ax.plot(target, f[:, -1], lw=0.9, alpha=0.8, label=name)
+    ax.set_xlabel("step")
+    ax.set_ylabel("value")
+    ax.set_title(f"forecast {horizon} steps ahead vs actual")
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+@app.command("run")
+def run_cmd(
+    period: int = typer.Option(288, help="Steps per day"),
+    step_s: float = typer.Option(300.0, help="Forecast step in seconds; telemetry is averaged into such steps"),
+    horizon: int = typer.Option(12, help="Steps ahead to forecast"),
+    refit_every_s: float = typer.Option(6 * 3600.0, help="Refit each target's forecaster this often"),
+    consumer: str = typer.Option("edge-1", help="Consumer name in the 'edge-forecast' group"),
+    seconds: float = typer.Option(None, help="Stop after this many seconds (default: until Ctrl-C)"),
+) -> None:
+    """Online loop: read telemetry from Redis (consumer group), publish Forecast messages to netgpt:forecasts.
+    While Redis is down (not started yet, restarting) the loop logs it and waits."""
+    from netgpt.edge_agent.forecast.loop import ForecastLoop
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    loop = ForecastLoop(bus.connect(), period=period, step_s=step_s, horizon=horizon, refit_every_s=refit_every_s,
+                        consumer=consumer)
+    try:
+        loop.run(stop_after_s=seconds)
+    except KeyboardInterrupt:
+        pass

@@ -1,0 +1,106 @@
+"""`netgpt models ...`: build, fine-tune and inspect the language models.
+
+torch and transformers are imported inside netgpt.models' functions, not here: `netgpt --help` must not load them.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from netgpt.cli.common import console, fail
+from netgpt.core.settings import get_settings
+from netgpt.models.base import (
+    CLOUD_DEFAULT,
+    EDGE_DEFAULT,
+    MARKER,
+    BaseSpec,
+    ModelError,
+    configure_threads,
+    ensure_default,
+    load_base,
+    models_dir,
+)
+from netgpt.models.lora import LoraTaskConfig, train_adapter
+from netgpt.models.tasks import TASKS
+
+app = typer.Typer(help="Build, fine-tune and inspect the language models.", no_args_is_help=True)
+
+
+@app.command()
+def prepare(edge_steps: int = typer.Option(1000, help="Pre-training steps for the edge GPT-2 (batch 8 x 128 tokens)"),
+            max_minutes: float = typer.Option(9.0, help="Wall-clock cap for the edge pre-training"),
+            only: Optional[str] = typer.Option(None, help="Build only 'edge' or 'cloud'")) -> None:
+    """Build the offline defaults once: convert SmolLM2 from the GGUF package, pre-train the edge GPT-2. Idempotent."""
+    configure_threads()
+    cache = get_settings().cache_dir
+    wanted = {"edge": [EDGE_DEFAULT], "cloud": [CLOUD_DEFAULT], None: [CLOUD_DEFAULT, EDGE_DEFAULT]}.get(only)
+    if wanted is None:
+        fail(f"--only must be 'edge' or 'cloud', not {only!r}")
+    for name in wanted:
+        cached = (models_dir(cache) / name / MARKER).is_file()
+        t0 = time.perf_counter()
+        kwargs = {"steps": edge_steps, "max_minutes": max_minutes} if name == EDGE_DEFAULT else {}
+        try:
+            where = ensure_default(name, cache, log=lambda m: console.print(m, highlight=False), **kwargs)
+        except ModelError as exc:
+            fail(str(exc))
+        what = "already built" if cached else f"built in {time.perf_counter() - t0:.0f} s"
+        console.print(f"[green]{name}[/]: {where} ({what})", highlight=False)
+
+
+@app.command()
+def info(adapters: Optional[Path] = typer.Option(None, help="Adapter folder (default: <cache>/adapters)")) -> None:
+    """Show the base models (built or not) and the trained adapters with their metrics."""
+    cache = get_settings().cache_dir
+    table = Table("base", "state", "where", "detail")
+    for name in (EDGE_DEFAULT, CLOUD_DEFAULT):
+        marker = models_dir(cache) / name / MARKER
+        if marker.is_file():
+            card = json.loads(marker.read_text())
+            detail = ", ".join(f"{k}={card[k]}" for k in ("architecture", "params_m", "steps", "eval_loss", "minutes")
+                               if k in card)
+            table.add_row(name, "[green]built[/]", str(marker.parent), detail)
+        else:
+            table.add_row(name, "[red]missing[/]", "-", "run `netgpt models prepare`")
+    console.print(table)
+    root = adapters or cache / "adapters"
+    cards = sorted(root.glob("*/netgpt-adapter.json")) if root.is_dir() else []
+    table = Table("adapter", "task", "base", "steps", "metrics")
+    for path in cards:
+        card = json.loads(path.read_text())
+        table.add_row(path.parent.name, card.get("task", "?"), card.get("base", "?"), str(card.get("steps", "?")),
+                      json.dumps(card.get("metrics", {})))
+    console.print(table if cards else f"no adapters under {root}")
+
+
+@app.command()
+def train(task: str = typer.Option(..., help="complete, forecast or intent"),
+          base: Optional[str] = typer.Option(None, help="edge-default (default), cloud-default, a folder or a hub id"),
+          steps: int = typer.Option(300, help="Optimiser steps"),
+          batch_size: int = typer.Option(16),
+          lr: float = typer.Option(2e-3),
+          rank: int = typer.Option(8, help="LoRA rank"),
+          n_train: int = typer.Option(2000, help="Generated training examples"),
+          n_eval: int = typer.Option(200, help="Generated held-out examples"),
+          out: Optional[Path] = typer.Option(None, help="Adapter folder (default: <cache>/adapters/<task>)")) -> None:
+    """Fine-tune one LoRA adapter for a task; print eval metrics; save it in peft format with a model card."""
+    if task not in TASKS:
+        fail(f"unknown task {task!r}: expected one of {', '.join(TASKS)}")
+    configure_threads()
+    settings = get_settings()
+    cfg = LoraTaskConfig(task=task, steps=steps, batch_size=batch_size, lr=lr, rank=rank, n_train=n_train,
+                         n_eval=n_eval)
+    try:
+        model, tokenizer = load_base(BaseSpec(base or settings.edge_base, settings.cache_dir),
+                                     log=lambda m: console.print(m, highlight=False))
+        result = train_adapter(model, tokenizer, cfg, out or settings.cache_dir / "adapters" / task,
+                               log=lambda m: console.print(m, highlight=False))
+    except ModelError as exc:
+        fail(str(exc))
+    console.print(f"[green]saved[/] {result['path']}: " + ", ".join(f"{k}={v}" for k, v in result["metrics"].items()),
+                  highlight=False)

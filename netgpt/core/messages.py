@@ -1,0 +1,315 @@
+"""Every message that crosses a process (Redis streams, HTTP) is a pydantic model defined here.
+
+Versioning: each message carries `v` (SCHEMA_VERSION) and a `kind` discriminator. A reader refuses messages of another
+major version with a clear error instead of misreading them; adding optional fields does not bump the version.
+
+On Redis, a message is one stream entry with the fields `kind`, `v` and `data` (the message's JSON). Stream and key names
+live in `netgpt.core.bus`, next to the code that reads and writes them.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from enum import Enum
+from typing import Annotated, Any, Literal, Union, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+
+SCHEMA_VERSION = 1
+
+
+def now() -> float:
+    return time.time()
+
+
+class Message(BaseModel):
+    """Common envelope: schema version, creation time (unix seconds) and the sending component."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    v: Literal[1] = SCHEMA_VERSION
+    ts: float = Field(default_factory=now, description="Unix time the message was created")
+    source: str = Field("", description="Component that produced it, e.g. 'controller', 'edge:mec1'")
+
+
+# --- Telemetry (controller -> everyone) ------------------------------------------------------------------------------
+
+
+class PortStats(Message):
+    """Counters of one switch port and the rates derived from the previous sample."""
+
+    kind: Literal["port_stats"] = "port_stats"
+    dpid: int = Field(ge=0)
+    port_no: int = Field(ge=0)
+    rx_bytes: int = Field(ge=0)
+    tx_bytes: int = Field(ge=0)
+    rx_packets: int = Field(ge=0)
+    tx_packets: int = Field(ge=0)
+    rx_dropped: int = Field(0, ge=0)
+    tx_dropped: int = Field(0, ge=0)
+    rx_bps: float = Field(0.0, ge=0, description="Receive rate in bit/s since the previous sample")
+    tx_bps: float = Field(0.0, ge=0, description="Transmit rate in bit/s since the previous sample")
+    interval_s: float = Field(0.0, ge=0, description="Seconds since the previous sample (0 for the first)")
+    link: str | None = Field(None, description="Link name this port belongs to, when the topology is known")
+
+
+class CellStats(Message):
+    """Traffic of one radio cell: the sum over its users' access ports (uplink = from users, downlink = to users)."""
+
+    kind: Literal["cell_stats"] = "cell_stats"
+    cell: str = Field(min_length=1)
+    uplink_bps: float = Field(ge=0)
+    downlink_bps: float = Field(ge=0)
+    ports: int = Field(ge=0, description="Access ports aggregated")
+
+
+class FlowStats(Message):
+    """Counters of one flow entry."""
+
+    kind: Literal["flow_stats"] = "flow_stats"
+    dpid: int = Field(ge=0)
+    table_id: int = Field(0, ge=0)
+    priority: int = Field(ge=0)
+    match: dict[str, Any]
+    byte_count: int = Field(ge=0)
+    packet_count: int = Field(ge=0)
+    duration_s: float = Field(0.0, ge=0)
+
+
+# --- Edge intelligence (edge agent -> controller) --------------------------------------------------------------------
+
+
+class Forecast(Message):
+    """A forecast of one series (a link's rate, a cell's demand) from an origin time, `step_s` apart."""
+
+    kind: Literal["forecast"] = "forecast"
+    target: str = Field(min_length=1, description="What is forecast, e.g. 'link:s1-s2:tx_bps' or 'cell:c1:demand_bps'")
+    origin_ts: float = Field(description="Unix time of the last observation the forecast saw")
+    step_s: float = Field(gt=0)
+    values: list[float] = Field(min_length=1)
+    lower: list[float] | None = Field(None, description="Lower bound of the prediction interval, per step")
+    upper: list[float] | None = Field(None, description="Upper bound of the prediction interval, per step")
+    interval_level: float | None = Field(None, gt=0, lt=1, description="e.g. 0.9 for a 90% interval")
+    model: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check_shapes(self) -> "Forecast":
+        for name in ("values", "lower", "upper"):
+            seq = getattr(self, name)
+            if seq is None:
+                continue
+            if len(seq) != len(self.values):
+                raise ValueError(f"{name} has {len(seq)} steps, values has {len(self.values)}")
+            if any(not math.isfinite(x) for x in seq):
+                raise ValueError(f"{name} contains NaN or infinity")
+        return self
+
+
+class ServiceClass(str, Enum):
+    video_streaming = "video_streaming"
+    navigation = "navigation"
+    ar_vr = "ar_vr"
+    gaming = "gaming"
+    web_chat = "web_chat"
+    file_transfer = "file_transfer"
+    voice_video_call = "voice_video_call"
+
+
+class LatencyClass(str, Enum):
+    ultra_low = "ultra_low"  # < 20 ms: AR/VR, cloud gaming
+    low = "low"  # < 100 ms: calls, navigation
+    best_effort = "best_effort"
+
+
+class UserIntent(Message):
+    """What a user's prompt is expected to lead to, inferred by the edge LM: the demand it will put on the network."""
+
+    kind: Literal["user_intent"] = "user_intent"
+    request_id: str = Field(min_length=1)
+    user: str = Field(min_length=1)
+    cell: str = Field(min_length=1)
+    service_class: ServiceClass
+    confidence: float = Field(ge=0, le=1)
+    bandwidth_mbps: float = Field(ge=0)
+    duration_s: float = Field(ge=0)
+    latency_class: LatencyClass
+    model: str = ""
+    user_ip: str | None = Field(None, description="The user's address, when the agent knows it")
+    server_ip: str | None = Field(None, description="Where the traffic will come from/go to, when known")
+
+
+class AgentHeartbeat(Message):
+    """An edge agent announcing itself: which cells it serves, how much it can take and what it has loaded."""
+
+    kind: Literal["agent_heartbeat"] = "agent_heartbeat"
+    node_id: str = Field(min_length=1)
+    address: str = Field(min_length=1, description="host:port of the agent's HTTP API")
+    cells: list[str] = []
+    capacity_rps: float = Field(gt=0, description="Requests per second the node can serve")
+    load_rps: float = Field(ge=0)
+    models: list[str] = []
+    adapters: list[str] = []
+
+
+# --- Operator intents and network actions (intent layer / controller) ------------------------------------------------
+
+
+class OperatorIntentAction(str, Enum):
+    rate_limit = "rate_limit"  # cap a traffic class with a meter
+    prioritize = "prioritize"  # raise a class's priority
+    avoid_link = "avoid_link"  # keep traffic off a link
+    reroute = "reroute"  # move a class to another path
+    allocate = "allocate"  # pin a cell to an MEC node
+
+
+class OperatorIntent(Message):
+    """A validated operator intent, as the intent layer hands it to the controller."""
+
+    kind: Literal["operator_intent"] = "operator_intent"
+    intent_id: str = Field(min_length=1)
+    text: str = Field("", description="The operator's own words, kept for the audit trail")
+    action: OperatorIntentAction
+    selector: dict[str, Any] = Field(default_factory=dict, description="Which traffic, e.g. {'cell': 'c1', 'ip_proto': 6}")
+    params: dict[str, Any] = Field(default_factory=dict, description="e.g. {'rate_mbps': 20} or {'link': 's1-s2'}")
+    priority: int = Field(100, ge=0, le=65535)
+    expires_ts: float | None = None
+
+
+class IntentResult(Message):
+    """What the controller did with an operator intent: applied, rejected (with the reason) or reverted on expiry."""
+
+    kind: Literal["intent_result"] = "intent_result"
+    intent_id: str = Field(min_length=1)
+    accepted: bool
+    reason: str = ""
+
+
+class Allocation(Message):
+    """Which MEC node serves which cell, reached through a virtual IP."""
+
+    kind: Literal["allocation"] = "allocation"
+    cell: str = Field(min_length=1)
+    node_id: str = Field(min_length=1)
+    vip: str = Field(min_length=1)
+    reason: str = ""
+    previous_node_id: str | None = None
+
+
+class FlowOp(str, Enum):
+    add = "add"
+    modify = "modify"
+    delete = "delete"
+
+
+class FlowAction(Message):
+    """One OpenFlow change the controller made or is asked to make; written to the audit stream, reversible."""
+
+    kind: Literal["flow_action"] = "flow_action"
+    action_id: str = Field(min_length=1)
+    op: FlowOp
+    dpid: int = Field(ge=0)
+    table_id: int = Field(0, ge=0)
+    priority: int = Field(0, ge=0, le=65535)
+    match: dict[str, Any] = Field(default_factory=dict)
+    actions: list[dict[str, Any]] = Field(default_factory=list, description="ofctl-style action dicts")
+    meter_id: int | None = Field(None, ge=1)
+    previous_actions: list[dict[str, Any]] | None = Field(None, description="What the flow did before: to revert")
+    reason: str = ""
+    cause_id: str | None = Field(None, description="The intent, forecast or allocation that caused it")
+
+
+# --- Edge prompt service (user <-> edge agent, HTTP) -----------------------------------------------------------------
+
+
+class CollabMode(str, Enum):
+    netgpt = "netgpt"  # edge completes the prompt with location context, cloud answers
+    cloud_only = "cloud-only"  # the raw prompt goes to the cloud (the paper's baseline)
+    edge_only = "edge-only"
+    routed = "routed"  # the edge answers when confident, otherwise the cloud
+
+
+class EdgePromptRequest(Message):
+    kind: Literal["edge_prompt_request"] = "edge_prompt_request"
+    user: str = Field(min_length=1, max_length=128)
+    cell: str = Field(min_length=1, max_length=64)
+    text: str = Field(min_length=1, max_length=2000)
+    mode: CollabMode = CollabMode.netgpt
+
+
+class EdgePromptResponse(Message):
+    kind: Literal["edge_prompt_response"] = "edge_prompt_response"
+    request_id: str
+    mode: CollabMode
+    answer: str
+    completed_prompt: str
+    answered_by: Literal["edge", "cloud"]
+    edge_tokens_in: int = Field(0, ge=0)
+    edge_tokens_out: int = Field(0, ge=0)
+    cloud_tokens_in: int = Field(0, ge=0)
+    cloud_tokens_out: int = Field(0, ge=0)
+    edge_ms: float = Field(0.0, ge=0)
+    cloud_ms: float = Field(0.0, ge=0)
+    total_ms: float = Field(0.0, ge=0)
+    flags: list[str] = Field(default_factory=list, description="e.g. 'cloud_unreachable_edge_answer'")
+    location_facts: list[str] = Field(default_factory=list,
+                                      description="Kinds of location facts the edge added, e.g. 'city', 'local_time'")
+    edge_confidence: float | None = Field(None, ge=0, le=1, description="How sure the edge was of its own answer")
+
+
+AnyMessage = Annotated[
+    Union[
+        PortStats,
+        CellStats,
+        FlowStats,
+        Forecast,
+        UserIntent,
+        AgentHeartbeat,
+        OperatorIntent,
+        IntentResult,
+        Allocation,
+        FlowAction,
+        EdgePromptRequest,
+        EdgePromptResponse,
+    ],
+    Field(discriminator="kind"),
+]
+
+_ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyMessage)
+
+MESSAGE_TYPES: dict[str, type[Message]] = {  # kind -> model, read off the union: one list to keep
+    m.model_fields["kind"].default: m for m in get_args(get_args(AnyMessage)[0])  # type: ignore[misc]
+}
+
+
+class MessageError(ValueError):
+    """A message that cannot be accepted: wrong version, unknown kind or invalid fields. The text says which."""
+
+
+def first_error(errors: list[dict], skip: tuple[str, ...] = ("body",)) -> str:
+    """A pydantic/FastAPI validation error list as one line: 'field.path: what is wrong' (the first error)."""
+    if not errors:
+        return "invalid request"
+    where = ".".join(str(p) for p in errors[0].get("loc", ()) if p not in skip)
+    msg = str(errors[0].get("msg", "invalid"))
+    return f"{where}: {msg}" if where else msg
+
+
+def parse_message(raw: str | bytes | dict[str, Any]) -> Message:
+    """Parse any message by its `kind`. Raises MessageError with a one-line reason instead of a validation traceback."""
+    try:
+        data = json.loads(raw) if isinstance(raw, (str, bytes)) else raw
+    except ValueError as exc:
+        raise MessageError(f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise MessageError("a message must be a JSON object")
+    if data.get("v", SCHEMA_VERSION) != SCHEMA_VERSION:
+        raise MessageError(f"schema version {data.get('v')!r} is not supported (this build reads v{SCHEMA_VERSION})")
+    if data.get("kind") not in MESSAGE_TYPES:
+        raise MessageError(f"unknown message kind {data.get('kind')!r}")
+    try:
+        return _ADAPTER.validate_python(data)
+    except ValueError as exc:
+        errors = getattr(exc, "errors", lambda: [])()
+        detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in errors) or str(exc)
+        raise MessageError(f"invalid {data['kind']}: {detail}") from None
