@@ -126,7 +126,7 @@ def pct(values: list[float], q: float) -> float:
 
 def build_engine(s: AgentSettings, cloud_url: str, edge_base: str, max_tokens: int, timeout_s: float,
                  threshold: float):
-    lm = load_edge_lm(edge_base, s.cache_dir, None) if edge_base != "none" else None
+    lm = load_edge_lm(edge_base, s.cache_dir, None, s.serving_backend) if edge_base != "none" else None
     cloud = CloudClient(cloud_url, s.cloud_model, timeout_s, max_tokens)
     return CollabEngine(load_cells(s.cells_file), lm, cloud, route_threshold=threshold, edge_max_tokens=s.edge_max_tokens,
                         draft_tokens=s.draft_tokens, source="edge:bench", cloud_prefill=s.cloud_prefill), lm

@@ -210,23 +210,44 @@ def read_card(path: Path) -> dict:
 
 
 def check_adapter(model, path: Path) -> dict:
-    """Refuse, with the reason, an adapter trained for another base. Returns its card.
+    """Refuse, with the reason, an adapter trained for another base. Returns its card."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return check_adapter_for(path, BaseIdentity.of(base))
 
-    With a card, the base fingerprint must match. Without one (an adapter from elsewhere), peft's own record of the
-    base (`base_model_name_or_path`) must match the model's name.
-    """
+
+@dataclass(frozen=True)
+class BaseIdentity:
+    """What an adapter is checked against: enough of a base to refuse an adapter of another one, without its weights
+    (a serving backend other than torch keeps only this once it has its own copy of the model)."""
+
+    fingerprint: str
+    source: str  # how the base was named (netgpt_source, else its folder or hub id)
+    name_or_path: str  # the config's _name_or_path, which peft records in adapter_config.json
+    architecture: str
+
+    @classmethod
+    def of(cls, base) -> "BaseIdentity":
+        return cls(fingerprint(base), str(getattr(base, "netgpt_source", base.config._name_or_path)),
+                   str(base.config._name_or_path or ""), (base.config.architectures or ["?"])[0])
+
+
+def check_adapter_for(path: Path, base: BaseIdentity) -> dict:
+    """With a netgpt card, the base fingerprint must match. Without one (an adapter from elsewhere), peft's own record
+    of the base (`base_model_name_or_path`) must match the base's name."""
     path = Path(path)
     card = read_card(path)
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
     if card:
-        here = fingerprint(base)
-        if card.get("base_fingerprint") != here:
+        if card.get("base_fingerprint") != base.fingerprint:
             raise ModelError(
                 f"adapter {path.name} was trained for base {card.get('base')!r} ({card.get('base_architecture')}, "
-                f"fingerprint {card.get('base_fingerprint')}), not for this base "
-                f"{getattr(base, 'netgpt_source', base.config._name_or_path)!r} "
-                f"({(base.config.architectures or ['?'])[0]}, fingerprint {here})")
+                f"fingerprint {card.get('base_fingerprint')}), not for this base {base.source!r} "
+                f"({base.architecture}, fingerprint {base.fingerprint})")
         return card
+    peft_cfg = json.loads((path / "adapter_config.json").read_text())
+    theirs, ours = peft_cfg.get("base_model_name_or_path"), base.name_or_path
+    if theirs and ours and Path(theirs).name != Path(ours).name:
+        raise ModelError(f"adapter {path.name} has no netgpt card and names base {theirs!r}, not {ours!r}")
+    return card
     peft_cfg = json.loads((path / "adapter_config.json").read_text())
     theirs, ours = peft_cfg.get("base_model_name_or_path"), base.config._name_or_path
     if theirs and ours and Path(theirs).name != Path(ours).name:

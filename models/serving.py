@@ -1,6 +1,9 @@
-"""One base model with several LoRA adapters loaded, the adapter chosen per request.
+"""Serving: one base model with several LoRA adapters loaded, the adapter chosen per request.
 
-peft keeps every loaded adapter in the same module tree and `set_adapter` picks the active one, so the active adapter
+`TextServer` is what every backend shares (tokenizer, prompts, adapter names, usage counters); `AdapterServer` is the
+torch backend below, `netgpt.models.llamacpp.LlamaCppServer` the llama.cpp one, and `netgpt.models.backends` chooses.
+
+In the torch backend, peft keeps every loaded adapter in the same module tree and `set_adapter` picks the active one, so the active adapter
 is shared state: a lock makes "choose adapter + run the model" one step, which keeps concurrent requests from running
 with each other's adapter. Requests are served one at a time per base (on 2 CPU cores, batching would not help much).
 
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
+from netgpt.models import tasks
 from netgpt.models.base import CLOUD_DEFAULT, CLOUD_MODEL_NAME, ModelError, context_length, describe
 from netgpt.models.lora import check_adapter
 
@@ -28,72 +32,43 @@ class Completion:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str  # "stop" (end token), "length" (max_tokens reached) or "cancelled" (nobody waits for it)
+    logprobs: Optional[list[float]] = None  # per generated token, where the backend computes them while decoding
 
 
 class PromptTooLong(ModelError):
     """The prompt leaves no room for a completion within the model's context length."""
 
 
-class AdapterServer:
-    def __init__(self, model, tokenizer, name: Optional[str] = None):
-        self.base = model
+class TextServer:
+    """What every serving backend shares: the Hugging Face tokenizer (prompts, chat templates and token counts are the
+    same whatever runs the model), the adapter names, and the counters the web layer reads."""
+
+    def __init__(self, tokenizer, name: str, context_length: int):
         self.tokenizer = tokenizer
-        self.model = model  # becomes the PeftModel once an adapter is loaded
-        self.name = name or _base_name(model)
+        self.name = name
+        self.context_length = context_length
         self.adapters: dict[str, dict] = {}  # name -> card
-        self.context_length = context_length(model, tokenizer)
-        self.lock = threading.Lock()
         self.cancelled = 0  # generations stopped early because their caller had gone
         self.in_use = 0  # requests running on the model or waiting for it (the web layer refuses new ones past a cap)
         self._count_lock = threading.Lock()
 
-    # --- adapters -----------------------------------------------------------------------------------------------------
-
-    def load_adapter(self, name: str, path: Path) -> dict:
-        """Check the adapter was made for this base, then load it under `name`. Returns its card."""
-        from peft import PeftModel
-
-        if name == self.name or name in self.adapters:
-            raise ModelError(f"an adapter or base named {name!r} is already loaded")
-        card = check_adapter(self.base, Path(path))
-        with self.lock:
-            try:
-                if self.model is self.base:
-                    self.model = PeftModel.from_pretrained(self.base, str(path), adapter_name=name)
-                else:
-                    self.model.load_adapter(str(path), adapter_name=name)
-            except (RuntimeError, ValueError, KeyError) as exc:  # shapes or module names that do not fit this base
-                raise ModelError(f"adapter {name!r} does not fit base {self.name!r}: "
-                                 f"{str(exc).strip().splitlines()[0]}") from exc
-            self.model.eval()
-            self.adapters[name] = card
-        return card
-
     def model_ids(self) -> list[str]:
         return [self.name, *self.adapters]
 
-    @contextmanager
-    def _using(self, adapter: Optional[str]) -> Iterator:
-        """Hold the lock with `adapter` active (None or the base's name: no adapter)."""
+    def check_model(self, adapter: Optional[str]) -> None:
         if adapter not in (None, self.name) and adapter not in self.adapters:
             raise ModelError(f"unknown model {adapter!r}; loaded: {', '.join(self.model_ids())}")
+
+    @contextmanager
+    def counted(self) -> Iterator[None]:
+        """Count a request as in use (running or waiting) for as long as it holds or waits for the model."""
         with self._count_lock:
             self.in_use += 1
         try:
-            with self.lock:
-                if self.model is self.base:
-                    yield self.model
-                elif adapter in (None, self.name):
-                    with self.model.disable_adapter():
-                        yield self.model
-                else:
-                    self.model.set_adapter(adapter)
-                    yield self.model
+            yield
         finally:
             with self._count_lock:
                 self.in_use -= 1
-
-    # --- inference ----------------------------------------------------------------------------------------------------
 
     def encode(self, prompt: str, max_tokens: int) -> list[int]:
         ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
@@ -126,6 +101,54 @@ class AdapterServer:
             *head, last = messages
             return "".join(f"{m['role']}: {m['content']}\n" for m in head) + f"assistant: {last['content']}"
         return "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant:"
+
+
+class AdapterServer(TextServer):
+    """The torch backend: transformers `generate` on the fp32 model, with peft adapters."""
+
+    def __init__(self, model, tokenizer, name: Optional[str] = None):
+        super().__init__(tokenizer, name or _base_name(model), context_length(model, tokenizer))
+        self.base = model
+        self.model = model  # becomes the PeftModel once an adapter is loaded
+        self.lock = threading.Lock()
+
+    # --- adapters -----------------------------------------------------------------------------------------------------
+
+    def load_adapter(self, name: str, path: Path) -> dict:
+        """Check the adapter was made for this base, then load it under `name`. Returns its card."""
+        from peft import PeftModel
+
+        if name == self.name or name in self.adapters:
+            raise ModelError(f"an adapter or base named {name!r} is already loaded")
+        card = check_adapter(self.base, Path(path))
+        with self.lock:
+            try:
+                if self.model is self.base:
+                    self.model = PeftModel.from_pretrained(self.base, str(path), adapter_name=name)
+                else:
+                    self.model.load_adapter(str(path), adapter_name=name)
+            except (RuntimeError, ValueError, KeyError) as exc:  # shapes or module names that do not fit this base
+                raise ModelError(f"adapter {name!r} does not fit base {self.name!r}: "
+                                 f"{str(exc).strip().splitlines()[0]}") from exc
+            self.model.eval()
+            self.adapters[name] = card
+        return card
+
+    @contextmanager
+    def _using(self, adapter: Optional[str]) -> Iterator:
+        """Hold the lock with `adapter` active (None or the base's name: no adapter)."""
+        self.check_model(adapter)
+        with self.counted(), self.lock:
+            if self.model is self.base:
+                yield self.model
+            elif adapter in (None, self.name):
+                with self.model.disable_adapter():
+                    yield self.model
+            else:
+                self.model.set_adapter(adapter)
+                yield self.model
+
+    # --- inference ----------------------------------------------------------------------------------------------------
 
     def logits(self, prompt: str, adapter: Optional[str] = None):
         """Next-token logits for the whole prompt (for tests and diagnostics)."""
@@ -212,6 +235,15 @@ class AdapterServer:
     def info(self) -> dict:
         return {**describe(self.base), "name": self.name, "context_length": self.context_length,
                 "adapters": {n: {"task": c.get("task"), "metrics": c.get("metrics")} for n, c in self.adapters.items()}}
+
+
+def served_metric(server: TextServer, adapter: Optional[str], task: str, examples: list) -> float:
+    """A task's metric (models/tasks.py: exact match, accuracy, or MAE for forecast) over greedy answers of a served
+    model, whatever its backend: what an exported adapter is checked against the peft original with."""
+    longest = max(len(server.tokenizer(e.target, add_special_tokens=False)["input_ids"]) for e in examples)
+    scores = [tasks.score(task, server.complete(e.prompt, adapter=adapter, max_tokens=longest + 2).text, e)
+              for e in examples]
+    return sum(scores) / len(scores)
 
 
 class _StopWhen:

@@ -43,6 +43,36 @@ else
     rm -f "$VENV"/.netgpt-setup-*
     touch "$STAMP"
 fi
-"$VENV/bin/python" -c "import ryu, torch, transformers, peft, mininet, redis, pydantic" \
+
+# 3. The llama.cpp serving backend (models/llamacpp.py): llama-cpp-python has no binary wheel here, so its source
+#    distribution is compiled once (about 6 minutes on 2 cores) into a wheel kept in the user cache, where later runs
+#    and fresh clones find it. Built for x86-64-v3 (AVX2, FMA, F16C), not -march=native: a native build also uses AMX
+#    tiles, which this kind of machine reports but does not allow, and dies with SIGILL on the first batched matmul.
+#    The same source distribution carries llama.cpp's GGUF converters (models/gguf_export.py), copied into the venv.
+LLAMA_VERSION=$(sed -n 's/^llama-cpp-python==//p' constraints.txt)
+LLAMA_FLAGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
+LLAMA_CACHE="${NETGPT_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/netgpt}/llama-cpp-python-$LLAMA_VERSION-$(echo "$LLAMA_FLAGS" | sha256sum | cut -c1-8)"
+LLAMA_STAMP="$VENV/.llama-cpp-$(basename "$LLAMA_CACHE")"
+if [ ! -f "$LLAMA_STAMP" ] || ! "$VENV/bin/python" -c "import llama_cpp" 2>/dev/null; then
+    PIP="$VENV/bin/pip --disable-pip-version-check -q"
+    mkdir -p "$LLAMA_CACHE"
+    ls "$LLAMA_CACHE"/llama_cpp_python-*.tar.gz >/dev/null 2>&1 \
+        || $PIP download --no-deps --no-binary :all: -d "$LLAMA_CACHE" "llama-cpp-python==$LLAMA_VERSION"
+    if ! ls "$LLAMA_CACHE"/llama_cpp_python-*.whl >/dev/null 2>&1; then
+        say "compiling llama.cpp (llama-cpp-python $LLAMA_VERSION, once: about 6 minutes on 2 cores)"
+        CMAKE_ARGS="$LLAMA_FLAGS" $PIP wheel --no-deps --no-cache-dir -w "$LLAMA_CACHE" \
+            "$LLAMA_CACHE"/llama_cpp_python-*.tar.gz >"$LLAMA_CACHE/build.log" 2>&1 \
+            || { echo "setup: compiling llama-cpp-python failed; see $LLAMA_CACHE/build.log" >&2; exit 1; }
+    fi
+    $PIP install -c constraints.txt --no-deps --force-reinstall "$LLAMA_CACHE"/llama_cpp_python-*.whl
+    src=$(mktemp -d)
+    tar -xzf "$LLAMA_CACHE"/llama_cpp_python-*.tar.gz -C "$src" --wildcards '*/vendor/llama.cpp/convert_*_to_gguf.py' \
+        '*/vendor/llama.cpp/conversion/*' '*/vendor/llama.cpp/gguf-py/*'
+    rm -rf "$VENV/share/llama.cpp" && mkdir -p "$VENV/share"
+    mv "$src"/*/vendor/llama.cpp "$VENV/share/llama.cpp" && rm -rf "$src"
+    rm -f "$VENV"/.llama-cpp-* && touch "$LLAMA_STAMP"
+    say "llama.cpp backend installed ($LLAMA_CACHE)"
+fi
+"$VENV/bin/python" -c "import ryu, torch, transformers, peft, mininet, redis, pydantic, llama_cpp" \
     || { echo "setup: the environment does not import; delete .venv and rerun" >&2; exit 1; }
 say "ready: $VENV/bin/netgpt"

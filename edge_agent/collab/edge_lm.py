@@ -1,16 +1,17 @@
-"""The edge LM: the edge base model with its `complete` LoRA adapter on a netgpt.models.serving.AdapterServer."""
+"""The edge LM: the edge base model with its `complete` LoRA adapter, on the configured serving backend
+(netgpt.models.backends: llama.cpp by default, torch as the reference)."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Optional
 
 from netgpt.edge_agent.collab.completion import LMText
-from netgpt.models.base import BaseSpec, ModelError, load_base
-from netgpt.models.serving import AdapterServer
+from netgpt.models.backends import open_server
+from netgpt.models.base import ModelError
 
 
 class EdgeLM:
-    """The edge base model with its `complete` adapter (when loaded) on a netgpt.models.serving.AdapterServer."""
+    """The edge base model with its `complete` adapter (when loaded) on a serving backend (a TextServer)."""
 
     def __init__(self, server, adapter: str | None = None):
         self.server = server
@@ -21,9 +22,8 @@ class EdgeLM:
         return self.server.name
 
     def generate(self, prompt: str, max_tokens: int = 48, stop_at_sentence: bool = False) -> LMText:
-        """Greedy continuation of `prompt` and its mean token log-probability (one extra forward pass)."""
-        import torch  # heavy; loaded with the model (load_edge_lm), so an agent without an edge LM never imports it
-
+        """Greedy continuation of `prompt` and its mean token log-probability: as decoded where the backend gives
+        them (llama.cpp), else from one extra forward pass (torch)."""
         budget = max(1, min(max_tokens, self.server.context_length - 8))
         prompt = self.server.keep_end(prompt, budget)
         done = self.server.complete(prompt, adapter=self.adapter, max_tokens=budget)
@@ -34,6 +34,10 @@ class EdgeLM:
                     text = text[:text.index(end) + 1]
         if not done.completion_tokens:
             return LMText("", done.prompt_tokens, 0, float("-inf"))
+        if done.logprobs is not None:
+            return LMText(text, done.prompt_tokens, done.completion_tokens, sum(done.logprobs) / len(done.logprobs))
+        import torch  # heavy; loaded with the torch backend's model, so other agents never import it
+
         full = self.server.tokenizer(prompt + done.text, add_special_tokens=False)["input_ids"]
         n_prompt = done.prompt_tokens
         logits = self.server.logits(prompt + done.text, adapter=self.adapter)
@@ -43,10 +47,9 @@ class EdgeLM:
         return LMText(text, done.prompt_tokens, done.completion_tokens, mean)
 
 
-def load_edge_lm(base: str, cache_dir: Path, adapter: Optional[Path]):
-    """The edge base on an AdapterServer, with the `complete` adapter when its folder exists. Never trains."""
-    model, tokenizer = load_base(BaseSpec(base, cache_dir), build=False)
-    server = AdapterServer(model, tokenizer)
+def load_edge_lm(base: str, cache_dir: Path, adapter: Optional[Path], backend: str = "llamacpp"):
+    """The edge base on a serving backend, with the `complete` adapter when its folder exists. Never trains."""
+    server = open_server(base, cache_dir, backend, build=False)
     path = adapter or cache_dir / "adapters" / "complete"
     if adapter is not None and not (path / "adapter_config.json").is_file():
         raise FileNotFoundError(f"{adapter} is not a LoRA adapter folder")

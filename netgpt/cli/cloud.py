@@ -13,8 +13,8 @@ import uvicorn
 
 from netgpt.cli.common import console, fail
 from netgpt.core.settings import get_settings
-from netgpt.models.base import BaseSpec, ModelError, configure_threads, load_base
-from netgpt.models.serving import AdapterServer
+from netgpt.models.backends import open_server
+from netgpt.models.base import ModelError, configure_threads
 
 app = typer.Typer(help="The cloud LLM service (OpenAI API).", no_args_is_help=True)
 
@@ -23,24 +23,25 @@ app = typer.Typer(help="The cloud LLM service (OpenAI API).", no_args_is_help=Tr
 def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
           base: Optional[str] = typer.Option(None, help="cloud-default (default), edge-default, a folder or a hub id"),
           adapter: list[Path] = typer.Option([], help="LoRA adapter folder(s) to serve as extra model ids"),
-          max_queue: int = typer.Option(8, help="Refuse new requests (429) while this many run or wait; 0: no cap")
-          ) -> None:
+          max_queue: int = typer.Option(8, help="Refuse new requests (429) while this many run or wait; 0: no cap"),
+          backend: Optional[str] = typer.Option(None, help="llamacpp or torch (default: settings serving_backend)"),
+          slots: Optional[int] = typer.Option(None, help="llama.cpp contexts serving side by side (default: "
+                                                         "settings serving_slots)")) -> None:
     """Serve a base model (and adapters) with the OpenAI API: /v1/models, /v1/chat/completions, /v1/completions."""
     from netgpt.models.cloud_service import create_app  # FastAPI: see the module docstring
 
-    configure_threads()
+    threads = configure_threads()
     settings = get_settings()
+    backend = backend or settings.serving_backend
     try:
-        model, tokenizer = load_base(BaseSpec(base or settings.cloud_base, settings.cache_dir),
-                                     log=lambda m: console.print(m, highlight=False))
-        server = AdapterServer(model, tokenizer)
-        for path in adapter:
-            server.load_adapter(path.name, path)
+        server = open_server(base or settings.cloud_base, settings.cache_dir, backend,
+                             slots=slots or settings.serving_slots, adapters={p.name: p for p in adapter},
+                             log=lambda m: console.print(m, highlight=False))
     except ModelError as exc:
         fail(str(exc))
-    threads = configure_threads(sum(p.numel() for p in model.parameters()) / 1e6)
-    console.print(f"serving {', '.join(server.model_ids())} on http://{host}:{port}/v1 ({threads} torch threads)",
-                  highlight=False)
+    runs_on = (f"{threads} torch threads" if backend == "torch"
+               else f"llama.cpp, {server.info()['slots']} slot(s) x {server.info()['threads_per_slot']} threads")
+    console.print(f"serving {', '.join(server.model_ids())} on http://{host}:{port}/v1 ({runs_on})", highlight=False)
     uvicorn.run(create_app(server, max_queue=max_queue), host=host, port=port, log_level="warning")
 
 

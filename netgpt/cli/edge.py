@@ -40,7 +40,7 @@ def serve(node_id: str = typer.Option(..., help="This MEC node's id, e.g. mec1")
     lm = classifier = None
     try:
         if base != "none":
-            lm = load_edge_lm(base, settings.cache_dir, adapter or settings.complete_adapter)
+            lm = load_edge_lm(base, settings.cache_dir, adapter or settings.complete_adapter, settings.serving_backend)
         if intents:
             from netgpt.edge_agent.user_intent.classifier import UserIntentClassifier
 

@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     # Torch threads for inference and training; unset: netgpt.models.base.configure_threads decides from the model
     # size and the machine's load.
     torch_threads: int | None = Field(None, ge=1)
+    # Which backend serves the language models (netgpt.models.backends): llama.cpp on the GGUF of the same weights,
+    # or torch (the fp32 reference). Slots: independent llama.cpp contexts serving requests side by side.
+    serving_backend: Literal["llamacpp", "torch"] = "llamacpp"
+    serving_slots: int = Field(1, ge=1, le=8)
     # Forecasting: also try the edge LM with its `forecast` adapter (method `edge_lm`) among fit_forecaster's default
     # methods. Off by default: each LM forecast is 1-3 generations (netgpt.edge_agent.forecast.lm).
     forecast_lm: bool = False

@@ -7,7 +7,10 @@ import pytest
 
 from netgpt.models.base import BaseSpec, configure_threads, load_base
 from netgpt.models.edge_pretrain import generated_corpus, gpt2_config, train_tokenizer
+from netgpt.models.gguf_export import base_gguf
+from netgpt.models.llamacpp import LlamaCppServer
 from netgpt.models.lora import LoraTaskConfig, train_adapter
+from netgpt.models.serving import AdapterServer
 
 # HF_HUB_OFFLINE=1 is set by tests/conftest.py; torch and transformers are imported inside the fixtures that build
 # models, so collecting the tests that do not need them stays fast.
@@ -53,9 +56,25 @@ def tiny_dirs(tmp_path_factory, tiny_tokenizer) -> dict[str, Path]:
 
 
 @pytest.fixture
+def make_server(load_tiny, tiny_dirs):
+    """A server for a tiny base on either backend; llama.cpp serves its f32 GGUF (converted once per session), so the
+    two backends compute the same numbers and must give the same greedy answers."""
+    def make(name: str = "gpt2", backend: str = "torch", **kwargs):
+        model, tokenizer = load_tiny(name)
+        if backend == "torch":
+            return AdapterServer(model, tokenizer)
+        return LlamaCppServer.from_base(model, tokenizer, tiny_dirs[name], gguf=base_gguf(tiny_dirs[name], "f32"),
+                                        **kwargs)
+    return make
+
+
+@pytest.fixture
 def load_tiny(tiny_dirs, tmp_path):
     """Load a fresh copy of a tiny base (peft modifies the module it wraps, so tests never share one)."""
     return lambda name="gpt2": load_base(BaseSpec(str(tiny_dirs[name]), tmp_path))
+
+
+LLAMA_LINEARS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
 def tiny_lora_config(task: str, **kw):
@@ -67,7 +86,8 @@ def tiny_lora_config(task: str, **kw):
 
 @pytest.fixture(scope="session")
 def tiny_adapters(tiny_dirs, tmp_path_factory) -> dict[str, dict]:
-    """Adapters for intent and forecast, a few steps each on the tiny GPT-2 (results: path, metrics, card, model)."""
+    """Adapters for intent and forecast, a few steps each on the tiny GPT-2 (results: path, metrics, card, model),
+    and `llama-forecast` on the tiny LLaMA (the cloud's architecture)."""
     root = tmp_path_factory.mktemp("adapters")
     out = {}
     for task in ("intent", "forecast"):
@@ -75,4 +95,7 @@ def tiny_adapters(tiny_dirs, tmp_path_factory) -> dict[str, dict]:
         result = train_adapter(model, tokenizer, tiny_lora_config(task), root / task, log=lambda m: None,
                                progress=False)
         out[task] = result
+    model, tokenizer = load_base(BaseSpec(str(tiny_dirs["llama"]), root))
+    out["llama-forecast"] = train_adapter(model, tokenizer, tiny_lora_config("forecast", target_modules=LLAMA_LINEARS),
+                                          root / "llama-forecast", log=lambda m: None, progress=False)
     return out

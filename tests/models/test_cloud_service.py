@@ -44,10 +44,14 @@ def serve_in_thread(server, **app_options):
     return f"http://127.0.0.1:{port}/v1", stop
 
 
-@pytest.fixture
-def tiny_service(load_tiny, tiny_adapters):
-    model, tokenizer = load_tiny("gpt2")
-    server = AdapterServer(model, tokenizer)
+def holding(server):
+    """Hold the whole model as running requests would: new requests wait."""
+    return server.lock if isinstance(server, AdapterServer) else server.all_slots()
+
+
+@pytest.fixture(params=["torch", "llamacpp"])
+def tiny_service(request, make_server, tiny_adapters):
+    server = make_server("gpt2", request.param)
     server.load_adapter("intent", tiny_adapters["intent"]["path"])
     url, stop = serve_in_thread(server)
     yield server, openai.OpenAI(base_url=url, api_key="unused", max_retries=0, timeout=60), url
@@ -132,14 +136,14 @@ def test_over_length_prompt_is_a_400_and_the_server_keeps_serving(tiny_service):
     assert ok.usage.completion_tokens >= 1
 
 
-def test_past_the_queue_cap_a_request_is_refused_at_once_with_429(load_tiny):
-    model, tokenizer = load_tiny("gpt2")
-    server = AdapterServer(model, tokenizer)
+@pytest.mark.parametrize("backend", ["torch", "llamacpp"])
+def test_past_the_queue_cap_a_request_is_refused_at_once_with_429(make_server, backend):
+    server = make_server("gpt2", backend)
     url, stop = serve_in_thread(server, max_queue=1)
     client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0, timeout=30)
     ask = lambda: client.completions.create(model="tiny-gpt2", prompt="hello", max_tokens=3)  # noqa: E731
     try:
-        with server.lock:  # the model is busy: the first request waits for it
+        with holding(server):  # the model is busy: the first request waits for it
             first = threading.Thread(target=ask)
             first.start()
             deadline = time.time() + 10

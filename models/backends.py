@@ -1,0 +1,39 @@
+"""Which serving backend runs a base: `open_server` is the one place that chooses (Settings.serving_backend).
+
+    llamacpp  (default) llama.cpp on the GGUF of the same weights: models/llamacpp.py
+    torch     transformers `generate` on the fp32 model with peft: models/serving.py (the reference; also what trains)
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Optional
+
+from netgpt.models.base import CLOUD_DEFAULT, BaseSpec, ModelError, load_base, resolve, smollm2_gguf_path
+from netgpt.models.serving import AdapterServer, TextServer
+
+BACKENDS = ("llamacpp", "torch")
+
+
+def open_server(source: str, cache_dir: Path, backend: str = "llamacpp", slots: int = 1, build: bool = True,
+                adapters: Optional[dict[str, Path]] = None, log: Callable[[str], None] = print) -> TextServer:
+    """A server for base `source` ("cloud-default", "edge-default", a folder or a hub id) with `adapters` loaded."""
+    if backend not in BACKENDS:
+        raise ModelError(f"unknown serving backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+    spec = BaseSpec(source, Path(cache_dir))
+    model, tokenizer = load_base(spec, build=build, log=log)
+    if backend == "torch":
+        server: TextServer = AdapterServer(model, tokenizer)
+    else:
+        try:
+            from netgpt.models.llamacpp import LlamaCppServer  # loads llama.cpp's shared library
+        except ImportError as exc:
+            raise ModelError(f"the llama.cpp backend is not installed ({exc}); run scripts/setup.sh, or use "
+                             "NETGPT_SERVING_BACKEND=torch") from exc
+        folder = Path(resolve(spec, build=False))
+        # The cloud default's fp32 folder was de-quantised from this very file: serve the file itself.
+        gguf = smollm2_gguf_path() if source == CLOUD_DEFAULT else None
+        server = LlamaCppServer.from_base(model, tokenizer, folder, gguf=gguf, slots=slots)
+        del model  # llama.cpp has its own copy; the fp32 torch weights are not kept
+    for name, path in (adapters or {}).items():
+        server.load_adapter(name, path)
+    return server
