@@ -44,7 +44,9 @@ from netgpt.models.lora import read_card  # noqa: E402
 
 VARIANTS = ("torch-fp32", "torch-bf16", "netgpt", "llama.cpp")
 THREADS = 2
-PROMPTS = ["The edge node in Lyon reports that the link", "Write a short story about a network engineer in Osaka.",
+# Prompts whose greedy continuations run the full length on both models (a continuation that ends early leaves too
+# few tokens to time): decode speed is the median over two rounds of the three.
+PROMPTS = ["The edge node in Lyon reports that the link", "Tell me a long story about a dragon and a knight.",
            "Explain in simple words how traffic engineering moves flows between paths."]
 LONG = " ".join(["The controller measures every link each second and forecasts the load of the next hour."] * 12)
 EXAMPLE_SEED = 9100
@@ -86,14 +88,15 @@ def measure_server(server, tokens: int, adapters: dict[str, Path], n_examples: i
 
     run(PROMPTS[0], 8)  # warm-up
     n_long = len(server.tokenizer(LONG, add_special_tokens=False)["input_ids"])
-    ttft, _, _ = run(LONG, 1)
+    ttft = statistics.median(run(f"{i}. " + LONG, 1)[0] for i in range(3))  # a new start: nothing cached to reuse
     decode = []
-    for prompt in PROMPTS:
+    for prompt in PROMPTS * 2:
         first, total, n = run(prompt, tokens)
         decode.append((n - 1) / max(total - first, 1e-9))
     row = {"prefill_tok_s": n_long / ttft, "ttft_ms": ttft * 1000, "decode_tok_s": statistics.median(decode)}
     for name, path in adapters.items():
-        server.load_adapter(name, path)
+        if name not in server.adapters:
+            server.load_adapter(name, path)
         card = read_card(path)
         examples = tasks.make_examples(card["task"], n_examples, seed=EXAMPLE_SEED)
         row[f"metric:{name}"] = served_metric(server, name, card["task"], examples)
@@ -123,10 +126,13 @@ def measure_reference(gguf: Path, tokens: int) -> dict:
     n_long = len(llm.tokenize(LONG.encode(), add_bos=False))
     stream = lambda p, n: llm.create_completion(p, max_tokens=n, temperature=0, stream=True)  # noqa: E731
     _timed_stream(stream(PROMPTS[0], 8))
-    llm.reset()  # no prompt cache between measurements
-    ttft, _, _ = _timed_stream(stream(LONG, 1))
+    ttft = []
+    for i in range(3):
+        llm.reset()  # no prompt cache between measurements
+        ttft.append(_timed_stream(stream(f"{i}. " + LONG, 1))[0])
+    ttft = statistics.median(ttft)
     decode = []
-    for prompt in PROMPTS:
+    for prompt in PROMPTS * 2:
         llm.reset()
         first, total, n = _timed_stream(stream(prompt, tokens))
         decode.append((n - 1) / max(total - first, 1e-9))
@@ -152,9 +158,11 @@ def child(variant: str, source: str, tokens: int, adapters_json: str, n_examples
                                               gguf=gguf_for(source, cache), threads=THREADS)
             del model
         else:
-            if variant == "torch-bf16":
-                model = model.to(torch.bfloat16)
             server = AdapterServer(model, tokenizer)
+            if variant == "torch-bf16":  # adapters are checked against the fp32 base they were trained on, then cast
+                for name, path in adapters.items():
+                    server.load_adapter(name, path)
+                server.model.to(torch.bfloat16)
         row = measure_server(server, tokens, adapters, n_examples)
     row["peak_rss_mb"] = peak_rss_mb()
     print("RESULT " + json.dumps(row), flush=True)

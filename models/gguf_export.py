@@ -17,6 +17,7 @@ an adapter as `<adapter>/adapter-<type>.gguf`.
 from __future__ import annotations
 
 import logging
+import os
 import runpy
 import subprocess
 import sys
@@ -39,14 +40,14 @@ def _stale(out: Path, inputs: list[Path]) -> bool:
 
 
 def _convert(kind: str, args: list[str], out: Path, what: str) -> Path:
-    tmp = out.with_name(out.name + ".tmp")
+    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")  # agents starting together may convert at once
     done = subprocess.run([sys.executable, "-m", "netgpt.models.gguf_export", kind, *args, "--outfile", str(tmp)],
                           capture_output=True, text=True)
     if done.returncode != 0 or not tmp.is_file():
         tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
         tmp.unlink(missing_ok=True)
         raise ModelError(f"converting {what} to GGUF failed: {tail[0]}")
-    tmp.rename(out)  # only a complete file gets the final name
+    tmp.replace(out)  # only a complete file gets the final name (atomic; the last of equal files wins)
     return out
 
 
