@@ -99,3 +99,23 @@ def tiny_adapters(tiny_dirs, tmp_path_factory) -> dict[str, dict]:
     out["llama-forecast"] = train_adapter(model, tokenizer, tiny_lora_config("forecast", target_modules=LLAMA_LINEARS),
                                           root / "llama-forecast", log=lambda m: None, progress=False)
     return out
+
+
+def assert_concurrent_requests_get_their_own_adapter(server, prompt: str) -> None:
+    """12 threads asking at once, with adapters mixed: each answer is the one its adapter gives alone."""
+    import threading
+
+    names = ["intent", "forecast", None] * 4
+    expected = {n: server.complete(prompt, adapter=n, max_tokens=6).text for n in set(names)}
+    assert len(set(expected.values())) >= 2  # the adapters answer differently, so a mix-up would show
+    got: dict[int, str] = {}
+
+    def ask(i: int, name) -> None:
+        got[i] = server.complete(prompt, adapter=name, max_tokens=6).text
+
+    threads = [threading.Thread(target=ask, args=(i, n)) for i, n in enumerate(names)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert [got[i] for i in range(len(names))] == [expected[n] for n in names]

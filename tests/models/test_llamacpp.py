@@ -2,8 +2,6 @@
 cancellation, slots; and the real cloud default served from its Q4_1 file."""
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from netgpt.core.settings import get_settings
@@ -11,6 +9,7 @@ from netgpt.models import tasks
 from netgpt.models.backends import open_server
 from netgpt.models.base import CLOUD_DEFAULT, ModelError
 from netgpt.models.serving import PromptTooLong, served_metric
+from tests.models.conftest import assert_concurrent_requests_get_their_own_adapter
 
 PROMPT = "request: stream the lakers match live\nservice:"
 
@@ -102,19 +101,7 @@ def test_concurrent_requests_on_two_slots_get_their_own_adapter(make_server, tin
     server = make_server("gpt2", "llamacpp", slots=2)
     for task in ("intent", "forecast"):
         server.load_adapter(task, tiny_adapters[task]["path"])
-    names = ["intent", "forecast", None] * 4
-    expected = {n: server.complete(PROMPT, adapter=n, max_tokens=6).text for n in set(names)}
-    got: dict[int, str] = {}
-
-    def ask(i: int, name) -> None:
-        got[i] = server.complete(PROMPT, adapter=name, max_tokens=6).text
-
-    threads = [threading.Thread(target=ask, args=(i, n)) for i, n in enumerate(names)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert [got[i] for i in range(len(names))] == [expected[n] for n in names]
+    assert_concurrent_requests_get_their_own_adapter(server, PROMPT)
     assert server.info()["slots"] == 2 and server.in_use == 0
 
 

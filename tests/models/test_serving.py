@@ -1,13 +1,12 @@
 """One base, several adapters, chosen per request; exact switching; safe under concurrent requests."""
 from __future__ import annotations
 
-import threading
-
 import pytest
 import torch
 
 from netgpt.models.base import ModelError
 from netgpt.models.serving import AdapterServer, PromptTooLong
+from tests.models.conftest import assert_concurrent_requests_get_their_own_adapter
 
 PROMPT = "request: stream the lakers match live\nservice:"
 
@@ -36,20 +35,7 @@ def test_two_adapters_differ_and_switching_back_is_exact(server):
 
 
 def test_concurrent_requests_each_get_their_own_adapter(server):
-    names = ["intent", "forecast", None] * 4
-    expected = {n: server.complete(PROMPT, adapter=n, max_tokens=6).text for n in set(names)}
-    assert len(set(expected.values())) >= 2  # the adapters answer differently, so a mix-up would show
-    got: dict[int, str] = {}
-
-    def ask(i: int, name) -> None:
-        got[i] = server.complete(PROMPT, adapter=name, max_tokens=6).text
-
-    threads = [threading.Thread(target=ask, args=(i, n)) for i, n in enumerate(names)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert [got[i] for i in range(len(names))] == [expected[n] for n in names]
+    assert_concurrent_requests_get_their_own_adapter(server, PROMPT)
 
 
 def test_usage_counts_and_streaming_match(server):
