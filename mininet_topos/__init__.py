@@ -1,4 +1,5 @@
-"""MEC topologies on real Open vSwitch (userspace datapath), selectable by name."""
+"""MEC topologies on real Open vSwitch (userspace datapath), selectable by name. Plain Mininet topologies: they know nothing
+of Redis or of the controller (netgpt.stack runs them and tells the controller what it needs)."""
 from netgpt.mininet_topos.diamond import DiamondTopo
 from netgpt.mininet_topos.linear import LinearTopo
 from netgpt.mininet_topos.mec import MecTopo
