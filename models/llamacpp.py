@@ -50,6 +50,7 @@ class _Slot:
         self.n_vocab = self.llm.n_vocab()
         self.loras: dict[str, object] = {}  # adapter name -> llama_adapter_lora pointer
         self.active: Optional[str] = None
+        self.rng = np.random.default_rng()  # one per slot: numpy generators are not thread-safe
 
     def add_lora(self, name: str, path: Path) -> None:
         lora = self.lib.llama_adapter_lora_init(self.llm.model, str(path).encode())
@@ -112,7 +113,6 @@ class LlamaCppServer(TextServer):
         self._free: queue.Queue[_Slot] = queue.Queue()
         for slot in self._all:
             self._free.put(slot)
-        self._rng = np.random.default_rng()
 
     @classmethod
     def from_base(cls, model, tokenizer, base_dir: Path, gguf: Optional[Path] = None, **kwargs) -> "LlamaCppServer":
@@ -163,7 +163,7 @@ class LlamaCppServer(TextServer):
         slot.feed(ids)
         eos = self.tokenizer.eos_token_id
         for i in range(max_tokens):
-            token, logprob = pick(slot.logits(), temperature, top_p, self._rng)
+            token, logprob = pick(slot.logits(), temperature, top_p, slot.rng)
             yield token, logprob
             if token == eos or i == max_tokens - 1:
                 return

@@ -121,3 +121,19 @@ def test_the_cloud_default_is_served_from_its_q4_file():
             assert reply.finish_reason in ("stop", "length") and reply.completion_tokens >= 1
             right[backend] += city in reply.text
     assert right["torch"] >= 2 and right["llamacpp"] >= right["torch"] - 1, right
+
+
+def test_pick_greedy_sampled_and_logprob():
+    import numpy as np
+
+    from netgpt.models.llamacpp import pick
+
+    logits = np.array([0.0, 3.0, 1.0, 2.9], dtype=np.float32)
+    log_softmax = logits - np.log(np.exp(logits).sum())
+    rng = np.random.default_rng(0)
+    assert pick(logits, 0.0, 1.0, rng) == (1, pytest.approx(float(log_softmax[1]), abs=1e-6))
+    assert {pick(logits, 1.0, 1e-6, rng)[0] for _ in range(50)} == {1}  # top_p this small keeps the best token only
+    drawn = [pick(logits, 1.0, 1.0, rng)[0] for _ in range(400)]
+    assert set(drawn) == {0, 1, 2, 3} and 0.3 < drawn.count(3) / 400 < 0.5  # p(3) = 0.43 at temperature 1
+    token, logprob = pick(logits, 1.0, 1.0, rng)
+    assert logprob == pytest.approx(float(log_softmax[token]), abs=1e-6)  # the model's, not the sampling's
