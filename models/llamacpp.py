@@ -23,6 +23,7 @@ from __future__ import annotations
 import ctypes
 import os
 import queue
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -113,6 +114,7 @@ class LlamaCppServer(TextServer):
         self._free: queue.Queue[_Slot] = queue.Queue()
         for slot in self._all:
             self._free.put(slot)
+        self._gathering = threading.Lock()  # two callers gathering every slot at once would each hold some forever
 
     @classmethod
     def from_base(cls, model, tokenizer, base_dir: Path, gguf: Optional[Path] = None, **kwargs) -> "LlamaCppServer":
@@ -138,7 +140,8 @@ class LlamaCppServer(TextServer):
     @contextmanager
     def all_slots(self) -> Iterator[list[_Slot]]:
         """Every slot, once the requests holding them are done; new requests wait meanwhile."""
-        slots = [self._free.get() for _ in self._all]
+        with self._gathering:
+            slots = [self._free.get() for _ in self._all]
         try:
             yield slots
         finally:
