@@ -39,7 +39,8 @@ from rich.table import Table  # noqa: E402
 
 from netgpt.core.settings import get_settings  # noqa: E402
 from netgpt.models import tasks  # noqa: E402
-from netgpt.models.base import CLOUD_DEFAULT, EDGE_DEFAULT, BaseSpec, load_base, resolve, smollm2_gguf_path  # noqa
+from netgpt.models.backends import gguf_path, open_server  # noqa: E402
+from netgpt.models.base import CLOUD_DEFAULT, EDGE_DEFAULT, BaseSpec, load_base  # noqa: E402
 from netgpt.models.lora import read_card  # noqa: E402
 
 VARIANTS = ("torch-fp32", "torch-bf16", "netgpt", "llama.cpp")
@@ -54,12 +55,6 @@ EXAMPLE_SEED = 9100
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
-
-
-def gguf_for(source: str, cache: Path) -> Path:
-    from netgpt.models.gguf_export import base_gguf
-
-    return smollm2_gguf_path() if source == CLOUD_DEFAULT else base_gguf(Path(resolve(BaseSpec(source, cache))))
 
 
 # --- one variant, in a child process ---------------------------------------------------------------------------------
@@ -148,21 +143,16 @@ def child(variant: str, source: str, tokens: int, adapters_json: str, n_examples
     adapters = {k: Path(v) for k, v in json.loads(adapters_json).items()}
     torch.set_num_threads(THREADS)
     if variant == "llama.cpp":
-        row = measure_reference(gguf_for(source, cache), tokens)
+        row = measure_reference(gguf_path(source, cache), tokens)
+    elif variant == "netgpt":  # exactly what `netgpt cloud serve` and the edge agent run (2 threads on 2 cores)
+        row = measure_server(open_server(source, cache, "llamacpp", log=lambda m: None), tokens, adapters, n_examples)
     else:
         model, tokenizer = load_base(BaseSpec(source, cache), log=lambda m: None)
-        if variant == "netgpt":
-            from netgpt.models.llamacpp import LlamaCppServer
-
-            server = LlamaCppServer.from_base(model, tokenizer, Path(resolve(BaseSpec(source, cache))),
-                                              gguf=gguf_for(source, cache), threads=THREADS)
-            del model
-        else:
-            server = AdapterServer(model, tokenizer)
-            if variant == "torch-bf16":  # adapters are checked against the fp32 base they were trained on, then cast
-                for name, path in adapters.items():
-                    server.load_adapter(name, path)
-                server.model.to(torch.bfloat16)
+        server = AdapterServer(model, tokenizer)
+        if variant == "torch-bf16":  # adapters are checked against the fp32 base they were trained on, then cast
+            for name, path in adapters.items():
+                server.load_adapter(name, path)
+            server.model.to(torch.bfloat16)
         row = measure_server(server, tokens, adapters, n_examples)
     row["peak_rss_mb"] = peak_rss_mb()
     print("RESULT " + json.dumps(row), flush=True)
@@ -185,7 +175,6 @@ def concurrency(source: str, clients: int, requests_each: int, tokens: int, slot
     import openai
     import uvicorn
 
-    from netgpt.models.backends import open_server
     from netgpt.models.cloud_service import create_app
 
     rows = []

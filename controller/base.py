@@ -5,6 +5,8 @@ ryu-manager constructs apps with its own (*args, **kwargs); the keyword argument
 it (tests, tools): `TrafficEngineering(settings=s, redis=r, forwarding=fwd)`. Background loops start in `start()`,
 which ryu-manager calls once every app is constructed, so an app built by hand runs none of them.
 """
+import time
+
 from redis import Redis
 from ryu.base import app_manager
 from ryu.ofproto import ofproto_v1_3
@@ -41,6 +43,10 @@ class NetgptApp(app_manager.RyuApp):
     def fresh_s(self) -> float:
         """How old a statistics sample may be and still count."""
         return FRESH_INTERVALS * self.settings.stats_interval_s
+
+    def is_fresh(self, ts: float, now: float | None = None) -> bool:
+        """Whether a sample taken at `ts` still counts."""
+        return (time.time() if now is None else now) - ts < self.fresh_s
 
     def barrier(self, dp) -> bool:
         """Wait until `dp` has applied everything sent to it before (make before break across switches)."""

@@ -86,7 +86,7 @@ class Monitor(NetgptApp):
         out = []
         for cell, ports in cells.items():
             samples = [self.rates[(d, p)] for d, p in ports if (d, p) in self.rates
-                       and now - self.rates[(d, p)].ts < self.fresh_s]
+                       and self.is_fresh(self.rates[(d, p)].ts, now)]
             if samples:
                 out.append(CellStats(source="controller", cell=cell, uplink_bps=sum(s.rx_bps for s in samples),
                                      downlink_bps=sum(s.tx_bps for s in samples), ports=len(samples)))

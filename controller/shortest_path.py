@@ -39,7 +39,7 @@ PathPolicy = Callable[[str, str, int, int], list[int]]
 class ShortestPathForwarding(NetgptApp):
     """The forwarding app. Other apps change forwarding only through this interface (they never write its state):
 
-    read-only views   graph (networkx, frozen), hosts (mac -> (dpid, port)), arp_table (ip -> mac),
+    read-only views   graph (networkx, structure frozen; change a weight only with set_link_weight), hosts (mac -> (dpid, port)), arp_table (ip -> mac),
                       datapaths (dpid -> connection), switch_ports (dpid -> ports), paths ((src, dst mac) -> dpids)
     shortest_path()   the weighted shortest path; choose_path() the path the current policy picks for a pair
     set_path_policy() how pairs are placed from now on (traffic engineering)

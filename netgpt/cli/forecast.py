@@ -9,10 +9,9 @@ import logging
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from netgpt.cli.common import fail
+from netgpt.cli.common import console, fail
 from netgpt.core import bus
 
 app = typer.Typer(help="Traffic forecasting: backtests and plots.", no_args_is_help=True)
@@ -52,9 +51,9 @@ def backtest_cmd(
     for name in result.forecasts:
         table.add_row(name, f"{mae[name].mean():.4g}", f"{rmse[name].mean():.4g}", f"{mae[name][-1]:.4g}",
                       f"{rmse[name][-1]:.4g}")
-    Console().print(table)
+    console.print(table)
     _plot(result, horizon, plot)
-    Console().print(f"plot: {plot}")
+    console.print(f"plot: {plot}")
 
 
 def _plot(result, horizon: int, path: Path) -> None:

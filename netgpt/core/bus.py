@@ -196,26 +196,30 @@ class GroupReader:
                 self.r.xack(stream, self.group, entry_id)
         return n
 
+    def forever(self, handle: Callable[[str, str, dict], None], retry_s: float = 2.0, block_ms: int = 1000,
+                count: int = 100, tick: Callable[[], None] | None = None,
+                stop: Callable[[], bool] | None = None) -> None:
+        """read() in a loop: handle(stream, entry_id, fields) each entry, then ack it. Redis outages are waited out,
+        `retry_s` between attempts. `tick`, if given, is called after every read, so at least every `block_ms` while
+        the streams are quiet: periodic work beside the reading (the forecast loop forecasts there); a Redis error in
+        it is an outage like any other. `stop`, if given, is asked before every read, also while Redis is down; the
+        loop returns once it says True."""
+        while stop is None or not stop():
+            try:
+                self.read(handle, count=count, block_ms=block_ms)
+                if tick is not None:
+                    tick()
+            except redis.RedisError as exc:
+                log.warning("%s: streams %s unavailable (%s); retrying in %.0f s", self.group, self.streams, exc,
+                            retry_s)
+                time.sleep(retry_s)
+                self.restart()
+
 
 def consume_forever(r: redis.Redis, group: str, consumer: str, streams: list[str],
                     handle: Callable[[str, str, dict], None], start_id: str = "0", retry_s: float = 2.0,
                     block_ms: int = 1000, count: int = 100, tick: Callable[[], None] | None = None,
                     stop: Callable[[], bool] | None = None) -> None:
-    """Read streams through a consumer group (a GroupReader), forever: handle(stream, entry_id, fields) each entry,
-    then ack it. Nothing is lost while the reader restarts (see GroupReader); Redis outages are waited out, `retry_s`
-    between attempts.
-
-    `tick`, if given, is called after every read, so at least every `block_ms` while the streams are quiet: periodic
-    work beside the reading (the forecast loop forecasts there); a Redis error in it is an outage like any other.
-    `stop`, if given, is asked before every read, also while Redis is down; the reader returns once it says True.
-    """
-    reader = GroupReader(r, group, consumer, list(streams), start_id=start_id)
-    while stop is None or not stop():
-        try:
-            reader.read(handle, count=count, block_ms=block_ms)
-            if tick is not None:
-                tick()
-        except redis.RedisError as exc:
-            log.warning("%s: streams %s unavailable (%s); retrying in %.0f s", group, streams, exc, retry_s)
-            time.sleep(retry_s)
-            reader.restart()
+    """Read streams through a consumer group, forever: GroupReader(...).forever(handle, ...)."""
+    GroupReader(r, group, consumer, list(streams), start_id=start_id).forever(
+        handle, retry_s=retry_s, block_ms=block_ms, count=count, tick=tick, stop=stop)
