@@ -80,6 +80,14 @@ class FlowStats(Message):
 # --- Edge intelligence (edge agent -> controller) --------------------------------------------------------------------
 
 
+class ForecastQuantile(BaseModel):
+    """One quantile of a forecast: P(actual <= values[i]) = q at step i, as calibrated by the forecaster."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    q: float = Field(gt=0, lt=1)
+    values: list[float] = Field(min_length=1)
+
+
 class Forecast(Message):
     """A forecast of one series (a link's rate, a cell's demand) from an origin time, `step_s` apart."""
 
@@ -91,19 +99,51 @@ class Forecast(Message):
     lower: list[float] | None = Field(None, description="Lower bound of the prediction interval, per step")
     upper: list[float] | None = Field(None, description="Upper bound of the prediction interval, per step")
     interval_level: float | None = Field(None, gt=0, lt=1, description="e.g. 0.9 for a 90% interval")
+    quantiles: list[ForecastQuantile] | None = Field(
+        None, description="Calibrated quantiles per step, e.g. q 0.1 / 0.5 / 0.9; levels distinct, values non-decreasing "
+                          "in q at every step. Optional: a v1 reader without them still reads the message")
     model: str = Field(min_length=1)
 
     @model_validator(mode="after")
     def _check_shapes(self) -> "Forecast":
-        for name in ("values", "lower", "upper"):
-            seq = getattr(self, name)
+        seqs = [("values", self.values), ("lower", self.lower), ("upper", self.upper)]
+        seqs += [(f"quantile {b.q}", b.values) for b in self.quantiles or []]
+        for name, seq in seqs:
             if seq is None:
                 continue
             if len(seq) != len(self.values):
                 raise ValueError(f"{name} has {len(seq)} steps, values has {len(self.values)}")
             if any(not math.isfinite(x) for x in seq):
                 raise ValueError(f"{name} contains NaN or infinity")
+        bands = sorted(self.quantiles or [], key=lambda b: b.q)
+        for a, b in zip(bands, bands[1:]):
+            if a.q == b.q:
+                raise ValueError(f"quantile {a.q} is given twice")
+            if any(lo > hi for lo, hi in zip(a.values, b.values)):
+                raise ValueError(f"quantile {b.q} lies below quantile {a.q} at some step")
         return self
+
+    def at_quantile(self, q: float) -> list[float]:
+        """The forecast at quantile q (e.g. 0.9: what to provision for), or `values` when the message has no such
+        quantile (an older forecaster, a method without intervals)."""
+        for band in self.quantiles or []:
+            if abs(band.q - q) < 1e-9:
+                return band.values
+        return self.values
+
+
+class RegimeChange(Message):
+    """A series left its forecast interval several steps running (a flash crowd, an outage) or came back: the
+    forecaster adapts to the recent past meanwhile. On the audit stream; the latest per target in Keys.FORECAST_REGIMES."""
+
+    kind: Literal["regime_change"] = "regime_change"
+    target: str = Field(min_length=1)
+    state: Literal["start", "end"]
+    direction: Literal["up", "down"] = Field(description="up: above the interval (more load than forecast)")
+    since_ts: float = Field(description="Unix time of the first observation outside the interval")
+    ratio: float = Field(ge=0, allow_inf_nan=False, description="Actual / forecast load over the steps outside")
+    steps_outside: int = Field(ge=0)
+    model: str = Field(min_length=1)
 
 
 class ServiceClass(str, Enum):
@@ -153,6 +193,79 @@ class AgentHeartbeat(Message):
 
 
 # --- Operator intents and network actions (intent layer / controller) ------------------------------------------------
+
+
+class IntentVerb(str, Enum):
+    """What an operator asks for, in the high-level intent language (netgpt.intent.parse_intent)."""
+
+    rate_limit = "rate_limit"
+    prioritize = "prioritize"
+    block = "block"
+    allow = "allow"
+    avoid_link = "avoid_link"
+    reserve_bandwidth = "reserve_bandwidth"
+    allocate_compute = "allocate_compute"
+    query = "query"
+
+
+class QuerySubject(str, Enum):
+    link_utilization_forecast = "link_utilization_forecast"
+    link_throughput = "link_throughput"
+    compute_load = "compute_load"
+    flows = "flows"
+    intent_status = "intent_status"
+
+
+class TimeWindow(BaseModel):
+    """A daily window in the network's local time; either end may be open."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start: str | None = Field(None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    end: str | None = Field(None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+class HighLevelIntent(BaseModel):
+    """One operator sentence, understood: the stable contract of netgpt.intent.parse_intent.
+
+    Plain fields, null when the sentence does not give them. Names are as the operator wrote them, lower case, with
+    "cell N" as "cN", "switch N" as "sN", "host N" as "hN" and "user N" as "uN". A rate is in Mbit/s whatever unit the
+    sentence used. Not a Message: it travels inside OperatorRequest/IntentRecord, which carry the envelope.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    action: IntentVerb
+    traffic_class: ServiceClass | None = None
+    scope: Literal["network"] | list[str] | None = None
+    src: str | None = None
+    dst: str | None = None
+    link: list[str] | None = Field(None, min_length=2, max_length=2)
+    rate_mbps: float | None = Field(None, gt=0)
+    node: str | None = None
+    window: TimeWindow | None = None
+    duration_min: float | None = Field(None, gt=0)
+    subject: QuerySubject | None = None
+    threshold_pct: float | None = Field(None, ge=0, le=1000)
+    horizon_min: float | None = Field(None, gt=0)
+
+
+class IntentProblem(BaseModel):
+    """Why a sentence gave no intent: shown to the operator as it is, and returned by the operator API as JSON.
+
+    kind: empty | too_long | not_understood | ambiguous (a clarification request: `question`, and `options` when the
+    choice is between known readings) | invalid (a value out of range) | refused (instructions smuggled into the text) |
+    unknown_entity (a switch, host, cell, link or node the network does not have) | conflict (with installed intents).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["empty", "too_long", "not_understood", "ambiguous", "invalid", "refused", "unknown_entity",
+                  "conflict"]
+    message: str
+    field: str | None = None
+    question: str | None = None
+    options: list[str] = []
 
 
 class OperatorIntentAction(str, Enum):
@@ -263,6 +376,7 @@ AnyMessage = Annotated[
         CellStats,
         FlowStats,
         Forecast,
+        RegimeChange,
         UserIntent,
         AgentHeartbeat,
         OperatorIntent,
