@@ -12,7 +12,9 @@ Choice of node, every Settings.allocation_interval_s:
   returns to its home node once that node has been alive for FAILBACK_AFTER_S (fail-back);
 - otherwise it goes to its home node (a node that lists the cell) if that one has headroom, else to the alive node with
   the most headroom: capacity - reported load - the predicted demand of cells already given to it, where a cell's
-  predicted demand is its rate of user intents over the last minute (requests it is about to send).
+  predicted demand is its rate of user intents over the last minute (requests it is about to send), or, if higher,
+  the peak of its latest unexpired demand forecast (target 'cell:<cell>:requests_rps') at the upper quantile
+  Settings.forecast_act_quantile (the point values for a forecast without quantiles).
 Allocations live in Redis (netgpt:allocations), so a restarted controller restores them and re-installs the same flows
 (an OpenFlow ADD with the same match replaces the flow: no duplicates). Every change is audited.
 """
@@ -30,7 +32,7 @@ from netgpt.controller.base import NetgptApp
 from netgpt.controller.ofp_util import flow_mod
 from netgpt.controller.shortest_path import FORWARD_TABLE
 from netgpt.core import bus
-from netgpt.core.messages import AgentHeartbeat, Allocation, FlowAction, MessageError, UserIntent
+from netgpt.core.messages import AgentHeartbeat, Allocation, FlowAction, Forecast, MessageError, UserIntent
 
 app_manager.require_app("ryu.app.ofctl.service")  # serves the barriers of netgpt.controller.ofp_util
 
@@ -47,17 +49,28 @@ class CellPlacement:
     def __init__(self):
         self.first_seen: dict[str, float] = {}  # node -> when its current run of heartbeats began
         self.intent_times: dict[str, deque] = {}  # cell -> recent user-intent times
+        self.forecast_demand: dict[str, tuple[float, float]] = {}  # cell -> (peak requests/s, until) from forecasts
 
     def count_intent(self, cell: str, ts: float) -> None:
         self.intent_times.setdefault(cell, deque()).append(ts)
 
+    def on_forecast(self, fc: Forecast, quantile: float) -> None:
+        """A 'cell:<cell>:requests_rps' forecast: its peak at `quantile` is the cell's demand until the forecast ends.
+        Other targets (links, ports) are not the allocation's business and are ignored."""
+        kind, _, rest = fc.target.partition(":")
+        cell, _, metric = rest.partition(":")
+        if kind == "cell" and metric == "requests_rps" and cell:
+            self.forecast_demand[cell] = (max(fc.at_quantile(quantile)), fc.origin_ts + fc.step_s * len(fc.values))
+
     def predicted_demand(self, cell: str, now: float | None = None) -> float:
-        """Requests per second the cell is about to send: its rate of user intents over the last minute."""
+        """Requests per second the cell is about to send: its rate of user intents over the last minute, or its
+        unexpired forecast if that is higher."""
         now = time.time() if now is None else now
         times = self.intent_times.get(cell, deque())
         while times and now - times[0] > DEMAND_WINDOW_S:
             times.popleft()
-        return len(times) / DEMAND_WINDOW_S
+        peak, until = self.forecast_demand.get(cell, (0.0, 0.0))
+        return max(len(times) / DEMAND_WINDOW_S, peak if until > now else 0.0)
 
     def decide(self, cells: list[str], agents: dict[str, AgentHeartbeat], allocations: dict[str, Allocation],
                pins: dict | None = None, now: float | None = None) -> dict[str, tuple[str, str]]:
@@ -211,9 +224,10 @@ class ComputeAllocation(NetgptApp):
     # --- inputs -------------------------------------------------------------------------------------------------------
 
     def _consume_intents(self):
-        """Count user intents per cell (consumer group 'allocation': the TE app reads the same stream separately)."""
-        bus.consume_forever(self.redis, "allocation", "alloc", [bus.Streams.USER_INTENTS], self._count_intent,
-                            start_id="$")
+        """Count user intents and take demand forecasts per cell (consumer group 'allocation': the TE app reads the same
+        streams separately)."""
+        bus.consume_forever(self.redis, "allocation", "alloc", [bus.Streams.USER_INTENTS, bus.Streams.FORECASTS],
+                            self._count_intent, start_id="$")
 
     def _count_intent(self, _stream, _entry_id, fields):
         try:
@@ -223,6 +237,8 @@ class ComputeAllocation(NetgptApp):
             return
         if isinstance(msg, UserIntent):
             self.placement.count_intent(msg.cell, msg.ts)
+        elif isinstance(msg, Forecast):
+            self.placement.on_forecast(msg, self.settings.forecast_act_quantile)
 
 
 def _action_dict(action) -> dict:

@@ -7,7 +7,8 @@ Modes (Settings.te_mode):
   threshold has its largest pair moved to the path with the lowest resulting peak utilisation. Against flapping: a
   moved pair stays put for te_holddown_s, a move is counted in the loads until the measurements show it, and a move
   that leaves the pair on a path still over the threshold must lower its peak by HOT_MOVE_GAIN.
-- proactive: as reactive, but the load it sees also includes what is coming: link forecasts (Forecast messages) and the
+- proactive: as reactive, but the load it sees also includes what is coming: link forecasts (Forecast messages, read at
+  their Settings.forecast_act_quantile upper quantile) and the
   expected demand of user intents (UserIntent with user_ip/server_ip) that has not arrived yet. New pairs, and an
   intent's pair as soon as the intent arrives (before its first packet), go on the least-loaded of the k shortest.
 
@@ -342,4 +343,7 @@ class TrafficEngineering(NetgptApp):
         except ValueError:  # 'link:s1-s2:...' names switches, not dpids
             raise MessageError(f"forecast target {fc.target!r} does not name a link by dpids") from None
         if link is not None:
-            self.link_forecast[link] = (max(fc.values), fc.origin_ts + fc.step_s * len(fc.values))
+            # The configured upper quantile, not the point value: a link is provisioned for the load it may carry
+            # (falls back to the point values for a forecast without quantiles).
+            peak = max(fc.at_quantile(self.settings.forecast_act_quantile))
+            self.link_forecast[link] = (peak, fc.origin_ts + fc.step_s * len(fc.values))

@@ -3,14 +3,29 @@
     f = fit_forecaster(series, period)          # series: 1-D array, regular steps; period: steps per day (288 at 5 min)
     f.predict(history, horizon)                 # history: every observation up to the forecast origin
     f.predict_interval(history, horizon, 0.9)   # (point, lower, upper)
+    p = f.forecast(history, horizon)            # Prediction: values, quantiles {0.025, 0.1, 0.5, 0.9, 0.975: ...}, regime
 
 What fit does. It cleans the series (below), then runs a rolling-origin backtest on the series' own tail: every
-candidate method (METHODS, from netgpt.edge_agent.forecast.methods: seasonal naive, ridge on lags, profile ridge, boosted
-trees) is fitted on
-everything before the tail and forecasts from each origin in the tail. For each step h it keeps the single method, or the
-mean of two, with the lowest MAE there; the residuals of that choice, divided by the series' level at each origin, give
-the prediction intervals (split-conformal style: the empirical quantiles per step, scaled by today's level). Then the
-chosen methods are refitted on the whole series.
+candidate method (METHODS, from netgpt.edge_agent.forecast.methods) is fitted on everything before the tail and
+forecasts from each origin in the tail. `persistence` and `seasonal_naive` are always candidates, whatever `methods`
+says. For each step h it keeps the single method, or the mean of two, with the lowest MAE there, so the forecaster is
+never worse than persistence or seasonal naive on that backtest. The default learned methods are scale-free (inputs and
+targets divided by the last hour's level, or built from the last value), so they leave the range they were trained
+on when the traffic does. Then the chosen methods are refitted on the whole series.
+
+Quantiles (split conformal, on a rolling window). The backtest errors of the chosen combination, each divided by the
+level at its origin (mean of the last hour, clean.recent_level), are the long-run pool. At predict time the forecaster
+also forecasts from the last RECENT origins of the history it is given and measures those errors (every one is already
+observed). A quantile of step h is the weighted quantile of pool and recent errors (the recent ones carry
+`recent_weight` of the mass), times today's level, added to the point forecast. So the band follows the level, and
+widens within hours when the traffic turns less predictable.
+
+Regime changes. When the last REGIME_RUN actual values all lie outside the one-step 95% band of the forecasts made just
+before them, on the same side (a flash crowd, an outage, a rerouting), the forecaster is in a regime change for
+REGIME_HOLD steps after the latest such run. Meanwhile it forecasts with the fast methods only (per step, the better of
+persistence and seasonal_drift on the backtest: both start from the latest values) and the recent errors carry
+`regime_recent_weight` of the quantiles' mass. `Prediction.regime` says so (start, direction, actual / forecast ratio);
+the online loop publishes it (netgpt.edge_agent.forecast.loop).
 
 The LM forecaster (`edge_lm`: edge LM + `forecast` LoRA adapter, netgpt.edge_agent.forecast.lm) is one more method in
 the same backtest, but opt-in because it is slow (1-3 generations per forecast): it is a candidate only when `methods`
@@ -27,11 +42,12 @@ Bad input, and what happens:
   value is what was counted since the reset (as Prometheus' rate() does); a non-increasing timestamp gives NaN (a gap).
 - Irregular timestamps: `resample_to_grid(ts, values, step_s)` averages per step and leaves empty steps NaN.
 - Too short: fit needs at least one period (ValueError says how many observations it needs). From one period up to what
-  the learned methods need, only seasonal naive is fitted. predict with a history shorter than the chosen methods need
-  falls back to seasonal naive if the history holds one period, and raises ValueError otherwise.
+  the learned methods need, only persistence and seasonal naive are fitted. predict with a history shorter than the
+  chosen methods need falls back to seasonal naive if the history holds one period, and raises ValueError otherwise.
 - Horizons beyond max_horizon (the longest step fitted, default 36): those steps continue seasonally naive from the
-  forecast. A forecast is never NaN: non-finite steps are replaced by the seasonal naive value, and if that is not finite
-  either, predict raises ValueError instead of returning it.
+  forecast, with the last step's band. A forecast is never NaN: non-finite steps are replaced by the seasonal naive
+  value, and if that is not finite either, predict raises ValueError instead of returning it.
+- Quantile levels outside (0, 1), or a level for predict_interval outside (0, 1): ValueError.
 """
 from __future__ import annotations
 
@@ -42,16 +58,29 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from netgpt.core.settings import Settings, get_settings
+from netgpt.edge_agent.forecast.clean import clean_series, counters_to_rates, recent_level, resample_to_grid
 from netgpt.edge_agent.forecast.lm import EdgeLMForecast
-from netgpt.edge_agent.forecast.methods import Boosted, Method, ProfileRidge, RidgeLags, SeasonalNaive
+from netgpt.edge_agent.forecast.methods import (Boosted, Method, Persistence, ProfileRidge, RidgeLags, SeasonalDrift,
+                                                SeasonalNaive)
 
 log = logging.getLogger(__name__)
 
+__all__ = ["METHODS", "DEFAULT_METHODS", "Forecaster", "Prediction", "Regime", "backtest", "fit_forecaster",
+           "clean_series", "counters_to_rates", "resample_to_grid"]
+
 # Every method fit_forecaster and backtest can use, by name. Nothing registers itself: a new method is listed here.
 METHODS: dict[str, type[Method]] = {
-    m.name: m for m in (SeasonalNaive, RidgeLags, ProfileRidge, Boosted, EdgeLMForecast)}
-DEFAULT_METHODS = ("seasonal_naive", "ridge_lags", "profile_ridge", "boosted")
+    m.name: m for m in (Persistence, SeasonalNaive, SeasonalDrift, RidgeLags, ProfileRidge, Boosted, EdgeLMForecast)}
+# ridge_lags (the issue's old baseline) is not a default: its intercept is in absolute units, so it cannot follow a
+# level that grows past the training range (WC98: 2.6x persistence at 1 h). It stays a method and a bench row.
+DEFAULT_METHODS = ("persistence", "seasonal_naive", "seasonal_drift", "profile_ridge", "boosted")
+ALWAYS = ("persistence", "seasonal_naive")  # candidates whatever `methods` says
+FAST = ("persistence", "seasonal_drift")  # what a regime change forecasts with: both start from the latest values
 LM_METHOD = EdgeLMForecast.name
+QUANTILES = (0.025, 0.1, 0.5, 0.9, 0.975)
+RECENT = 36  # recent origins per step whose errors join the quantiles (3 hours at 5 min)
+REGIME_RUN = 3  # consecutive actual values outside the one-step 95% band that make a regime change
+REGIME_HOLD = 12  # steps a regime change lasts after the latest such run (an hour at 5 min)
 
 
 def default_methods(settings: Settings | None = None) -> tuple[str, ...]:
@@ -72,92 +101,72 @@ def available_methods(methods) -> list[str]:
     return out
 
 
-# --- cleaning ----------------------------------------------------------------------------------------------------------
-
-
-def clean_series(series: np.ndarray, period: int, max_gap: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(filled series, mask of filled steps). Short gaps: linear; long gaps: one period earlier. See module doc."""
-    y = np.asarray(series, dtype=float).ravel().copy()
-    missing = ~np.isfinite(y)
-    if missing.all():
-        raise ValueError("the series has no finite value")
-    if not missing.any():
-        return y, missing
-    max_gap = max(1, period // 12) if max_gap is None else max_gap
-    idx = np.arange(len(y))
-    interpolated = np.interp(idx, idx[~missing], y[~missing])  # also holds the first/last value over the edges
-    # Length of the missing run each step belongs to, to tell short gaps from long ones.
-    starts = np.flatnonzero(missing & ~np.concatenate([[False], missing[:-1]]))
-    ends = np.flatnonzero(missing & ~np.concatenate([missing[1:], [False]]))
-    run_len = np.zeros(len(y), dtype=int)
-    for s, e in zip(starts, ends):
-        run_len[s:e + 1] = e - s + 1
-    y[missing] = interpolated[missing]
-    for i in np.flatnonzero(run_len > max_gap):  # in order, so a gap longer than a period copies already-filled values
-        if i >= period:
-            y[i] = y[i - period]
-    return y, missing
-
-
-def counters_to_rates(ts: np.ndarray, counter_bytes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Cumulative byte counters -> (ts of each interval's end, bit/s). Decreases are counter resets (see module doc)."""
-    ts, counter = np.asarray(ts, dtype=float), np.asarray(counter_bytes, dtype=float)
-    if ts.shape != counter.shape or ts.ndim != 1:
-        raise ValueError(f"ts and counter_bytes must be 1-D and the same length, got {ts.shape} and {counter.shape}")
-    dt, delta = np.diff(ts), np.diff(counter)
-    delta = np.where(delta < 0, counter[1:], delta)  # reset: the counter restarted from 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rate = np.where(dt > 0, 8.0 * delta / dt, np.nan)
-    return ts[1:], rate
-
-
-def resample_to_grid(ts: np.ndarray, values: np.ndarray, step_s: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Irregular samples -> regular steps of step_s (default: median spacing), mean per step, NaN where none."""
-    ts, values = np.asarray(ts, dtype=float), np.asarray(values, dtype=float)
-    ok = np.isfinite(ts)
-    ts, values = ts[ok], values[ok]
-    if len(ts) == 0:
-        raise ValueError("no finite timestamps")
-    order = np.argsort(ts, kind="stable")
-    ts, values = ts[order], values[order]
-    if step_s is None:
-        spacing = np.diff(ts)
-        step_s = float(np.median(spacing[spacing > 0])) if (spacing > 0).any() else 1.0
-    slot = np.floor((ts - ts[0]) / step_s + 1e-9).astype(int)
-    n = slot[-1] + 1
-    good = np.isfinite(values)
-    total = np.bincount(slot[good], weights=values[good], minlength=n)
-    count = np.bincount(slot[good], minlength=n)
-    with np.errstate(invalid="ignore"):
-        grid = np.where(count > 0, total / np.maximum(count, 1), np.nan)
-    return ts[0] + step_s * np.arange(n), grid
-
-
-def _level(y: np.ndarray, origins: np.ndarray, period: int) -> np.ndarray:
-    """Mean |y| over the period up to each origin: the scale intervals are expressed in."""
-    c = np.concatenate([[0.0], np.cumsum(np.abs(y))])
-    start = np.maximum(origins + 1 - period, 0)
-    return (c[origins + 1] - c[start]) / (origins + 1 - start) + 1e-12
+def weighted_quantiles(pool: np.ndarray, recent: np.ndarray, recent_weight: float, levels: np.ndarray) -> np.ndarray:
+    """Quantiles `levels` of pool ∪ recent, where the recent samples together weigh `recent_weight` (none: 0)."""
+    if len(recent) == 0 or recent_weight <= 0:
+        return np.quantile(pool, levels)
+    values = np.concatenate([pool, recent])
+    w = np.concatenate([np.full(len(pool), (1 - recent_weight) / len(pool)), np.full(len(recent), recent_weight / len(recent))])
+    order = np.argsort(values)
+    cum = np.cumsum(w[order]) - w[order] / 2  # midpoints, as np.quantile's interpolation of equal weights
+    return np.interp(levels, cum, values[order])
 
 
 # --- the forecaster ----------------------------------------------------------------------------------------------------
 
 
 @dataclass
+class Regime:
+    """A regime change in force at the origin: the actual values left the one-step 95% band REGIME_RUN times running."""
+
+    started: int  # steps before the origin the latest run of values outside the band began (0: at the origin)
+    direction: str  # "up" (above the band: a flash crowd) or "down" (below: an outage)
+    ratio: float  # actual / forecast over that run
+    steps_outside: int  # how many of the last REGIME_HOLD + REGIME_RUN values lay outside the band on that side
+
+
+@dataclass
+class Prediction:
+    values: np.ndarray  # the point forecast, (horizon,)
+    quantiles: dict[float, np.ndarray]  # level -> (horizon,), non-decreasing in the level
+    regime: Regime | None
+    model: str  # the methods behind `values`
+
+    def interval(self, level: float) -> tuple[np.ndarray, np.ndarray]:
+        """(lower, upper) of the central `level` interval, if both of its quantiles were asked for."""
+        lo, hi = round((1 - level) / 2, 6), round((1 + level) / 2, 6)
+        if lo not in self.quantiles or hi not in self.quantiles:
+            raise ValueError(f"no {level:.0%} interval: quantiles {sorted(self.quantiles)} were computed")
+        return self.quantiles[lo], self.quantiles[hi]
+
+
+@dataclass
 class Forecaster:
-    """Fitted methods plus, per step, which of them to average and the scaled residuals for intervals."""
+    """Fitted methods plus, per step, which of them to average and the scaled residuals for quantiles."""
 
     period: int
     max_horizon: int
     methods: dict[str, Method]
     weights: np.ndarray  # (max_horizon, len(methods)): per step, the weight of each method (rows sum to 1)
     residuals: np.ndarray  # (n_origins, max_horizon): backtest errors of the combination, divided by the level
+    fast_weights: np.ndarray | None = None  # as weights, over FAST methods only: what a regime change forecasts with
     backtest_mae: dict[str, np.ndarray] = field(default_factory=dict)  # per candidate (and "forecaster"), per step
+    recent_weight: float = 0.5  # share of the quantiles' mass carried by the recent errors (chosen on the bench traces'
+    # training parts only: fitted on their first 75%, scored on the rest; see README "Forecasting")
+    regime_recent_weight: float = 0.8  # the same during a regime change
+
+    def __post_init__(self) -> None:
+        if self.fast_weights is None:
+            self.fast_weights = self.weights
+        self.band1 = np.quantile(self.residuals[:, 0], [0.025, 0.975])  # the one-step 95% band regimes are seen by
+
+    def _name(self, weights: np.ndarray) -> str:
+        used = [m for m, w in zip(self.methods, weights.sum(0)) if w > 0]
+        return "+".join(used) if len(used) > 1 else used[0]
 
     @property
     def name(self) -> str:
-        used = [m for m, w in zip(self.methods, self.weights.sum(0)) if w > 0]
-        return "+".join(used) if len(used) > 1 else used[0]
+        return self._name(self.weights)
 
     @property
     def min_history(self) -> int:
@@ -165,43 +174,43 @@ class Forecaster:
 
     def _clean_tail(self, history: np.ndarray) -> np.ndarray:
         # Only the tail the methods read is cleaned, so predict costs the same on a day or a year of history.
-        tail = np.asarray(history, dtype=float).ravel()[-(self.min_history + 2 * self.period):]
+        need = self.min_history + RECENT + self.max_horizon + REGIME_HOLD + REGIME_RUN + self.period
+        tail = np.asarray(history, dtype=float).ravel()[-need:]
         if len(tail) == 0:
             raise ValueError("history is empty")
         return clean_series(tail, self.period)[0]
 
     def predict(self, history: np.ndarray, horizon: int) -> np.ndarray:
         """`horizon` values after the last observation in history. Never NaN (see module doc)."""
-        return self._predict(history, horizon)[0]
+        return self.forecast(history, horizon, levels=()).values
 
     def predict_interval(self, history: np.ndarray, horizon: int, level: float = 0.9
                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(point, lower, upper); the band is the backtest's `level` central quantile range of errors, per step."""
+        """(point, lower, upper) of the central `level` interval, per step."""
         if not 0 < level < 1:
             raise ValueError(f"level must be in (0, 1), got {level}")
-        point, y = self._predict(history, horizon)
-        q = np.quantile(self.residuals, [(1 - level) / 2, (1 + level) / 2], axis=0)  # (2, max_horizon)
-        steps = np.minimum(np.arange(horizon), self.max_horizon - 1)  # beyond max_horizon: the last step's band
-        scale = _level(y, np.array([len(y) - 1]), self.period)[0]
-        lower, upper = point + scale * q[0, steps], point + scale * q[1, steps]
-        return point, np.minimum(lower, point), np.maximum(upper, point)
+        p = self.forecast(history, horizon, levels=((1 - level) / 2, (1 + level) / 2))
+        lower, upper = p.interval(level)
+        return p.values, lower, upper
 
-    def _predict(self, history: np.ndarray, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    def forecast(self, history: np.ndarray, horizon: int, levels=QUANTILES) -> Prediction:
+        """Point forecast, quantiles at `levels` and the regime state, from the end of history (module doc)."""
+        levels = np.round(np.asarray(levels, dtype=float), 6)
         if horizon < 1:
             raise ValueError(f"horizon must be >= 1, got {horizon}")
+        if ((levels <= 0) | (levels >= 1)).any():
+            raise ValueError(f"quantile levels must be in (0, 1), got {levels.tolist()}")
         y = self._clean_tail(history)
+        t, steps = len(y) - 1, min(horizon, self.max_horizon)
         if len(y) < self.min_history:
             if len(y) < self.period:
                 raise ValueError(f"history has {len(y)} observations; forecasting needs at least one period "
                                  f"({self.period}), and {self.min_history} for the fitted methods")
-            point = self._extend(y, np.empty(0), horizon)  # documented fallback: seasonal naive
+            point, model = self._extend(y, np.empty(0), horizon), "seasonal_naive"  # documented fallback
+            offsets = np.quantile(self.residuals, levels, axis=0).T if len(levels) else np.zeros((self.max_horizon, 0))
+            regime = None
         else:
-            steps = min(horizon, self.max_horizon)
-            point = np.zeros(steps)
-            for j, (name, method) in enumerate(self.methods.items()):
-                w = self.weights[:steps, j]
-                if w.any():
-                    point += w * method.predict(y, steps)
+            point, offsets, regime, model = self._predict(y, steps, levels)
             point = self._extend(y, point, horizon)
         bad = ~np.isfinite(point)
         if bad.any():
@@ -209,7 +218,68 @@ class Forecaster:
             point[bad] = self._extend(y, np.empty(0), horizon)[bad]
             if not np.isfinite(point).all():
                 raise ValueError("cannot produce a finite forecast from this history")
-        return point, y
+        scale = recent_level(y, np.array([t]))[0]
+        at = np.minimum(np.arange(horizon), len(offsets) - 1)  # beyond max_horizon: the last step's band
+        quantiles = {}
+        for j, q in enumerate(levels):
+            # The point forecast stays inside every band that should hold it: lower quantiles below, upper above.
+            band = point + scale * offsets[at, j]
+            quantiles[float(q)] = np.minimum(band, point) if q < 0.5 else np.maximum(band, point) if q > 0.5 else band
+        ordered = sorted(quantiles)
+        for a, b in zip(ordered, ordered[1:]):
+            quantiles[b] = np.maximum(quantiles[b], quantiles[a])
+        return Prediction(values=point, quantiles=quantiles, regime=regime, model=model)
+
+    def _predict(self, y: np.ndarray, steps: int, levels: np.ndarray):
+        """(point over `steps`, per-step scaled quantile offsets (max_horizon, len(levels)), regime, model name)."""
+        t = len(y) - 1
+        span = max(RECENT + steps, REGIME_HOLD + REGIME_RUN)
+        origins = np.arange(max(t - span, self.min_history - 1), t + 1)
+        runs = {name: m.predict_many(y, origins, steps) for (name, m), w in zip(self.methods.items(), self.weights.T)
+                if w[:steps].any() or self.fast_weights[:steps, list(self.methods).index(name)].any()}
+        names = list(self.methods)
+
+        def combine(weights):
+            return sum(weights[:steps, names.index(n)] * f for n, f in runs.items())
+
+        normal = combine(self.weights)
+        scale = recent_level(y, origins)[:, None]
+        ahead = origins[:, None] + np.arange(1, steps + 1)[None, :]
+        seen = ahead <= t
+        actual = np.where(seen, y[np.minimum(ahead, t)], np.nan)
+        regime = self._regime(actual[:, 0], normal[:, 0], scale[:, 0])
+        chosen, weights = (combine(self.fast_weights), self.fast_weights) if regime else (normal, self.weights)
+        err = (actual - chosen) / scale
+        share = self.regime_recent_weight if regime else self.recent_weight
+        offsets = np.zeros((self.max_horizon, len(levels)))
+        for h in range(self.max_horizon):
+            recent = err[:, h][seen[:, h]][-RECENT:] if h < steps else np.empty(0)
+            offsets[h] = weighted_quantiles(self.residuals[:, h], recent, share, levels) if len(levels) else 0
+        return chosen[-1], offsets, regime, self._name(weights) + (" (regime change)" if regime else "")
+
+    def _regime(self, actual1: np.ndarray, forecast1: np.ndarray, scale: np.ndarray) -> Regime | None:
+        """Regime in force at the last origin, from the one-step errors of the normal forecasts (module doc)."""
+        err = (actual1 - forecast1) / scale  # NaN for the last origin (its next value is not known)
+        side = np.where(err > self.band1[1], 1, np.where(err < self.band1[0], -1, 0))[:-1]
+        side = side[-(REGIME_HOLD + REGIME_RUN):]
+        latest = None
+        for end in range(len(side) - 1, REGIME_RUN - 2, -1):  # the latest run of REGIME_RUN exits on one side
+            run = side[end - REGIME_RUN + 1: end + 1]
+            if run[0] != 0 and (run == run[0]).all():
+                latest = end
+                break
+        if latest is None:
+            return None
+        sign = side[latest]
+        start = latest
+        while start > 0 and side[start - 1] == sign:
+            start -= 1
+        n = len(side)
+        a = actual1[:-1][-n:][start: latest + 1]
+        f = forecast1[:-1][-n:][start: latest + 1]
+        return Regime(started=n - 1 - start, direction="up" if sign > 0 else "down",
+                      ratio=float(np.sum(a) / max(abs(np.sum(f)), 1e-12)),
+                      steps_outside=int((side == sign).sum()))
 
     def _extend(self, y: np.ndarray, point: np.ndarray, horizon: int) -> np.ndarray:
         """Continue `point` to `horizon` steps, seasonally naive over history + forecast."""
@@ -220,11 +290,13 @@ class Forecaster:
 
 
 def fit_forecaster(series: np.ndarray, period: int, max_horizon: int = 36, methods: tuple[str, ...] | None = None,
-                   validation: int | None = None) -> Forecaster:
+                   validation: int | None = None, refits: int = 1) -> Forecaster:
     """Fit, select and combine methods by a backtest on the series' tail (module doc). `validation`: tail length in
-    steps (default: one week, at most a quarter of the series). `methods`: default DEFAULT_METHODS (+ edge_lm when
-    Settings.forecast_lm is set)."""
+    steps (default: one week, at most a quarter of the series), backtested with `refits` refits (see backtest).
+    `methods`: default DEFAULT_METHODS (+ edge_lm when
+    Settings.forecast_lm is set); persistence and seasonal_naive are added when missing."""
     methods = tuple(default_methods() if methods is None else methods)
+    methods = tuple(m for m in ALWAYS if m not in methods) + methods
     if period < 2:
         raise ValueError(f"period must be >= 2, got {period}")
     if max_horizon < 1:
@@ -240,7 +312,7 @@ def fit_forecaster(series: np.ndarray, period: int, max_horizon: int = 36, metho
     validation = validation or max(min(7 * period, n // 4), max_horizon + 1)
     split = n - validation
     candidates = [m for m in methods if split >= METHODS[m].min_fit_length(period, max_horizon)]
-    candidates = available_methods(candidates) or ["seasonal_naive"]
+    candidates = available_methods(candidates) or list(ALWAYS)
     # A slow method (edge_lm) caps the backtest origins; all candidates then share the same, evenly spaced origins.
     cap = min((METHODS[m].max_backtest_origins or np.inf) for m in candidates)
     n_origins = validation - max_horizon + 1
@@ -248,28 +320,31 @@ def fit_forecaster(series: np.ndarray, period: int, max_horizon: int = 36, metho
     if stride > 1:
         log.info("forecast: backtesting on every %d-th origin (%d of %d) for %s", stride,
                  len(range(0, n_origins, stride)), n_origins, "+".join(candidates))
-    result = backtest(y, period, max_horizon, methods=candidates, test_len=validation, stride=stride, clean=False)
+    result = backtest(y, period, max_horizon, methods=candidates, test_len=validation, stride=stride, clean=False,
+                      refits=refits)
 
-    # Per step: the single method or the mean of two with the lowest backtest MAE.
+    # Per step: the single method or the mean of two with the lowest backtest MAE; for regime changes, the best of FAST.
     combos = [(a,) for a in candidates] + list(itertools.combinations(candidates, 2))
     errors = {c: np.mean([result.forecasts[m] for m in c], axis=0) - result.actual for c in combos}
     mae = {c: np.abs(e).mean(0) for c, e in errors.items()}
-    weights = np.zeros((max_horizon, len(candidates)))
+    fast = [(m,) for m in FAST if m in candidates]
+    weights, fast_weights = np.zeros((max_horizon, len(candidates))), np.zeros((max_horizon, len(candidates)))
     combined_error = np.empty_like(result.actual)
     for h in range(max_horizon):
         best = min(combos, key=lambda c: mae[c][h])
         for m in best:
             weights[h, candidates.index(m)] = 1.0 / len(best)
+        fast_weights[h, candidates.index(min(fast, key=lambda c: mae[c][h])[0])] = 1.0
         combined_error[:, h] = errors[best][:, h]
-    residuals = combined_error / _level(y, result.origins, period)[:, None]
+    residuals = combined_error / recent_level(y, result.origins)[:, None]
 
-    used = [m for j, m in enumerate(candidates) if weights[:, j].any()]
+    used = [m for j, m in enumerate(candidates) if weights[:, j].any() or fast_weights[:, j].any()]
     keep = [candidates.index(m) for m in used]
     fitted = {m: METHODS[m]().fit(y, period, max_horizon, plan_length=split) for m in used}  # the validated features
     bt_mae = {m: np.abs(result.forecasts[m] - result.actual).mean(0) for m in candidates}
     bt_mae["forecaster"] = np.abs(combined_error).mean(0)  # in-sample for the selection: optimistic, for information
     return Forecaster(period=period, max_horizon=max_horizon, methods=fitted, weights=weights[:, keep],
-                      residuals=residuals, backtest_mae=bt_mae)
+                      fast_weights=fast_weights[:, keep], residuals=residuals, backtest_mae=bt_mae)
 
 
 # --- backtest ----------------------------------------------------------------------------------------------------------
@@ -289,11 +364,14 @@ class BacktestResult:
 
 
 def backtest(series: np.ndarray, period: int, horizon: int, methods: tuple[str, ...] | list[str] = DEFAULT_METHODS,
-             test_len: int | None = None, stride: int = 1, with_forecaster: bool = False, clean: bool = True
-             ) -> BacktestResult:
+             test_len: int | None = None, stride: int = 1, with_forecaster: bool = False, clean: bool = True,
+             refits: int = 1) -> BacktestResult:
     """Rolling-origin backtest without look-ahead: every method is fitted on series[:split] only, and the forecast
     from origin o reads series[:o + 1] only. Origins run from split - 1 to the last one with `horizon` actual values.
-    `with_forecaster` adds the full selected ensemble ("forecaster"), itself fitted on series[:split]."""
+    `refits` > 1 cuts the origins into that many consecutive blocks and refits every method at the start of each on
+    everything before it, as the online loop refits: a learned method is then judged with the data it will have, not
+    only with what the first block saw. `with_forecaster` adds the full selected ensemble ("forecaster"), itself fitted
+    on series[:split]."""
     y = clean_series(series, period)[0] if clean else np.asarray(series, dtype=float)
     n = len(y)
     test_len = test_len or max(min(7 * period, n // 4), horizon + 1)
@@ -309,7 +387,10 @@ def backtest(series: np.ndarray, period: int, horizon: int, methods: tuple[str, 
         if split < need:
             log.info("backtest: skipping %s (needs %d observations to fit, has %d)", name, need, split)
             continue
-        forecasts[name] = METHODS[name]().fit(train, period, horizon).predict_many(y, origins, horizon)
+        blocks = np.array_split(np.arange(len(origins)), max(1, min(refits, len(origins))))
+        forecasts[name] = np.concatenate([
+            METHODS[name]().fit(y[: origins[b[0]] + 1], period, horizon, plan_length=split).predict_many(
+                y, origins[b], horizon) for b in blocks])
     if with_forecaster:
         f = fit_forecaster(train, period, max_horizon=horizon, methods=tuple(methods))
         forecasts["forecaster"] = np.stack([f.predict(y[: o + 1], horizon) for o in origins])

@@ -10,7 +10,10 @@
   telemetry become NaN steps that the forecaster's cleaning fills (netgpt.edge_agent.forecast.forecaster). Target names:
   'port:<dpid>:<port_no>:tx_bps'.
 - Refits each target's forecaster every `refit_every_s` (fitting is the slow part), forecasts every step from the
-  latest data, and publishes a Forecast (values, interval, model) to bus.Streams.FORECASTS.
+  latest data, and publishes a Forecast (values, interval, calibrated quantiles, model) to bus.Streams.FORECASTS.
+- When a target's forecaster enters or leaves a regime change (its actual values left the interval several steps
+  running, netgpt.edge_agent.forecast.forecaster), publishes a RegimeChange (state start / end) on bus.Streams.AUDIT and
+  keeps the latest per target in the hash bus.Keys.FORECAST_REGIMES, which an operator (or the intent layer) queries.
 """
 from __future__ import annotations
 
@@ -22,9 +25,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import redis
 
-from netgpt.edge_agent.forecast.forecaster import Forecaster, counters_to_rates, fit_forecaster, resample_to_grid
+from netgpt.edge_agent.forecast.forecaster import (QUANTILES, Forecaster, Regime, counters_to_rates, fit_forecaster,
+                                                   resample_to_grid)
 from netgpt.core import bus
-from netgpt.core.messages import Forecast, MessageError, PortStats
+from netgpt.core.messages import Forecast, ForecastQuantile, MessageError, PortStats, RegimeChange
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +39,7 @@ class _Target:
     forecaster: Forecaster | None = None
     fitted_at: float = float("-inf")
     fit_error: str = ""
+    regime: Regime | None = None  # the regime change in force at the last forecast
 
 
 @dataclass
@@ -99,15 +104,32 @@ class ForecastLoop:
             if state.forecaster is None or now - state.fitted_at >= self.refit_every_s:
                 state.forecaster = fit_forecaster(values, self.period, max_horizon=self.horizon, methods=self.methods)
                 state.fitted_at, state.fit_error = now, ""
-            point, lower, upper = state.forecaster.predict_interval(values, self.horizon, self.level)
+            levels = sorted(set(QUANTILES) | {round((1 - self.level) / 2, 6), round((1 + self.level) / 2, 6)})
+            p = state.forecaster.forecast(values, self.horizon, levels=levels)
         except ValueError as exc:  # too short, all gaps: the forecaster says why
             if str(exc) != state.fit_error:
                 log.info("no forecast for %s yet: %s", target, exc)
             state.fit_error = str(exc)
             return None
+        self._regime(target, state, p.regime, last_ts, f"forecast:{p.model}")
+        lower, upper = p.interval(self.level)
         return Forecast(source=self.source, target=target, origin_ts=last_ts, step_s=self.step_s,
-                        values=point.tolist(), lower=lower.tolist(), upper=upper.tolist(), interval_level=self.level,
-                        model=f"forecast:{state.forecaster.name}")
+                        values=p.values.tolist(), lower=lower.tolist(), upper=upper.tolist(), interval_level=self.level,
+                        quantiles=[ForecastQuantile(q=q, values=v.tolist()) for q, v in p.quantiles.items()],
+                        model=f"forecast:{p.model}")
+
+    def _regime(self, target: str, state: _Target, regime: Regime | None, last_ts: float, model: str) -> None:
+        """Publish a RegimeChange when the target enters or leaves one (not at every step while it lasts)."""
+        before, state.regime = state.regime, regime
+        if (before is None) == (regime is None):
+            return
+        r = regime or before
+        msg = RegimeChange(source=self.source, target=target, state="start" if regime else "end",
+                           direction=r.direction, since_ts=last_ts - r.started * self.step_s,
+                           ratio=max(0.0, r.ratio), steps_outside=r.steps_outside, model=model)
+        bus.publish(self.r, bus.Streams.AUDIT, msg)
+        self.r.hset(bus.Keys.FORECAST_REGIMES, target, msg.model_dump_json())
+        log.info("forecast regime %s for %s: %s, actual/forecast %.2f", msg.state, target, msg.direction, msg.ratio)
 
     def step(self, now: float | None = None) -> list[Forecast]:
         """Forecast every target and publish the results; returns what was published."""

@@ -5,12 +5,18 @@ A method is fitted on a clean series (no NaN, see netgpt.edge_agent.forecast.for
 the forecast origin. Every method is *direct*: step h is predicted from what is known at the origin, never from its own
 earlier predictions, so errors do not compound over the horizon.
 
+- `persistence`: the last value, for every step. Hard to beat a few minutes ahead, and the first to follow a new level.
 - `seasonal_naive`: the value one period (one day) earlier.
+- `seasonal_drift`: the last value plus the change yesterday's (smoothed) values made from the origin's time of day to
+  the target's, scaled by how today's last hour runs against yesterday's. It carries a new level over at once (it starts
+  from the last value) and a growing or shrinking day shape by the ratio, so it leaves the range it has seen.
 - `ridge_lags`: the baseline the issue names: one ridge regression per step h on the last 12 values plus the value at
   the target's time yesterday (t+h-P) and last week (t+h-7P).
 - `profile_ridge`: one ridge per step h on scale-free features: recent values and means, the target time's value
   yesterday and last week (smoothed over +-2 steps), a 7-day profile at the target time, how far today runs above or
-  below that profile, and the recent volatility. Everything is divided by the mean of the last period, so a trend or a
+  below that profile, and the recent volatility. Everything is divided by the mean of the last hour (`level_window`
+  steps, relative to the latest values rather than to the day: on the WC98 trace, whose level grows several-fold
+  through the tournament, dividing by the day's mean left the trees outside their training range), so a trend or a
   level shift does not put the inputs outside what was seen in training. The target is the next value minus the
   profile, scaled the same way.
 - `boosted`: `profile_ridge` plus one gradient-boosted tree model for all steps (the step is a feature) fitted on what
@@ -79,6 +85,41 @@ class SeasonalNaive(Method):
         return y[idx]
 
 
+class Persistence(Method):
+    name = "persistence"
+
+    def fit(self, y, period, max_horizon, plan_length=None):
+        return self
+
+    def predict_many(self, y, origins, horizon):
+        return np.repeat(y[origins][:, None], horizon, axis=1)
+
+
+class SeasonalDrift(Method):
+    name = "seasonal_drift"
+    window = 12  # steps of "today's last hour" against yesterday's, for the ratio
+
+    @classmethod
+    def min_fit_length(cls, period, max_horizon):
+        return 2 * period  # a backtest origin must see yesterday's window
+
+    def fit(self, y, period, max_horizon, plan_length=None):
+        self.period = period
+        self.min_history = period + self.window + 2
+        self.eps = 1e-6 * (float(np.mean(np.abs(y))) + 1e-12)
+        return self
+
+    def predict_many(self, y, origins, horizon):
+        p, w, h = self.period, _Windows(y), np.arange(1, horizon + 1)
+        t = origins[:, None]
+        season = t + h[None, :] - _seasonal_offsets(h, p)[None, :]
+        # The ratio is clipped: yesterday's last hour near zero (an outage) must not blow the change up.
+        ratio = np.clip((w.mean(origins, self.window) + self.eps) / (w.mean(origins - p, self.window) + self.eps),
+                        0.2, 5.0)
+        change = w.centred(season, t) - w.centred(origins - p, origins - p)[:, None]
+        return y[origins][:, None] + ratio[:, None] * change
+
+
 class RidgeLags(Method):
     name = "ridge_lags"
     n_lags = 12
@@ -141,6 +182,7 @@ class _Windows:
 class Boosted(Method):
     name = "boosted"
     profile_days = 7
+    level_window = 12  # the scale: mean of the last hour at 5 min (see the module doc)
     use_trees = True
     max_rows = 200_000  # training rows (origin, step) sampled from all; keeps fit within seconds per week of data
 
@@ -159,7 +201,7 @@ class Boosted(Method):
     def _features(self, y: np.ndarray, t: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(features, level, profile) at origins t for steps h; only y[: t + 1] is read."""
         p, w = self.period, _Windows(y)
-        level = w.mean(t, p) + self.eps
+        level = np.abs(w.mean(t, self.level_window)) + self.eps
         season = t + h - _seasonal_offsets(h, p)  # same time of day as the target, on the latest day before it
         day_vals = [w.centred(season - d * p, t) for d in range(self.days)]
         profile = np.mean(day_vals, axis=0)

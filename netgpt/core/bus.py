@@ -26,7 +26,7 @@ class Streams:
     USER_INTENTS = f"{PREFIX}:user_intents"  # UserIntent from edge agents
     OPERATOR_INTENTS = f"{PREFIX}:operator_intents"  # OperatorIntent from the intent layer
     HEARTBEATS = f"{PREFIX}:heartbeats"  # AgentHeartbeat from edge agents
-    AUDIT = f"{PREFIX}:audit"  # FlowAction, Allocation: every change the controller made
+    AUDIT = f"{PREFIX}:audit"  # FlowAction, Allocation: every change the controller made; RegimeChange from forecasters
 
 
 class Keys:
@@ -44,6 +44,7 @@ class Keys:
     LINK_CAPACITY = f"{PREFIX}:link_capacity"  # hash 'a-b' (dpids, smaller first) -> capacity in Mbit/s
     CELLS = f"{PREFIX}:cells"  # hash cell -> JSON list of [dpid, port] access ports (written when a topology starts)
     TOPOLOGY = f"{PREFIX}:topology"  # JSON of the controller's current topology view
+    FORECAST_REGIMES = f"{PREFIX}:forecast_regimes"  # hash forecast target -> its latest RegimeChange JSON
 
 
 def connect(settings: Settings | None = None, timeout_s: float = 2.0) -> redis.Redis:

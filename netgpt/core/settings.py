@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     # Forecasting: also try the edge LM with its `forecast` adapter (method `edge_lm`) among fit_forecaster's default
     # methods. Off by default: each LM forecast is 1-3 generations (netgpt.edge_agent.forecast.lm).
     forecast_lm: bool = False
+    # The forecast quantile TE and allocation provision for (Forecast.quantiles): 0.9 means a load that is exceeded one
+    # step in ten. A forecast without that quantile is read at its point values.
+    forecast_act_quantile: float = Field(0.9, gt=0, lt=1)
 
 
 @lru_cache(maxsize=1)

@@ -58,3 +58,22 @@ def test_fail_back_waits_until_the_home_node_has_been_up_a_while_and_pins_win():
     # a node that goes away must prove itself again when it comes back
     placement.decide(["c1"], {"mec2": agents["mec2"]}, current, now=later)
     assert nodes(placement.decide(["c1"], agents, current, now=later + 0.1)) == {"c1": "mec2"}
+
+
+def test_a_demand_forecast_counts_at_its_upper_quantile_until_it_ends():
+    from netgpt.core.messages import Forecast, ForecastQuantile
+
+    now = time.time()
+    fc = Forecast(target="cell:c1:requests_rps", origin_ts=now, step_s=60, values=[2.0, 3.0],
+                  quantiles=[ForecastQuantile(q=0.9, values=[6.0, 9.0])], model="t")
+    placement = CellPlacement()
+    placement.on_forecast(fc, quantile=0.9)
+    assert placement.predicted_demand("c1", now=now) == 9.0
+    agents = {"mec2": hb("mec2", [], capacity=10, load=0), "mec3": hb("mec3", [], capacity=10, load=0)}
+    decision = nodes(placement.decide(["c1", "c2"], agents, {}, now=now))
+    assert decision["c1"] != decision["c2"]  # c1's 9 of 10 at the 90% quantile leave no room for c2 beside it
+    assert placement.predicted_demand("c1", now=now + 121) == 0.0  # the forecast has ended
+    placement.on_forecast(fc, quantile=0.5)  # no such quantile in the message: the point values
+    assert placement.predicted_demand("c1", now=now) == 3.0
+    placement.on_forecast(fc.model_copy(update={"target": "link:1-2:bps"}), quantile=0.9)  # not a cell: ignored
+    assert set(placement.forecast_demand) == {"c1"}

@@ -11,7 +11,7 @@ from netgpt.controller.shortest_path import ShortestPathForwarding
 from netgpt.controller.te import (HOT_MOVE_GAIN, TrafficEngineering, hot_links, least_loaded_path, peak_utilisation,
                                   worth_moving)
 from netgpt.core import bus
-from netgpt.core.messages import Forecast, MessageError, UserIntent
+from netgpt.core.messages import Forecast, ForecastQuantile, MessageError, UserIntent
 from netgpt.core.settings import Settings
 from tests.controller.fakes import FakeNetwork, out_port
 
@@ -184,6 +184,23 @@ def test_forecast_of_a_link_counts_as_load_in_proactive_mode(diamond):
     assert te.link_loads()[(1, 2)] == 95e6
     te.on_forecast(Forecast(target="port:1:3:tx_bps", origin_ts=time.time(), step_s=60, values=[70e6], model="t"))
     assert te.link_loads()[(1, 3)] == 70e6
+
+
+def test_proactive_te_acts_on_the_configured_upper_quantile(diamond):
+    """A forecast with quantiles counts at Settings.forecast_act_quantile, not at its point values; the one without
+    that quantile falls back to the point values."""
+    bands = [ForecastQuantile(q=0.5, values=[30e6, 40e6]), ForecastQuantile(q=0.9, values=[60e6, 85e6]),
+             ForecastQuantile(q=0.975, values=[70e6, 99e6])]
+    fc = Forecast(target="link:1-2:bps", origin_ts=time.time(), step_s=60, values=[30e6, 40e6], quantiles=bands,
+                  model="test")
+    te, _ = diamond()
+    te.on_forecast(fc)
+    assert te.link_loads()[(1, 2)] == 85e6
+    te, _ = diamond(forecast_act_quantile=0.975)
+    te.on_forecast(fc)
+    assert te.link_loads()[(1, 2)] == 99e6
+    te.on_forecast(fc.model_copy(update={"quantiles": bands[:2]}))  # no 0.975 band: the point values
+    assert te.link_loads()[(1, 2)] == 40e6
 
 
 def test_malformed_stale_and_unknown_inputs_are_counted_and_dropped(diamond):

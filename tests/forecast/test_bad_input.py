@@ -62,10 +62,13 @@ def test_short_series_is_a_clear_error(diurnal):
         fit_forecaster(diurnal[:40], PERIOD, max_horizon=6)
 
 
-def test_between_one_and_a_few_periods_fits_seasonal_naive(diurnal):
-    f = fit_forecaster(diurnal[: 2 * PERIOD], PERIOD, max_horizon=6)
-    assert f.name == "seasonal_naive"
-    np.testing.assert_allclose(f.predict(diurnal[: 2 * PERIOD], 6), diurnal[PERIOD: PERIOD + 6])
+def test_between_one_and_a_few_periods_fits_only_the_baselines(diurnal):
+    y = diurnal[: 2 * PERIOD]
+    f = fit_forecaster(y, PERIOD, max_horizon=6)
+    assert set(f.methods) <= {"persistence", "seasonal_naive"}  # the learned methods need more data
+    w = f.weights[:, list(f.methods).index("seasonal_naive")] if "seasonal_naive" in f.methods else np.zeros(6)
+    expected = w * diurnal[PERIOD: PERIOD + 6] + (1 - w) * y[-1]  # per step: seasonal naive, persistence or their mean
+    np.testing.assert_allclose(f.predict(y, 6), expected)
 
 
 def test_short_history_falls_back_or_fails_clearly(diurnal, fitted):

@@ -13,7 +13,7 @@ def test_backtest_prints_table_and_writes_plot(tmp_path):
     res = CliRunner().invoke(forecast_app, ["backtest", "--csv", str(csv), "--period", "24", "--horizon", "4",
                                             "--plot", str(plot)])
     assert res.exit_code == 0, res.output
-    for name in ("seasonal_naive", "ridge_lags", "forecaster", "MAE", "RMSE"):
+    for name in ("seasonal_naive", "persistence", "forecaster", "MAE", "RMSE"):
         assert name in res.output
     assert plot.stat().st_size > 1000
 
