@@ -1,16 +1,17 @@
-"""Forecasting benchmark on GENERATED 5-minute link traces (netgpt.edge_agent.forecast.data; no real trace ships here).
+"""Forecasting benchmark on the shared REAL traces (bench/data/, provenance in bench/data/README.md).
 
-    python bench/forecast.py [--weeks 8] [--test-days 14] [--seeds 0 1 2]
-    python bench/forecast.py --lm [--lm-origins 40] [--lm-period 48]   # edge_lm only (needs the model + adapter)
+    python bench/forecast.py [--traces uk wc98] [--stride 101] [--slow-peers] [--lm-origins 40]
 
-For each seed: a rolling-origin backtest (every origin of the last `test-days`, fitted on everything before them, no
-look-ahead) prints MAE per method at steps 1, 6, 12 (1 hour) and 36, and how far the selected forecaster is below the
-ridge-on-lags baseline (lags 0..11, same time yesterday and last week) at 1 hour. Then the fit time of
-fit_forecaster on the training part and predict latency (median and p99 of single calls) for horizons 1, 12 and 36.
-
---lm (opt-in, slow): the edge LM with its `forecast` adapter (netgpt.edge_agent.forecast.lm) against seasonal_naive and
-ridge_lags on a short generated series (3 weeks at `--lm-period` steps per day, the last 2 days as test), on
-`--lm-origins` evenly spaced origins only: MAE at steps 1, 6, 12 and the LM's predict latency for horizons 1, 6, 12.
+Per trace (5-minute steps, period 288): every method is fitted on the first 75% (`--train`), then forecasts from
+origins every `--stride` steps over the rest, 12 steps (1 hour) ahead, the same origins for every row; MAE at 5 min and
+1 h. Rows: the default forecaster (fit_forecaster), our methods one by one (persistence, seasonal naive,
+seasonal_drift, the ridge-on-lags baseline, profile_ridge, boosted), statsforecast peers refitted at each origin on
+the trailing 3 weeks (MSTL daily, AutoETS; with --slow-peers also MSTL daily+weekly and AutoTheta, ~30 s per origin
+each here), the LM forecaster (edge_lm, skipped with the reason when its model or adapter is not built) on at most
+`--lm-origins` of the origins, and its no-LM ablation: the same window scaling, prompt encoding, rounding and parsing,
+with the LM's answer replaced by the window's last value.
+Then: the default forecaster's ratio to the best other row per horizon, empirical coverage of its 80% and 95%
+intervals over all 12 steps, and predict latency (forecast(), all quantiles and the regime check) per series.
 """
 from __future__ import annotations
 
@@ -18,99 +19,144 @@ import argparse
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-from netgpt.edge_agent.forecast.data import PERIOD_5MIN, synthetic_link_trace  # noqa: E402
-from netgpt.edge_agent.forecast.forecaster import DEFAULT_METHODS, backtest, fit_forecaster  # noqa: E402
-from netgpt.edge_agent.forecast.lm import EdgeLMForecast  # noqa: E402
+from netgpt.edge_agent.forecast import lm as flm  # noqa: E402
+from netgpt.edge_agent.forecast.data import PERIOD_5MIN, read_csv  # noqa: E402
+from netgpt.edge_agent.forecast.forecaster import METHODS, fit_forecaster  # noqa: E402
+from netgpt.models import tasks  # noqa: E402
 
-STEPS = (1, 6, 12, 36)
+TRACES = {"uk": ("isp_uk_academic_5min.csv", "UK backbone (JANET)"),
+          "wc98": ("wc98_requests_5min.csv", "WC98 requests")}
+OURS = ("persistence", "seasonal_naive", "seasonal_drift", "ridge_lags", "profile_ridge", "boosted")
+H, STEPS = 12, {"5 min": 1, "1 h": 12}
+TRAILING = 3 * 7 * PERIOD_5MIN  # statsforecast peers see the last 3 weeks at each origin
+
+
+def load_trace(key: str) -> np.ndarray:
+    values, _ = read_csv(ROOT / "bench" / "data" / TRACES[key][0])
+    return values
+
+
+def statsforecast_peers(slow: bool) -> dict:
+    from statsforecast.models import MSTL, AutoETS, AutoTheta
+    peers = {"MSTL daily": lambda: MSTL(season_length=PERIOD_5MIN), "AutoETS": lambda: AutoETS(season_length=1)}
+    if slow:
+        peers["MSTL daily+weekly"] = lambda: MSTL(season_length=[PERIOD_5MIN, 7 * PERIOD_5MIN])
+        peers["AutoTheta"] = lambda: AutoTheta(season_length=PERIOD_5MIN)
+    return peers
+
+
+class LastValueServer:
+    """Stands in for the LM in the ablation: answers the prompt's last value, through the task's exact encoding."""
+
+    def complete(self, prompt, adapter=None, max_tokens=64, **kw):
+        last = tasks.parse_series(prompt.split(":", 1)[1])[-1]
+        return _Text(" " + tasks.serialise([last] * tasks.HORIZON))
+
+
+@dataclass
+class _Text:
+    text: str
+
+
+def lm_rows(y, train, origins, max_origins) -> tuple[dict, str]:
+    """({row: (forecasts, indices of the origins used)}, a note) for edge_lm and its no-LM ablation."""
+    pick = np.unique(np.linspace(0, len(origins) - 1, min(max_origins, len(origins))).astype(int))
+    rows = {}
+    ablation = flm.ServerCache()
+    ablation.put(Path("/nonexistent-ablation"), LastValueServer())
+    m = flm.EdgeLMForecast(cache_dir=Path("/nonexistent-ablation"), servers=ablation).fit(train, PERIOD_5MIN, H)
+    rows["edge_lm (no LM: last value)"] = (m.predict_many(y, origins[pick], H), pick)
+    reason = flm.EdgeLMForecast.unavailable()
+    if reason:
+        return rows, f"edge_lm skipped: {reason}"
+    m = flm.EdgeLMForecast().fit(train, PERIOD_5MIN, H)
+    rows["edge_lm"] = (m.predict_many(y, origins[pick], H), pick)
+    return rows, f"edge_lm on {len(pick)} of the origins (its own and the ablation's MAE are on those origins only)"
+
+
+def bench_trace(key: str, args) -> None:
+    y = load_trace(key)
+    n = len(y)
+    split = int(args.train * n)
+    origins = np.arange(split - 1, n - H, args.stride)
+    actual = y[origins[:, None] + np.arange(1, H + 1)[None, :]]
+    train = y[:split]
+    rows, notes = {}, []
+
+    t0 = time.perf_counter()
+    f = fit_forecaster(train, PERIOD_5MIN, max_horizon=H)
+    fit_s = time.perf_counter() - t0
+    preds, latency = [], []
+    for o in origins:
+        t0 = time.perf_counter()
+        preds.append(f.forecast(y[: o + 1], H))
+        latency.append(time.perf_counter() - t0)
+    rows["forecaster (default)"] = np.stack([p.values for p in preds])
+    for name in OURS:
+        rows[name] = METHODS[name]().fit(train, PERIOD_5MIN, H).predict_many(y, origins, H)
+    t0 = time.perf_counter()
+    for name, make in statsforecast_peers(args.slow_peers).items():
+        rows[f"statsforecast {name}"] = np.stack([make().forecast(y=y[max(0, o + 1 - TRAILING): o + 1], h=H)["mean"]
+                                                  for o in origins])
+    notes.append(f"statsforecast peers: {time.perf_counter() - t0:.0f} s for all origins")
+    lm, note = lm_rows(y, train, origins, args.lm_origins)
+    notes.append(note)
+
+    print(f"\n{TRACES[key][1]} ({TRACES[key][0]}): {n} steps, fitted on the first {split}, {len(origins)} origins every "
+          f"{args.stride} steps; MAE in the trace's units")
+    print(f"{'row':<34}" + "".join(f"{s:>12}" for s in STEPS))
+    mae = {name: np.abs(v - actual).mean(0) for name, v in rows.items()}
+    for name, per_step in mae.items():
+        print(f"{name:<34}" + "".join(f"{per_step[h - 1]:>12.1f}" for h in STEPS.values()))
+    for name, (v, pick) in lm.items():
+        e = np.abs(v - actual[pick]).mean(0)
+        ref = mae_on(rows["forecaster (default)"][pick], actual[pick])
+        print(f"{name:<34}" + "".join(f"{e[h - 1]:>12.1f}" for h in STEPS.values())
+              + f"   (forecaster on these origins: {' / '.join(f'{ref[h - 1]:.1f}' for h in STEPS.values())})")
+    for note in notes:
+        print(f"  {note}")
+    ours = mae["forecaster (default)"]
+    for label, h in STEPS.items():
+        best = min((m for m in mae if m != "forecaster (default)"), key=lambda m: mae[m][h - 1])
+        print(f"  {label}: forecaster / best other row ({best}) = {ours[h - 1]:.1f} / {mae[best][h - 1]:.1f} = "
+              f"{ours[h - 1] / mae[best][h - 1]:.2f}")
+    for lo, hi in ((0.1, 0.9), (0.025, 0.975)):
+        low = np.stack([p.quantiles[lo] for p in preds])
+        up = np.stack([p.quantiles[hi] for p in preds])
+        inside = (low <= actual) & (actual <= up)
+        print(f"  {hi - lo:.0%} interval coverage: {100 * inside.mean():.1f}% over steps 1-12 "
+              f"(5 min {100 * inside[:, 0].mean():.1f}%, 1 h {100 * inside[:, 11].mean():.1f}%)")
+    regimes = sum(p.regime is not None for p in preds)
+    print(f"  fit_forecaster: {fit_s:.1f} s, uses {f.name}; regime change in force at {regimes} of the origins")
+    print(f"  predict with quantiles and regime check: median {1e3 * np.median(latency):.1f} ms, "
+          f"p99 {1e3 * np.quantile(latency, 0.99):.1f} ms, max {1e3 * max(latency):.1f} ms per series")
+
+
+def mae_on(forecasts: np.ndarray, actual: np.ndarray) -> np.ndarray:
+    return np.abs(forecasts - actual).mean(0)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--weeks", type=int, default=8)
-    ap.add_argument("--test-days", type=int, default=14)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--horizon", type=int, default=36)
-    ap.add_argument("--lm", action="store_true", help="benchmark edge_lm instead (slow; needs the cached model)")
+    ap.add_argument("--traces", nargs="+", choices=sorted(TRACES), default=sorted(TRACES, reverse=True))
+    ap.add_argument("--train", type=float, default=0.75)
+    ap.add_argument("--stride", type=int, default=101)
+    ap.add_argument("--slow-peers", action="store_true", help="also MSTL daily+weekly and AutoTheta (slow)")
     ap.add_argument("--lm-origins", type=int, default=40)
-    ap.add_argument("--lm-period", type=int, default=48)
     args = ap.parse_args()
-    if args.lm:
-        return bench_lm(args)
-    period, horizon = PERIOD_5MIN, args.horizon
-    print(f"generated 5-min traces: {args.weeks} weeks, last {args.test_days} days as test, horizon {horizon}, "
-          f"{os.cpu_count()} CPUs")
-    gains = []
-    for seed in args.seeds:
-        y = synthetic_link_trace(n_days=7 * args.weeks, seed=seed)
-        t0 = time.perf_counter()
-        result = backtest(y, period, horizon, methods=DEFAULT_METHODS, test_len=args.test_days * period,
-                          with_forecaster=True)
-        elapsed = time.perf_counter() - t0
-        mae = result.mae()
-        print(f"\nseed {seed}: {len(result.origins)} origins, backtest {elapsed:.0f} s. MAE in Mbit/s")
-        print(f"{'method':<16}" + "".join(f"{'h=' + str(h):>10}" for h in STEPS if h <= horizon))
-        for name, per_step in mae.items():
-            print(f"{name:<16}" + "".join(f"{per_step[h - 1] / 1e6:>10.2f}" for h in STEPS if h <= horizon))
-        if 12 <= horizon:
-            gain = 1 - mae["forecaster"][11] / mae["ridge_lags"][11]
-            gains.append(gain)
-            print(f"1-hour MAE vs ridge_lags: {100 * gain:+.1f}% lower")
-
-    y = synthetic_link_trace(n_days=7 * args.weeks, seed=args.seeds[0])
-    train = y[: len(y) - args.test_days * period]
-    t0 = time.perf_counter()
-    f = fit_forecaster(train, period, max_horizon=horizon)
-    fit_s = time.perf_counter() - t0
-    print(f"\nfit_forecaster on {len(train)} steps: {fit_s:.1f} s; uses {f.name}")
-    for h in (1, 12, 36):
-        if h > horizon:
-            continue
-        times = []
-        for i in range(200):
-            history = y[: len(train) + i]
-            t0 = time.perf_counter()
-            f.predict(history, h)
-            times.append(time.perf_counter() - t0)
-        print(f"predict h={h:<3} median {1e3 * np.median(times):.2f} ms, p99 {1e3 * np.quantile(times, 0.99):.2f} ms")
-    if gains:
-        print(f"\n1-hour MAE below ridge_lags, per seed: {', '.join(f'{100 * g:.1f}%' for g in gains)}")
-
-
-def bench_lm(args) -> None:
-    reason = EdgeLMForecast.unavailable()
-    if reason:
-        raise SystemExit(f"edge_lm unavailable: {reason}")
-    period, horizon, methods = args.lm_period, 12, ("seasonal_naive", "ridge_lags", "edge_lm")
-    print(f"edge_lm vs baselines: generated trace, period {period}, 21 days, last 2 days as test, horizon {horizon}, "
-          f"{args.lm_origins} origins")
-    for seed in args.seeds:
-        y = synthetic_link_trace(n_days=21, period=period, seed=seed)
-        test_len = 2 * period
-        stride = int(np.ceil((test_len - horizon + 1) / args.lm_origins))
-        t0 = time.perf_counter()
-        result = backtest(y, period, horizon, methods=methods, test_len=test_len, stride=stride)
-        elapsed = time.perf_counter() - t0
-        mae = result.mae()
-        print(f"\nseed {seed}: {len(result.origins)} origins (every {stride}-th), backtest {elapsed:.0f} s. MAE in Mbit/s")
-        print(f"{'method':<16}" + "".join(f"{'h=' + str(h):>10}" for h in (1, 6, 12)))
-        for name, per_step in mae.items():
-            print(f"{name:<16}" + "".join(f"{per_step[h - 1] / 1e6:>10.2f}" for h in (1, 6, 12)))
-    m = EdgeLMForecast().fit(y, period, horizon)
-    for h in (1, 6, 12):
-        times = []
-        for i in range(5):
-            t0 = time.perf_counter()
-            m.predict(y[: len(y) - 50 + i], h)
-            times.append(time.perf_counter() - t0)
-        print(f"edge_lm predict h={h:<3} median {1e3 * np.median(times):.0f} ms (5 calls)")
-    print(f"steps filled by the seasonal naive fallback in the latency runs: {m.unparsed}")
+    if not 0.2 <= args.train <= 0.95 or args.stride < 1:
+        raise SystemExit("--train must be in [0.2, 0.95] and --stride >= 1")
+    print(f"horizon {H} steps of 5 min, {os.cpu_count()} CPUs")
+    for key in args.traces:
+        bench_trace(key, args)
 
 
 if __name__ == "__main__":
