@@ -51,3 +51,7 @@ class NetgptApp(app_manager.RyuApp):
     def barrier(self, dp) -> bool:
         """Wait until `dp` has applied everything sent to it before (make before break across switches)."""
         return ofp_util.barrier(self, dp)
+
+    def flow_stats(self, dp, cookie) -> list:
+        """The entries `dp` holds with this cookie, read back from the switch."""
+        return ofp_util.flow_stats(self, dp, cookie)

@@ -17,7 +17,7 @@ def barrier(app, dp) -> bool:
 
 
 def flow_mod(dp, priority, match, actions, cookie=0, command=None, idle_timeout=0, table_id=0, goto_table=None,
-             meter_id=None):
+             meter_id=None, hard_timeout=0):
     """An OFPFlowMod in table `table_id`: [meter], apply `actions`, [go to `goto_table`]."""
     parser, ofp = dp.ofproto_parser, dp.ofproto
     inst = [parser.OFPInstructionMeter(meter_id)] if meter_id else []
@@ -26,7 +26,41 @@ def flow_mod(dp, priority, match, actions, cookie=0, command=None, idle_timeout=
     return parser.OFPFlowMod(datapath=dp, table_id=table_id, cookie=cookie, priority=priority, match=match,
                              instructions=inst,
                              command=ofp.OFPFC_ADD if command is None else command, idle_timeout=idle_timeout,
-                             out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY)
+                             hard_timeout=hard_timeout, out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY)
+
+
+def flow_mod_from_ofctl(dp, entry: dict, cookie: int, meter_id=None):
+    """An OFPFlowMod from a Ryu ofctl_rest entry (match and action dicts converted by Ryu's own ofctl_v1_3), with
+    the instructions in OpenFlow order. A METER action is the instruction; its meter id is `meter_id`, which the
+    caller allocated on this switch."""
+    from ryu.lib import ofctl_v1_3
+
+    actions, goto, metered = [], None, False
+    for a in entry.get("actions", []):
+        if a["type"] == "GOTO_TABLE":
+            goto = int(a["table_id"])
+        elif a["type"] == "METER":
+            metered = True
+        else:
+            action = ofctl_v1_3.to_action(dp, a)
+            if action is None:
+                raise ValueError(f"unsupported action {a!r}")
+            actions.append(action)
+    if metered and not meter_id:
+        raise ValueError("a METER action needs a meter id")
+    return flow_mod(dp, int(entry.get("priority", 0)), ofctl_v1_3.to_match(dp, entry.get("match", {})), actions,
+                    cookie=cookie, table_id=int(entry.get("table_id", 0)), goto_table=goto,
+                    meter_id=meter_id if metered else None, idle_timeout=int(entry.get("idle_timeout", 0)),
+                    hard_timeout=int(entry.get("hard_timeout", 0)))
+
+
+def flow_stats(app, dp, cookie) -> list:
+    """The switch's flow entries with exactly this cookie (OFPFlowStats), read back over OpenFlow."""
+    parser, ofp = dp.ofproto_parser, dp.ofproto
+    req = parser.OFPFlowStatsRequest(dp, 0, ofp.OFPTT_ALL, ofp.OFPP_ANY, ofp.OFPG_ANY, cookie, ALL_COOKIE_BITS,
+                                     parser.OFPMatch())
+    replies = ofctl_api.send_msg(app, req, reply_cls=parser.OFPFlowStatsReply, reply_multi=True) or []
+    return [stat for reply in replies for stat in reply.body]
 
 
 def delete_flows(dp, cookie):
@@ -38,10 +72,13 @@ def delete_flows(dp, cookie):
 
 
 def add_meter(dp, meter_id, rate_kbps):
-    """An OpenFlow 1.3 meter that drops what exceeds `rate_kbps`."""
+    """An OpenFlow 1.3 meter that drops what exceeds `rate_kbps`. The burst is explicit, 250 ms at the rate. Measured
+    with a 3 s TCP iperf through a 5 Mbit/s meter on the userspace datapath: Open vSwitch's own burst (none given)
+    5.5-5.6 Mbit/s, over the cap; 100 ms 2.5 (TCP backs off); 250 ms 4.7-5.0."""
     parser, ofp = dp.ofproto_parser, dp.ofproto
-    band = parser.OFPMeterBandDrop(rate=rate_kbps, burst_size=0)
-    return parser.OFPMeterMod(dp, command=ofp.OFPMC_ADD, flags=ofp.OFPMF_KBPS, meter_id=meter_id, bands=[band])
+    band = parser.OFPMeterBandDrop(rate=rate_kbps, burst_size=max(1, rate_kbps // 4))
+    return parser.OFPMeterMod(dp, command=ofp.OFPMC_ADD, flags=ofp.OFPMF_KBPS | ofp.OFPMF_BURST, meter_id=meter_id,
+                              bands=[band])
 
 
 def delete_meter(dp, meter_id):

@@ -1,38 +1,50 @@
-"""Operator intents -> OpenFlow: validated, applied with barriers, reverted on expiry, every outcome recorded.
+"""Operator intents -> the network: installed all-or-nothing, verified by reading the switches back, withdrawn on
+command or expiry, re-installed after a controller restart or a switch reconnect.
 
-Reads OperatorIntent messages (consumer group 'controller-intents' on netgpt:operator_intents). Each is checked against
-what the controller knows (switches, links, cells, live MEC nodes) before anything is sent to a switch, so an intent
-naming an unknown switch, port, link, cell or node is rejected with a reason and changes nothing. The outcome is an
-IntentResult on the audit stream and in the hash netgpt:intent_status.
+Reads OperatorIntent and IntentWithdrawal messages (consumer group 'controller-intents' on netgpt:operator_intents),
+which the intent service (netgpt.intent.service) sends after compiling an operator's words against the network
+(netgpt.intent.compile): every name is already a dpid, a port or an address, so this app only installs. The lifecycle
+lives in the intent store (netgpt.intent.store, Redis): this app moves records to installed, verified, failed or
+withdrawn, and on start re-installs every record that says installed or verified.
 
-    avoid_link  params {"link": "a-b"}               link weight -> 1e6 both ways; paths move off it
-    rate_limit  selector {"cell": c} or {"dpid": d, "port": p}, params {"rate_mbps": r}
-                                                      an OpenFlow 1.3 meter (drop band) on the cell's access ports,
-                                                      both directions, in the policy table
-    prioritize  selector as rate_limit, params {"dscp": 46}
-                                                      marks the class's packets (EF by default) for queueing upstream
-    allocate    selector {"cell": c}, params {"node_id": n}
-                                                      pins the cell to a live MEC node (the allocation app obeys pins)
+    block / rate_limit / prioritize / flows   the intent's ofctl entries, with the intent's cookie (CRC-32 of its id,
+                                              the same after a restart); rate_limit adds one meter per switch
+    avoid_link  params {"link": "a-b"}        link weight -> 1e6 both ways; paths move off it
+    allocate    selector {"cells": [...]}, params {"node_id": n}   pins the cells to a live MEC node
+
+All-or-nothing: every switch must be connected before anything is sent; then each switch gets its meter and entries
+and a barrier; an OpenFlow error for any of them, or a barrier without answer, removes everything the intent put on
+every switch (delete by cookie, meters deleted) and the record says failed, with the switch's error. Verification reads
+the intent's entries back with a flow-stats request per switch: installed becomes verified when every switch holds
+every entry; the counters read (packets, bytes per switch) are kept in the record and refreshed while it is active.
 """
-import json
 import time
 
 import redis
 from ryu.base import app_manager
+from ryu.controller import ofp_event
+from ryu.controller.handler import MAIN_DISPATCHER, set_ev_cls
 from ryu.lib import hub
 
 from netgpt.controller.base import NetgptApp
-from netgpt.controller.ofp_util import add_meter, delete_flows, delete_meter, flow_mod
-from netgpt.controller.shortest_path import FORWARD_TABLE, POLICY_TABLE
+from netgpt.controller.ofp_util import add_meter, delete_flows, delete_meter, flow_mod_from_ofctl
 from netgpt.core import bus
-from netgpt.core.messages import IntentResult, MessageError, OperatorIntent
+from netgpt.core.messages import (
+    IntentRecord,
+    IntentResult,
+    IntentState,
+    IntentWithdrawal,
+    MessageError,
+    OperatorIntent,
+)
+from netgpt.intent.store import IntentStore, TransitionError, cookie_of
 
 app_manager.require_app("ryu.app.ofctl.service")
 
 GROUP, CONSUMER = "controller-intents", "operator-intents"
-POLICY_PRIORITY = 30
-INTENT_COOKIE_BASE = 0x4E47_1000_0000
 AVOID_WEIGHT = 1e6
+VERIFY_EVERY_S = 5.0
+ERROR_WAIT_S = 0.05  # after a barrier: time for the switch's error messages (if any) to reach our handler
 
 
 class Rejected(ValueError):
@@ -45,34 +57,41 @@ class OperatorIntents(NetgptApp):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.active: dict[str, tuple[OperatorIntent, dict]] = {}  # intent_id -> (intent, what to undo)
-        self.next_meter = 1
+        self.pending: dict[str, OperatorIntent] = {}  # intents whose time window has not started
+        self.meters: dict[int, dict[int, str]] = {}  # dpid -> meter id -> intent id
+        self.errors: dict[int, str] = {}  # xid -> the switch's error, for the messages of the install under way
+        self.store = IntentStore(self.redis)
 
     def start(self):
         super().start()
         hub.spawn(self._consume)
-        hub.spawn(self._expire_loop)
+        hub.spawn(self._clock_loop)
+        hub.spawn(self._restore)
 
-    # --- validation ---------------------------------------------------------------------------------------------------
+    # --- installing -----------------------------------------------------------------------------------------------
 
-    def _ports(self, selector: dict) -> list[tuple[int, int]]:
-        """The access ports a selector names, checked against the topology."""
-        fwd = self.forwarding
-        if "cell" in selector:
-            raw = self.redis.hget(bus.Keys.CELLS, str(selector["cell"]))
-            if raw is None:
-                raise Rejected(f"unknown cell {selector['cell']!r}")
-            return [tuple(p) for p in json.loads(raw)]
-        if "dpid" in selector and "port" in selector:
-            try:
-                dpid, port = int(selector["dpid"]), int(selector["port"])
-            except (TypeError, ValueError):
-                raise Rejected("selector dpid and port must be integers") from None
-            if dpid not in fwd.datapaths:
-                raise Rejected(f"unknown switch {dpid}")
-            if port not in fwd.switch_ports.get(dpid, set()):
-                raise Rejected(f"switch {dpid} has no port {port}")
-            return [(dpid, port)]
-        raise Rejected("selector must name a cell, or a dpid and a port")
+    def install(self, intent: OperatorIntent) -> dict:
+        """Validate, then change the network; returns what undo() needs. Raises Rejected with nothing left behind."""
+        action, p = intent.action.value, intent.params
+        if action == "avoid_link":
+            a, b = self._link(p)
+            old = self.forwarding.graph[a][b]["weight"]
+            self.forwarding.set_link_weight(a, b, AVOID_WEIGHT)  # both ways; also re-routes
+            return {"link": (a, b), "weight": old}
+        if action == "allocate":
+            cells, node = intent.selector.get("cells") or [intent.selector.get("cell")], p.get("node_id")
+            for cell in cells:
+                if self.redis.hget(bus.Keys.CELLS, str(cell)) is None:
+                    raise Rejected(f"unknown cell {cell!r}")
+            if node not in bus.live_agents(self.redis):
+                raise Rejected(f"MEC node {node!r} is not alive (no heartbeat)")
+            self.redis.hset(bus.Keys.PINS, mapping={c: node for c in cells})
+            return {"pins": cells}
+        if action in ("block", "rate_limit", "prioritize", "flows"):
+            if not intent.flows:
+                raise Rejected(f"{action} carries no flow entries")
+            return {"flows": self._install_flows(intent)}
+        raise Rejected(f"action {action} is not handled by the controller")
 
     def _link(self, params: dict) -> tuple[int, int]:
         try:
@@ -87,83 +106,197 @@ class OperatorIntents(NetgptApp):
             raise Rejected(f"no link between switches {a} and {b}")
         return a, b
 
-    # --- applying -----------------------------------------------------------------------------------------------------
+    def _install_flows(self, intent: OperatorIntent) -> list[tuple[int, int, int | None]]:
+        """[(dpid, cookie, meter id)] after every switch acknowledged every entry; else rolled back and Rejected."""
+        cookie, by_switch = cookie_of(intent.intent_id), {}
+        for entry in intent.flows:
+            by_switch.setdefault(int(entry["dpid"]), []).append(entry)
+        missing = sorted(d for d in by_switch if d not in self.forwarding.datapaths)
+        if missing:
+            raise Rejected(f"switch {', '.join(map(str, missing))} is not connected")
+        done: list[tuple[int, int, int | None]] = []
+        for dpid, entries in by_switch.items():
+            dp = self.forwarding.datapaths[dpid]
+            meter_id = self._meter_for(dpid, intent.intent_id) if intent.action.value == "rate_limit" else None
+            done.append((dpid, cookie, meter_id))
+            xids = []
+            try:
+                if meter_id:
+                    dp.send_msg(delete_meter(dp, meter_id))  # a meter left from before a restart has this id too
+                    msg = add_meter(dp, meter_id, int(intent.params["rate_kbps"]))
+                    dp.send_msg(msg)
+                    xids.append(msg.xid)
+                for entry in entries:
+                    msg = flow_mod_from_ofctl(dp, entry, cookie, meter_id)
+                    dp.send_msg(msg)
+                    xids.append(msg.xid)
+            except (ValueError, KeyError, TypeError) as exc:
+                self._remove(done)
+                raise Rejected(f"switch {dpid}: entry not valid: {exc}") from None
+            answered = self.barrier(dp)
+            hub.sleep(ERROR_WAIT_S)
+            refused = [self.errors.pop(x) for x in xids if x in self.errors]
+            if refused or not answered:
+                self._remove(done)
+                raise Rejected(f"switch {dpid} " + (f"refused: {refused[0]}" if refused else "did not answer the "
+                                                    "barrier") + "; everything this intent installed was removed")
+        return done
 
-    def apply(self, intent: OperatorIntent) -> dict:
-        """Validate everything first, then change the network; returns what undo() needs."""
-        if intent.intent_id in self.active:
-            raise Rejected(f"intent {intent.intent_id} is already active")
-        action, p = intent.action.value, intent.params
-        if action == "avoid_link":
-            a, b = self._link(p)
-            old = self.forwarding.graph[a][b]["weight"]
-            self.forwarding.set_link_weight(a, b, AVOID_WEIGHT)  # both ways; also re-routes
-            return {"link": (a, b), "weight": old}
-        if action in ("rate_limit", "prioritize"):
-            ports = self._ports(intent.selector)
-            if action == "rate_limit":
-                rate = p.get("rate_mbps")
-                if not isinstance(rate, (int, float)) or rate <= 0:
-                    raise Rejected("params.rate_mbps must be a positive number")
-            return {"flows": self._install_class(intent, ports)}
-        if action == "allocate":
-            cell, node = intent.selector.get("cell"), p.get("node_id")
-            self._ports({"cell": cell})
-            if node not in bus.live_agents(self.redis):
-                raise Rejected(f"MEC node {node!r} is not alive (no heartbeat)")
-            self.redis.hset(bus.Keys.PINS, cell, node)
-            return {"pin": cell}
-        raise Rejected(f"action {action} is not handled by the controller")
+    def _meter_for(self, dpid: int, intent_id: str) -> int:
+        used = self.meters.setdefault(dpid, {})
+        for meter_id, owner in used.items():
+            if owner == intent_id:
+                return meter_id
+        meter_id = cookie_of(intent_id) % 0xFFFF + 1  # stable across restarts unless two intents collide
+        while meter_id in used:
+            meter_id = meter_id % 0xFFFF + 1
+        used[meter_id] = intent_id
+        return meter_id
 
-    def _install_class(self, intent: OperatorIntent, ports) -> list:
-        """Per access port: uplink (in_port) and downlink (to the hosts behind it), metered or marked."""
-        fwd, flows = self.forwarding, []
-        cookie = INTENT_COOKIE_BASE + (hash(intent.intent_id) & 0xFFFFFFF)
-        by_switch: dict[int, list[int]] = {}
-        for dpid, port in ports:
-            if dpid not in fwd.datapaths:
-                raise Rejected(f"switch {dpid} is not connected")
-            by_switch.setdefault(dpid, []).append(port)
-        for dpid, switch_ports in by_switch.items():
-            dp = fwd.datapaths[dpid]
-            parser = dp.ofproto_parser
-            meter_id, actions = None, []
-            if intent.action.value == "rate_limit":
-                meter_id, self.next_meter = self.next_meter, self.next_meter + 1
-                dp.send_msg(add_meter(dp, meter_id, int(intent.params["rate_mbps"] * 1000)))
-            else:
-                actions = [parser.OFPActionSetField(ip_dscp=int(intent.params.get("dscp", 46)))]
-            for port in switch_ports:
-                macs = [m for m, loc in fwd.hosts.items() if loc == (dpid, port)]
-                matches = [parser.OFPMatch(in_port=port, eth_type=0x0800)]
-                matches += [parser.OFPMatch(eth_dst=m, eth_type=0x0800) for m in macs]
-                for match in matches:
-                    dp.send_msg(flow_mod(dp, POLICY_PRIORITY + intent.priority % 100, match, actions, cookie=cookie,
-                                         table_id=POLICY_TABLE, goto_table=FORWARD_TABLE, meter_id=meter_id))
-            self.barrier(dp)
-            flows.append((dpid, cookie, meter_id))
-        return flows
-
-    def undo(self, intent_id: str) -> None:
-        intent, state = self.active.pop(intent_id)
-        fwd = self.forwarding
-        if "link" in state:
-            a, b = state["link"]
-            if fwd.graph.has_edge(a, b) or fwd.graph.has_edge(b, a):  # a link that went away meanwhile has no weight
-                fwd.set_link_weight(a, b, state["weight"])
-        for dpid, cookie, meter_id in state.get("flows", []):
-            dp = fwd.datapaths.get(dpid)
+    def _remove(self, flows) -> None:
+        for dpid, cookie, meter_id in flows:
+            dp = self.forwarding.datapaths.get(dpid)
+            if meter_id:
+                self.meters.get(dpid, {}).pop(meter_id, None)
             if dp is None:
                 continue
             dp.send_msg(delete_flows(dp, cookie))
             if meter_id:
                 dp.send_msg(delete_meter(dp, meter_id))
             self.barrier(dp)
-        if "pin" in state:
-            self.redis.hdel(bus.Keys.PINS, state["pin"])
-        self._record(intent, True, "expired: reverted")
 
-    # --- plumbing -----------------------------------------------------------------------------------------------------
+    @set_ev_cls(ofp_event.EventOFPErrorMsg, MAIN_DISPATCHER)
+    def error_msg_handler(self, ev):
+        msg = ev.msg
+        self.errors[msg.xid] = f"OpenFlow error type {msg.type} code {msg.code}"
+        if len(self.errors) > 1000:  # errors for messages nobody waits for (other apps') must not pile up
+            self.errors.pop(next(iter(self.errors)))
+
+    @set_ev_cls(ofp_event.EventOFPStateChange, MAIN_DISPATCHER)
+    def switch_connected_handler(self, ev):
+        """A switch (re)connected with empty tables: give it back every active intent's entries."""
+        dpid = ev.datapath.id
+        for intent_id, (intent, state) in list(self.active.items()):
+            if any(d == dpid for d, _, _ in state.get("flows", [])):
+                hub.spawn(self._reinstall, intent_id, f"switch {dpid} reconnected")
+
+    def _reinstall(self, intent_id: str, why: str) -> None:
+        if intent_id not in self.active:
+            return
+        intent, _ = self.active.pop(intent_id)
+        self.handle(intent, detail=f"re-installed: {why}")
+
+    # --- verifying ------------------------------------------------------------------------------------------------
+
+    def verify(self, intent_id: str) -> None:
+        """Read the intent's entries back from every switch; installed -> verified when all are there."""
+        intent, state = self.active[intent_id]
+        if "flows" not in state:  # avoid_link / allocate: the controller's own state is the effect
+            self._transition(intent_id, IntentState.verified, "applied in the controller")
+            return
+        expected: dict[int, int] = {}
+        for entry in intent.flows:
+            expected[int(entry["dpid"])] = expected.get(int(entry["dpid"]), 0) + 1
+        measured, missing = {}, []
+        for dpid, cookie, _ in state["flows"]:
+            dp = self.forwarding.datapaths.get(dpid)
+            stats = self.flow_stats(dp, cookie) if dp is not None else []
+            measured[str(dpid)] = {"entries": len(stats), "packets": sum(s.packet_count for s in stats),
+                                   "bytes": sum(s.byte_count for s in stats)}
+            if len(stats) < expected[dpid]:
+                missing.append(f"switch {dpid} holds {len(stats)}/{expected[dpid]} entries")
+        record = self.store.get(intent_id)
+        if missing:
+            if record is not None and record.state == IntentState.verified:
+                self._transition(intent_id, IntentState.installed, "; ".join(missing), measured=measured)
+            return
+        if record is not None and record.state == IntentState.verified:
+            self._update(intent_id, measured=measured)
+        else:
+            self._transition(intent_id, IntentState.verified, "every entry read back from the switches",
+                             measured=measured)
+
+    # --- withdrawing ----------------------------------------------------------------------------------------------
+
+    def undo(self, intent_id: str, reason: str) -> None:
+        intent, state = self.active.pop(intent_id)
+        fwd = self.forwarding
+        if "link" in state:
+            a, b = state["link"]
+            if fwd.graph.has_edge(a, b) or fwd.graph.has_edge(b, a):  # a link that went away meanwhile has no weight
+                fwd.set_link_weight(a, b, state["weight"])
+        self._remove(state.get("flows", []))
+        if "pins" in state:
+            self.redis.hdel(bus.Keys.PINS, *state["pins"])
+        self._transition(intent_id, IntentState.withdrawn, reason)
+        self._record(intent, True, reason)
+
+    # --- plumbing -------------------------------------------------------------------------------------------------
+
+    def handle(self, intent: OperatorIntent, detail: str = "") -> None:
+        if self.forwarding is None:
+            raise Rejected("the controller is still starting")
+        if intent.intent_id in self.active:
+            return  # delivered twice (a restart re-reads the stream and the store): it is installed already
+        if self.store.get(intent.intent_id) is None:  # sent without the intent service: keep its lifecycle too
+            self.store.put(IntentRecord(intent_id=intent.intent_id, text=intent.text, state=IntentState.compiled,
+                                        compiled=[intent], expires_ts=intent.expires_ts, source="controller"))
+        if intent.expires_ts is not None and intent.expires_ts <= time.time():
+            raise Rejected("already expired")
+        starts = intent.params.get("starts_ts")
+        if starts is not None and starts > time.time():
+            self.pending[intent.intent_id] = intent
+            return
+        state = self.install(intent)
+        self.active[intent.intent_id] = (intent, state)
+        self._transition(intent.intent_id, IntentState.installed, detail or "every switch acknowledged")
+        self._record(intent, True, "applied")
+        try:
+            self.verify(intent.intent_id)
+        except Exception as exc:  # verification is read-only: an unanswered stats request leaves it installed
+            self.logger.warning("verifying intent %s: %s", intent.intent_id, exc)
+
+    def handle_entry(self, _stream, entry_id, fields):
+        try:
+            msg = bus.decode_entry(fields)
+        except MessageError as exc:
+            self.drops.count(exc)
+            self.logger.warning("dropped operator intent %s: %s", entry_id, exc)
+            return
+        if isinstance(msg, IntentWithdrawal):
+            self.withdraw(msg.intent_id, msg.reason)
+            return
+        if not isinstance(msg, OperatorIntent):
+            self.drops.add("unexpected kind")
+            return
+        try:
+            self.handle(msg)
+        except Rejected as exc:
+            self._transition(msg.intent_id, IntentState.failed, f"rejected: {exc}")
+            self._record(msg, False, f"rejected: {exc}")
+
+    def withdraw(self, intent_id: str, reason: str) -> None:
+        if intent_id in self.pending:
+            self.pending.pop(intent_id)
+            self._transition(intent_id, IntentState.withdrawn, reason)
+        elif intent_id in self.active:
+            self.undo(intent_id, reason)
+        else:
+            self._transition(intent_id, IntentState.withdrawn, reason + " (nothing was installed)")
+
+    def _transition(self, intent_id: str, state: IntentState, detail: str, **updates) -> None:
+        try:
+            self.store.transition(intent_id, state, detail, **updates)
+        except TransitionError as exc:
+            self.logger.info("intent %s: %s", intent_id, exc)
+        except redis.RedisError as exc:
+            self.logger.warning("intent %s state not recorded: %s", intent_id, exc)
+
+    def _update(self, intent_id: str, **updates) -> None:
+        try:
+            self.store.update(intent_id, **updates)
+        except (TransitionError, redis.RedisError) as exc:
+            self.logger.info("intent %s: %s", intent_id, exc)
 
     def _record(self, intent: OperatorIntent, accepted: bool, reason: str) -> None:
         result = IntentResult(source="controller:intents", intent_id=intent.intent_id, accepted=accepted,
@@ -175,43 +308,57 @@ class OperatorIntents(NetgptApp):
         except redis.RedisError as exc:
             self.logger.warning("intent result not recorded: %s", exc)
 
-    def handle(self, intent: OperatorIntent) -> None:
-        if self.forwarding is None:
-            raise Rejected("the controller is still starting")
-        if intent.expires_ts is not None and intent.expires_ts <= time.time():
-            raise Rejected("already expired")
-        state = self.apply(intent)
-        self.active[intent.intent_id] = (intent, state)
-        self._record(intent, True, "applied")
-
     def _consume(self):
         bus.consume_forever(self.redis, GROUP, CONSUMER, [bus.Streams.OPERATOR_INTENTS], self.handle_entry)
 
-    def handle_entry(self, _stream, entry_id, fields):
+    def _restore(self):
+        """After a controller start: once the switches are back, re-install what the store says is in force."""
+        deadline = time.monotonic() + 30
         try:
-            intent = bus.decode_entry(fields)
-        except MessageError as exc:
-            self.drops.count(exc)
-            self.logger.warning("dropped operator intent %s: %s", entry_id, exc)
+            records = self.store.active()
+        except redis.RedisError as exc:
+            self.logger.warning("intents not restored: %s", exc)
             return
-        if not isinstance(intent, OperatorIntent):
-            self.drops.add("unexpected kind")
-            return
-        try:
-            self.handle(intent)
-        except Rejected as exc:
-            self._record(intent, False, f"rejected: {exc}")
+        for record in records:
+            if not record.compiled:
+                continue
+            intent = record.compiled[0]
+            needed = {int(e["dpid"]) for e in intent.flows}
+            while self.forwarding is None or not needed <= set(self.forwarding.datapaths):
+                if time.monotonic() > deadline:
+                    break
+                hub.sleep(0.5)
+            try:
+                self.handle(intent, detail="re-installed after a controller start")
+            except Rejected as exc:
+                self._transition(record.intent_id, IntentState.failed, f"not restored: {exc}")
 
-    def _expire_loop(self):
+    def _clock_loop(self):
+        last_verify = 0.0
         while True:
             hub.sleep(0.5)
-            self.expire(time.time())
+            now = time.time()
+            self.expire(now)
+            if now - last_verify >= VERIFY_EVERY_S:
+                last_verify = now
+                for intent_id in list(self.active):
+                    try:
+                        self.verify(intent_id)
+                    except Exception as exc:
+                        self.logger.warning("verifying intent %s: %s", intent_id, exc)
 
     def expire(self, now: float) -> None:
-        """Revert every active intent whose time is up."""
+        """Start intents whose window has begun; withdraw every active intent whose time is up."""
+        for intent_id, intent in list(self.pending.items()):
+            if intent.params.get("starts_ts", 0) <= now:
+                self.pending.pop(intent_id)
+                try:
+                    self.handle(intent, detail="its time window began")
+                except Rejected as exc:
+                    self._transition(intent_id, IntentState.failed, f"rejected: {exc}")
         for intent_id, (intent, _) in list(self.active.items()):
             if intent.expires_ts is not None and intent.expires_ts <= now:
                 try:
-                    self.undo(intent_id)
+                    self.undo(intent_id, "expired: reverted")
                 except Exception:
                     self.logger.exception("reverting intent %s failed", intent_id)

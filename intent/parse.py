@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from netgpt.core.messages import HighLevelIntent, first_error
 from netgpt.intent.rules import read as read_rules
 from netgpt.intent.errors import IntentError
+from netgpt.intent.lm import default_reader
 from netgpt.intent.text import checked
 
 
@@ -28,15 +29,41 @@ class Understanding:
     unread: list[str] = field(default_factory=list)
 
 
-def understand(text: str) -> Understanding:
+LM_BELOW = 0.8  # rules confidence under which the LM reader is asked too
+
+
+def understand(text: str, lm="default") -> Understanding:
+    """Rules first. The LM reader (`lm`: an IntentLM, "default" for the process's one, None for none) is asked when the
+    rules find no intent (not_understood) or read the sentence only in part; its reading is taken when it is grounded
+    and valid, else the rules' reading (or their error) stands. Errors the rules are sure of (ambiguous, invalid,
+    refused) are never handed to the LM."""
     t = checked(text)
-    reading = read_rules(t, raw=text)
-    return Understanding(_validated(reading.fields), reading.confidence, "rules", reading.unread)
+    rules_error, reading = None, None
+    try:
+        reading = read_rules(t, raw=text)
+        ours = Understanding(_validated(reading.fields), reading.confidence, "rules", reading.unread)
+        if reading.confidence >= LM_BELOW:
+            return ours
+    except IntentError as exc:
+        if exc.kind != "not_understood":
+            raise
+        rules_error, ours = exc, None
+    reader = default_reader() if lm == "default" else lm
+    if reader is not None:
+        try:
+            fields, confidence = reader.read(t)
+            return Understanding(_validated(fields), confidence, "lm")
+        except IntentError as exc:
+            if ours is None and exc.kind != "not_understood":
+                raise
+    if ours is not None:
+        return ours
+    raise rules_error
 
 
-def parse_intent(text: str) -> HighLevelIntent:
+def parse_intent(text: str, lm="default") -> HighLevelIntent:
     """The intent in `text`; IntentError (its .problem is an IntentProblem) when there is none to act on."""
-    return understand(text).intent
+    return understand(text, lm=lm).intent
 
 
 def _validated(fields: dict) -> HighLevelIntent:

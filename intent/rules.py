@@ -124,7 +124,7 @@ def read(t: str, raw: str = "") -> Reading:
     elif "horizon_min" in out:
         out["duration_min"] = out.get("duration_min") or out.pop("horizon_min")
         out.pop("horizon_min", None)
-    _required(out)
+    check_required(out)
     unread = s.unread()
     return Reading(fields=out, confidence=round(1 - len(unread) / s.content_words(), 3), unread=unread)
 
@@ -339,7 +339,8 @@ def _set(out: dict, key: str, value: str) -> None:
     out[key] = value
 
 
-def _required(out: dict) -> None:
+def check_required(out: dict) -> None:
+    """IntentError(ambiguous) with the question to ask when the action lacks what it needs."""
     a = out["action"]
     need = {"rate_limit": ["rate_mbps"], "reserve_bandwidth": ["rate_mbps"], "avoid_link": ["link"],
             "allocate_compute": ["node", "scope"]}.get(a, [])

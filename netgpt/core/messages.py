@@ -271,9 +271,11 @@ class IntentProblem(BaseModel):
 class OperatorIntentAction(str, Enum):
     rate_limit = "rate_limit"  # cap a traffic class with a meter
     prioritize = "prioritize"  # raise a class's priority
+    block = "block"  # drop the selected traffic
     avoid_link = "avoid_link"  # keep traffic off a link
     reroute = "reroute"  # move a class to another path
     allocate = "allocate"  # pin a cell to an MEC node
+    flows = "flows"  # install the given ofctl flow entries as they are (a flow-level intent)
 
 
 class OperatorIntent(Message):
@@ -287,6 +289,52 @@ class OperatorIntent(Message):
     params: dict[str, Any] = Field(default_factory=dict, description="e.g. {'rate_mbps': 20} or {'link': 's1-s2'}")
     priority: int = Field(100, ge=0, le=65535)
     expires_ts: float | None = None
+    flows: list[dict[str, Any]] = Field(default_factory=list, description="action 'flows': ofctl_rest entries")
+
+
+class IntentWithdrawal(Message):
+    """The operator takes an intent back: the controller removes everything it installed for it."""
+
+    kind: Literal["intent_withdrawal"] = "intent_withdrawal"
+    intent_id: str = Field(min_length=1)
+    reason: str = "withdrawn by the operator"
+
+
+class IntentState(str, Enum):
+    """ONOS's lifecycle, as far as this controller goes."""
+
+    submitted = "submitted"  # accepted by the operator API, not yet compiled
+    compiled = "compiled"  # turned into controller instructions, checked for conflicts, sent to the controller
+    installed = "installed"  # every switch acknowledged (barrier) every change
+    verified = "verified"  # read back from the switches (flow statistics), and measured where traffic ran
+    failed = "failed"  # not installed; anything half-installed was rolled back
+    withdrawn = "withdrawn"  # removed on command or at expiry
+
+
+class IntentEvent(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    state: IntentState
+    ts: float = Field(default_factory=now)
+    detail: str = ""
+
+
+class IntentRecord(Message):
+    """An operator intent and its lifecycle, as the intent store keeps it (Redis hash netgpt:intents)."""
+
+    kind: Literal["intent_record"] = "intent_record"
+    intent_id: str = Field(min_length=1)
+    text: str = ""
+    level: Literal["high", "flow"] = "high"
+    intent: HighLevelIntent | None = None
+    flows: list[dict[str, Any]] = Field(default_factory=list, description="flow-level: the ofctl entries")
+    compiled: list[OperatorIntent] = Field(default_factory=list, description="what the controller was sent")
+    state: IntentState = IntentState.submitted
+    history: list[IntentEvent] = Field(default_factory=list)
+    read_by: str = ""
+    confidence: float | None = None
+    expires_ts: float | None = None
+    measured: dict[str, Any] = Field(default_factory=dict, description="what verification read: entries, counters")
 
 
 class IntentResult(Message):
@@ -380,6 +428,8 @@ AnyMessage = Annotated[
         UserIntent,
         AgentHeartbeat,
         OperatorIntent,
+        IntentWithdrawal,
+        IntentRecord,
         IntentResult,
         Allocation,
         FlowAction,

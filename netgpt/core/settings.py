@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     # or torch (the fp32 reference). Slots: independent llama.cpp contexts serving requests side by side.
     serving_backend: Literal["llamacpp", "torch"] = "llamacpp"
     serving_slots: int = Field(1, ge=1, le=8)
+    # Operator intents (intent/): the base of the LM intent reader (SmolLM2-135M, the paper's edge size class) and
+    # whether parse_intent asks it when the rules read a sentence only in part. Off: the rules alone.
+    intent_base: str = "cloud-default"
+    intent_lm: bool = True
     # Forecasting: also try the edge LM with its `forecast` adapter (method `edge_lm`) among fit_forecaster's default
     # methods. Off by default: each LM forecast is 1-3 generations (netgpt.edge_agent.forecast.lm).
     forecast_lm: bool = False

@@ -27,12 +27,34 @@ def wait_discovered(r, net: Mininet, timeout_s: float = 30.0) -> dict:
 
 
 def publish_cells(r, net: Mininet) -> dict[str, list[tuple[int, int]]]:
-    """Tell the controller what the topology knows and OpenFlow does not: which access ports form each cell (Redis
-    hash netgpt:cells) and link capacities (netgpt:link_capacity)."""
+    """Tell the controller and the intent layer what the topology knows and OpenFlow does not: which access ports form
+    each cell (Redis hash netgpt:cells), link capacities (netgpt:link_capacity), the hosts by name with their address
+    and access port (netgpt:hosts) and the switches by name (netgpt:switches), so that an operator can say "u1",
+    "cell 2" or "agg1"."""
     cells, caps = cell_ports(net), link_capacities(net)
-    r.delete(Keys.CELLS, Keys.LINK_CAPACITY)
+    r.delete(Keys.CELLS, Keys.LINK_CAPACITY, Keys.HOSTS, Keys.SWITCHES)
     if cells:
         r.hset(Keys.CELLS, mapping={c: json.dumps(p) for c, p in cells.items()})
     if caps:
         r.hset(Keys.LINK_CAPACITY, mapping=caps)
+    hosts = host_records(net)
+    if hosts:
+        r.hset(Keys.HOSTS, mapping={name: json.dumps(h) for name, h in hosts.items()})
+    if net.switches:
+        r.hset(Keys.SWITCHES, mapping={sw.name: int(sw.dpid, 16) for sw in net.switches})
     return cells
+
+
+def host_records(net: Mininet) -> dict[str, dict]:
+    """host name -> {"ip", "mac", "cell", "dpid", "port"} of its access switch port."""
+    out = {}
+    for host in net.hosts:
+        intf = host.defaultIntf()
+        if intf is None or intf.link is None:
+            continue
+        peer = intf.link.intf2 if intf.link.intf1 is intf else intf.link.intf1
+        if not isinstance(peer.node, OVSSwitch):
+            continue
+        out[host.name] = {"ip": host.IP(), "mac": host.MAC(), "cell": host.params.get("cell"),
+                          "dpid": int(peer.node.dpid, 16), "port": peer.node.ports[peer]}
+    return out

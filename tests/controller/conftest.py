@@ -1,4 +1,7 @@
-"""Fixtures of the controller tests: settings pointing at the test redis-server, and barriers without ryu-manager."""
+"""Fixtures of the controller tests: settings pointing at the test redis-server, and barriers and flow statistics
+without ryu-manager."""
+from types import SimpleNamespace
+
 import pytest
 from ryu.ofproto import ofproto_v1_3_parser
 
@@ -16,6 +19,11 @@ def barriers_answered(monkeypatch):
         return True
 
     monkeypatch.setattr(NetgptApp, "barrier", barrier)
+
+    def flow_stats(self, dp, cookie):  # the stand-in switch's own table answers, with zero counters
+        return [SimpleNamespace(packet_count=0, byte_count=0) for _ in dp.table().get(cookie, [])]
+
+    monkeypatch.setattr(NetgptApp, "flow_stats", flow_stats)
 
 
 @pytest.fixture

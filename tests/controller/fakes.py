@@ -18,10 +18,27 @@ class FakeDatapath:
         self.id, self.ofproto, self.ofproto_parser = dpid, ofproto_v1_3, parser
         self.sent: list = []
         self._log = log
+        self._xid = 0
+        self.answer = None  # called with each message after it is recorded: a test's switch that replies or refuses
 
     def send_msg(self, msg):
+        if msg.xid is None:  # as Ryu's Datapath.send_msg does
+            self._xid += 1
+            msg.xid = self._xid
         self.sent.append(msg)
         self._log.append((self.id, msg))
+        if self.answer is not None:
+            self.answer(msg)
+
+    def table(self) -> dict[int, list]:
+        """cookie -> the flow mods this switch still holds (added and not deleted since), a minimal flow table."""
+        held: dict[int, list] = {}
+        for m in self.sent:
+            if isinstance(m, parser.OFPFlowMod) and m.command == ofproto_v1_3.OFPFC_ADD:
+                held.setdefault(m.cookie, []).append(m)
+            elif isinstance(m, parser.OFPFlowMod) and m.command == ofproto_v1_3.OFPFC_DELETE:
+                held.pop(m.cookie, None)
+        return held
 
 
 def _ofpport(port_no: int):

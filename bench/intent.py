@@ -1,0 +1,118 @@
+"""Operator-intent benchmark: accuracy and latency of the two readers on the hand-written held-out sets.
+
+    python bench/intent.py [--repeats 3] [--no-lm]
+
+Sets (intent/data/README.md): `test` was written by hand before any rule existed and was not used while writing them;
+`blind` was written by a helper who never saw the rules nor the other sets. Neither was trained on. Rows:
+- flow-level: translate_to_flows, exact match of the whole entry list;
+- high-level, three readers on the same sentences: rules alone, the LM reader alone (every sentence through the LM,
+  the ablation of the rules), and the default (rules, then the LM where the rules read only part of a sentence);
+  a sentence is right when all 13 fields equal the expected ones;
+- bad input: the structured error of the expected kind, and no intent;
+- conflicts: classify_conflict on the 30 hand-built pairs.
+Latency per sentence in ms (median, p95, max over `repeats` passes; the first pass warms up). Targets (issue 11): >= 95%
+exact flow-level, >= 90% high-level, < 100 ms per sentence on 2 cores.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from netgpt.core.settings import get_settings
+from netgpt.intent import IntentError, classify_conflict, translate_to_flows, understand
+from netgpt.intent.lm import IntentLM
+
+DATA = Path(__file__).resolve().parents[1] / "intent" / "data"
+
+
+def rows(name: str) -> list[dict]:
+    return [json.loads(line) for line in (DATA / name).read_text().splitlines() if line.strip()]
+
+
+def timed(fn, items, repeats):
+    """(results of the last pass, per-item latency in ms over all passes after the first)."""
+    results, times = [], []
+    for rep in range(repeats + 1):
+        results = []
+        for item in items:
+            t0 = time.perf_counter()
+            try:
+                results.append(fn(item))
+            except IntentError as exc:
+                results.append(exc)
+            if rep:
+                times.append((time.perf_counter() - t0) * 1000)
+    return results, times
+
+
+def lat(times):
+    s = sorted(times)
+    return f"{statistics.median(s):.2f}", f"{s[int(0.95 * (len(s) - 1))]:.2f}", f"{s[-1]:.1f}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--no-lm", action="store_true", help="Rules only (no LM rows)")
+    args = ap.parse_args()
+    console = Console()
+    reader = None if args.no_lm else IntentLM.open(get_settings())
+    if reader is None and not args.no_lm:
+        console.print("LM reader not built (netgpt intent train): LM rows skipped")
+    table = Table("set", "reader", "n", "right", "accuracy", "LM used", "p50 ms", "p95 ms", "max ms",
+                  title="Operator intents on held-out hand-written sets")
+
+    for split in ("test", "blind"):
+        data = rows(f"eval_flows_{split}.jsonl")
+        got, times = timed(lambda r: translate_to_flows(r["text"]), data, args.repeats)
+        right = sum(g == r["flows"] for g, r in zip(got, data))
+        table.add_row(f"flows {split}", "rules", str(len(data)), str(right), f"{right / len(data):.1%}", "-",
+                      *lat(times))
+    readers = [("rules", None)]
+    if reader is not None:
+        readers += [("LM only", "lm-only"), ("rules + LM (default)", reader)]
+    for split in ("test", "blind"):
+        data = rows(f"eval_intents_{split}.jsonl")
+        for name, lm in readers:
+            repeats = args.repeats if lm is None else 1
+            if lm == "lm-only":
+                fn = lambda r: _lm_only(reader, r["text"])  # noqa: E731
+            else:
+                fn = lambda r, lm=lm: understand(r["text"], lm=lm)  # noqa: E731
+            got, times = timed(fn, data, repeats)
+            right = sum(not isinstance(g, Exception) and g.intent.model_dump(mode="json") == r["intent"]
+                        for g, r in zip(got, data))
+            used = sum(not isinstance(g, Exception) and g.by == "lm" for g in got)
+            table.add_row(f"intents {split}", name, str(len(data)), str(right), f"{right / len(data):.1%}",
+                          str(used) if lm else "-", *lat(times))
+    for name in ("eval_bad_intents.jsonl", "eval_bad_blind.jsonl"):
+        data = rows(name)
+        got, times = timed(lambda r: understand(r["text"], lm=reader), data, 1)
+        right = sum(isinstance(g, IntentError) and g.kind == r["error"] for g, r in zip(got, data))
+        table.add_row(name.removesuffix(".jsonl"), "default", str(len(data)), str(right), f"{right / len(data):.1%}",
+                      "-", *lat(times))
+    pairs = rows("conflict_pairs.jsonl")
+    got, times = timed(lambda r: classify_conflict(r["installed"], r["new"]), pairs, args.repeats)
+    right = sum(g == r["expected"] for g, r in zip(got, pairs))
+    table.add_row("conflict pairs", "classify_conflict", str(len(pairs)), str(right), f"{right / len(pairs):.1%}", "-",
+                  *lat(times))
+    console.print(table)
+
+
+def _lm_only(reader: IntentLM, text: str):
+    """The LM reader on every sentence, with the same gate and validation as the default path."""
+    from netgpt.intent.parse import Understanding, _validated
+    from netgpt.intent.text import checked
+
+    fields, confidence = reader.read(checked(text))
+    return Understanding(_validated(fields), confidence, "lm")
+
+
+if __name__ == "__main__":
+    main()

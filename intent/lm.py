@@ -1,0 +1,133 @@
+"""The LM intent reader: SmolLM2-135M with the `operator-intent` LoRA adapter writes the slot line of a sentence.
+
+    reader = IntentLM.open(settings)            # None when the adapter is not built (netgpt intent train)
+    fields, confidence = reader.read(text)      # HighLevelIntent fields, or IntentError
+
+It is the second reader, for what the rules cannot read with certainty (typos, unusual wording); see
+netgpt.intent.parse. Schema safety is parse-and-repair: the LM writes `key=value` slots (netgpt.intent.training_data),
+unknown keys are dropped, and the result must validate as HighLevelIntent and pass the same required-field checks as
+the rules. Then grounding: every number, cell, switch and name it wrote must be in the sentence, so the LM can
+correct a misspelt verb but cannot invent a rate, a cell or a host. Confidence is the geometric mean of its token
+probabilities (greedy decoding).
+"""
+from __future__ import annotations
+
+import math
+import re
+import threading
+from pathlib import Path
+
+from netgpt.intent.errors import IntentError
+from netgpt.intent.rules import check_required
+from netgpt.intent.training_data import from_slots
+
+ADAPTER = "operator-intent"
+PROMPT = "operator: {text}\nintent:"
+MAX_TOKENS = 48
+
+
+def prompt(text: str) -> str:
+    return PROMPT.format(text=text)
+
+
+class IntentLM:
+    def __init__(self, server, adapter: str = ADAPTER):
+        self.server, self.adapter = server, adapter
+
+    @classmethod
+    def open(cls, settings, log=lambda m: None) -> "IntentLM | None":
+        path = adapter_dir(settings)
+        if not (path / "adapter_config.json").is_file():
+            return None
+        from netgpt.models.backends import open_server
+
+        server = open_server(settings.intent_base, settings.cache_dir, backend=settings.serving_backend,
+                             adapters={ADAPTER: path}, build=False, log=log)
+        return cls(server)
+
+    def read(self, t: str) -> tuple[dict, float]:
+        """Fields from normalised text `t`; IntentError(not_understood) when the LM's reading is not grounded."""
+        out = self.server.complete(prompt(t), adapter=self.adapter, max_tokens=MAX_TOKENS)
+        fields = from_slots(out.text.strip().splitlines()[0] if out.text.strip() else "")
+        if "action" not in fields:
+            raise IntentError("not_understood", "no intent found in the sentence")
+        missing = ungrounded(fields, t)
+        if missing:
+            raise IntentError("not_understood", f"the sentence was read only in part (not in it: {', '.join(missing)})")
+        check_required(fields)
+        lps = out.logprobs or []
+        confidence = math.exp(sum(lps) / len(lps)) if lps else 0.0
+        return fields, round(confidence, 3)
+
+
+def adapter_dir(settings) -> Path:
+    return Path(settings.cache_dir) / "adapters" / ADAPTER
+
+
+def ungrounded(fields: dict, t: str) -> list[str]:
+    """Values the LM wrote that the sentence does not contain."""
+    numbers = {float(n) for n in re.findall(r"\d+(?:\.\d+)?", t)}
+    words = set(re.findall(r"[a-z]+\d*|\d+", t))
+    missing = []
+    for name in ("src", "dst", "node"):
+        v = fields.get(name)
+        if v and v != "cloud" and not _named(v, t, words):
+            missing.append(v)
+    for v in (fields.get("link") or []) + (fields.get("scope") if isinstance(fields.get("scope"), list) else []):
+        if not _named(v, t, words):
+            missing.append(v)
+    rate = fields.get("rate_mbps")
+    if rate is not None and not any(math.isclose(rate, n * k) for n in numbers for k in (1, 1e3, 1e-3, 8, 8e3, 8e-3)):
+        missing.append(f"rate {rate}")
+    for name in ("duration_min", "horizon_min"):
+        v = fields.get(name)
+        if v is not None and not any(math.isclose(v, n * k) for n in numbers | {1.0} for k in (1, 60, 1440)):
+            missing.append(f"{name} {v}")
+    pct = fields.get("threshold_pct")
+    if pct is not None and float(pct) not in numbers:
+        missing.append(f"{pct}%")
+    for end in ((fields.get("window") or {}).values()):
+        if end and not ({float(int(end[:2])), float(int(end[:2]) % 12 or 12)} & numbers):
+            missing.append(end)
+    return missing
+
+
+_NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+                 "twelve"]
+
+
+def _named(entity: str, t: str, words: set[str]) -> bool:
+    """'c5' is named by 'cell 5' / 'cell five' / 'c5'; 'h3' by 'h3' / 'host 3'; 's2' by 's2' / 'switch 2'."""
+    if entity in words:
+        return True
+    m = re.fullmatch(r"([a-z]+)(\d+)", entity)
+    if not m:
+        return False
+    prefix, n = m.groups()
+    spoken = {"c": r"cells?", "h": r"host", "u": r"user", "s": r"switch(?:es)?", "mec": r"mec(?: node)?",
+              "edge": r"edge(?: node)?"}.get(prefix, prefix)
+    n_word = _NUMBER_WORDS[int(n)] if int(n) < len(_NUMBER_WORDS) else n
+    return bool(re.search(rf"\b{spoken}[ -]?(?:[\d\s,and&]*\b)?(?:{n}|{n_word})\b", t))
+
+
+_lock = threading.Lock()
+_default: dict = {}
+
+
+def default_reader() -> "IntentLM | None":
+    """The process's reader, opened on first use (None when off by settings or not built)."""
+    from netgpt.core.settings import get_settings
+
+    settings = get_settings()
+    if not settings.intent_lm:
+        return None
+    with _lock:
+        if "reader" not in _default:
+            try:
+                _default["reader"] = IntentLM.open(settings)
+            except Exception as exc:  # a missing or broken model leaves the rules alone, and says why once
+                import logging
+
+                logging.getLogger(__name__).warning("LM intent reader unavailable: %s", exc)
+                _default["reader"] = None
+        return _default["reader"]
