@@ -7,12 +7,13 @@ layer.
     netgpt cloud ...               the cloud LLM service (cli/cloud.py)
     netgpt edge ...                the edge agent of one MEC node (cli/edge.py)
     netgpt forecast ...            traffic-forecast backtests and the online loop (cli/forecast.py)
+    netgpt intent ...              operator intents: translate, parse, submit, ask (cli/intent.py)
 """
 from __future__ import annotations
 
 import typer
 
-from netgpt.cli import cloud, demo, edge, forecast, models, stack
+from netgpt.cli import cloud, demo, edge, forecast, intent, models, stack
 
 app = typer.Typer(help="NetGPT: AI-native network management for SDN/MEC.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -22,3 +23,4 @@ app.add_typer(models.app, name="models")
 app.add_typer(cloud.app, name="cloud")
 app.add_typer(forecast.app, name="forecast")
 app.add_typer(edge.app, name="edge")
+app.add_typer(intent.app, name="intent")
