@@ -270,8 +270,12 @@ def _entities(s: _Sentence) -> list[tuple[str, str]]:
     return out
 
 
+def is_question(t: str) -> bool:
+    return t.rstrip().endswith("?") or bool(_QUESTION.match(t))
+
+
 def _action(s: _Sentence, out: dict, entities) -> str:
-    if s.text.rstrip().endswith("?") or _QUESTION.match(s.text):
+    if is_question(s.text):
         for subject, pattern in SUBJECTS:
             if s.take(pattern) and not (subject == "link_utilization_forecast" and "threshold_pct" not in out):
                 out["subject"] = subject

@@ -19,6 +19,7 @@ import time
 from netgpt.core import bus
 from netgpt.core.messages import (
     HighLevelIntent,
+    IntentEvent,
     IntentRecord,
     IntentState,
     IntentWithdrawal,
@@ -28,6 +29,7 @@ from netgpt.intent.compile import NetworkView, check_flows, compile_intent, conf
 from netgpt.intent.errors import IntentError
 from netgpt.intent.flows import translate_to_flows
 from netgpt.intent.parse import understand
+from netgpt.intent.rules import is_question
 from netgpt.intent.store import IntentStore, new_id
 from netgpt.intent.text import checked
 
@@ -36,7 +38,7 @@ _FLOW_LEVEL = re.compile(r"\b(?:switch(?:es)?|dpids?|openflow:?|node)\s*:?\s*\d"
 
 def level_of(text: str) -> str:
     t = checked(text)
-    return "flow" if _FLOW_LEVEL.search(t) and not t.rstrip().endswith("?") else "high"
+    return "flow" if _FLOW_LEVEL.search(t) and not is_question(t) else "high"
 
 
 def submit(r, text: str, level: str = "auto", force: bool = False, lm="default") -> IntentRecord:
@@ -65,26 +67,44 @@ def submit(r, text: str, level: str = "auto", force: bool = False, lm="default")
                                       source="intent")
         else:
             [compiled] = compile_intent(record.intent, view, intent_id, text)
-        clash = conflicts(compiled.flows, {o.intent_id: [f for c in o.compiled for f in c.flows]
+        found = conflicts(compiled.flows, {o.intent_id: [f for c in o.compiled for f in c.flows]
                                            for o in store.active()})
-        if clash and not force:
-            first = clash[0]
-            raise IntentError("conflict", f"{first['type']} with {first['with']}: {len(clash)} conflicting "
-                              "entr" + ("y" if len(clash) == 1 else "ies"), field="flows",
+        blocking = [c for c in found if is_blocking(c)]
+        if blocking and not force:
+            first = blocking[0]
+            raise IntentError("conflict", f"{first['type']} with {first['with']}: {len(blocking)} conflicting "
+                              "entr" + ("y" if len(blocking) == 1 else "ies"), field="flows",
                               question="Withdraw the other intent first, or submit again with force.",
-                              options=sorted({f"{c['with']}:{c['type']}" for c in clash}))
+                              options=sorted({f"{c['with']}:{c['type']}" for c in blocking}))
     except IntentError as exc:
         if exc.kind in ("conflict", "unknown_entity"):  # understood but not applicable: keep the attempt on record
             failed = IntentRecord(intent_id=intent_id, text=text, state=IntentState.failed, source="intent",
+                                  history=[IntentEvent(state=IntentState.failed, detail=exc.problem.message)],
                                   measured={"problem": exc.problem.model_dump(mode="json")})
             store.put(failed)
+            exc.problem = exc.problem.model_copy(update={"intent_id": intent_id})
         raise
+    if found:  # kept with the intent: what the operator should know even when nothing had to be refused
+        record = record.model_copy(update={"measured": {"conflicts": [
+            {"with": c["with"], "type": c["type"]} for c in found]}})
     store.put(record)
     record = store.transition(intent_id, IntentState.compiled, f"{compiled.action.value}: "
                               f"{len(compiled.flows)} flow entries" if compiled.flows else compiled.action.value,
                               compiled=[compiled], expires_ts=compiled.expires_ts)
     bus.publish(r, bus.Streams.OPERATOR_INTENTS, compiled)
     return record
+
+
+def is_blocking(conflict: dict) -> bool:
+    """The conflicts that refuse an intent (unless forced): those that make a rule dead, unnecessary or its outcome
+    undefined. Shadowing hides the installed rule completely; redundancy adds nothing (most often the same intent
+    twice); imbrication and correlation at equal priority leave it to the switch which rule applies. Generalization
+    (an exception above a general rule) and correlation at different priorities (the higher one wins on the overlap,
+    by design, e.g. a block inside a rate cap) are recorded with the intent instead."""
+    if conflict["type"] in ("shadowing", "imbrication", "redundancy"):
+        return True
+    return conflict["type"] == "correlation" and \
+        int(conflict["installed"].get("priority", 0)) == int(conflict["new"].get("priority", 0))
 
 
 def _allow(store: IntentStore, record: IntentRecord) -> IntentRecord:

@@ -266,6 +266,8 @@ class IntentProblem(BaseModel):
     field: str | None = None
     question: str | None = None
     options: list[str] = []
+    intent_id: str | None = Field(None, description="The failed record kept for an understood intent that could "
+                                                    "not be applied (conflict, unknown entity)")
 
 
 class OperatorIntentAction(str, Enum):
