@@ -1,5 +1,6 @@
 """Operator intents -> the network: installed all-or-nothing, verified by reading the switches back, withdrawn on
-command or expiry, re-installed after a controller restart or a switch reconnect.
+command or expiry, re-installed after a controller restart or a switch reconnect, re-applied when an avoided link
+comes back.
 
 Reads OperatorIntent and IntentWithdrawal messages (consumer group 'controller-intents' on netgpt:operator_intents),
 which the intent service (netgpt.intent.service) sends after compiling an operator's words against the network
@@ -25,6 +26,7 @@ from ryu.base import app_manager
 from ryu.controller import ofp_event
 from ryu.controller.handler import MAIN_DISPATCHER, set_ev_cls
 from ryu.lib import hub
+from ryu.topology import event as topo_event
 
 from netgpt.controller.base import NetgptApp
 from netgpt.controller.ofp_util import add_meter, delete_flows, delete_meter, flow_mod_from_ofctl
@@ -179,6 +181,22 @@ class OperatorIntents(NetgptApp):
         for intent_id, (intent, state) in list(self.active.items()):
             if any(d == dpid for d, _, _ in state.get("flows", [])):
                 hub.spawn(self._reinstall, intent_id, f"switch {dpid} reconnected")
+
+    @set_ev_cls(topo_event.EventLinkAdd)
+    def link_add_handler(self, ev):
+        """A link came (back): an avoid_link intent on it applies again (the forwarding app gives a new link the
+        default weight). Later than the forwarding app's own handler of the same event, whose order is not fixed."""
+        a, b = ev.link.src.dpid, ev.link.dst.dpid
+        for intent_id, (intent, state) in list(self.active.items()):
+            if tuple(sorted(state.get("link", ()))) == tuple(sorted((a, b))):
+                hub.spawn_after(0.5, self._avoid_again, intent_id)
+
+    def _avoid_again(self, intent_id: str) -> None:
+        if intent_id in self.active:
+            a, b = self.active[intent_id][1]["link"]
+            if self.forwarding.graph.has_edge(a, b) and self.forwarding.graph[a][b]["weight"] != AVOID_WEIGHT:
+                self.forwarding.set_link_weight(a, b, AVOID_WEIGHT)
+                self.logger.info("intent %s: link %s-%s is back, avoided again", intent_id, a, b)
 
     def _reinstall(self, intent_id: str, why: str) -> None:
         if intent_id not in self.active:

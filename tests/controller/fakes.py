@@ -88,6 +88,13 @@ class FakeNetwork:
             dst = Port(y, ofproto_v1_3, _ofpport(yp))
             self.fwd.link_add_handler(topo_event.EventLinkAdd(Link(src, dst)))
 
+    def unlink(self, a: int, a_port: int, b: int, b_port: int) -> None:
+        """The link goes down, both directions."""
+        for (x, xp), (y, yp) in (((a, a_port), (b, b_port)), ((b, b_port), (a, a_port))):
+            src = Port(x, ofproto_v1_3, _ofpport(xp))
+            dst = Port(y, ofproto_v1_3, _ofpport(yp))
+            self.fwd.link_delete_handler(topo_event.EventLinkDelete(Link(src, dst)))
+
     def host(self, mac: str, ip: str, dpid: int, port: int) -> None:
         """A host sends its first packet, an ARP request: the forwarding app learns where it is and its address."""
         self.packet_in(dpid, port, arp_request(mac, ip, "10.255.255.254"))

@@ -140,3 +140,13 @@ def test_an_intent_delivered_twice_is_installed_once(app, redis_client):
     send(app, intent)
     send(app, intent)
     assert len(net.datapaths[1].table()[cookie_of("i8")]) == 1
+
+
+def test_an_avoided_link_that_flaps_is_avoided_again(app, redis_client):
+    app, net = app
+    send(app, OperatorIntent(intent_id="i9", action="avoid_link", params={"link": "1-2"}))
+    net.unlink(1, 2, 2, 2)  # the link went down ...
+    net.link(1, 2, 2, 2)  # ... and came back with the default weight
+    assert net.fwd.graph[1][2]["weight"] == 1.0
+    app._avoid_again("i9")  # what link_add_handler schedules
+    assert net.fwd.graph[1][2]["weight"] == net.fwd.graph[2][1]["weight"] == AVOID_WEIGHT
