@@ -29,36 +29,43 @@ class Understanding:
     unread: list[str] = field(default_factory=list)
 
 
-LM_BELOW = 0.8  # rules confidence under which the LM reader is asked too
-
-
 def understand(text: str, lm="default") -> Understanding:
-    """Rules first. The LM reader (`lm`: an IntentLM, "default" for the process's one, None for none) is asked when the
-    rules find no intent (not_understood) or read the sentence only in part; its reading is taken when it is grounded
-    and valid, else the rules' reading (or their error) stands. Errors the rules are sure of (ambiguous, invalid,
+    """Rules first; they are certain only of a sentence they read completely. The LM reader (`lm`: an IntentLM,
+    "default" for the process's one, None for none) is asked when the rules find no intent (not_understood) or leave
+    words unread (a typo, an unusual word). Its reading must be grounded and valid (netgpt.intent.lm), and where the
+    rules read a field, agree with them: the LM fills what the rules could not read, it does not overrule what they
+    did. Otherwise the rules' reading (or their error) stands. Errors the rules are sure of (ambiguous, invalid,
     refused) are never handed to the LM."""
     t = checked(text)
-    rules_error, reading = None, None
+    rules_error, ours = None, None
     try:
         reading = read_rules(t, raw=text)
         ours = Understanding(_validated(reading.fields), reading.confidence, "rules", reading.unread)
-        if reading.confidence >= LM_BELOW:
+        if not reading.unread:
             return ours
     except IntentError as exc:
         if exc.kind != "not_understood":
             raise
-        rules_error, ours = exc, None
+        rules_error = exc
     reader = default_reader() if lm == "default" else lm
     if reader is not None:
         try:
             fields, confidence = reader.read(t)
-            return Understanding(_validated(fields), confidence, "lm")
+            theirs = _validated(fields)
+            if ours is None or _agrees(theirs, ours.intent):
+                return Understanding(theirs, confidence, "lm")
         except IntentError as exc:
             if ours is None and exc.kind != "not_understood":
                 raise
     if ours is not None:
         return ours
     raise rules_error
+
+
+def _agrees(lm: HighLevelIntent, rules: HighLevelIntent) -> bool:
+    """Every field the rules set has the same value in the LM's reading."""
+    mine = rules.model_dump(exclude_none=True)
+    return all(lm.model_dump().get(k) == v for k, v in mine.items())
 
 
 def parse_intent(text: str, lm="default") -> HighLevelIntent:

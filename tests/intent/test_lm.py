@@ -1,0 +1,89 @@
+"""The LM intent reader: parse-and-repair of its slot line, grounding (no value the sentence does not contain), and how
+parse_intent combines it with the rules. A stub server stands in for the LM where its answer must be controlled; the
+real adapter, when built (netgpt intent train), is checked on sentences the rules cannot read."""
+from dataclasses import dataclass
+
+import pytest
+
+from netgpt.core.settings import get_settings
+from netgpt.intent import IntentError, understand
+from netgpt.intent.lm import IntentLM, adapter_dir, ungrounded
+from netgpt.intent.training_data import from_slots, generate, to_slots
+
+
+@dataclass
+class _Completion:
+    text: str
+    logprobs: list
+
+
+class StubServer:
+    def __init__(self, text: str):
+        self.text, self.prompts = text, []
+
+    def complete(self, prompt, adapter=None, max_tokens=64, **kw):
+        self.prompts.append(prompt)
+        return _Completion(self.text, [-0.05] * 8)
+
+
+def test_slot_lines_round_trip_every_generated_example():
+    for _, slots in generate(300, seed=3):
+        assert to_slots(from_slots(slots)) == slots
+
+
+def test_unknown_keys_are_dropped_and_numbers_converted():
+    assert from_slots("action=rate_limit rate=5 colour=blue scope=c1,c2 start=08:00") == {
+        "action": "rate_limit", "rate_mbps": 5, "scope": ["c1", "c2"], "window": {"start": "08:00", "end": None}}
+
+
+def test_the_lm_rescues_a_misspelt_verb_the_rules_cannot_read():
+    lm = IntentLM(StubServer(" action=block class=web_chat scope=u21\n"))
+    u = understand("blok web browsing for u21", lm=lm)
+    assert u.by == "lm" and u.intent.action.value == "block" and u.intent.scope == ["u21"]
+    assert 0.9 < u.confidence <= 1.0
+
+
+@pytest.mark.parametrize("slots, text", [
+    ("action=rate_limit class=gaming scope=c3 rate=50", "limt gaming in cell 3 to 5 mbit/s"),  # invented rate
+    ("action=block src=h9", "blok traffic from h2"),  # invented host
+    ("action=rate_limit scope=c7 rate=5", "limt traffic in cell 3 to 5 mbit/s"),  # invented cell
+])
+def test_an_ungrounded_lm_reading_is_refused(slots, text):
+    with pytest.raises(IntentError) as err:
+        understand(text, lm=IntentLM(StubServer(" " + slots)))
+    assert err.value.kind == "not_understood"
+
+
+def test_grounding_accepts_units_and_spoken_numbers():
+    assert ungrounded({"rate_mbps": 1000, "scope": ["c5"]}, "cap video in cell five at 1 gbit/s") == []
+    assert ungrounded({"link": ["s2", "s4"], "duration_min": 60}, "avoid switch 2 to switch 4 for 1 hour") == []
+
+
+def test_the_rules_errors_they_are_sure_of_never_reach_the_lm():
+    stub = StubServer(" action=block src=u1 dst=u3")
+    with pytest.raises(IntentError) as err:
+        understand("Block and allow traffic from u1 to u3.", lm=IntentLM(stub))
+    assert err.value.kind == "ambiguous" and stub.prompts == []
+
+
+def test_a_sentence_the_rules_read_completely_does_not_ask_the_lm():
+    stub = StubServer(" action=allow")
+    assert understand("Block traffic from u1 to u3.", lm=IntentLM(stub)).by == "rules" and stub.prompts == []
+
+
+def test_the_lm_fills_what_the_rules_left_unread_but_does_not_overrule_them():
+    text = "Block traffic from u1 to u3 using the purple widget."  # 'purple widget': read by no rule
+    filled = understand("limit gamng in cell 4 to 10 mbps", lm=IntentLM(StubServer(
+        " action=rate_limit class=gaming scope=c4 rate=10")))
+    assert filled.by == "lm" and filled.intent.traffic_class.value == "gaming"
+    kept = understand(text, lm=IntentLM(StubServer(" action=allow src=u1 dst=u3")))
+    assert kept.by == "rules" and kept.intent.action.value == "block"
+
+
+@pytest.mark.skipif(not (adapter_dir(get_settings()) / "adapter_config.json").is_file(),
+                    reason="the operator-intent adapter is not built (netgpt intent train)")
+def test_the_real_adapter_reads_typos_the_rules_cannot():
+    reader = IntentLM.open(get_settings())
+    u = understand("limit gamng in cell 4 to 10 Mbps", lm=reader)
+    assert u.by == "lm" and u.intent.model_dump(exclude_none=True, mode="json") == {
+        "action": "rate_limit", "traffic_class": "gaming", "scope": ["c4"], "rate_mbps": 10}
