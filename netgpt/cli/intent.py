@@ -4,7 +4,7 @@
     netgpt intent parse "TEXT"                       high-level: the HighLevelIntent, as JSON (and who read it)
     netgpt intent train                              fine-tune the LM intent reader's LoRA adapter (generated data)
 
-    netgpt intent serve [--host] [--port 8090]       the operator API (netgpt.intent.api), on Redis
+    netgpt intent serve [--host] [--port]            the operator API (netgpt.intent.api), on Redis
     netgpt intent submit "TEXT" [--level] [--force] [--wait]    compile and send one intent; its record
     netgpt intent list | show ID | withdraw ID       the intent store, through the API
     netgpt intent ask "TEXT" [--plot FILE]           a question about the network, answered from live data
@@ -109,15 +109,15 @@ def train(steps: int = typer.Option(400, help="Optimiser steps"),
 
 # --- the operator API and its clients --------------------------------------------------------------------------------
 
-API_URL = "http://127.0.0.1:8090"
-API = typer.Option(API_URL, "--api", help="Base URL of the operator API (netgpt intent serve)")
+API = typer.Option(None, "--api", help="Base URL of the operator API (default: http://127.0.0.1:<operator_api_port>)")
 TOKEN = typer.Option(None, "--token", help="Bearer token (default: $NETGPT_OPERATOR_TOKEN or run_dir/operator-token)")
 ENDS = {"installed", "verified", "failed", "withdrawn"}  # states --wait stops at
 
 
 @app.command()
 def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on"),
-          port: int = typer.Option(8090, min=1, max=65535, help="TCP port")) -> None:
+          port: Optional[int] = typer.Option(None, min=1, max=65535,
+                                             help="TCP port (default: Settings.operator_api_port, 8090)")) -> None:
     """Serve the operator API (OpenAPI at /openapi.json, docs at /docs) on the settings' Redis."""
     import socket
 
@@ -128,6 +128,7 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on"),
     from netgpt.intent.api import TOKEN_ENV, create_app, token_file
 
     settings = get_settings()
+    port = port or settings.operator_api_port
     with socket.socket() as s:  # a clear error now, not uvicorn's after start-up
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -153,7 +154,7 @@ def submit(text: str = typer.Argument(..., help="One operator sentence"),
            level: str = typer.Option("auto", help="auto, high or flow"),
            force: bool = typer.Option(False, "--force", help="Send it even when it conflicts with installed intents"),
            wait: bool = typer.Option(False, "--wait", help="Follow the record until installed/verified/failed (10 s)"),
-           api: str = API, token: Optional[str] = TOKEN) -> None:
+           api: Optional[str] = API, token: Optional[str] = TOKEN) -> None:
     """Compile and send one intent through the operator API; prints its record."""
     record = _call("POST", "/v1/intents", api, token, json={"text": text, "level": level, "force": force})
     _print_record(record)
@@ -177,7 +178,7 @@ def submit(text: str = typer.Argument(..., help="One operator sentence"),
 
 
 @app.command("list")
-def list_(api: str = API, token: Optional[str] = TOKEN,
+def list_(api: Optional[str] = API, token: Optional[str] = TOKEN,
           as_json: bool = typer.Option(False, "--json", help="The records as JSON")) -> None:
     """Every intent in the store, oldest first."""
     from rich.table import Table
@@ -200,7 +201,7 @@ def list_(api: str = API, token: Optional[str] = TOKEN,
 
 
 @app.command()
-def show(intent_id: str = typer.Argument(...), api: str = API, token: Optional[str] = TOKEN,
+def show(intent_id: str = typer.Argument(...), api: Optional[str] = API, token: Optional[str] = TOKEN,
          as_json: bool = typer.Option(False, "--json", help="The record as JSON")) -> None:
     """One intent: what was understood, what the controller was sent, its history."""
     record = _call("GET", f"/v1/intents/{intent_id}", api, token)
@@ -222,7 +223,7 @@ def show(intent_id: str = typer.Argument(...), api: str = API, token: Optional[s
 
 
 @app.command()
-def withdraw(intent_id: str = typer.Argument(...), api: str = API, token: Optional[str] = TOKEN) -> None:
+def withdraw(intent_id: str = typer.Argument(...), api: Optional[str] = API, token: Optional[str] = TOKEN) -> None:
     """Take an intent back: the controller removes what it installed for it."""
     _call("DELETE", f"/v1/intents/{intent_id}", api, token)
     console.print(f"withdrawal of {intent_id} sent; the controller records it as withdrawn", highlight=False)
@@ -231,7 +232,7 @@ def withdraw(intent_id: str = typer.Argument(...), api: str = API, token: Option
 @app.command()
 def ask(text: str = typer.Argument(..., help="A question, e.g. 'which links will be above 80% in the next hour?'"),
         plot: Optional[Path] = typer.Option(None, "--plot", help="Save the answer's plot (PNG) here"),
-        api: str = API, token: Optional[str] = TOKEN,
+        api: Optional[str] = API, token: Optional[str] = TOKEN,
         as_json: bool = typer.Option(False, "--json", help="The whole answer (text, data) as JSON")) -> None:
     """Ask the network a question; answered from live telemetry, forecasts, heartbeats and the intent store."""
     result = _call("POST", "/v1/ask", api, token, json={"text": text, "plot": plot is not None})
@@ -257,7 +258,7 @@ def _call(method: str, path: str, api: str, token: str | None, json: dict | None
 
     from netgpt.intent.api import operator_token
 
-    url = api.rstrip("/") + path
+    url = (api or f"http://127.0.0.1:{get_settings().operator_api_port}").rstrip("/") + path
     try:
         headers = {"Authorization": f"Bearer {token or operator_token(get_settings())}"}
     except (OSError, RuntimeError) as exc:

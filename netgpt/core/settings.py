@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     # Ryu: OpenFlow listener and its REST/WSGI API.
     ofp_port: int = Field(6653, ge=1, le=65535)
     ryu_api_port: int = Field(8080, ge=1, le=65535)
+    operator_api_port: int = Field(8090, ge=1, le=65535)  # the operator REST API (netgpt intent serve)
     ryu_apps: list[str] = [
         "netgpt.controller.shortest_path", "netgpt.controller.monitor", "netgpt.controller.te", "netgpt.controller.allocation",
         "netgpt.controller.operator_intents", "netgpt.controller.rest_api"]

@@ -233,13 +233,7 @@ class Ryu:
             return False
 
     def start(self) -> None:
-        # The apps read the same settings: pass every field down as NETGPT_* variables.
-        env = dict(os.environ)
-        for key, value in self.s.model_dump(mode="json").items():
-            if value is None:
-                env.pop(f"NETGPT_{key.upper()}", None)
-            else:
-                env[f"NETGPT_{key.upper()}"] = value if isinstance(value, str) else json.dumps(value)
+        env = settings_env(self.s)
         cmd = [sys.executable, "-m", self.marker, "--ofp-tcp-listen-port", str(self.s.ofp_port),
                "--ofp-listen-host", "127.0.0.1", "--wsapi-host", "127.0.0.1", "--wsapi-port", str(self.s.ryu_api_port),
                "--observe-links", *self.s.ryu_apps]
@@ -255,8 +249,61 @@ class Ryu:
                 f"apps {', '.join(a.split('.')[-1] for a in self.s.ryu_apps)}")
 
 
+def settings_env(s: Settings) -> dict[str, str]:
+    """The environment of a child process that must read the same settings: every field as a NETGPT_* variable."""
+    env = dict(os.environ)
+    for key, value in s.model_dump(mode="json").items():
+        if value is None:
+            env.pop(f"NETGPT_{key.upper()}", None)
+        else:
+            env[f"NETGPT_{key.upper()}"] = value if isinstance(value, str) else json.dumps(value)
+    return env
+
+
+# --- the operator API ---------------------------------------------------------------------------------------------------
+
+
+class OperatorApi:
+    """`netgpt intent serve`: the operator REST API (netgpt.intent.api), bearer token in <run_dir>/operator-token."""
+
+    name = "operator-api"
+    marker = "intent serve"
+
+    def __init__(self, s: Settings):
+        self.s = s
+        self.pidfile = s.run_dir / "operator-api.pid"
+        self.logfile = s.run_dir / "operator-api.log"
+
+    def pid(self) -> int | None:
+        return read_pid(self.pidfile, self.marker)
+
+    def ports(self) -> list[tuple[str, int, str]]:
+        return [("127.0.0.1", self.s.operator_api_port, "operator_api_port")]
+
+    def healthy(self) -> bool:
+        if self.pid() is None:
+            return False
+        try:
+            return httpx.get(f"http://127.0.0.1:{self.s.operator_api_port}/openapi.json", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def start(self) -> None:
+        cmd = [sys.executable, "-m", "netgpt.cli", "intent", "serve", "--host", "127.0.0.1", "--port",
+               str(self.s.operator_api_port)]
+        with open(self.logfile, "ab") as log:
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    env=settings_env(self.s), start_new_session=True)
+        self.pidfile.write_text(str(proc.pid))
+
+    stop = _stop_by_pidfile
+
+    def detail(self) -> str:
+        return f"http://127.0.0.1:{self.s.operator_api_port}/v1 (token in {self.s.run_dir / 'operator-token'})"
+
+
 def components(s: Settings) -> list:
-    return [Redis(s), OpenVSwitch(s), Ryu(s)]
+    return [Redis(s), OpenVSwitch(s), Ryu(s), OperatorApi(s)]
 
 
 def _log_tail(path: Path, lines: int = 3) -> str:

@@ -20,7 +20,7 @@ def stack(tmp_path_factory):
         print(f"SKIPPED integration test: {reason}")
         pytest.skip(reason)
     s = Settings(run_dir=tmp_path_factory.mktemp("run"), redis_port=free_port(), ofp_port=free_port(),
-                 ryu_api_port=free_port(), stats_interval_s=1.0)
+                 ryu_api_port=free_port(), operator_api_port=free_port(), stats_interval_s=1.0)
     started = services.up(s)
     pids = {c.name: c.pid() for c in services.components(s)}
     yield s
