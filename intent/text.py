@@ -22,7 +22,6 @@ _INJECTION = re.compile(
 
 NUMBER_WORDS = {"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
                 "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "an": 1, "a": 1}
-NUMBER = r"(?:\d+(?:\.\d+)?|" + "|".join(k for k in NUMBER_WORDS if len(k) > 2) + ")"
 
 
 def checked(text: str) -> str:
@@ -42,11 +41,6 @@ def checked(text: str) -> str:
     return t
 
 
-def number(word: str) -> float:
-    """'5' -> 5, '2.5' -> 2.5, 'five' -> 5."""
-    return float(NUMBER_WORDS[word]) if word in NUMBER_WORDS else float(word)
-
-
 def as_int(x: float) -> int | float:
     return int(x) if float(x).is_integer() else x
 
@@ -63,8 +57,4 @@ def clock(hour: str, minute: str | None, meridiem: str | None) -> str:
     return f"{h:02d}:{m:02d}"
 
 
-TIME = r"(\d{1,2})(?::(\d{2}))?\s*(am|pm)?"  # groups: hour, minute, meridiem; a bare hour needs am/pm (see times())
-
-
-def is_time(hour: str, minute: str | None, meridiem: str | None) -> bool:
-    return minute is not None or meridiem is not None
+TIME = r"(\d{1,2})(?::(\d{2}))?\s*(am|pm)?"  # groups: hour, minute, meridiem; a bare hour is no time (rules._is_clock)
