@@ -13,19 +13,23 @@ never worse than persistence or seasonal naive on that backtest. The default lea
 targets divided by the last hour's level, or built from the last value), so they leave the range they were trained
 on when the traffic does. Then the chosen methods are refitted on the whole series.
 
-Quantiles (split conformal, on a rolling window). The backtest errors of the chosen combination, each divided by the
-level at its origin (mean of the last hour, clean.recent_level), are the long-run pool. At predict time the forecaster
-also forecasts from the last RECENT origins of the history it is given and measures those errors (every one is already
-observed). A quantile of step h is the weighted quantile of pool and recent errors (the recent ones carry
-`recent_weight` of the mass), times today's level, added to the point forecast. So the band follows the level, and
-widens within hours when the traffic turns less predictable.
+Quantiles (split conformal, on a rolling window, per step). The backtest errors of the chosen combination, each divided
+by the level at its origin (mean of the last hour, clean.recent_level), are the long-run pool. At predict time the
+forecaster also forecasts from every origin of the last `calibration_window` steps (default a day) of the history it is
+given and measures, per step h, the errors that are already observed. A quantile of step h is the weighted quantile of
+pool and rolling errors of that step (the rolling ones carry `recent_weight` of the mass), times today's level, added
+to the point forecast. So the band follows the level, is as wide as the last day's errors at that horizon, and widens
+within hours when the traffic turns less predictable.
 
 Regime changes. When REGIME_RUN actual values in a row all lie outside the 95% band of the forecast made just before
-them (steps 1..REGIME_RUN from one origin), on the same side (a flash crowd, an outage, a rerouting), the forecaster is in a regime change for
-a day (`regime_hold`) after the latest such run. Meanwhile it forecasts with the fast methods only (per step, the better of
-persistence and seasonal_drift on the backtest: both start from the latest values) and the recent errors carry
-`regime_recent_weight` of the quantiles' mass. `Prediction.regime` says so (start, direction, actual / forecast ratio);
-the online loop publishes it (netgpt.edge_agent.forecast.loop).
+them (steps 1..REGIME_RUN from one origin), on the same side (a flash crowd, an outage, a rerouting), that is a break,
+and the forecaster is in a regime change for a day (`regime_hold`) after the latest one. Meanwhile it re-weights the
+history toward the recent past: everything before each break of the hold is multiplied by the ratio of the values
+after the break (up to max_horizon of them) to what the forecast from just before the break expected, and the chosen
+methods forecast from that history, so that their profile features (yesterday, last week) see the new level at once
+instead of after days. The rolling errors then carry `regime_recent_weight` of the quantiles' mass.
+`Prediction.regime` says so (start, direction, actual / forecast ratio, the history's factor); the online loop
+publishes it (netgpt.edge_agent.forecast.loop).
 
 The LM forecaster (`edge_lm`: edge LM + `forecast` LoRA adapter, netgpt.edge_agent.forecast.lm) is one more method in
 the same backtest, but opt-in because it is slow (1-3 generations per forecast): it is a candidate only when `methods`
@@ -75,10 +79,8 @@ METHODS: dict[str, type[Method]] = {
 # level that grows past the training range (WC98: 2.6x persistence at 1 h). It stays a method and a bench row.
 DEFAULT_METHODS = ("persistence", "seasonal_naive", "seasonal_drift", "profile_ridge", "boosted")
 ALWAYS = ("persistence", "seasonal_naive")  # candidates whatever `methods` says
-FAST = ("persistence", "seasonal_drift")  # what a regime change forecasts with: both start from the latest values
 LM_METHOD = EdgeLMForecast.name
 QUANTILES = (0.025, 0.1, 0.5, 0.9, 0.975)
-RECENT = 36  # recent origins per step whose errors join the quantiles (3 hours at 5 min)
 REGIME_RUN = 3  # consecutive actual values outside their step's 95% band (one origin's forecast) for a regime change
 
 
@@ -122,6 +124,7 @@ class Regime:
     direction: str  # "up" (above the band: a flash crowd) or "down" (below: an outage)
     ratio: float  # actual / forecast over that run
     steps_outside: int  # how many origins within the hold saw such a run on that side
+    level_ratio: float = 1.0  # what the history before the break(s) was multiplied by for this forecast
 
 
 @dataclass
@@ -148,7 +151,6 @@ class Forecaster:
     methods: dict[str, Method]
     weights: np.ndarray  # (max_horizon, len(methods)): per step, the weight of each method (rows sum to 1)
     residuals: np.ndarray  # (n_origins, max_horizon): backtest errors of the combination, divided by the level
-    fast_weights: np.ndarray | None = None  # as weights, over FAST methods only: what a regime change forecasts with
     backtest_mae: dict[str, np.ndarray] = field(default_factory=dict)  # per candidate (and "forecaster"), per step
     recent_weight: float = 0.5  # share of the quantiles' mass carried by the recent errors (chosen on the bench traces'
     # training parts only: fitted on their first 75%, scored on the rest; see README "Forecasting")
@@ -157,10 +159,12 @@ class Forecaster:
     # features (yesterday, the 7-day profile) need that long to see a new level; a shorter hold handed a x3 shift back
     # to them after an hour, and their 1-hour error was then above persistence's (tests/forecast/test_regime.py).
     regime_hold: int | None = None
+    # Origins (per step) whose errors calibrate the quantiles at predict time (None: one period, a day).
+    calibration_window: int | None = None
+    rolling_selection: bool = True  # re-select per step on the rolling window at predict time (see `_combined`)
 
     def __post_init__(self) -> None:
-        if self.fast_weights is None:
-            self.fast_weights = self.weights
+        self.window = self.calibration_window or self.period
         self.band = np.quantile(self.residuals, [0.025, 0.975], axis=0)  # the 95% band per step regimes are seen by
 
     def _name(self, weights: np.ndarray) -> str:
@@ -177,7 +181,7 @@ class Forecaster:
 
     def _clean_tail(self, history: np.ndarray) -> np.ndarray:
         # Only the tail the methods read is cleaned, so predict costs the same on a day or a year of history.
-        need = self.min_history + RECENT + self.max_horizon + REGIME_RUN + 2 * max(self.period, self.regime_hold or 0)
+        need = self.min_history + self.max_horizon + REGIME_RUN + max(self.period, self.regime_hold or 0, self.window)
         tail = np.asarray(history, dtype=float).ravel()[-need:]
         if len(tail) == 0:
             raise ValueError("history is empty")
@@ -233,54 +237,97 @@ class Forecaster:
             quantiles[b] = np.maximum(quantiles[b], quantiles[a])
         return Prediction(values=point, quantiles=quantiles, regime=regime, model=model)
 
+    @property
+    def online(self) -> bool:
+        """Whether predict re-selects per step on the rolling window: not with a slow method (edge_lm) among them."""
+        return self.rolling_selection and all(m.max_backtest_origins is None for m in self.methods.values())
+
+    def _combined(self, y: np.ndarray, origins: np.ndarray, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(forecasts of the combination from `origins` of y, (len(origins), max_horizon); its weights per step).
+        Online (see `online`): per step, the single method or the mean of two with the lowest MAE over the errors of
+        the last `calibration_window` origins that are already observed (`seen`), as fit chose on its backtest;
+        with fewer than half a window of them, fit's choice."""
+        hmax, names = self.max_horizon, list(self.methods)
+        use = range(len(names)) if self.online else [j for j in range(len(names)) if self.weights[:, j].any()]
+        runs = {j: self.methods[names[j]].predict_many(y, origins, hmax) for j in use}
+        weights = self.weights
+        if self.online:
+            ahead = np.minimum(origins[:, None] + np.arange(1, hmax + 1)[None, :], len(y) - 1)
+            weights = self.weights.copy()
+            combos = [(j,) for j in use] + list(itertools.combinations(use, 2))
+            for h in range(hmax):
+                rows = np.flatnonzero(seen[:, h])[-self.window:]
+                if len(rows) < self.window // 2:
+                    continue
+                actual = y[ahead[rows, h]]
+                mae = [np.abs(np.mean([runs[j][rows, h] for j in c], axis=0) - actual).mean() for c in combos]
+                best = combos[int(np.argmin(mae))]
+                weights[h] = 0.0
+                weights[h, list(best)] = 1.0 / len(best)
+        out = np.zeros((len(origins), hmax))
+        for j, f in runs.items():
+            out += weights[:, j] * f
+        return out, weights
+
     def _predict(self, y: np.ndarray, steps: int, levels: np.ndarray):
         """(point over `steps`, per-step scaled quantile offsets (max_horizon, len(levels)), regime, model name)."""
-        t = len(y) - 1
-        names = list(self.methods)
-        used = [n for j, n in enumerate(names) if self.weights[:steps, j].any() or self.fast_weights[:steps, j].any()]
-        origins = np.arange(max(t - RECENT - steps, self.min_history - 1), t + 1)
-        runs = {n: self.methods[n].predict_many(y, origins, steps) for n in used}
-
-        def combine(weights, forecasts, k):
-            return sum(weights[:k, names.index(n)] * f for n, f in forecasts.items())
-
-        # The regime check: REGIME_RUN steps of the normal forecast from each origin of the last `hold` steps.
-        k, hold = min(REGIME_RUN, self.max_horizon), self.regime_hold or self.period
-        check = np.arange(max(t - hold - k, self.min_history - 1), t + 1)
-        ahead = check[:, None] + np.arange(1, k + 1)[None, :]
-        normal_k = combine(self.weights, {n: self.methods[n].predict_many(y, check, k) for n in used
-                                          if self.weights[:k, names.index(n)].any()}, k)
-        regime = self._regime(np.where(ahead <= t, y[np.minimum(ahead, t)], np.nan), normal_k,
-                              recent_level(y, check))
-        normal = combine(self.weights, runs, steps)
-        scale = recent_level(y, origins)[:, None]
-        ahead = origins[:, None] + np.arange(1, steps + 1)[None, :]
+        t, hmax = len(y) - 1, self.max_horizon
+        k, hold = min(REGIME_RUN, hmax), self.regime_hold or self.period
+        # One set of origins serves both the regime check (the last `hold` origins, their first k steps) and the rolling
+        # calibration (the last `calibration_window` origins whose step h is already observed, for every h).
+        origins = np.arange(max(t - max(hold + k, self.window + hmax), self.min_history - 1), t + 1)
+        ahead = origins[:, None] + np.arange(1, hmax + 1)[None, :]
         seen = ahead <= t
+        normal, weights = self._combined(y, origins, seen)
         actual = np.where(seen, y[np.minimum(ahead, t)], np.nan)
-        chosen, weights = (combine(self.fast_weights, runs, steps), self.fast_weights) if regime else (normal, self.weights)
-        err = (actual - chosen) / scale
-        share = self.regime_recent_weight if regime else self.recent_weight
-        offsets = np.zeros((self.max_horizon, len(levels)))
-        for h in range(self.max_horizon):
-            recent = err[:, h][seen[:, h]][-RECENT:] if h < steps else np.empty(0)
-            offsets[h] = weighted_quantiles(self.residuals[:, h], recent, share, levels) if len(levels) else 0
-        return chosen[-1], offsets, regime, self._name(weights) + (" (regime change)" if regime else "")
+        scale = recent_level(y, origins)
+        regime, breaks = self._regime(actual[:, :k], normal[:, :k], scale, origins, hold)
+        # The rolling errors calibrate on this pass, whatever a regime change does next: a break's factor is taken
+        # from values that earlier origins forecast, so errors on the re-weighted history would look too small.
+        err = (actual - normal) / scale[:, None]
+        if regime is not None:
+            # Re-weight toward the recent past: everything before each break is multiplied by the ratio of what came
+            # after it (up to max_horizon steps) to what the forecast from just before it expected, so the profile
+            # features (yesterday, last week) see today's level at once. A flash crowd that ends gives a second break
+            # with about the inverse ratio, and the history before the crowd comes back to about where it was.
+            z, total = y.copy(), 1.0
+            for b in breaks:
+                i, m = b - 1 - origins[0], min(t - b + 1, hmax)
+                r = float(np.clip(y[b: b + m].sum() / max(abs(normal[i, :m].sum()), 1e-12), 0.05, 20.0))
+                z[:b] *= r
+                total *= r
+            regime.level_ratio = total
+            normal, weights = self._combined(z, origins, seen)
+        share = self.regime_recent_weight if regime is not None else self.recent_weight
+        offsets = np.zeros((hmax, len(levels)))
+        if len(levels):
+            for h in range(hmax):
+                recent = err[seen[:, h], h][-self.window:]
+                offsets[h] = weighted_quantiles(self.residuals[:, h], recent, share, levels)
+        name = self._name(weights) + (f" (regime change: history x{regime.level_ratio:.2f})" if regime is not None else "")
+        return normal[-1, :steps], offsets, regime, name
 
-    def _regime(self, actual: np.ndarray, forecast: np.ndarray, scale: np.ndarray) -> Regime | None:
-        """Regime in force at the last origin: the latest origin, within the hold, whose next REGIME_RUN actual
-        values all left the normal forecast's 95% band of their step on one side (module doc)."""
-        k = REGIME_RUN
-        err = (actual[:, :k] - forecast[:, :k]) / scale[:, None]  # NaN where the actual value is not known yet
+    def _regime(self, actual: np.ndarray, forecast: np.ndarray, scale: np.ndarray, origins: np.ndarray, hold: int
+                ) -> tuple[Regime | None, list[int]]:
+        """(regime in force at the last origin, the breaks within the hold in time order). A break is the first step of
+        a run of REGIME_RUN actual values that all left the normal forecast's 95% band of their step on one side,
+        from one origin; consecutive such origins on one side are one break (module doc)."""
+        k = actual.shape[1]
+        err = (actual - forecast) / scale[:, None]  # NaN where the actual value is not known yet: never outside
         above, below = (err > self.band[1, :k]).all(1), (err < self.band[0, :k]).all(1)
-        runs = np.flatnonzero(above | below)
-        runs = runs[runs >= len(err) - k - (self.regime_hold or self.period)]
-        if len(runs) == 0:
-            return None
-        o = runs[-1]
-        sign = 1 if above[o] else -1
-        return Regime(started=len(err) - 2 - o, direction="up" if sign > 0 else "down",
-                      ratio=float(actual[o, :k].sum() / max(abs(forecast[o, :k].sum()), 1e-12)),
-                      steps_outside=int((above if sign > 0 else below).sum()))
+        side = np.where(above, 1, np.where(below, -1, 0))
+        within = origins >= origins[-1] - k - hold
+        hits = np.flatnonzero((side != 0) & within)
+        if len(hits) == 0:
+            return None, []
+        starts = [i for i in hits if i == 0 or side[i - 1] != side[i] or not within[i - 1]]
+        breaks = [int(origins[i]) + 1 for i in starts]
+        o = hits[-1]
+        sign = side[o]
+        regime = Regime(started=int(origins[-1] - origins[o] - 1), direction="up" if sign > 0 else "down",
+                        ratio=float(actual[o].sum() / max(abs(forecast[o].sum()), 1e-12)),
+                        steps_outside=int((side[within] == sign).sum()))
+        return regime, breaks
 
     def _extend(self, y: np.ndarray, point: np.ndarray, horizon: int) -> np.ndarray:
         """Continue `point` to `horizon` steps, seasonally naive over history + forecast."""
@@ -324,28 +371,28 @@ def fit_forecaster(series: np.ndarray, period: int, max_horizon: int = 36, metho
     result = backtest(y, period, max_horizon, methods=candidates, test_len=validation, stride=stride, clean=False,
                       refits=refits)
 
-    # Per step: the single method or the mean of two with the lowest backtest MAE; for regime changes, the best of FAST.
+    # Per step: the single method or the mean of two with the lowest backtest MAE.
     combos = [(a,) for a in candidates] + list(itertools.combinations(candidates, 2))
     errors = {c: np.mean([result.forecasts[m] for m in c], axis=0) - result.actual for c in combos}
     mae = {c: np.abs(e).mean(0) for c, e in errors.items()}
-    fast = [(m,) for m in FAST if m in candidates]
-    weights, fast_weights = np.zeros((max_horizon, len(candidates))), np.zeros((max_horizon, len(candidates)))
+    weights = np.zeros((max_horizon, len(candidates)))
     combined_error = np.empty_like(result.actual)
     for h in range(max_horizon):
         best = min(combos, key=lambda c: mae[c][h])
         for m in best:
             weights[h, candidates.index(m)] = 1.0 / len(best)
-        fast_weights[h, candidates.index(min(fast, key=lambda c: mae[c][h])[0])] = 1.0
         combined_error[:, h] = errors[best][:, h]
     residuals = combined_error / recent_level(y, result.origins)[:, None]
 
-    used = [m for j, m in enumerate(candidates) if weights[:, j].any() or fast_weights[:, j].any()]
+    # Every candidate is refitted when predict re-selects online (no slow method among them); else the chosen ones.
+    online = all(METHODS[m].max_backtest_origins is None for m in candidates)
+    used = [m for j, m in enumerate(candidates) if online or weights[:, j].any()]
     keep = [candidates.index(m) for m in used]
     fitted = {m: METHODS[m]().fit(y, period, max_horizon, plan_length=split) for m in used}  # the validated features
     bt_mae = {m: np.abs(result.forecasts[m] - result.actual).mean(0) for m in candidates}
     bt_mae["forecaster"] = np.abs(combined_error).mean(0)  # in-sample for the selection: optimistic, for information
     return Forecaster(period=period, max_horizon=max_horizon, methods=fitted, weights=weights[:, keep],
-                      fast_weights=fast_weights[:, keep], residuals=residuals, backtest_mae=bt_mae)
+                      residuals=residuals, backtest_mae=bt_mae)
 
 
 # --- backtest ----------------------------------------------------------------------------------------------------------

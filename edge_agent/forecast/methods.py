@@ -34,7 +34,15 @@ from contextlib import nullcontext
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import RidgeCV
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
+
+_THREADPOOLS: list[ThreadpoolController] = []  # found once per process: finding the libraries costs ~5 ms
+
+
+def _one_thread():
+    if not _THREADPOOLS:
+        _THREADPOOLS.append(ThreadpoolController())
+    return _THREADPOOLS[0].limit(limits=1, user_api="openmp")
 
 class Method:
     """fit(y, period, max_horizon) -> self; predict(history, horizon) -> (horizon,); predict_many for backtests."""
@@ -266,7 +274,7 @@ class Boosted(Method):
             return (profile + level * linear).reshape(len(origins), horizon)
         # One forecast is a few dozen rows: starting OpenMP threads for them costs 20+ ms on a busy 2-core box, one
         # thread costs 0.4 ms. Backtests (many rows) keep all threads.
-        with threadpool_limits(1, user_api="openmp") if len(t) < 5000 else nullcontext():
+        with _one_thread() if len(t) < 5000 else nullcontext():
             scaled = linear + self.model.predict(np.column_stack([x, linear]))
         return (profile + level * scaled).reshape(len(origins), horizon)
 

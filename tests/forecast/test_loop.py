@@ -123,3 +123,26 @@ def test_run_waits_out_redis_outages_and_handles_what_it_had_received_first(redi
     assert len(loop.targets["port:4:2:tx_bps"].samples) == n + 1
     assert loop.published >= 1
     assert {m.target for _, m in bus.read_range(r, bus.Streams.FORECASTS)} == {"port:4:2:tx_bps"}
+
+
+def test_regime_changes_are_published_once_and_queryable(redis_client):
+    """A target entering a regime change gives one RegimeChange (start) on the audit stream and in the
+    FORECAST_REGIMES hash; staying in it publishes nothing more; leaving it gives one (end)."""
+    from netgpt.core.messages import RegimeChange
+    from netgpt.edge_agent.forecast.forecaster import Regime
+
+    r = redis_client
+    loop = ForecastLoop(r, period=PERIOD, step_s=STEP_S, consumer="t-regime")
+    target, state = "port:1:1:tx_bps", loop.targets["port:1:1:tx_bps"]
+    up = Regime(started=2, direction="up", ratio=3.1, steps_outside=1, level_ratio=2.9)
+    loop._regime(target, state, up, T0 + 100, "forecast:x")
+    loop._regime(target, state, up, T0 + 101, "forecast:x")
+    audit = [m for _, m in bus.read_range(r, bus.Streams.AUDIT) if isinstance(m, RegimeChange)]
+    assert [(m.state, m.direction, m.target) for m in audit] == [("start", "up", target)]
+    assert audit[0].since_ts == T0 + 100 - 2 * STEP_S and audit[0].ratio == 3.1
+    stored = parse_message(r.hget(bus.Keys.FORECAST_REGIMES, target))
+    assert stored.state == "start"
+    loop._regime(target, state, None, T0 + 400, "forecast:x")
+    audit = [m for _, m in bus.read_range(r, bus.Streams.AUDIT) if isinstance(m, RegimeChange)]
+    assert [m.state for m in audit] == ["start", "end"]
+    assert parse_message(r.hget(bus.Keys.FORECAST_REGIMES, target)).state == "end"
