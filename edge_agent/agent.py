@@ -52,7 +52,7 @@ class AgentSettings(Settings):
     # (bench/collab.py, first run: 16 of 32 prompts answered off-topic by the edge LM).
     route_threshold: float = Field(1.0, ge=0, le=1, description="routed mode: the edge answers at this confidence")
     cloud_prefill: bool = Field(True, description="The cloud continues a begun answer (vLLM's continue_final_message, "
-                                "as `netgpt cloud serve`): an answer that ignores the user's place is asked again so")
+                                "as `netgpt cloud serve`); only the engine's prefill mode, off by default, uses it")
     capacity_rps: float = Field(2.0, gt=0, description="Requests per second this node is announced to serve")
 
 

@@ -4,14 +4,19 @@ A tiny edge LM writing the completed prompt freely would invent places and times
   1. which facts matter, decided once per request (`select_facts` -> RequestFacts): the request's service class (from
      the user-intent model) and its wording pick fact kinds (city and local time always; points of interest for things
      to see or eat; coordinates for routes); the cell's points of interest are ranked against the request by their
-     notes (MiniLM), and the best one opens the answer; the instant whose local time is stated is fixed there too;
+     notes (MiniLM); the instant whose local time is stated is fixed there too;
   2. every output renders that one selection, with the facts stated verbatim from the cell's CellContext
-     (edge_agent/location/cells.py): the completed prompt with its opener and system message for the cloud
-     (`complete_prompt`), the exact answer to a plain lookup such as "what time is it here?" (`context_answer`, no LM),
-     and what the node knows when the edge cannot answer (`known_facts`);
+     (edge_agent/location/cells.py): the completed prompt and its system message for the cloud (`complete_prompt`),
+     the exact answer to a plain lookup such as "what time is it here?" (`context_answer`, no LM), what the node knows
+     when the edge cannot answer (`known_facts`), and the facts alone for a system message (`retrieval_system`, the
+     bench's retrieval baseline);
   3. the edge LM (with its `complete` adapter when loaded) may add a short continuation of the request; it is kept only
      when the LM is confident, and any sentence of it carrying a fact the context does not state is removed
      (RequestFacts.scrub, i.e. edge_agent/location/fact_check.py against the same cell, instant and request).
+
+The cloud is asked the question and answers it in its own words: nothing tells it how to begin. The opener
+("In Osaka, Japan, at 23:05, Dotonbori") exists only for the prefill mode (`prefill=True`, off by default), where it is
+sent as the begun answer; it is then the edge's text, reported apart from the cloud's (EdgePromptResponse.answer_edge_prefix).
 """
 from __future__ import annotations
 
@@ -173,19 +178,16 @@ def known_facts(f: RequestFacts) -> str:
     return "What this node knows: " + context_sentence(f, f.kinds, to_user=True)
 
 
-def cloud_system(f: RequestFacts, prefilled: bool = False) -> str:
+def cloud_system(f: RequestFacts) -> str:
     """A short system message: the user's location is given, the answer is for that place, in English. (A longer one,
-    "You are a helpful local assistant...", made SmolLM2-135M refuse as "a local Japanese assistant".) A prefilled
-    answer states the place itself, so its system message only says where to answer for."""
+    "You are a helpful local assistant...", made SmolLM2-135M refuse as "a local Japanese assistant".)"""
     city, country = f.facts["city"], f.facts["country"]
-    if prefilled:
-        return f"Answer for {city}, {country}, in English, briefly."
     return f"The user is in {city}, {country}. Answer for {city}, in English, briefly."
 
 
 def opener(f: RequestFacts, kinds: Sequence[str]) -> str:
-    """How the cloud is asked to begin: with the place and the clock facts it was sent, and the most relevant point of
-    interest when the request is about places, so a 135M model uses them."""
+    """The prefill mode's begun answer (off by default): the place and the clock facts, and the most relevant point of
+    interest when the request is about places. Edge text, never counted as the cloud's."""
     fact = f.facts
     text = f"In {fact['city']}, {fact['country']}"
     if "timezone" in kinds:
@@ -215,40 +217,36 @@ class LMText:
 @dataclass
 class CompletedPrompt:
     text: str
-    fact_kinds: list[str]  # the kinds the prompt (or its opener) states
+    fact_kinds: list[str]  # the kinds the prompt states
     edge_tokens_in: int = 0
     edge_tokens_out: int = 0
     flags: list[str] = field(default_factory=list)
     system: str | None = None  # the system message for the cloud (None: the engine's default)
-    opener: str = ""  # how the cloud is asked to begin its answer
-    prefilled: bool = False  # the opener is sent as the start of the answer (not asked for in the prompt)
+    opener: str = ""  # prefill mode only: the begun answer the cloud continues (edge text)
+    prefilled: bool = False  # the opener is sent as the start of the answer
+    draft: str = ""  # the edge LM's words added to the request ("" when it added none)
 
 
 def complete_prompt(f: RequestFacts, lm=None, draft_tokens: int = 12, draft_min_confidence: float = 0.35,
                     compact: bool = False, prefill: bool = False) -> CompletedPrompt:
     """The user's request completed with its selected facts. `lm` (an EdgeLM, optional) may add a continuation.
-    `compact` (routed mode): only the facts the request needs, in one short bracketed line: fewer cloud tokens. With
-    `prefill` (the cloud continues a begun answer) the compact form states the facts in the opener alone, which is
-    sent as the start of the answer: fewer tokens still."""
+    `compact` (routed mode): only the facts the request needs, in one short bracketed line: fewer cloud tokens.
+    `prefill` (off by default; the cloud must speak continue_final_message): the answer is begun by the opener, which
+    the cloud continues; the opener is edge text, not the cloud's."""
     request = f.request
     flags: list[str] = []
     tokens_in = tokens_out = 0
+    draft = ""
     if lm is not None and draft_tokens > 0 and not compact:  # the compact form sends the user's words only
-        draft = lm.generate(request, max_tokens=draft_tokens, stop_at_sentence=True)
-        tokens_in, tokens_out = draft.tokens_in, draft.tokens_out
-        clean, removed = f.scrub(draft.text)
+        out = lm.generate(request, max_tokens=draft_tokens, stop_at_sentence=True)
+        tokens_in, tokens_out = out.tokens_in, out.tokens_out
+        clean, removed = f.scrub(out.text)
         if removed:
             flags.append("edge_draft_fact_removed")
-        if clean and draft.confidence >= draft_min_confidence and not removed:
+        if clean and out.confidence >= draft_min_confidence and not removed:
+            draft = clean
             request = f"{request} {clean}".strip()
             flags.append("edge_draft_used")
-    best, note = f.best_place, f.ctx.poi_notes.get(f.best_place)
-    if compact and prefill:  # routed, the cloud continues the opener: it carries the facts, the prompt the place's note
-        kinds = list(f.compact)
-        shown = note if "points_of_interest" in kinds else None
-        completed = f"{request}\n({best}: {shown})" if shown else request
-        return CompletedPrompt(completed, kinds, tokens_in, tokens_out, flags, cloud_system(f, prefilled=True),
-                               opener(f, kinds), prefilled=True)
     if compact:  # routed: only the facts the request needs, one short line
         kinds = list(f.compact)
         fact = f.facts
@@ -260,18 +258,24 @@ def complete_prompt(f: RequestFacts, lm=None, draft_tokens: int = 12, draft_min_
         if "timezone" in kinds:
             facts.append(fact["timezone"])
         if "points_of_interest" in kinds:  # the most relevant place only: a list gets listed back
+            best, note = f.best_place, f.ctx.poi_notes.get(f.best_place)
             facts.append(f"{best}: {note}" if note is not None else best)
-        start = opener(f, kinds)
-        completed = f"{request}\n[{'; '.join(facts)}]\nStart with: {start}"
+        completed = f"{request}\n[{'; '.join(facts)}]"
     else:
-        # Question first, facts after, and an explicit opening: SmolLM2-135M (the offline cloud) drifts into French for
-        # a French city and echoes the facts instead of answering when they come first (tried on a few prompts by hand;
-        # the opener with the place and time, and the system message, chosen on bench/collab_dev_prompts.jsonl).
+        # Question first, facts after: SmolLM2-135M (the offline cloud) echoes the facts instead of answering when they
+        # come first, and drifts into French for a French city without the "in English" (tried by hand in session 1).
         kinds = list(f.kinds)
-        start = opener(f, kinds)
-        completed = (f"{request}\n({context_sentence(f, kinds)})\n"
-                     f"Answer the question in English. Start with: {start}")
-    return CompletedPrompt(completed, kinds, tokens_in, tokens_out, flags, cloud_system(f), start)
+        completed = f"{request}\n({context_sentence(f, kinds)})\nAnswer in English."
+    start = opener(f, kinds) if prefill else ""
+    return CompletedPrompt(completed, kinds, tokens_in, tokens_out, flags, cloud_system(f), start,
+                           prefilled=prefill, draft=draft)
+
+
+def retrieval_system(f: RequestFacts) -> str:
+    """The same facts as the completed prompt, as a system message for the raw request (plain retrieval, no edge LM
+    and no rewriting: the bench's `retrieval` baseline)."""
+    return (f"{cloud_system(f)} What is known about the user's location: "
+            f"{context_sentence(f, f.kinds, to_user=True)}")
 
 
 # --- 3. exact answers from the context --------------------------------------------------------------------------------

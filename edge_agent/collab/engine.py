@@ -5,8 +5,7 @@
   edge-only   the edge answers alone: exactly from the context for plain lookups, else with its own LM
   routed      the edge answers when it is confident (a context lookup, or its LM's mean token probability at or above
               `route_threshold`), otherwise the cloud answers a compact completion (as Hybrid LLM / RouteLLM route):
-              the request, the best place's note, and the answer begun by the opener with the facts the request needs
-              (with `cloud_prefill`; else one bracketed fact line and "Start with:"), no edge draft
+              the request and one bracketed line of the facts it needs, no edge draft
 
 One request's trip is CollabEngine.handle, read top to bottom: the request's facts are selected once
 (completion.select_facts: fact kinds, points of interest ranked against the request, the instant whose local time is
@@ -15,11 +14,11 @@ edge's exact or LM answer, the fact check of what the edge LM writes, and the fa
 left. Cloud-only selects nothing unless the cloud fails and the edge answers after all.
 
 Completed prompts (netgpt, routed) bring their own system message: the user's city and country, answer for that place,
-in English; cloud-only keeps the generic SYSTEM_PROMPT. They also ask the cloud to begin its answer with an opener
-("In Osaka, Japan, at 20:02, Kuromon Market"). An answer that names neither the city nor the country (SmolLM2-135M
-sometimes refuses, or echoes the question) is asked once more with the opener as the start of the answer, which the
-cloud continues (vLLM's continue_final_message; flag `cloud_reasked_with_opener`, tokens of both calls counted). Turn
-this off (`cloud_prefill`) for a cloud that does not speak that extension.
+in English; cloud-only keeps the generic SYSTEM_PROMPT. The cloud answers the question in its own words: it is not told
+how to begin, and its answer is not asked again when it leaves the place out. The prefill mode (`prefill_opener`, off
+by default; needs a cloud that speaks vLLM's continue_final_message, `cloud_prefill`) begins the cloud's answer with
+the edge's opener ("In Osaka, Japan, at 20:02, Kuromon Market"); that opener is edge text: the response reports it in
+`answer_edge_prefix` (flag `edge_prefilled_opener`), and `cloud_generated_text` leaves it out.
 
 The cloud is any OpenAI-compatible endpoint, called with the official `openai` client, a timeout and no retries. When
 it cannot be reached, fails (5xx) or is busy (408, 429) the edge answers instead and the response says so (flag
@@ -28,7 +27,6 @@ layer turns into a 502 with the cloud's reason.
 """
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -41,21 +39,25 @@ from netgpt.edge_agent.collab.completion import (CompletedPrompt, Embed, Request
                                                  context_answer, known_facts, select_facts)
 from netgpt.edge_agent.collab.edge_lm import EdgeLM
 from netgpt.edge_agent.location.cells import CellContext
-from netgpt.edge_agent.location.fact_check import normalise
 from netgpt.edge_agent.user_intent.classifier import embed_texts
 from netgpt.models.cloud_client import openai_client
 
 SYSTEM_PROMPT = "You are a helpful assistant. Always answer in English, briefly."  # cloud-only; completions bring their own
 CLOUD_DOWN = "cloud_unreachable_edge_answer"
-REASKED = "cloud_reasked_with_opener"
+PREFILLED = "edge_prefilled_opener"  # the answer begins with the edge's opener (prefill mode), the cloud continued it
 EDGE_LM = "edge_lm_answer"
 FACTS_ONLY = "edge_facts_only"  # the edge could not answer: the response states only the cell's facts
 
 
-def states_place(answer: str, ctx: CellContext) -> bool:
-    """Whether an answer names the cell's city (or country): the least a personalised answer does."""
-    text = normalise(answer)
-    return any(re.search(rf"\b{re.escape(normalise(name))}\b", text) for name in (ctx.city, ctx.country))
+def cloud_generated_text(resp: EdgePromptResponse) -> str:
+    """The part of a response's answer the cloud generated: "" when the edge answered, and never the edge's prefilled
+    opener. What the bench scores."""
+    if resp.answered_by != "cloud":
+        return ""
+    prefix = resp.answer_edge_prefix
+    if prefix and resp.answer.startswith(prefix):
+        return resp.answer[len(prefix):].strip()
+    return resp.answer
 
 
 class CloudUnavailable(RuntimeError):
@@ -133,8 +135,9 @@ class CollabEngine:
 
     def __init__(self, cells: dict[str, CellContext], lm: EdgeLM | None, cloud: CloudClient | None,
                  route_threshold: float = 1.0, edge_max_tokens: int = 48, draft_tokens: int = 12, source: str = "",
-                 cloud_prefill: bool = True, embed: Embed = embed_texts):
+                 cloud_prefill: bool = True, embed: Embed = embed_texts, prefill_opener: bool = False):
         self.cells, self.lm, self.cloud, self.cloud_prefill = cells, lm, cloud, cloud_prefill
+        self.prefill_opener = prefill_opener and cloud_prefill  # the prefill mode needs a cloud that continues answers
         self.route_threshold, self.edge_max_tokens, self.draft_tokens = route_threshold, edge_max_tokens, draft_tokens
         self.source, self.embed = source, embed
 
@@ -167,7 +170,7 @@ class CollabEngine:
         text = req.text.strip()
 
         # What the request is told about its cell is selected here, once, and every output renders that selection: the
-        # completed prompt, its opener and system message, and the edge's own answer. Cloud-only sends the raw prompt
+        # completed prompt, its system message (and the opener in the prefill mode), and the edge's own answer. Cloud-only sends the raw prompt
         # with the generic system message, so it selects only if the edge has to answer after all (answer_at_edge).
         facts: RequestFacts | None = None
         done = CompletedPrompt(text, [])  # cloud-only: the raw prompt, no facts, the generic system message
@@ -175,7 +178,7 @@ class CollabEngine:
         if req.mode != CollabMode.cloud_only:
             facts = select_facts(text, ctx, now, service, self.embed)
             done = complete_prompt(facts, self.lm, self.draft_tokens, compact=req.mode == CollabMode.routed,
-                                   prefill=self.cloud_prefill)
+                                   prefill=self.prefill_opener)
             edge_ms = (time.perf_counter() - t0) * 1000
         flags = list(done.flags)
         edge_in, edge_out = done.edge_tokens_in, done.edge_tokens_out
@@ -209,15 +212,10 @@ class CollabEngine:
             try:
                 if self.cloud is None:
                     raise CloudUnavailable("no cloud LLM configured")
-                start = done.opener
-                cloud = self.cloud.ask(done.text, done.system, prefill=start if done.prefilled else None)
-                if start and self.cloud_prefill and not done.prefilled and not states_place(cloud.text, ctx):
-                    # The answer ignores the place it was given (a refusal, an echo of the question): ask once more
-                    # with the answer begun by the opener, which the cloud continues.
-                    again = self.cloud.ask(done.text, done.system, prefill=start)
-                    cloud = CloudAnswer(again.text, cloud.tokens_in + again.tokens_in,
-                                        cloud.tokens_out + again.tokens_out, cloud.ms + again.ms)
-                    flags.append(REASKED)
+                prefix = done.opener if done.prefilled else None
+                cloud = self.cloud.ask(done.text, done.system, prefill=prefix)
+                if prefix:
+                    flags.append(PREFILLED)
             except CloudUnavailable as exc:
                 answer = answer_at_edge()
                 flags += [CLOUD_DOWN, f"cloud_error: {exc}", *answer.flags()]
@@ -229,4 +227,5 @@ class CollabEngine:
             cloud_tokens_in=cloud.tokens_in if cloud else 0, cloud_tokens_out=cloud.tokens_out if cloud else 0,
             edge_ms=round(edge_ms, 2), cloud_ms=round(cloud.ms, 2) if cloud else 0.0,
             total_ms=round((time.perf_counter() - t0) * 1000, 2), flags=flags, location_facts=done.fact_kinds,
-            edge_confidence=edge_conf)
+            edge_confidence=edge_conf, answer_edge_prefix=done.opener if cloud and done.prefilled else "",
+            edge_lm_draft=done.draft)

@@ -418,6 +418,9 @@ class EdgePromptResponse(Message):
     location_facts: list[str] = Field(default_factory=list,
                                       description="Kinds of location facts the edge added, e.g. 'city', 'local_time'")
     edge_confidence: float | None = Field(None, ge=0, le=1, description="How sure the edge was of its own answer")
+    answer_edge_prefix: str = Field("", description="The start of `answer` that the edge wrote (the prefill mode's "
+                                                    "opener), which the cloud continued; not the cloud's text")
+    edge_lm_draft: str = Field("", description="The edge LM's own words added to the completed prompt")
 
 
 AnyMessage = Annotated[

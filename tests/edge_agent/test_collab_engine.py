@@ -1,6 +1,7 @@
-"""The collaboration engine alone, with a scripted cloud and scripted edge LMs: the repair of answers that ignore the
-user's place (the real cloud service's continuation is tested in tests/models/test_cloud_service.py), the edge's own
-answers, and one fact selection per request."""
+"""The collaboration engine alone, with a scripted cloud and scripted edge LMs: the cloud answers in its own words
+(no forced opener, no re-asking), the prefill mode (off by default) keeps its opener apart from the cloud's text (the
+real cloud service's continuation is tested in tests/models/test_cloud_service.py), the edge's own answers, and one
+fact selection per request."""
 from __future__ import annotations
 
 import pytest
@@ -8,7 +9,7 @@ import pytest
 from netgpt.core.messages import CollabMode, EdgePromptRequest
 from netgpt.edge_agent.collab import completion
 from netgpt.edge_agent.collab.completion import LMText
-from netgpt.edge_agent.collab.engine import REASKED, CloudAnswer, CollabEngine
+from netgpt.edge_agent.collab.engine import PREFILLED, CloudAnswer, CollabEngine, cloud_generated_text
 from netgpt.edge_agent.user_intent.classifier import embed_texts
 from tests.edge_agent.conftest import FIXED_NOW
 
@@ -17,45 +18,51 @@ class ScriptedCloud:
     """Answers `first` to a fresh question and continues a begun answer with `then`; records every call."""
 
     def __init__(self, first: str, then: str = " is a fine choice."):
-        self.first, self.then, self.calls = first, then, []
+        self.first, self.then, self.calls, self.prompts = first, then, [], []
 
     def ask(self, prompt, system=None, prefill=None):
         self.calls.append(prefill)
+        self.prompts.append(prompt)
         text = prefill + self.then if prefill else self.first
         return CloudAnswer(text, 50, 10, 5.0)
 
 
-def handle(cells, cloud, mode="netgpt", prefill=True, text="where can I try takoyaki tonight"):
-    engine = CollabEngine(cells, None, cloud, cloud_prefill=prefill)
+def handle(cells, cloud, mode="netgpt", text="where can I try takoyaki tonight", **options):
+    engine = CollabEngine(cells, None, cloud, **options)
     return engine.handle(EdgePromptRequest(user="u", cell="c3", text=text, mode=CollabMode(mode)), now=FIXED_NOW)
 
 
-def test_an_answer_ignoring_the_place_is_asked_again_begun_by_the_opener(cells):
-    cloud = ScriptedCloud("I'm sorry, as a Japanese-English assistant I cannot help.")  # "Japanese" is not "Japan"
-    resp = handle(cells, cloud)
-    assert cloud.calls == [None, "In Osaka, Japan, at 23:05 on Thursday, Dotonbori"]
-    assert resp.answer == "In Osaka, Japan, at 23:05 on Thursday, Dotonbori is a fine choice." and REASKED in resp.flags
-    assert (resp.cloud_tokens_in, resp.cloud_tokens_out) == (100, 20)  # both calls are counted
+@pytest.mark.parametrize("mode", ["netgpt", "routed"])
+def test_the_cloud_answers_in_its_own_words_once(cells, mode):
+    """An answer that leaves the place out is the cloud's answer: it is not asked again, nothing is begun for it, and
+    the prompt does not tell it how to begin."""
+    cloud = ScriptedCloud("I'm sorry, as a Japanese-English assistant I cannot help.")
+    resp = handle(cells, cloud, mode=mode)
+    assert cloud.calls == [None] and resp.answer == "I'm sorry, as a Japanese-English assistant I cannot help."
+    assert (resp.cloud_tokens_in, resp.cloud_tokens_out) == (50, 10) and PREFILLED not in resp.flags
+    assert "Start with" not in cloud.prompts[0] and "Osaka" in cloud.prompts[0]
+    assert resp.answer_edge_prefix == "" and cloud_generated_text(resp) == resp.answer
 
 
-def test_an_answer_that_names_the_place_is_kept(cells):
-    cloud = ScriptedCloud("In Osaka, try Dotonbori.")
-    resp = handle(cells, cloud)
-    assert cloud.calls == [None] and resp.answer == "In Osaka, try Dotonbori." and REASKED not in resp.flags
-
-
-def test_without_continuation_support_there_is_no_second_call(cells):
-    cloud = ScriptedCloud("I'm sorry, I cannot help.")
-    resp = handle(cells, cloud, prefill=False)
-    assert cloud.calls == [None] and resp.answer == "I'm sorry, I cannot help."
-    assert handle(cells, ScriptedCloud("x"), mode="cloud-only").flags == []  # the raw prompt: nothing to repair
-
-
-def test_routed_mode_sends_the_opener_as_the_start_of_the_answer(cells):
+def test_the_prefill_mode_is_off_by_default_and_its_opener_is_edge_text(cells):
     cloud = ScriptedCloud("never used")
-    resp = handle(cells, cloud, mode="routed")
-    assert cloud.calls == ["In Osaka, Japan, at 23:05 on Thursday, Dotonbori"] and resp.answer.startswith(cloud.calls[0])
-    assert "23:05" not in resp.completed_prompt  # the clock travels in the opener only
+    resp = handle(cells, cloud, prefill_opener=True)
+    opener = "In Osaka, Japan, at 23:05 on Thursday, Dotonbori"
+    assert cloud.calls == [opener] and resp.answer == f"{opener} is a fine choice." and PREFILLED in resp.flags
+    assert resp.answer_edge_prefix == opener and cloud_generated_text(resp) == "is a fine choice."
+    # By default it is off; without a cloud that continues answers it cannot be turned on.
+    for off in ({}, {"prefill_opener": True, "cloud_prefill": False}):
+        plain = ScriptedCloud("In Osaka, try Dotonbori.")
+        resp = handle(cells, plain, **off)
+        assert plain.calls == [None] and resp.answer_edge_prefix == "" and PREFILLED not in resp.flags
+
+
+def test_an_answer_the_edge_wrote_has_no_cloud_text(cells):
+    resp = handle(cells, ScriptedCloud("x"), mode="edge-only", text="what time is it here?")
+    assert resp.answered_by == "edge" and "23:05" in resp.answer and cloud_generated_text(resp) == ""
+    down = handle(cells, None, mode="netgpt")  # no cloud: the edge's facts-only answer
+    assert down.answered_by == "edge" and cloud_generated_text(down) == ""
+    assert handle(cells, ScriptedCloud("x"), mode="cloud-only").flags == []  # the raw prompt
 
 
 class InventingLM:
@@ -132,7 +139,7 @@ def test_each_request_selects_its_facts_at_most_once(cells, monkeypatch, mode, c
 
     real_select = completion.select_fact_kinds
     monkeypatch.setattr(completion, "select_fact_kinds", select_fact_kinds)
-    cloud = ScriptedCloud("I'm sorry, I cannot help.") if cloud_up else None  # re-asked: a second cloud call
+    cloud = ScriptedCloud("I'm sorry, I cannot help.") if cloud_up else None
     engine = CollabEngine(cells, lm, cloud, route_threshold=0.5, embed=embed)
     resp = engine.handle(EdgePromptRequest(user="u", cell="c3", text=text, mode=CollabMode(mode)), now=FIXED_NOW)
     selected = 1 if resp.answered_by == "edge" or mode != "cloud-only" else 0

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from netgpt.core.messages import ServiceClass
-from netgpt.edge_agent.collab.completion import (complete_prompt, context_answer, rank_places, select_fact_kinds,
-                                                 select_facts)
+from netgpt.edge_agent.collab.completion import (complete_prompt, context_answer, rank_places, retrieval_system,
+                                                 select_fact_kinds, select_facts)
 from netgpt.edge_agent.location.cells import LocationConfigError, load_cells
 from netgpt.edge_agent.location.fact_check import scrub, unsupported_facts
 from netgpt.mininet_topos.mec import MecTopo
@@ -116,16 +116,25 @@ def test_context_answers_plain_lookups_exactly(cells):
     assert lookup("write me a poem about the sea", ctx) is None
 
 
-def test_full_completion_asks_the_cloud_to_answer_for_the_place_and_time(cells):
+def test_full_completion_states_the_facts_and_leaves_the_answer_to_the_cloud(cells):
     ctx = cells["c1"]
     done = complete("recommend a restaurant for dinner", ctx)
-    # The old town's note names its restaurants: the cloud is asked to begin there.
-    assert done.opener == "In Lyon, France, at 15:05, Vieux Lyon" and done.text.endswith(f"Start with: {done.opener}")
-    assert "Vieux Lyon (Renaissance old town" in done.text and not done.prefilled
-    assert complete("tell me a joke", ctx).opener == "In Lyon, France, at 15:05,"
-    when = complete("which time zone is this, and what is open today", ctx)
-    assert when.text.rstrip().endswith("In Lyon, France (Europe/Paris time zone), at 15:05 on Thursday,")
+    # The old town's note names its restaurants: it is ranked first among the places sent.
+    assert "Places near me: Vieux Lyon (Renaissance old town" in done.text and "15:05" in done.text
+    assert "Start with" not in done.text and done.opener == "" and not done.prefilled and done.draft == ""
+    assert done.text.startswith("recommend a restaurant for dinner\n(I am in Lyon, France;")
     assert done.system and "Lyon, France" in done.system and "English" in done.system
+    # The prefill mode (off by default) has an opener: the begun answer, edge text.
+    assert complete("recommend a restaurant for dinner", ctx, prefill=True).opener == "In Lyon, France, at 15:05, Vieux Lyon"
+    assert complete("tell me a joke", ctx, prefill=True).opener == "In Lyon, France, at 15:05,"
+    when = complete("which time zone is this, and what is open today", ctx, prefill=True)
+    assert when.opener == "In Lyon, France (Europe/Paris time zone), at 15:05 on Thursday,"
+
+
+def test_retrieval_system_message_carries_the_same_facts(cells):
+    f = select_facts("recommend a restaurant for dinner", cells["c1"], FIXED_NOW)
+    system = retrieval_system(f)
+    assert "You are in Lyon, France; the local time is 15:05." in system and "Vieux Lyon (" in system
 
 
 @pytest.mark.parametrize("cell", ["c1", "c2", "c3", "c4"])
@@ -154,13 +163,13 @@ def test_points_of_interest_are_ranked_by_what_the_request_is_about(cells):
     assert "points_of_interest" not in select_fact_kinds("tell me a joke", places=joke)
 
 
-def test_compact_prefilled_completion_puts_the_facts_in_the_opener(cells):
+def test_compact_completion_has_no_opener_unless_prefilled(cells):
     ctx = cells["c3"]
-    done = complete("where can I try takoyaki tonight", ctx, compact=True, prefill=True)
-    assert done.prefilled and done.opener == "In Osaka, Japan, at 23:05 on Thursday, Dotonbori"
-    assert done.text == f"where can I try takoyaki tonight\n(Dotonbori: {ctx.poi_notes['Dotonbori']})"
-    plain = complete("tell me a joke", ctx, compact=True, prefill=True)
-    assert plain.text == "tell me a joke" and plain.opener == "In Osaka, Japan,"
+    done = complete("where can I try takoyaki tonight", ctx, compact=True)
+    assert done.text == ("where can I try takoyaki tonight\n[Osaka, Japan; 23:05 Thursday; "
+                         f"Dotonbori: {ctx.poi_notes['Dotonbori']}]") and done.opener == "" and not done.prefilled
+    begun = complete("where can I try takoyaki tonight", ctx, compact=True, prefill=True)
+    assert begun.prefilled and begun.opener == "In Osaka, Japan, at 23:05 on Thursday, Dotonbori"
 
 
 def test_context_answers_nearby_places_but_not_open_requests(cells):
@@ -179,4 +188,4 @@ def test_without_an_encoder_places_keep_their_configured_order(cells):
     assert [n for n, _ in rank_places("street food", ctx, broken)] == ctx.points_of_interest
     done = complete_prompt(select_facts("where can I eat nearby", ctx, FIXED_NOW, embed=broken))
     assert "points_of_interest" in done.fact_kinds  # the cue word still selects them
-    assert done.opener.endswith(ctx.points_of_interest[0])
+    assert f"Places near me: {ctx.points_of_interest[0]} (" in done.text
