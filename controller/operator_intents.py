@@ -60,6 +60,7 @@ class OperatorIntents(NetgptApp):
         super().__init__(*args, **kwargs)
         self.active: dict[str, tuple[OperatorIntent, dict]] = {}  # intent_id -> (intent, what to undo)
         self.pending: dict[str, OperatorIntent] = {}  # intents whose time window has not started
+        self.installing: set[str] = set()
         self.meters: dict[int, dict[int, str]] = {}  # dpid -> meter id -> intent id
         self.errors: dict[int, str] = {}  # xid -> the switch's error, for the messages of the install under way
         self.store = IntentStore(self.redis)
@@ -254,18 +255,26 @@ class OperatorIntents(NetgptApp):
     def handle(self, intent: OperatorIntent, detail: str = "") -> None:
         if self.forwarding is None:
             raise Rejected("the controller is still starting")
-        if intent.intent_id in self.active:
-            return  # delivered twice (a restart re-reads the stream and the store): it is installed already
-        if self.store.get(intent.intent_id) is None:  # sent without the intent service: keep its lifecycle too
+        if intent.intent_id in self.active or intent.intent_id in self.installing:
+            return  # delivered twice (a restart re-reads the stream and the store): it is (being) installed already
+        record = self.store.get(intent.intent_id)
+        if record is None:  # sent without the intent service: keep its lifecycle too
             self.store.put(IntentRecord(intent_id=intent.intent_id, text=intent.text, state=IntentState.compiled,
                                         compiled=[intent], expires_ts=intent.expires_ts, source="controller"))
+        elif record.state in (IntentState.withdrawn, IntentState.failed):
+            self.logger.info("intent %s is %s: not installed", intent.intent_id, record.state.value)
+            return
         if intent.expires_ts is not None and intent.expires_ts <= time.time():
             raise Rejected("already expired")
         starts = intent.params.get("starts_ts")
         if starts is not None and starts > time.time():
             self.pending[intent.intent_id] = intent
             return
-        state = self.install(intent)
+        self.installing.add(intent.intent_id)  # the barriers yield: another delivery must not install it meanwhile
+        try:
+            state = self.install(intent)
+        finally:
+            self.installing.discard(intent.intent_id)
         self.active[intent.intent_id] = (intent, state)
         self._transition(intent.intent_id, IntentState.installed, detail or "every switch acknowledged")
         self._record(intent, True, "applied")

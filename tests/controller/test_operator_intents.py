@@ -150,3 +150,13 @@ def test_an_avoided_link_that_flaps_is_avoided_again(app, redis_client):
     assert net.fwd.graph[1][2]["weight"] == 1.0
     app._avoid_again("i9")  # what link_add_handler schedules
     assert net.fwd.graph[1][2]["weight"] == net.fwd.graph[2][1]["weight"] == AVOID_WEIGHT
+
+
+def test_a_withdrawn_intent_delivered_again_is_not_installed(app, redis_client):
+    app, net = app
+    intent = OperatorIntent(intent_id="i10", action="flows",
+                            flows=[{"dpid": 1, "table_id": 0, "priority": 50, "match": {}, "actions": []}])
+    send(app, intent)
+    send(app, IntentWithdrawal(intent_id="i10"))
+    send(app, intent)  # e.g. re-read from the stream after a restart
+    assert net.datapaths[1].table().get(cookie_of("i10")) is None and app.active == {}
