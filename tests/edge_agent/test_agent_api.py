@@ -100,7 +100,7 @@ def test_openapi_documents_the_contract(client):
     assert "/v1/prompt" in spec["paths"] and "EdgePromptRequest" in spec["components"]["schemas"]
     assert client.get("/docs").status_code == 200
     cells = client.get("/v1/cells").json()
-    assert set(cells) == {"c1", "c2", "c3", "c4"} and cells["c1"]["timezone"] == "Europe/Paris"
+    assert set(cells) == {"c1", "c2", "c3", "c4", "c5", "c6"} and cells["c1"]["timezone"] == "Europe/Paris"
 
 
 def test_cloud_refusing_the_prompt_is_a_502_with_its_reason(edge_lm, tiny_cloud):

@@ -30,7 +30,7 @@ def lookup(text, ctx):
 
 
 def test_cells_match_the_mec_topology_and_geonames(cells):
-    assert set(cells) == set(MecTopo.CELLS)
+    assert set(MecTopo.CELLS) <= set(cells)  # c5, c6: cells of the held-out collaboration set
     assert {c.mec_node for c in cells.values()} == set(MecTopo.MEC_NODES)
     lyon = cells["c1"]
     assert (lyon.city, lyon.country, lyon.timezone) == ("Lyon", "France", "Europe/Paris")
