@@ -164,9 +164,9 @@ class Forecaster:
     recent_weight: float = 0.5  # share of the quantiles' mass carried by the recent errors (chosen on the bench traces'
     # training parts only: fitted on their first 75%, scored on the rest; see README "Forecasting")
     regime_recent_weight: float = 0.8  # the same during a regime change
-    # Steps a regime change lasts after the latest run (None: one period). A day, because the learned methods' profile
-    # features (yesterday, the 7-day profile) need that long to see a new level; a shorter hold handed a x3 shift back
-    # to them after an hour, and their 1-hour error was then above persistence's (tests/forecast/test_regime.py).
+    # Steps a regime change (and the re-weighting of the history before its breaks) lasts after the latest break
+    # (None: one period, a day). After that the history is read as it is again: the learned methods' 7-day profile
+    # then still holds the old level on its older days, and the online re-selection has to carry that (not measured).
     regime_hold: int | None = None
     # Origins (per step) whose errors calibrate the quantiles at predict time (None: one period, a day).
     calibration_window: int | None = None
