@@ -4,7 +4,8 @@
 
 Per trace (5-minute steps, period 288): every method is fitted on the first 75% (`--train`), then forecasts from
 origins every `--stride` steps over the rest, 12 steps (1 hour) ahead, the same origins for every row; MAE at 5 min and
-1 h. Rows: the default forecaster (fit_forecaster), our methods one by one (persistence, seasonal naive,
+1 h. Rows: the default forecaster (fit_forecaster on the first 75%; at each origin it re-selects on the last day of the
+history it is given, see netgpt.edge_agent.forecast.forecaster), our methods one by one (persistence, seasonal naive,
 seasonal_drift, the ridge-on-lags baseline, profile_ridge, boosted), statsforecast peers refitted at each origin on
 the trailing 3 weeks (MSTL daily, AutoETS; with --slow-peers also MSTL daily+weekly and AutoTheta, ~30 s per origin
 each here), the LM forecaster (edge_lm, skipped with the reason when its model or adapter is not built) on at most
