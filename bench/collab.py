@@ -1,27 +1,36 @@
-"""Edge-cloud collaboration benchmark: the hand-written held-out prompts (edge_agent/data/collab_prompts.jsonl, never
-trained on) through the four modes: netgpt, cloud-only, edge-only, routed.
+"""Edge-cloud collaboration benchmark, scored on the cloud's own text only (issue 12).
 
     .venv/bin/python bench/collab.py [--cloud-url http://127.0.0.1:8000/v1] [--edge-base edge-default|none|DIR]
+                                     [--prompts FILE] [--limit N] [--variants a,b,...]
 
-Without --cloud-url it starts `netgpt cloud serve` (SmolLM2-135M-Instruct) on a free port and stops it by PID at the
-end. The edge agent's engine runs in this process (no HTTP hop to the agent; the cloud is called over HTTP).
+Default prompts: the held-out set edge_agent/data/collab_heldout.jsonl (67 hand-written prompts, six cells, never tuned
+on). Try changes on bench/collab_dev_prompts.jsonl (--prompts) instead. Without --cloud-url it starts `netgpt cloud
+serve` (SmolLM2-135M-Instruct) on a free port and stops it by PID at the end. The edge runs in this process.
 
-Per mode: p50/p95 latency, cloud tokens in/out, calls that reached the cloud, answers asked again because they ignored
-the place (edge_agent/collab/engine.py: the second call continues the begun opener), and
-  personalisation  share of each prompt's expected location facts (city, country, local time, weekday, time zone, a
-                   point of interest) stated correctly in the final answer
-  wrong facts      places/times/dates in the answer that the cell's context contradicts (location_check), per answer
-  quality          share of prompts whose answer is on topic: it matches the prompt's hand-written topic pattern
-                   (placeholders like {local_time} are filled from the cell's context at request time); an answer
-                   flagged edge_facts_only (the edge could not answer, it states the cell's facts) scores 0
-Prints a table and writes bench/out/collab.png and bench/out/collab.json. torch and matplotlib are imported where they
-are used, so that --help answers at once.
+Variants, every one on every prompt, in a shuffled order per prompt (seed 0) so that load drift hits them alike:
+  cloud-only  the raw prompt, the generic system message (the paper's baseline)
+  retrieval   the raw prompt, and the same facts the edge selects, in the system message (plain retrieval, no edge LM,
+              no rewriting)
+  template    the edge's completed prompt without the LM: the request, then the selected facts (no draft)
+  netgpt      the same with the edge LM (+ its `complete` adapter) adding its continuation when confident
+  routed      the edge answers lookups exactly (and with its LM at --threshold), the cloud a compact completion
+  edge-only   the edge alone
+
+Scoring (edge_agent/collab/scoring.py): only text the cloud generated (engine.cloud_generated_text: nothing the edge
+wrote, no prefilled opener) is graded: topic (the request is answered), facts (the prompt's location fact kinds named
+correctly), wrong facts, echo (the answer mostly repeats what it was sent; scored 0). An answer the edge gave scores 0
+on these; the routing table says what the edge answered and how. Means with 95% intervals from 2000 bootstrap
+resamples of the prompts (paired for differences between variants). Latency p50/p95 per request, cloud tokens against
+cloud-only, and the edge LM's share of the completed prompt (its words over the prompt's words).
+
+Writes bench/out/collab.json (every answer) and prints the tables, plus a markdown table for the README (--markdown).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -40,17 +49,21 @@ import numpy as np  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from netgpt.core.messages import CollabMode, EdgePromptRequest  # noqa: E402
+from netgpt.core.messages import CollabMode, EdgePromptRequest, EdgePromptResponse  # noqa: E402
 from netgpt.edge_agent.agent import AgentSettings  # noqa: E402
+from netgpt.edge_agent.collab.completion import retrieval_system, select_facts  # noqa: E402
 from netgpt.edge_agent.collab.edge_lm import load_edge_lm  # noqa: E402
-from netgpt.edge_agent.collab.engine import CloudClient, CollabEngine  # noqa: E402
+from netgpt.edge_agent.collab.engine import (SYSTEM_PROMPT, CloudClient, CollabEngine,  # noqa: E402
+                                             cloud_generated_text)
+from netgpt.edge_agent.collab.scoring import score_cloud_text  # noqa: E402
 from netgpt.edge_agent.location.cells import load_cells  # noqa: E402
-from netgpt.edge_agent.location.fact_check import normalise, unsupported_facts  # noqa: E402
+from netgpt.edge_agent.location.fact_check import unsupported_facts  # noqa: E402
 from netgpt.edge_agent.user_intent.classifier import UserIntentClassifier  # noqa: E402
 
-PROMPTS = ROOT / "edge_agent" / "data" / "collab_prompts.jsonl"
+PROMPTS = ROOT / "edge_agent" / "data" / "collab_heldout.jsonl"
 OUT = ROOT / "bench" / "out"
-MODES = ["cloud-only", "netgpt", "edge-only", "routed"]
+VARIANTS = ["cloud-only", "retrieval", "template", "netgpt", "routed", "edge-only"]
+BOOT = 2000
 
 
 def free_port() -> int:
@@ -86,54 +99,65 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait(timeout=5)
 
 
-# --- scoring ----------------------------------------------------------------------------------------------------------
+# --- one request per variant ------------------------------------------------------------------------------------------
 
 
-def fact_values(ctx, now: float) -> dict[str, list[str]]:
-    """Accepted spellings of each fact at `now` (local time also a minute either side, and on a 12-hour clock)."""
-    times = []
-    for delta in (-60, 0, 60):
-        t = ctx.local_time(now + delta)
-        times += [t.strftime("%H:%M"), f"{t.hour % 12 or 12}:{t.minute:02d}"]
-    f = ctx.facts(now)
-    return {"city": [ctx.city], "country": [ctx.country], "local_time": times, "weekday": [f["weekday"]],
-            "timezone": [ctx.timezone], "poi": list(ctx.points_of_interest),
-            "coordinates": [f["coordinates"].split(",")[0]]}
+def ask_retrieval(engine: CollabEngine, cell: str, text: str, service, now: float) -> EdgePromptResponse:
+    """The retrieval baseline: the raw request, the edge's selected facts in the system message."""
+    t0 = time.perf_counter()
+    facts = select_facts(text, engine.cells[cell], now, service, engine.embed)
+    system = retrieval_system(facts)
+    edge_ms = (time.perf_counter() - t0) * 1000
+    out = engine.cloud.ask(text, system)
+    return EdgePromptResponse(source="edge:bench", request_id="retrieval", mode=CollabMode.cloud_only,
+                              answer=out.text, completed_prompt=text, answered_by="cloud",
+                              cloud_tokens_in=out.tokens_in, cloud_tokens_out=out.tokens_out, edge_ms=round(edge_ms, 2),
+                              cloud_ms=round(out.ms, 2), total_ms=round((time.perf_counter() - t0) * 1000, 2),
+                              flags=["retrieval_system_message"], location_facts=list(facts.kinds)), system
 
 
-def personalisation(answer: str, expected: list[str], values: dict[str, list[str]]) -> float:
-    text = normalise(answer)
-    hits = [any(normalise(v) in text for v in values[kind]) for kind in expected]
-    return sum(hits) / len(hits) if hits else 1.0
+class RecordingCloud(CloudClient):
+    """The engine's cloud client, remembering the system message of its last call (for the echo test)."""
+
+    last_system: str = ""
+
+    def ask(self, prompt, system=None, prefill=None):
+        self.last_system = system or SYSTEM_PROMPT
+        return super().ask(prompt, system, prefill)
 
 
-def on_topic(answer: str, topic: list[str], ctx, now: float) -> float:
-    f = ctx.facts(now)
-    fill = {"local_time": "|".join(fact_values(ctx, now)["local_time"]), "city": ctx.city, "country": ctx.country,
-            "weekday": f["weekday"], "timezone": ctx.timezone, "poi": "|".join(ctx.points_of_interest)}
-    text = normalise(answer)
-    groups = [normalise(g.format(**fill)) for g in topic]
-    hits = [any(alt and alt in text for alt in g.split("|")) for g in groups]
-    return sum(hits) / len(hits) if hits else 1.0
+def run_variant(variant: str, engines: dict, p: dict, service, now: float) -> tuple[EdgePromptResponse, str]:
+    """One request; returns the response and the system message the cloud was sent ("" when it was not called)."""
+    if variant == "retrieval":
+        return ask_retrieval(engines["lm"], p["cell"], p["text"], service, now)
+    engine = engines["none"] if variant == "template" else engines["lm"]
+    mode = {"template": "netgpt"}.get(variant, variant)
+    req = EdgePromptRequest(user="bench", cell=p["cell"], text=p["text"], mode=CollabMode(mode))
+    engine.cloud.last_system = ""
+    resp = engine.handle(req, service=service, now=now)
+    return resp, engine.cloud.last_system
 
 
-def pct(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q)) if values else float("nan")
+def edge_source(resp: EdgePromptResponse) -> str:
+    if resp.answered_by == "cloud":
+        return "cloud"
+    if "edge_facts_only" in resp.flags:
+        return "facts-only"
+    return "lm" if "edge_lm_answer" in resp.flags else "lookup"
 
 
-# --- run --------------------------------------------------------------------------------------------------------------
-
-
-def build_engine(s: AgentSettings, cloud_url: str, edge_base: str, max_tokens: int, timeout_s: float,
-                 threshold: float):
+def build_engines(s: AgentSettings, cloud_url: str, edge_base: str, max_tokens: int, timeout_s: float,
+                  threshold: float) -> tuple[dict, object]:
     lm = load_edge_lm(edge_base, s.cache_dir, None, s.serving_backend) if edge_base != "none" else None
-    cloud = CloudClient(cloud_url, s.cloud_model, timeout_s, max_tokens)
-    return CollabEngine(load_cells(s.cells_file), lm, cloud, route_threshold=threshold, edge_max_tokens=s.edge_max_tokens,
-                        draft_tokens=s.draft_tokens, source="edge:bench", cloud_prefill=s.cloud_prefill), lm
+    cloud = RecordingCloud(cloud_url, s.cloud_model, timeout_s, max_tokens)
+    cells = load_cells(s.cells_file)
+    common = dict(route_threshold=threshold, edge_max_tokens=s.edge_max_tokens, draft_tokens=s.draft_tokens,
+                  source="edge:bench", cloud_prefill=s.cloud_prefill)
+    return {"lm": CollabEngine(cells, lm, cloud, **common), "none": CollabEngine(cells, None, cloud, **common)}, lm
 
 
 def run(args) -> dict:
-    import torch  # heavy: see the module docstring
+    import torch  # heavy: loaded with the edge LM anyway
 
     settings = AgentSettings()
     torch.set_num_threads(1 if os.getloadavg()[0] >= 1.5 else 2)
@@ -141,107 +165,158 @@ def run(args) -> dict:
     if args.limit:
         prompts = prompts[:args.limit]
     proc, cloud_url = (None, args.cloud_url) if args.cloud_url else start_cloud()
+    rng = random.Random(0)
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     try:
-        engine, lm = build_engine(settings, cloud_url, args.edge_base, args.max_tokens, args.timeout, args.threshold)
+        engines, lm = build_engines(settings, cloud_url, args.edge_base, args.max_tokens, args.timeout,
+                                    args.threshold)
         classify = None
         if args.intents:
             clf = UserIntentClassifier.load_or_train(settings)
             classify = lambda text: clf.predict([text])[0][0]  # noqa: E731
-        engine.cloud.ask("hello")  # warm-up: first-call costs are not what the modes differ in
+        engines["lm"].cloud.ask("hello")  # warm-up: first-call costs are not what the variants differ in
         rows = []
         for p in prompts:
             service = classify(p["text"]) if classify else None
-            for mode in args.modes:
+            order = list(args.variants)
+            rng.shuffle(order)
+            for variant in order:
                 now = time.time()
-                resp = engine.handle(EdgePromptRequest(user="bench", cell=p["cell"], text=p["text"],
-                                                       mode=CollabMode(mode)), service=service, now=now)
-                ctx = engine.cells[p["cell"]]
-                rows.append({"id": p["id"], "mode": mode, "ms": resp.total_ms, "edge_ms": resp.edge_ms,
+                resp, system = run_variant(variant, engines, p, service, now)
+                ctx = engines["lm"].cells[p["cell"]]
+                cloud_text = cloud_generated_text(resp)
+                sent = f"{resp.completed_prompt}\n{system or ''}"
+                score = score_cloud_text(cloud_text, p, ctx, now, sent=sent)
+                src = edge_source(resp)
+                edge_text = resp.answer if src == "lm" else ""
+                completed_words = len(resp.completed_prompt.split())
+                rows.append({"id": p["id"], "cell": p["cell"], "variant": variant, "now": now,
+                             "ms": resp.total_ms, "edge_ms": resp.edge_ms, "cloud_ms": resp.cloud_ms,
                              "cloud_in": resp.cloud_tokens_in, "cloud_out": resp.cloud_tokens_out,
-                             "cloud": resp.answered_by == "cloud", "flags": resp.flags,
-                             "reasked": "cloud_reasked_with_opener" in resp.flags,
-                             "edge_confidence": resp.edge_confidence,
-                             "personal": personalisation(resp.answer, p["facts"], fact_values(ctx, now)),
-                             # A facts-only answer (the edge could not answer) is not on topic, whatever it names.
-                             "quality": 0.0 if "edge_facts_only" in resp.flags else
-                             on_topic(resp.answer, p["topic"], ctx, now),
-                             "wrong": len(unsupported_facts(resp.answer, ctx, now, also_allowed=p["text"])),
-                             "answer": resp.answer, "completed": resp.completed_prompt})
-                print(f"{p['id']} {mode:10s} {resp.total_ms:7.0f} ms  cloud={rows[-1]['cloud']!s:5s} "
-                      f"P={rows[-1]['personal']:.2f} Q={rows[-1]['quality']:.0f}  {resp.answer[:70]!r}", flush=True)
+                             "source": src, "flags": resp.flags, **score.as_dict(),
+                             "edge_lm_wrong": len(unsupported_facts(edge_text, ctx, now, also_allowed=p["text"]))
+                             if edge_text else 0,
+                             "lm_share": len(resp.edge_lm_draft.split()) / completed_words
+                             if variant in ("netgpt", "template", "routed") and completed_words else 0.0,
+                             "user_share": len(p["text"].split()) / completed_words
+                             if variant in ("netgpt", "template", "routed") and completed_words else 0.0,
+                             "draft": resp.edge_lm_draft, "answer": resp.answer, "cloud_text": cloud_text,
+                             "completed": resp.completed_prompt, "system": system})
+                r = rows[-1]
+                print(f"{p['id']} {variant:10s} {resp.total_ms:7.0f} ms {src:10s} T={r['topic']:.0f} "
+                      f"F={r['facts']:.2f} W={r['wrong']} {'ECHO ' if r['echo'] else ''}{resp.answer[:60]!r}",
+                      flush=True)
     finally:
         if proc is not None:
             stop(proc)
     return {"rows": rows, "edge_lm": lm.name if lm else None, "adapter": lm.adapter if lm else None,
-            "max_tokens": args.max_tokens, "threshold": args.threshold, "n_prompts": len(prompts)}
+            "max_tokens": args.max_tokens, "threshold": args.threshold, "n_prompts": len(prompts),
+            "prompts": str(Path(args.prompts).resolve().relative_to(ROOT)), "started": started,
+            "variants": list(args.variants)}
 
 
-def summarise(result: dict) -> dict[str, dict]:
+# --- summary ----------------------------------------------------------------------------------------------------------
+
+
+def boot_ci(values: np.ndarray, stat=np.mean, n: int = BOOT, seed: int = 0) -> tuple[float, float, float]:
+    """(point, low, high): the statistic and its 95% percentile interval over resampled prompts."""
+    values = np.asarray(values, dtype=float)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(values), size=(n, len(values)))
+    boots = np.array([stat(values[i]) for i in idx])
+    return float(stat(values)), float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))
+
+
+def by_variant(rows: list[dict], ids: list[str]) -> dict[str, dict[str, dict]]:
+    out: dict[str, dict[str, dict]] = {}
+    for r in rows:
+        out.setdefault(r["variant"], {})[r["id"]] = r
+    return {v: d for v, d in out.items() if all(i in d for i in ids)}
+
+
+def summarise(result: dict) -> dict:
     rows = result["rows"]
-    out = {}
-    for mode in [m for m in MODES if any(x["mode"] == m for x in rows)]:
-        r = [x for x in rows if x["mode"] == mode]
-        out[mode] = {"p50_ms": pct([x["ms"] for x in r], 50), "p95_ms": pct([x["ms"] for x in r], 95),
-                     "edge_p50_ms": pct([x["edge_ms"] for x in r], 50),
-                     "cloud_in": sum(x["cloud_in"] for x in r), "cloud_out": sum(x["cloud_out"] for x in r),
-                     "cloud_calls": sum(x["cloud"] for x in r), "n": len(r),
-                     "reasked": sum(x.get("reasked", False) for x in r),
-                     "personalisation": sum(x["personal"] for x in r) / len(r),
-                     "wrong_per_answer": sum(x["wrong"] for x in r) / len(r),
-                     "quality": sum(x["quality"] for x in r) / len(r)}
+    ids = list(dict.fromkeys(r["id"] for r in rows))
+    table = by_variant(rows, ids)
+    base = table.get("cloud-only")
+    out: dict = {"variants": {}, "differences": {}}
+    for v in [v for v in VARIANTS if v in table]:
+        r = [table[v][i] for i in ids]
+        col = lambda key: np.array([x[key] for x in r], dtype=float)  # noqa: E731
+        tokens = col("cloud_in").sum() + col("cloud_out").sum()
+        base_tokens = (sum(x["cloud_in"] + x["cloud_out"] for x in base.values()) if base else float("nan"))
+        sources = {s: sum(x["source"] == s for x in r) for s in ("cloud", "lookup", "lm", "facts-only")}
+        out["variants"][v] = {
+            "n": len(r), "sources": sources,
+            "topic": boot_ci(col("topic")), "facts": boot_ci(col("facts")), "wrong": boot_ci(col("wrong")),
+            "echo": float(col("echo").mean()),
+            "p50_ms": boot_ci(col("ms"), np.median), "p95_ms": boot_ci(col("ms"), lambda a: np.percentile(a, 95)),
+            "edge_p50_ms": float(np.median(col("edge_ms"))),
+            "cloud_in": int(col("cloud_in").sum()), "cloud_out": int(col("cloud_out").sum()),
+            "tokens_vs_cloud_only": float(tokens / base_tokens) if base else float("nan"),
+            "lm_share": float(col("lm_share").mean()), "user_share": float(col("user_share").mean()),
+            "drafts_used": int(sum(bool(x["draft"]) for x in r)),
+            "edge_lm_answers": sources["lm"],
+            "edge_lm_wrong_per_lm_answer": float(sum(x["edge_lm_wrong"] for x in r) / sources["lm"])
+            if sources["lm"] else float("nan"),
+        }
+    pairs = [("netgpt", "cloud-only", "facts"), ("netgpt", "retrieval", "topic"), ("netgpt", "template", "topic"),
+             ("netgpt", "template", "facts"), ("netgpt", "retrieval", "facts"), ("retrieval", "cloud-only", "facts"),
+             ("netgpt", "cloud-only", "topic"), ("template", "retrieval", "topic")]
+    for a, b, key in pairs:
+        if a in table and b in table:
+            diff = np.array([table[a][i][key] - table[b][i][key] for i in ids])
+            out["differences"][f"{a} - {b}: {key}"] = boot_ci(diff)
+    if "netgpt" in table and base:
+        ratio = lambda idx: (np.median([table["netgpt"][ids[i]]["ms"] for i in idx])  # noqa: E731
+                             / np.median([base[ids[i]]["ms"] for i in idx]))
+        rng = np.random.default_rng(1)
+        boots = [ratio(rng.integers(0, len(ids), len(ids))) for _ in range(BOOT)]
+        out["latency_netgpt_over_cloud_only_p50"] = (float(ratio(range(len(ids)))), float(np.percentile(boots, 2.5)),
+                                                      float(np.percentile(boots, 97.5)))
     return out
 
 
-def report(result: dict, summary: dict[str, dict]) -> None:
-    import matplotlib  # heavy, and the backend must be chosen before pyplot is imported
+def ci(t: tuple[float, float, float], fmt: str = "{:.2f}") -> str:
+    return f"{fmt.format(t[0])} [{fmt.format(t[1])}, {fmt.format(t[2])}]"
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    table = Table(title=f"edge-cloud collaboration: {result['n_prompts']} held-out prompts, edge LM "
-                        f"{result['edge_lm']} (+{result['adapter']}), cloud max_tokens {result['max_tokens']}")
-    for col in ("mode", "p50 ms", "p95 ms", "edge p50 ms", "cloud calls", "re-asked", "cloud tok in", "cloud tok out",
-                "personalisation", "wrong facts/answer", "quality"):
-        table.add_column(col, justify="right")
-    for mode, s in summary.items():
-        table.add_row(mode, f"{s['p50_ms']:.0f}", f"{s['p95_ms']:.0f}", f"{s['edge_p50_ms']:.0f}",
-                      f"{s['cloud_calls']}/{s['n']}", str(s["reasked"]), str(s["cloud_in"]), str(s["cloud_out"]),
-                      f"{s['personalisation']:.2f}", f"{s['wrong_per_answer']:.2f}", f"{s['quality']:.2f}")
-    console = Console(width=160)
+def report(result: dict, summary: dict, markdown: bool) -> None:
+    console = Console(width=200)
+    title = (f"edge-cloud collaboration, {result['n_prompts']} prompts of {result['prompts']}, {result['started']}; "
+             f"edge LM {result['edge_lm']} (+{result['adapter']}); cloud max_tokens {result['max_tokens']}; "
+             "scored on cloud-generated text only, 95% bootstrap intervals over prompts")
+    cols = ["variant", "topic", "facts used", "wrong facts/answer", "echo", "p50 ms", "p95 ms", "edge p50 ms",
+            "cloud calls", "cloud tok in / out", "tokens vs cloud-only", "LM share of prompt"]
+    table = Table(title=title)
+    for c in cols:
+        table.add_column(c, justify="right")
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for v, s in summary["variants"].items():
+        cells = [v, ci(s["topic"]), ci(s["facts"]), ci(s["wrong"]), f"{s['echo']:.2f}", ci(s["p50_ms"], "{:.0f}"),
+                 ci(s["p95_ms"], "{:.0f}"), f"{s['edge_p50_ms']:.0f}", f"{s['sources']['cloud']}/{s['n']}",
+                 f"{s['cloud_in']} / {s['cloud_out']}", f"{s['tokens_vs_cloud_only']:.2f}",
+                 f"{s['lm_share']:.3f}" if v in ("netgpt", "template", "routed") else "-"]
+        table.add_row(*cells)
+        lines.append("| " + " | ".join(cells) + " |")
     console.print(table)
-    base, ng, rt = summary["cloud-only"], summary["netgpt"], summary["routed"]
-    tokens = lambda s: s["cloud_in"] + s["cloud_out"]  # noqa: E731
-    checks = [
-        ("personalisation netgpt >= 0.9", ng["personalisation"], ng["personalisation"] >= 0.9),
-        ("netgpt p50 latency / cloud-only p50 <= 1.20", ng["p50_ms"] / base["p50_ms"], ng["p50_ms"] <= 1.2 * base["p50_ms"]),
-        ("routed cloud tokens cut vs netgpt >= 0.40", 1 - tokens(rt) / max(tokens(ng), 1), tokens(rt) <= 0.6 * tokens(ng)),
-        ("routed cloud tokens cut vs cloud-only", 1 - tokens(rt) / max(tokens(base), 1), None),
-        ("routed quality - netgpt quality (>= 0: equal)", rt["quality"] - ng["quality"], rt["quality"] >= ng["quality"]),
-        ("routed share of cloud calls avoided", 1 - rt["cloud_calls"] / rt["n"], None),
-    ]
-    for name, value, ok in checks:
-        mark = "" if ok is None else ("  MET" if ok else "  MISSED")
-        console.print(f"{name:48s} {value:6.2f}{mark}")
-
-    OUT.mkdir(parents=True, exist_ok=True)
-    fig, axes = plt.subplots(1, 4, figsize=(14, 3.4))
-    modes = list(summary)
-    panels = [("latency p50 / p95 (s)", [summary[m]["p50_ms"] / 1000 for m in modes],
-               [summary[m]["p95_ms"] / 1000 for m in modes]),
-              ("cloud tokens (in + out)", [tokens(summary[m]) for m in modes], None),
-              ("personalisation", [summary[m]["personalisation"] for m in modes], None),
-              ("quality (on topic)", [summary[m]["quality"] for m in modes], None)]
-    for ax, (title, values, upper) in zip(axes, panels):
-        ax.bar(modes, values, color=["#888", "#2a7", "#c84", "#37c"])
-        if upper:
-            ax.scatter(modes, upper, color="k", marker="_", s=200, label="p95")
-            ax.legend(fontsize=7)
-        ax.set_title(title, fontsize=9)
-        ax.tick_params(axis="x", labelsize=7, rotation=20)
-    fig.tight_layout()
-    fig.savefig(OUT / "collab.png", dpi=80)
-    (OUT / "collab.json").write_text(json.dumps({"summary": summary, **result}, indent=1, default=str))
-    console.print(f"wrote {OUT / 'collab.png'} and {OUT / 'collab.json'}")
+    route = Table(title="who answered (edge: lookup = exact from the cell's context, lm = the edge LM, facts-only = "
+                        "the cell's facts, no answer); edge LM drafts kept in the completed prompt")
+    for c in ("variant", "cloud", "lookup", "lm", "facts-only", "drafts kept", "user words share of prompt",
+              "edge LM wrong facts / LM answer"):
+        route.add_column(c, justify="right")
+    for v, s in summary["variants"].items():
+        src = s["sources"]
+        route.add_row(v, str(src["cloud"]), str(src["lookup"]), str(src["lm"]), str(src["facts-only"]),
+                      str(s["drafts_used"]), f"{s['user_share']:.2f}" if s["user_share"] else "-",
+                      f"{s['edge_lm_wrong_per_lm_answer']:.2f}" if s["edge_lm_answers"] else "-")
+    console.print(route)
+    for name, t in summary["differences"].items():
+        console.print(f"{name:34s} {ci(t)}")
+    if "latency_netgpt_over_cloud_only_p50" in summary:
+        console.print(f"{'netgpt p50 / cloud-only p50':34s} {ci(summary['latency_netgpt_over_cloud_only_p50'])}")
+    if markdown:
+        print("\n".join(lines))
 
 
 def main() -> None:
@@ -255,20 +330,22 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0, help="only the first N prompts")
     ap.add_argument("--prompts", default=str(PROMPTS), help="prompt set (default: the held-out set; use "
                     "bench/collab_dev_prompts.jsonl to try changes without looking at the held-out set)")
-    ap.add_argument("--modes", default=",".join(MODES), type=lambda s: s.split(","), help="comma-separated modes")
+    ap.add_argument("--variants", default=",".join(VARIANTS), type=lambda s: s.split(","),
+                    help="comma-separated variants")
     ap.add_argument("--no-intents", dest="intents", action="store_false", help="skip the user-intent model")
+    ap.add_argument("--markdown", action="store_true", help="also print the main table as markdown")
+    ap.add_argument("--out", default=str(OUT / "collab.json"), help="where to write every answer and the summary")
     args = ap.parse_args()
+    unknown = set(args.variants) - set(VARIANTS)
+    if unknown:
+        raise SystemExit(f"unknown variant(s) {', '.join(sorted(unknown))}; expected {', '.join(VARIANTS)}")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so `finally` stops the cloud server it started
     result = run(args)
     summary = summarise(result)
-    if set(summary) == set(MODES):
-        report(result, summary)
-    else:  # a partial run (a subset of modes): the numbers only, no targets and no plot
-        OUT.mkdir(parents=True, exist_ok=True)
-        (OUT / "collab_partial.json").write_text(json.dumps({"summary": summary, **result}, indent=1, default=str))
-        for mode, s in summary.items():
-            print(f"{mode}: " + ", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
-                                          for k, v in s.items()))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({"summary": summary, **result}, indent=1, default=str))
+    report(result, summary, args.markdown)
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
