@@ -13,6 +13,8 @@ Variants, every one on every prompt, in a shuffled order per prompt (seed 0) so 
               no rewriting)
   template    the edge's completed prompt without the LM: the request, then the selected facts (no draft)
   netgpt      the same with the edge LM (+ its `complete` adapter) adding its continuation when confident
+  netgpt-alt  the same with another edge base (--alt-edge-base, default cloud-default: SmolLM2-135M-Instruct, no task
+              adapter), to compare edge LMs in the same run; skipped with --alt-edge-base none
   routed      the edge answers lookups exactly (and with its LM at --threshold), the cloud a compact completion
   edge-only   the edge alone
 
@@ -62,8 +64,9 @@ from netgpt.edge_agent.user_intent.classifier import UserIntentClassifier  # noq
 
 PROMPTS = ROOT / "edge_agent" / "data" / "collab_heldout.jsonl"
 OUT = ROOT / "bench" / "out"
-VARIANTS = ["cloud-only", "retrieval", "template", "netgpt", "routed", "edge-only"]
+VARIANTS = ["cloud-only", "retrieval", "template", "netgpt", "netgpt-alt", "routed", "edge-only"]
 BOOT = 2000
+LM_SHARE = ("template", "netgpt", "netgpt-alt", "routed")  # the variants whose prompt the edge completes
 
 
 def free_port() -> int:
@@ -72,9 +75,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_cloud(max_wait_s: float = 180.0) -> tuple[subprocess.Popen, str]:
+def start_cloud(max_wait_s: float = 180.0, slots: int = 1) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "netgpt"), "cloud", "serve", "--port", str(port)],
+    proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "netgpt"), "cloud", "serve", "--port", str(port),
+                             "--slots", str(slots)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + max_wait_s
     while time.monotonic() < deadline:
@@ -130,8 +134,8 @@ def run_variant(variant: str, engines: dict, p: dict, service, now: float) -> tu
     """One request; returns the response and the system message the cloud was sent ("" when it was not called)."""
     if variant == "retrieval":
         return ask_retrieval(engines["lm"], p["cell"], p["text"], service, now)
-    engine = engines["none"] if variant == "template" else engines["lm"]
-    mode = {"template": "netgpt"}.get(variant, variant)
+    engine = engines[{"template": "none", "netgpt-alt": "alt"}.get(variant, "lm")]
+    mode = {"template": "netgpt", "netgpt-alt": "netgpt"}.get(variant, variant)
     req = EdgePromptRequest(user="bench", cell=p["cell"], text=p["text"], mode=CollabMode(mode))
     engine.cloud.last_system = ""
     resp = engine.handle(req, service=service, now=now)
@@ -147,13 +151,17 @@ def edge_source(resp: EdgePromptResponse) -> str:
 
 
 def build_engines(s: AgentSettings, cloud_url: str, edge_base: str, max_tokens: int, timeout_s: float,
-                  threshold: float) -> tuple[dict, object]:
-    lm = load_edge_lm(edge_base, s.cache_dir, None, s.serving_backend) if edge_base != "none" else None
+                  threshold: float, alt_base: str = "none", slots: int = 1) -> tuple[dict, object, object]:
+    lm = load_edge_lm(edge_base, s.cache_dir, None, s.serving_backend, slots) if edge_base != "none" else None
+    alt = load_edge_lm(alt_base, s.cache_dir, None, s.serving_backend, slots) if alt_base != "none" else None
     cloud = RecordingCloud(cloud_url, s.cloud_model, timeout_s, max_tokens)
     cells = load_cells(s.cells_file)
     common = dict(route_threshold=threshold, edge_max_tokens=s.edge_max_tokens, draft_tokens=s.draft_tokens,
                   source="edge:bench", cloud_prefill=s.cloud_prefill)
-    return {"lm": CollabEngine(cells, lm, cloud, **common), "none": CollabEngine(cells, None, cloud, **common)}, lm
+    engines = {"lm": CollabEngine(cells, lm, cloud, **common), "none": CollabEngine(cells, None, cloud, **common)}
+    if alt is not None:
+        engines["alt"] = CollabEngine(cells, alt, cloud, **common)
+    return engines, lm, alt
 
 
 def run(args) -> dict:
@@ -164,12 +172,15 @@ def run(args) -> dict:
     prompts = [json.loads(line) for line in Path(args.prompts).read_text().splitlines() if line.strip()]
     if args.limit:
         prompts = prompts[:args.limit]
-    proc, cloud_url = (None, args.cloud_url) if args.cloud_url else start_cloud()
+    proc, cloud_url = (None, args.cloud_url) if args.cloud_url else start_cloud(slots=args.slots)
     rng = random.Random(0)
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     try:
-        engines, lm = build_engines(settings, cloud_url, args.edge_base, args.max_tokens, args.timeout,
-                                    args.threshold)
+        alt_base = args.alt_edge_base if "netgpt-alt" in args.variants else "none"
+        engines, lm, alt = build_engines(settings, cloud_url, args.edge_base, args.max_tokens, args.timeout,
+                                         args.threshold, alt_base, args.slots)
+        if alt is None:
+            args.variants = [v for v in args.variants if v != "netgpt-alt"]
         classify = None
         if args.intents:
             clf = UserIntentClassifier.load_or_train(settings)
@@ -197,9 +208,9 @@ def run(args) -> dict:
                              "edge_lm_wrong": len(unsupported_facts(edge_text, ctx, now, also_allowed=p["text"]))
                              if edge_text else 0,
                              "lm_share": len(resp.edge_lm_draft.split()) / completed_words
-                             if variant in ("netgpt", "template", "routed") and completed_words else 0.0,
+                             if variant in LM_SHARE and completed_words else 0.0,
                              "user_share": len(p["text"].split()) / completed_words
-                             if variant in ("netgpt", "template", "routed") and completed_words else 0.0,
+                             if variant in LM_SHARE and completed_words else 0.0,
                              "draft": resp.edge_lm_draft, "answer": resp.answer, "cloud_text": cloud_text,
                              "completed": resp.completed_prompt, "system": system})
                 r = rows[-1]
@@ -210,7 +221,9 @@ def run(args) -> dict:
         if proc is not None:
             stop(proc)
     return {"rows": rows, "edge_lm": lm.name if lm else None, "adapter": lm.adapter if lm else None,
-            "max_tokens": args.max_tokens, "threshold": args.threshold, "n_prompts": len(prompts),
+            "alt_edge_lm": alt.name if alt else None, "alt_adapter": alt.adapter if alt else None,
+            "max_tokens": args.max_tokens, "slots": args.slots, "load_at_end": os.getloadavg()[0],
+            "threshold": args.threshold, "n_prompts": len(prompts),
             "prompts": str(Path(args.prompts).resolve().relative_to(ROOT)), "started": started,
             "variants": list(args.variants)}
 
@@ -262,7 +275,8 @@ def summarise(result: dict) -> dict:
         }
     pairs = [("netgpt", "cloud-only", "facts"), ("netgpt", "retrieval", "topic"), ("netgpt", "template", "topic"),
              ("netgpt", "template", "facts"), ("netgpt", "retrieval", "facts"), ("retrieval", "cloud-only", "facts"),
-             ("netgpt", "cloud-only", "topic"), ("template", "retrieval", "topic")]
+             ("netgpt", "cloud-only", "topic"), ("template", "retrieval", "topic"), ("netgpt-alt", "template", "topic"),
+             ("netgpt-alt", "template", "facts"), ("netgpt-alt", "netgpt", "topic")]
     for a, b, key in pairs:
         if a in table and b in table:
             diff = np.array([table[a][i][key] - table[b][i][key] for i in ids])
@@ -284,7 +298,8 @@ def ci(t: tuple[float, float, float], fmt: str = "{:.2f}") -> str:
 def report(result: dict, summary: dict, markdown: bool) -> None:
     console = Console(width=200)
     title = (f"edge-cloud collaboration, {result['n_prompts']} prompts of {result['prompts']}, {result['started']}; "
-             f"edge LM {result['edge_lm']} (+{result['adapter']}); cloud max_tokens {result['max_tokens']}; "
+             f"edge LM {result['edge_lm']} (+{result['adapter']}), alt {result['alt_edge_lm']} "
+             f"(+{result['alt_adapter']}); cloud max_tokens {result['max_tokens']}; "
              "scored on cloud-generated text only, 95% bootstrap intervals over prompts")
     cols = ["variant", "topic", "facts used", "wrong facts/answer", "echo", "p50 ms", "p95 ms", "edge p50 ms",
             "cloud calls", "cloud tok in / out", "tokens vs cloud-only", "LM share of prompt"]
@@ -296,7 +311,7 @@ def report(result: dict, summary: dict, markdown: bool) -> None:
         cells = [v, ci(s["topic"]), ci(s["facts"]), ci(s["wrong"]), f"{s['echo']:.2f}", ci(s["p50_ms"], "{:.0f}"),
                  ci(s["p95_ms"], "{:.0f}"), f"{s['edge_p50_ms']:.0f}", f"{s['sources']['cloud']}/{s['n']}",
                  f"{s['cloud_in']} / {s['cloud_out']}", f"{s['tokens_vs_cloud_only']:.2f}",
-                 f"{s['lm_share']:.3f}" if v in ("netgpt", "template", "routed") else "-"]
+                 f"{s['lm_share']:.3f}" if v in LM_SHARE else "-"]
         table.add_row(*cells)
         lines.append("| " + " | ".join(cells) + " |")
     console.print(table)
@@ -323,6 +338,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cloud-url", help="OpenAI-compatible endpoint; default: start `netgpt cloud serve`")
     ap.add_argument("--edge-base", default="edge-default", help="edge-default, a model folder, or none")
+    ap.add_argument("--alt-edge-base", default="cloud-default", help="the netgpt-alt variant's edge base, or none")
     ap.add_argument("--max-tokens", type=int, default=64, help="cloud answer length cap")
     ap.add_argument("--timeout", type=float, default=120.0, help="cloud call timeout, s")
     ap.add_argument("--threshold", type=float, default=1.0, help="routed: edge answers at this confidence "
@@ -333,6 +349,8 @@ def main() -> None:
     ap.add_argument("--variants", default=",".join(VARIANTS), type=lambda s: s.split(","),
                     help="comma-separated variants")
     ap.add_argument("--no-intents", dest="intents", action="store_false", help="skip the user-intent model")
+    ap.add_argument("--slots", type=int, default=1, help="llama.cpp slots of the cloud it starts and of the edge LMs "
+                    "(2 on 2 cores: one thread each, for a machine shared with another busy job)")
     ap.add_argument("--markdown", action="store_true", help="also print the main table as markdown")
     ap.add_argument("--out", default=str(OUT / "collab.json"), help="where to write every answer and the summary")
     args = ap.parse_args()

@@ -47,9 +47,11 @@ class EdgeLM:
         return LMText(text, done.prompt_tokens, done.completion_tokens, mean)
 
 
-def load_edge_lm(base: str, cache_dir: Path, adapter: Optional[Path], backend: str = "llamacpp"):
-    """The edge base on a serving backend, with the `complete` adapter when its folder exists. Never trains."""
-    server = open_server(base, cache_dir, backend, build=False)
+def load_edge_lm(base: str, cache_dir: Path, adapter: Optional[Path], backend: str = "llamacpp", slots: int = 1):
+    """The edge base on a serving backend, with the `complete` adapter when its folder exists. Never trains. `slots`
+    (llama.cpp): contexts side by side, each with cores/slots threads (2 on 2 cores: one thread, which a machine
+    shared with another busy job needs: two llama.cpp threads there wait on each other for seconds a token)."""
+    server = open_server(base, cache_dir, backend, slots=slots, build=False)
     path = adapter or cache_dir / "adapters" / "complete"
     if adapter is not None and not (path / "adapter_config.json").is_file():
         raise FileNotFoundError(f"{adapter} is not a LoRA adapter folder")
