@@ -224,7 +224,7 @@ def run(args) -> dict:
             "alt_edge_lm": alt.name if alt else None, "alt_adapter": alt.adapter if alt else None,
             "max_tokens": args.max_tokens, "slots": args.slots, "load_at_end": os.getloadavg()[0],
             "threshold": args.threshold, "n_prompts": len(prompts),
-            "prompts": str(Path(args.prompts).resolve().relative_to(ROOT)), "started": started,
+            "prompts": os.path.relpath(Path(args.prompts).resolve(), ROOT), "started": started,
             "variants": list(args.variants)}
 
 
