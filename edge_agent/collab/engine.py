@@ -9,7 +9,7 @@
 
 One request's trip is CollabEngine.handle, read top to bottom: the request's facts are selected once
 (completion.select_facts: fact kinds, points of interest ranked against the request, the instant whose local time is
-stated), and every output renders that one RequestFacts: the completed prompt with its opener and system message, the
+stated), and every output renders that one RequestFacts: the completed prompt and its system message, the
 edge's exact or LM answer, the fact check of what the edge LM writes, and the facts-only answer when nothing else is
 left. Cloud-only selects nothing unless the cloud fails and the edge answers after all.
 
