@@ -61,7 +61,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-lm", action="store_true", help="Rules only (no LM rows)")
     args = ap.parse_args()
-    console = Console()
+    console = Console(width=150)  # a table for a log or a terminal alike
     reader = None if args.no_lm else IntentLM.open(get_settings())
     if reader is None and not args.no_lm:
         console.print("LM reader not built (netgpt intent train): LM rows skipped")

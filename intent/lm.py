@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+from difflib import SequenceMatcher
 import threading
 from pathlib import Path
 
@@ -64,11 +65,43 @@ def adapter_dir(settings) -> Path:
     return Path(settings.cache_dir) / "adapters" / ADAPTER
 
 
+# The words that can stand for an action or a class; the LM's action, class and network scope need one of them in the
+# sentence, spelt at most a little differently ("blok" is "block"), or it is reading what is not there.
+CUES = {
+    "rate_limit": "cap limit throttle rate restrict slow police shape",
+    "prioritize": "prioritize prioritise priority precedence expedite",
+    "block": "block drop stop deny forbid ban prevent disallow cut",
+    "allow": "allow permit unblock enable let",
+    "avoid_link": "avoid off around bypass drain service maintenance route",
+    "reserve_bandwidth": "reserve guarantee aside dedicate",
+    "allocate_compute": "serve allocate assign move pin put",
+    "query": "which what how is are will does show list display tell report",
+    "video_streaming": "video streaming stream youtube netflix",
+    "navigation": "navigation maps map",
+    "ar_vr": "ar vr xr augmented virtual reality",
+    "gaming": "gaming games game",
+    "web_chat": "web browsing chat",
+    "file_transfer": "file transfer transfers downloads download ftp bulk backup backups",
+    "voice_video_call": "call calls voice voip conferencing conference",
+    "network": "network everywhere all",
+}
+
+
+def _cued(name: str, words: set[str]) -> bool:
+    cues = CUES[name].split()
+    return any(w in cues or len(w) >= 4 and any(len(c) >= 4 and SequenceMatcher(None, w, c).ratio() >= 0.8
+                                                for c in cues) for w in words)
+
+
 def ungrounded(fields: dict, t: str) -> list[str]:
     """Values the LM wrote that the sentence does not contain."""
     numbers = {float(n) for n in re.findall(r"\d+(?:\.\d+)?", t)}
     words = set(re.findall(r"[a-z]+\d*|\d+", t))
     missing = []
+    for name in (fields.get("action"), fields.get("traffic_class"), "network" if fields.get("scope") == "network"
+                 else None):
+        if name in CUES and not _cued(name, words):
+            missing.append(name)
     for name in ("src", "dst", "node"):
         v = fields.get(name)
         if v and v != "cloud" and not _named(v, t, words):

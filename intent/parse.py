@@ -54,8 +54,8 @@ def understand(text: str, lm="default") -> Understanding:
             theirs = _validated(fields)
             if ours is None or _agrees(theirs, ours.intent):
                 return Understanding(theirs, confidence, "lm")
-        except IntentError as exc:
-            if ours is None and exc.kind != "not_understood":
+        except IntentError as exc:  # of the LM's own errors only a clarification request is worth passing on
+            if ours is None and exc.kind == "ambiguous":
                 raise
     if ours is not None:
         return ours

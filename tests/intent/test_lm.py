@@ -47,6 +47,8 @@ def test_the_lm_rescues_a_misspelt_verb_the_rules_cannot_read():
     ("action=rate_limit class=gaming scope=c3 rate=50", "limt gaming in cell 3 to 5 mbit/s"),  # invented rate
     ("action=block src=h9", "blok traffic from h2"),  # invented host
     ("action=rate_limit scope=c7 rate=5", "limt traffic in cell 3 to 5 mbit/s"),  # invented cell
+    ("action=block class=voice_video_call scope=network", "zxqv blorp the wibble, asap pls"),  # no cue at all
+    ("action=rate_limit class=gaming rate=5", "limt video to 5 mbit/s"),  # a class the sentence does not name
 ])
 def test_an_ungrounded_lm_reading_is_refused(slots, text):
     with pytest.raises(IntentError) as err:
@@ -57,6 +59,12 @@ def test_an_ungrounded_lm_reading_is_refused(slots, text):
 def test_grounding_accepts_units_and_spoken_numbers():
     assert ungrounded({"rate_mbps": 1000, "scope": ["c5"]}, "cap video in cell five at 1 gbit/s") == []
     assert ungrounded({"link": ["s2", "s4"], "duration_min": 60}, "avoid switch 2 to switch 4 for 1 hour") == []
+
+
+def test_an_lm_reading_that_does_not_validate_leaves_the_rules_answer():
+    with pytest.raises(IntentError) as err:
+        understand("the weather is lovely today", lm=IntentLM(StubServer(" action=query subject=weather")))
+    assert err.value.kind == "not_understood"
 
 
 def test_the_rules_errors_they_are_sure_of_never_reach_the_lm():

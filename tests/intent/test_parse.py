@@ -24,13 +24,13 @@ def test_flow_dev_set(row):
 
 @pytest.mark.parametrize("row", rows("eval_intents_dev.jsonl"), ids=lambda r: r["id"])
 def test_intent_dev_set(row):
-    assert parse_intent(row["text"]).model_dump(mode="json") == row["intent"]
+    assert parse_intent(row["text"], lm=None).model_dump(mode="json") == row["intent"]
 
 
 @pytest.mark.parametrize("row", rows("eval_bad_intents.jsonl"), ids=lambda r: r["id"])
 def test_bad_intents_give_the_right_structured_error(row):
     with pytest.raises(IntentError) as err:
-        parse_intent(row["text"])
+        parse_intent(row["text"], lm=None)
     assert err.value.kind == row["error"]
     assert err.value.problem.message
 
@@ -60,7 +60,7 @@ def test_issue_example_flow_level():
                                         ("cap gaming in cell 1 at 2 MB/s", 16), ("cap gaming in cell 1 at 2 Mb/s", 2),
                                         ("cap gaming in cell 1 at 3000000 bit/s", 3)])
 def test_rates_are_converted_to_mbit_per_s(text, mbps):
-    assert parse_intent(text).rate_mbps == mbps
+    assert parse_intent(text, lm=None).rate_mbps == mbps
 
 
 def test_cell_words_and_12_hour_clock():
@@ -70,13 +70,13 @@ def test_cell_words_and_12_hour_clock():
 
 def test_a_clarification_says_what_to_ask():
     with pytest.raises(IntentError) as err:
-        parse_intent("Cap video in cell 2.")
+        parse_intent("Cap video in cell 2.", lm=None)
     problem = err.value.problem
     assert problem.kind == "ambiguous" and problem.field == "rate_mbps" and "rate" in problem.question
 
 
 def test_confidence_drops_with_words_the_rules_did_not_read():
     from netgpt.intent import understand
-    full = understand("Block traffic from u1 to u3.")
-    partial = understand("Block traffic from u1 to u3 using the purple widget.")
+    full = understand("Block traffic from u1 to u3.", lm=None)
+    partial = understand("Block traffic from u1 to u3 using the purple widget.", lm=None)
     assert full.confidence == 1.0 and partial.confidence < 0.8 and "widget" in partial.unread
