@@ -62,7 +62,10 @@ class IntentLM:
 
 
 def adapter_dir(settings) -> Path:
-    return Path(settings.cache_dir) / "adapters" / ADAPTER
+    """One adapter folder per base: adapters/operator-intent for the default base, operator-intent-<base> for others."""
+    base = str(settings.intent_base)
+    name = ADAPTER if base == "cloud-default" else f"{ADAPTER}-{Path(base).name}"
+    return Path(settings.cache_dir) / "adapters" / name
 
 
 # The words that can stand for an action or a class; the LM's action, class and network scope need one of them in the
