@@ -21,6 +21,7 @@ is sent.
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -135,11 +136,16 @@ def traffic_flows(intent: HighLevelIntent, view: NetworkView) -> list[dict]:
     selectors: list[tuple[int, dict, str]] = []  # (dpid, match, direction: up = from the users, down = to them)
     dst = view.host(intent.dst) if intent.dst else None
     if intent.src:
+        # At the source's access switch. A source outside every cell (the cloud, a MEC server) is the server side:
+        # its class port is the source port ("down"). Cells in the scope narrow it to their users.
         src = view.host(intent.src)
-        match = {"eth_type": 2048, "ipv4_src": src["ip"]}
-        if dst:
-            match["ipv4_dst"] = dst["ip"]
-        selectors.append((src["dpid"], match, "up"))
+        cells = [c for c in intent.scope if re.fullmatch(r"c\d+", c)] if isinstance(intent.scope, list) else []
+        for c in cells:
+            view.cell_ports(c)
+        dsts = [dst] if dst else [h for h in view.hosts.values() if h.get("cell") in cells] if cells else [None]
+        for d in dsts:
+            match = {"eth_type": 2048, "ipv4_src": src["ip"], **({"ipv4_dst": d["ip"]} if d else {})}
+            selectors.append((src["dpid"], match, "up" if src.get("cell") else "down"))
     elif isinstance(intent.scope, list) or intent.scope == "network":
         cells = intent.scope if isinstance(intent.scope, list) else sorted(view.cells)
         for cell in cells:

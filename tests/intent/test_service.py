@@ -1,7 +1,10 @@
 """The intent service on the real redis-server: which conflicts refuse an intent and which are only recorded, refused
 attempts kept on record, and questions never read as flow-level intents."""
+import json
+
 import pytest
 
+from netgpt.core import bus
 from netgpt.intent import IntentError
 from netgpt.intent.service import level_of, submit
 from netgpt.intent.store import IntentStore
@@ -30,3 +33,20 @@ def test_the_same_intent_twice_is_refused_and_the_attempt_kept(network, settings
                                          ("On switch 2, drop ARP.", "flow"), ("block traffic from u1 to u3", "high")])
 def test_questions_are_never_flow_level(text, level):
     assert level_of(text) == level
+
+
+def test_traffic_from_a_server_to_a_cell_is_matched_by_the_servers_port(network, settings):  # noqa: F811
+    """'downloads from the cloud ... in cell 1': at the cloud's access switch, to cell 1's users, the class's server
+    port as the source port."""
+    from netgpt.core.messages import HighLevelIntent
+    from netgpt.intent.compile import NetworkView, traffic_flows
+
+    network.hset(bus.Keys.HOSTS, "cloud", json.dumps({"ip": "10.0.0.100", "mac": "00:00:00:00:00:64", "cell": None,
+                                                     "dpid": 2, "port": 9}))
+    view = NetworkView.from_redis(network)
+    intent = HighLevelIntent(action="rate_limit", traffic_class="file_transfer", scope=["c1"], src="cloud",
+                             rate_mbps=10)
+    flows = traffic_flows(intent, view)
+    cell1 = {h["ip"] for h in view.hosts.values() if h.get("cell") == "c1"}
+    assert flows and {f["match"]["ipv4_dst"] for f in flows} == cell1
+    assert all(f["dpid"] == view.hosts["cloud"]["dpid"] and "tcp_src" in f["match"] for f in flows)
