@@ -55,8 +55,8 @@ from netgpt.core.messages import CollabMode, EdgePromptRequest, EdgePromptRespon
 from netgpt.edge_agent.agent import AgentSettings  # noqa: E402
 from netgpt.edge_agent.collab.completion import retrieval_system, select_facts  # noqa: E402
 from netgpt.edge_agent.collab.edge_lm import load_edge_lm  # noqa: E402
-from netgpt.edge_agent.collab.engine import (SYSTEM_PROMPT, CloudClient, CollabEngine,  # noqa: E402
-                                             cloud_generated_text)
+from netgpt.edge_agent.collab.engine import (EDGE_LM, FACTS_ONLY, SYSTEM_PROMPT, CloudClient,  # noqa: E402
+                                             CollabEngine, cloud_generated_text)
 from netgpt.edge_agent.collab.scoring import score_cloud_text  # noqa: E402
 from netgpt.edge_agent.location.cells import load_cells  # noqa: E402
 from netgpt.edge_agent.location.fact_check import unsupported_facts  # noqa: E402
@@ -145,9 +145,9 @@ def run_variant(variant: str, engines: dict, p: dict, service, now: float) -> tu
 def edge_source(resp: EdgePromptResponse) -> str:
     if resp.answered_by == "cloud":
         return "cloud"
-    if "edge_facts_only" in resp.flags:
+    if FACTS_ONLY in resp.flags:
         return "facts-only"
-    return "lm" if "edge_lm_answer" in resp.flags else "lookup"
+    return "lm" if EDGE_LM in resp.flags else "lookup"
 
 
 def build_engines(s: AgentSettings, cloud_url: str, edge_base: str, max_tokens: int, timeout_s: float,

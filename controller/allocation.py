@@ -60,7 +60,7 @@ class CellPlacement:
         kind, _, rest = fc.target.partition(":")
         cell, _, metric = rest.partition(":")
         if kind == "cell" and metric == "requests_rps" and cell:
-            self.forecast_demand[cell] = (max(fc.at_quantile(quantile)), fc.origin_ts + fc.step_s * len(fc.values))
+            self.forecast_demand[cell] = (fc.peak(quantile), fc.end_ts)
 
     def predicted_demand(self, cell: str, now: float | None = None) -> float:
         """Requests per second the cell is about to send: its rate of user intents over the last minute, or its

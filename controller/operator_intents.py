@@ -82,7 +82,7 @@ class OperatorIntents(NetgptApp):
             self.forwarding.set_link_weight(a, b, AVOID_WEIGHT)  # both ways; also re-routes
             return {"link": (a, b), "weight": old}
         if action == "allocate":
-            cells, node = intent.selector.get("cells") or [intent.selector.get("cell")], p.get("node_id")
+            cells, node = intent.selector.get("cells", []), p.get("node_id")
             for cell in cells:
                 if self.redis.hget(bus.Keys.CELLS, str(cell)) is None:
                     raise Rejected(f"unknown cell {cell!r}")
@@ -326,11 +326,11 @@ class OperatorIntents(NetgptApp):
             self.logger.info("intent %s: %s", intent_id, exc)
 
     def _record(self, intent: OperatorIntent, accepted: bool, reason: str) -> None:
+        """The outcome on the audit stream (the intent's state itself is in the store)."""
         result = IntentResult(source="controller:intents", intent_id=intent.intent_id, accepted=accepted,
                               reason=reason)
         self.logger.info("intent %s (%s): %s", intent.intent_id, intent.action.value, reason)
         try:
-            self.redis.hset(bus.Keys.INTENT_STATUS, intent.intent_id, result.model_dump_json())
             bus.publish(self.redis, bus.Streams.AUDIT, result)
         except redis.RedisError as exc:
             self.logger.warning("intent result not recorded: %s", exc)

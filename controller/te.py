@@ -197,9 +197,9 @@ class TrafficEngineering(NetgptApp):
         candidates = nx.shortest_simple_paths(fwd.graph, src_dpid, dst_dpid, weight="weight")
         return least_loaded_path(candidates, default, loads, caps, self.demand(pair), current, self.settings.te_k_paths)
 
-    def peak_with(self, pair, path, loads, caps) -> float:
-        """The highest utilisation along `path` once the pair's demand is there (and off its current path)."""
-        return peak_utilisation(path, loads, caps, self.demand(pair), self.forwarding.paths.get(pair, []))
+    def peak_with(self, pair, path, loads, caps, demand: float) -> float:
+        """The highest utilisation along `path` once the pair's `demand` is there (and off its current path)."""
+        return peak_utilisation(path, loads, caps, demand, self.forwarding.paths.get(pair, []))
 
     # --- acting -----------------------------------------------------------------------------------------------------
 
@@ -251,14 +251,15 @@ class TrafficEngineering(NetgptApp):
             for pair in sorted(movable, key=lambda p: -demands[p]):
                 path = fwd.paths[pair]
                 new = self.best_path(pair[0], pair[1], path[0], path[-1], loads, caps)
-                after, before = self.peak_with(pair, new, loads, caps), self.peak_with(pair, path, loads, caps)
+                demand = demands[pair]
+                after = self.peak_with(pair, new, loads, caps, demand)
+                before = self.peak_with(pair, path, loads, caps, demand)
                 if not worth_moving(before, after, self.settings.te_threshold):
                     continue
                 if new != path:
                     self.move(pair, new, cause=f"{self.settings.te_mode}:link {link[0]}-{link[1]} at "
                                                 f"{loads[link] / caps[link]:.0%}")
                     del settled[pair]  # just moved: in its hold-down now, as the next hot links see it
-                    demand = self.demand(pair)
                     for l in links_of(path):
                         loads[l] = loads.get(l, 0.0) - demand
                     for l in links_of(new):
@@ -345,5 +346,4 @@ class TrafficEngineering(NetgptApp):
         if link is not None:
             # The configured upper quantile, not the point value: a link is provisioned for the load it may carry
             # (falls back to the point values for a forecast without quantiles).
-            peak = max(fc.at_quantile(self.settings.forecast_act_quantile))
-            self.link_forecast[link] = (peak, fc.origin_ts + fc.step_s * len(fc.values))
+            self.link_forecast[link] = (fc.peak(self.settings.forecast_act_quantile), fc.end_ts)

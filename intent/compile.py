@@ -91,9 +91,8 @@ class NetworkView:
 
 
 def compile_intent(intent: HighLevelIntent, view: NetworkView, intent_id: str, text: str = "",
-                   now: float | None = None) -> list[OperatorIntent]:
-    """The controller instruction for one high-level intent (one per intent; not for queries or allow: the service
-    handles those)."""
+                   now: float | None = None) -> OperatorIntent:
+    """The controller instruction for one high-level intent (not for queries or allow: the service handles those)."""
     now = time.time() if now is None else now
     a = intent.action.value
     expires = now + intent.duration_min * 60 if intent.duration_min else None
@@ -108,15 +107,15 @@ def compile_intent(intent: HighLevelIntent, view: NetworkView, intent_id: str, t
         if (x, y) not in view.links and (y, x) not in view.links:
             raise IntentError("unknown_entity", f"there is no link between {intent.link[0]} and {intent.link[1]}",
                               field="link")
-        return [OperatorIntent(action="avoid_link", params={"link": f"{x}-{y}", **params}, **common)]
+        return OperatorIntent(action="avoid_link", params={"link": f"{x}-{y}", **params}, **common)
     if a == "allocate_compute":
         if intent.node not in view.nodes:
             raise IntentError("unknown_entity", f"MEC node {intent.node!r} is not alive (no heartbeat)", field="node")
         cells = intent.scope if isinstance(intent.scope, list) else []
         for c in cells:
             view.cell_ports(c)
-        return [OperatorIntent(action="allocate", selector={"cells": cells}, params={"node_id": intent.node, **params},
-                               **common)]
+        return OperatorIntent(action="allocate", selector={"cells": cells}, params={"node_id": intent.node, **params},
+                              **common)
     if a in PRIORITY:
         flows = traffic_flows(intent, view)
         if a == "rate_limit":
@@ -124,7 +123,7 @@ def compile_intent(intent: HighLevelIntent, view: NetworkView, intent_id: str, t
         if a == "reserve_bandwidth":
             params["reserved_mbps"] = intent.rate_mbps
         action = {"reserve_bandwidth": "prioritize"}.get(a, a)
-        return [OperatorIntent(action=action, flows=flows, params=params, priority=PRIORITY[a], **common)]
+        return OperatorIntent(action=action, flows=flows, params=params, priority=PRIORITY[a], **common)
     raise IntentError("invalid", f"{a} is not compiled to network changes", field="action")
 
 
@@ -202,11 +201,12 @@ def _window(window, now: float) -> tuple[float | None, float | None]:
     return (start.timestamp() if start else None), (end.timestamp() if end else None)
 
 
-def check_flows(dpids: set[int], flows: list[dict]) -> None:
-    """Flow-level entries may only name switches the network has."""
+def compile_flows(flows: list[dict], view: NetworkView, intent_id: str, text: str = "") -> OperatorIntent:
+    """A flow-level intent: its entries as written, once every switch they name is one the network has."""
     for f in flows:
-        if f["dpid"] not in dpids:
+        if f["dpid"] not in view.dpids:
             raise IntentError("unknown_entity", f"the network has no switch with dpid {f['dpid']}", field="dpid")
+    return OperatorIntent(intent_id=intent_id, text=text, action="flows", flows=flows, source="intent")
 
 
 def conflicts(new: list[dict], installed: dict[str, list[dict]]) -> list[dict]:

@@ -248,8 +248,7 @@ def _address(addr: str, prefix: str | None) -> str:
 
 def _role(left: str, what: str) -> str:
     """src | dst | pair (after 'between') | and (the second of a pair), from the words before an address."""
-    left = re.sub(r"\b(?:the|subnet|network|host|ip|ipv4|address|mac)\s*$", "", left.rstrip()).rstrip()
-    left = re.sub(r"\b(?:the|subnet|network|host|ip|ipv4|address|mac)\s*$", "", left).rstrip()
+    left = re.sub(r"(?:\b(?:the|subnet|network|host|ip|ipv4|address|mac)\s*)+$", "", left.rstrip()).rstrip()
     if re.search(r"\b(?:from|source|src|sourced from)$", left):
         return "src"
     if re.search(r"\b(?:to|for|towards?|destined|destined (?:to|for)|destination|dst)$", left):

@@ -23,9 +23,8 @@ from netgpt.core.messages import (
     IntentRecord,
     IntentState,
     IntentWithdrawal,
-    OperatorIntent,
 )
-from netgpt.intent.compile import NetworkView, check_flows, compile_intent, conflicts
+from netgpt.intent.compile import NetworkView, compile_flows, compile_intent, conflicts
 from netgpt.intent.errors import IntentError
 from netgpt.intent.flows import translate_to_flows
 from netgpt.intent.parse import understand
@@ -62,11 +61,9 @@ def submit(r, text: str, level: str = "auto", force: bool = False, lm="default")
             return _allow(store, record)
         view = NetworkView.from_redis(r)
         if level == "flow":
-            check_flows(view.dpids, record.flows)
-            compiled = OperatorIntent(intent_id=intent_id, text=text, action="flows", flows=record.flows,
-                                      source="intent")
+            compiled = compile_flows(record.flows, view, intent_id, text)
         else:
-            [compiled] = compile_intent(record.intent, view, intent_id, text)
+            compiled = compile_intent(record.intent, view, intent_id, text)
         found = conflicts(compiled.flows, {o.intent_id: [f for c in o.compiled for f in c.flows]
                                            for o in store.active()})
         blocking = [c for c in found if is_blocking(c)]

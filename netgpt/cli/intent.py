@@ -23,8 +23,10 @@ from pathlib import Path
 from typing import Optional, get_args
 
 import typer
+from rich.markup import escape
 
 from netgpt.cli.common import console, fail
+from netgpt.core.messages import IntentProblem
 from netgpt.core.settings import get_settings
 
 app = typer.Typer(help="Operator intents: translate, parse, train the LM reader; serve the operator API, submit, "
@@ -74,8 +76,6 @@ def train(steps: int = typer.Option(400, help="Optimiser steps"),
           n_eval: int = typer.Option(200, help="Generated held-out sentences (another seed)"),
           seed: int = typer.Option(0)) -> None:
     """Fine-tune the `operator-intent` LoRA adapter on generated paraphrases (never on the evaluation sets)."""
-    from pathlib import Path
-
     from netgpt.intent import lm, training_data
     from netgpt.models.base import BaseSpec, ModelError, configure_threads, load_base
     from netgpt.models.lora import LoraTaskConfig, train_adapter
@@ -260,9 +260,11 @@ def _call(method: str, path: str, api: str, token: str | None, json: dict | None
 
     from netgpt.intent.api import operator_token
 
-    url = (api or f"http://127.0.0.1:{get_settings().operator_api_port}").rstrip("/") + path
+    settings = get_settings()
+    api = (api or f"http://127.0.0.1:{settings.operator_api_port}").rstrip("/")
+    url = api + path
     try:
-        headers = {"Authorization": f"Bearer {token or operator_token(get_settings())}"}
+        headers = {"Authorization": f"Bearer {token or operator_token(settings)}"}
     except (OSError, RuntimeError) as exc:
         fail(f"no operator token: {exc}")
     try:
@@ -280,22 +282,16 @@ def _call(method: str, path: str, api: str, token: str | None, json: dict | None
         body = {}
     if not isinstance(body, dict) or "message" not in body:
         fail(f"operator API answered {resp.status_code}: {resp.text.strip()[:200]}")
-    from netgpt.core.messages import IntentProblem
-
     line = f"{body.get('kind', resp.status_code)}: {body['message']}"
     if body.get("question"):
         line += f" — {body['question']}"
     if body.get("options"):
         line += f" (options: {', '.join(body['options'])})"
-    from rich.markup import escape
-
     fail(escape(line), code=2 if body.get("kind") in get_args(IntentProblem.model_fields["kind"].annotation) else 1)
 
 
 def _print_record(record: dict) -> None:
     by = f", read by {record['read_by']}" if record.get("read_by") else ""
-    from rich.markup import escape
-
     console.print(f"[bold]{escape(record['intent_id'])}[/] {record['state']} ({record['level']}{by}): "
                   f"{escape(record['text'])}", highlight=False)
 

@@ -40,7 +40,6 @@ class Keys:
 
     ALLOCATIONS = f"{PREFIX}:allocations"  # hash cell -> Allocation JSON
     PINS = f"{PREFIX}:pins"  # hash cell -> node_id an operator pinned it to
-    INTENT_STATUS = f"{PREFIX}:intent_status"  # hash intent_id -> IntentResult JSON
     INTENTS = f"{PREFIX}:intents"  # hash intent_id -> IntentRecord JSON: the intent store, survives restarts
     HOSTS = f"{PREFIX}:hosts"  # hash host name -> {"ip", "mac", "cell", "dpid", "port"} (written when a topology starts)
     SWITCHES = f"{PREFIX}:switches"  # hash switch name -> dpid (written when a topology starts)

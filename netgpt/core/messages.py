@@ -131,6 +131,15 @@ class Forecast(Message):
                 return band.values
         return self.values
 
+    def peak(self, q: float) -> float:
+        """The highest step at quantile q: what a consumer provisions for until `end_ts`."""
+        return max(self.at_quantile(q))
+
+    @property
+    def end_ts(self) -> float:
+        """Unix time the last forecast step ends."""
+        return self.origin_ts + self.step_s * len(self.values)
+
 
 class RegimeChange(Message):
     """A series left its forecast interval several steps running (a flash crowd, an outage) or came back: the

@@ -204,49 +204,7 @@ class OpenVSwitch:
         return "userspace datapath" + (" (started by netgpt)" if self.marker.exists() else "")
 
 
-# --- ryu-manager --------------------------------------------------------------------------------------------------------
-
-
-class Ryu:
-    name = "ryu"
-    marker = "netgpt.controller.ryu_launcher"
-
-    def __init__(self, s: Settings):
-        self.s = s
-        self.pidfile = s.run_dir / "ryu.pid"
-        self.logfile = s.run_dir / "ryu.log"
-
-    def pid(self) -> int | None:
-        return read_pid(self.pidfile, self.marker)
-
-    def ports(self) -> list[tuple[str, int, str]]:
-        return [("127.0.0.1", self.s.ofp_port, "ofp_port"), ("127.0.0.1", self.s.ryu_api_port, "ryu_api_port")]
-
-    def healthy(self) -> bool:
-        if self.pid() is None or not port_accepts("127.0.0.1", self.s.ofp_port):
-            return False
-        if "netgpt.controller.rest_api" not in self.s.ryu_apps:
-            return True
-        try:
-            return httpx.get(f"http://127.0.0.1:{self.s.ryu_api_port}/netgpt/health", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def start(self) -> None:
-        env = settings_env(self.s)
-        cmd = [sys.executable, "-m", self.marker, "--ofp-tcp-listen-port", str(self.s.ofp_port),
-               "--ofp-listen-host", "127.0.0.1", "--wsapi-host", "127.0.0.1", "--wsapi-port", str(self.s.ryu_api_port),
-               "--observe-links", *self.s.ryu_apps]
-        with open(self.logfile, "ab") as log:
-            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                    start_new_session=True)
-        self.pidfile.write_text(str(proc.pid))
-
-    stop = _stop_by_pidfile
-
-    def detail(self) -> str:
-        return (f"OpenFlow 127.0.0.1:{self.s.ofp_port}, API http://127.0.0.1:{self.s.ryu_api_port}/netgpt, "
-                f"apps {', '.join(a.split('.')[-1] for a in self.s.ryu_apps)}")
+# --- our own child processes: ryu-manager and the operator API ----------------------------------------------------
 
 
 def settings_env(s: Settings) -> dict[str, str]:
@@ -260,43 +218,77 @@ def settings_env(s: Settings) -> dict[str, str]:
     return env
 
 
-# --- the operator API ---------------------------------------------------------------------------------------------------
+def http_ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
-class OperatorApi:
+class ChildService:
+    """A process of ours: started detached with the same settings, its PID in <run_dir>/<name>.pid (checked against
+    `marker` in its command line), its output in <run_dir>/<name>.log, stopped by PID."""
+
+    name = marker = ""
+
+    def __init__(self, s: Settings):
+        self.s = s
+        self.pidfile = s.run_dir / f"{self.name}.pid"
+        self.logfile = s.run_dir / f"{self.name}.log"
+
+    def pid(self) -> int | None:
+        return read_pid(self.pidfile, self.marker)
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        with open(self.logfile, "ab") as log:
+            proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    env=settings_env(self.s), start_new_session=True)
+        self.pidfile.write_text(str(proc.pid))
+
+    stop = _stop_by_pidfile
+
+
+class Ryu(ChildService):
+    name = "ryu"
+    marker = "netgpt.controller.ryu_launcher"
+
+    def ports(self) -> list[tuple[str, int, str]]:
+        return [("127.0.0.1", self.s.ofp_port, "ofp_port"), ("127.0.0.1", self.s.ryu_api_port, "ryu_api_port")]
+
+    def healthy(self) -> bool:
+        if self.pid() is None or not port_accepts("127.0.0.1", self.s.ofp_port):
+            return False
+        return "netgpt.controller.rest_api" not in self.s.ryu_apps or \
+            http_ok(f"http://127.0.0.1:{self.s.ryu_api_port}/netgpt/health")
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", self.marker, "--ofp-tcp-listen-port", str(self.s.ofp_port),
+                "--ofp-listen-host", "127.0.0.1", "--wsapi-host", "127.0.0.1", "--wsapi-port",
+                str(self.s.ryu_api_port), "--observe-links", *self.s.ryu_apps]
+
+    def detail(self) -> str:
+        return (f"OpenFlow 127.0.0.1:{self.s.ofp_port}, API http://127.0.0.1:{self.s.ryu_api_port}/netgpt, "
+                f"apps {', '.join(a.split('.')[-1] for a in self.s.ryu_apps)}")
+
+
+class OperatorApi(ChildService):
     """`netgpt intent serve`: the operator REST API (netgpt.intent.api), bearer token in <run_dir>/operator-token."""
 
     name = "operator-api"
     marker = "intent serve"
 
-    def __init__(self, s: Settings):
-        self.s = s
-        self.pidfile = s.run_dir / "operator-api.pid"
-        self.logfile = s.run_dir / "operator-api.log"
-
-    def pid(self) -> int | None:
-        return read_pid(self.pidfile, self.marker)
-
     def ports(self) -> list[tuple[str, int, str]]:
         return [("127.0.0.1", self.s.operator_api_port, "operator_api_port")]
 
     def healthy(self) -> bool:
-        if self.pid() is None:
-            return False
-        try:
-            return httpx.get(f"http://127.0.0.1:{self.s.operator_api_port}/openapi.json", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
+        return self.pid() is not None and http_ok(f"http://127.0.0.1:{self.s.operator_api_port}/openapi.json")
 
-    def start(self) -> None:
-        cmd = [sys.executable, "-m", "netgpt.cli", "intent", "serve", "--host", "127.0.0.1", "--port",
-               str(self.s.operator_api_port)]
-        with open(self.logfile, "ab") as log:
-            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    env=settings_env(self.s), start_new_session=True)
-        self.pidfile.write_text(str(proc.pid))
-
-    stop = _stop_by_pidfile
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "netgpt.cli", "intent", "serve", "--host", "127.0.0.1", "--port",
+                str(self.s.operator_api_port)]
 
     def detail(self) -> str:
         return f"http://127.0.0.1:{self.s.operator_api_port}/v1 (token in {self.s.run_dir / 'operator-token'})"

@@ -38,8 +38,7 @@ def app(forwarding, settings, redis_client):
 
 
 def compiled(redis_client, text: str, intent_id: str) -> OperatorIntent:
-    [intent] = compile_intent(parse_intent(text, lm=None), NetworkView.from_redis(redis_client), intent_id, text)
-    return intent
+    return compile_intent(parse_intent(text, lm=None), NetworkView.from_redis(redis_client), intent_id, text)
 
 
 def send(app, msg) -> None:

@@ -206,3 +206,17 @@ def test_the_cli_says_when_the_api_is_not_running(settings):  # noqa: F811
     out = CliRunner().invoke(app, ["intent", "list", "--api", url, "--token", TOKEN])
     assert out.exit_code == 1 and "Traceback" not in out.output
     assert f"operator API not reachable at {url}; start it with netgpt intent serve" in " ".join(out.output.split())
+
+
+def test_without_api_the_cli_names_the_settings_url(settings, monkeypatch):  # noqa: F811
+    from typer.testing import CliRunner
+
+    from netgpt.cli import app
+    from netgpt.core.settings import get_settings
+
+    port = free_port()
+    monkeypatch.setenv("NETGPT_OPERATOR_API_PORT", str(port))
+    get_settings.cache_clear()
+    out = CliRunner().invoke(app, ["intent", "list", "--token", TOKEN])
+    get_settings.cache_clear()
+    assert out.exit_code == 1 and f"not reachable at http://127.0.0.1:{port};" in " ".join(out.output.split())
