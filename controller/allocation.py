@@ -55,12 +55,12 @@ class CellPlacement:
         self.intent_times.setdefault(cell, deque()).append(ts)
 
     def on_forecast(self, fc: Forecast, quantile: float) -> None:
-        """A 'cell:<cell>:requests_rps' forecast: its peak at `quantile` is the cell's demand until the forecast ends.
-        Other targets (links, ports) are not the allocation's business and are ignored."""
-        kind, _, rest = fc.target.partition(":")
-        cell, _, metric = rest.partition(":")
-        if kind == "cell" and metric == "requests_rps" and cell:
-            self.forecast_demand[cell] = (fc.peak(quantile), fc.end_ts)
+        """A 'cell:<cell>:requests_rps' forecast (the forecast loop's, from the cell's inferred user intents): its peak
+        at `quantile` is the cell's demand until the forecast ends. Other targets (links, ports, a cell's bit/s) are
+        traffic engineering's and are ignored."""
+        t = fc.target
+        if t.kind == "cell" and t.metric == "requests_rps":
+            self.forecast_demand[t.cell] = (fc.peak(quantile), fc.end_ts)
 
     def predicted_demand(self, cell: str, now: float | None = None) -> float:
         """Requests per second the cell is about to send: its rate of user intents over the last minute, or its
@@ -238,6 +238,10 @@ class ComputeAllocation(NetgptApp):
         if isinstance(msg, UserIntent):
             self.placement.count_intent(msg.cell, msg.ts)
         elif isinstance(msg, Forecast):
+            t = msg.target
+            if t.kind == "cell" and t.metric == "requests_rps" and not self.redis.hexists(bus.Keys.CELLS, t.cell):
+                self.drops.count(MessageError(f"unknown forecast target: {t} (no such cell)"))
+                return
             self.placement.on_forecast(msg, self.settings.forecast_act_quantile)
 
 

@@ -28,7 +28,7 @@ class NetgptApp(app_manager.RyuApp):
         super().__init__(*args, **kwargs)
         self.settings = settings if settings is not None else get_settings()
         self.redis = redis if redis is not None else bus.connect(self.settings, timeout_s=self.REDIS_TIMEOUT_S)
-        self.drops = bus.DropCounter()
+        self.drops = bus.DropCounter(r=self.redis, component=type(self).__name__)
         self._forwarding = forwarding
 
     @property

@@ -7,10 +7,17 @@ Modes (Settings.te_mode):
   threshold has its largest pair moved to the path with the lowest resulting peak utilisation. Against flapping: a
   moved pair stays put for te_holddown_s, a move is counted in the loads until the measurements show it, and a move
   that leaves the pair on a path still over the threshold must lower its peak by HOT_MOVE_GAIN.
-- proactive: as reactive, but the load it sees also includes what is coming: link forecasts (Forecast messages, read at
-  their Settings.forecast_act_quantile upper quantile) and the
-  expected demand of user intents (UserIntent with user_ip/server_ip) that has not arrived yet. New pairs, and an
-  intent's pair as soon as the intent arrives (before its first packet), go on the least-loaded of the k shortest.
+- proactive: as reactive, but the load it sees also includes what is coming: link forecasts (Forecast messages for a
+  link or an inter-switch port, read at their Settings.forecast_act_quantile upper quantile), the expected demand of
+  user intents (UserIntent with user_ip/server_ip) that has not arrived yet, and each cell's demand forecast from its
+  inferred intents ('cell:<c>:demand_bps', edge_agent/user_intent/demand.py): the part of it that neither the
+  measurements nor the pairs' own intents account for is put on the links into the cell's access switches (those its
+  users' pairs use, else all of them). New pairs, and an intent's pair as soon as the intent arrives (before its first
+  packet), go on the least-loaded of the k shortest. A move made because a forecast, not a measurement, put a link over
+  the threshold says so in its cause ('... (forecast)').
+- A forecast TE cannot place (a port or link the topology does not have, a cell nobody published) is a counted drop;
+  targets that are another app's (a cell's requests/s: allocation) or carry no inter-switch traffic (an access port)
+  are left alone.
 
 The choice itself (peak utilisation, best path, hot links, whether a move is worth it) is plain functions of loads and
 capacities, below; the app gathers the loads (port rates from the monitor's EventPortRates, per-pair rates from flow
@@ -22,6 +29,7 @@ controller restarts; malformed or stale messages are logged, counted and dropped
 audit stream, with the flow's previous actions so it can be reverted.
 """
 import itertools
+import json
 import time
 import uuid
 from typing import Iterable
@@ -102,6 +110,8 @@ class TrafficEngineering(NetgptApp):
         self.pair_rate: dict[Pair, float] = {}  # pair -> measured bit/s
         self.expected: dict[Pair, tuple[float, float]] = {}  # pair -> (bit/s, until) from intents
         self.link_forecast: dict[Link, tuple[float, float]] = {}  # link -> (peak bit/s, until)
+        self.cell_forecast: dict[str, tuple[float, float]] = {}  # cell -> (peak bit/s into it, until)
+        self.cells_cache: tuple[float, dict[str, set[tuple[int, int]]]] = (0.0, {})  # (read at, cell -> access ports)
         self.moved_at: dict[Pair, float] = {}
         # Moves the link measurements do not show yet: (until, old path, new path, bit/s), for one freshness window.
         self.recent_moves: list[tuple[float, list[int], list[int], float]] = []
@@ -132,10 +142,23 @@ class TrafficEngineering(NetgptApp):
             self.caps_cache = (time.time(), caps)
         return caps
 
+    def _cells(self) -> dict[str, set[tuple[int, int]]]:
+        """cell -> its access ports (dpid, port), from Redis netgpt:cells, read at most once per stats interval."""
+        read_at, cells = self.cells_cache
+        if time.time() - read_at < self.settings.stats_interval_s:
+            return cells
+        try:
+            cells = {c: {tuple(p) for p in json.loads(v)} for c, v in self.redis.hgetall(bus.Keys.CELLS).items()}
+        except redis.RedisError:
+            return cells
+        self.cells_cache = (time.time(), cells)
+        return cells
+
     # --- the load the controller believes each link carries -------------------------------------------------------
 
-    def link_loads(self) -> dict[Link, float]:
-        fwd, now = self.forwarding, time.time()
+    def measured_loads(self, now: float) -> dict[Link, float]:
+        """Each link's fresh measured rate, with the moves the measurements do not show yet."""
+        fwd = self.forwarding
         loads = {}
         for a, b, data in fwd.graph.edges(data=True):
             sample = self.port_rates.get((a, data["port"]))
@@ -150,6 +173,12 @@ class TrafficEngineering(NetgptApp):
             for l in links_of(new):
                 if l in loads:
                     loads[l] += bps
+        return loads
+
+    def link_loads(self) -> dict[Link, float]:
+        """What each link carries (measured_loads) and, in proactive mode, may carry soon: forecasts, intents."""
+        fwd, now = self.forwarding, time.time()
+        loads = self.measured_loads(now)
         if self.settings.te_mode == "proactive":
             for link, (peak, until) in self.link_forecast.items():
                 if until > now and link in loads:
@@ -159,7 +188,26 @@ class TrafficEngineering(NetgptApp):
                 for link in links_of(path):
                     if link in loads:
                         loads[link] += pending
+            self._add_cell_demand(loads, now)
         return loads
+
+    def _add_cell_demand(self, loads: dict[Link, float], now: float) -> None:
+        """A cell's forecast demand beyond what its users' pairs carry or announced, on the links into its access
+        switches: the ones its pairs use (split evenly), or every one while it has none."""
+        fwd, cells = self.forwarding, self._cells()
+        for cell, (peak, until) in self.cell_forecast.items():
+            ports = cells.get(cell)
+            if until <= now or not ports:
+                continue
+            access = {dpid for dpid, _ in ports}
+            pairs = [p for p in fwd.paths if tuple(fwd.hosts.get(p[1], ())) in ports]
+            pending = peak - sum(max(self.measured_rate(p), self._expected_bps(p, now)) for p in pairs)
+            if pending <= 0:
+                continue
+            used = {(path[-2], path[-1]) for p in pairs if len(path := fwd.paths[p]) > 1 and path[-1] in access}
+            into = used or {(a, b) for a, b in fwd.graph.in_edges(access) if a not in access}
+            for link in into & loads.keys():
+                loads[link] += pending / len(into)
 
     def _expected_bps(self, pair, now: float) -> float:
         """What a user intent announced for the pair, while the announcement lasts."""
@@ -245,7 +293,9 @@ class TrafficEngineering(NetgptApp):
         settled = {p: set(links_of(path)) for p, path in fwd.paths.items()
                    if now - self.moved_at.get(p, 0.0) >= self.settings.te_holddown_s}
         demands = {p: self.demand(p) for p in settled}
+        measured = self.measured_loads(now) if self.settings.te_mode == "proactive" else loads
         for link in hot_links(loads, caps, self.settings.te_threshold):
+            why = "" if measured.get(link, 0.0) / caps[link] > self.settings.te_threshold else " (forecast)"
             # Only pairs that carry a real share of the link are worth moving.
             movable = [p for p, links in settled.items() if link in links and demands[p] >= MIN_SHARE * caps[link]]
             for pair in sorted(movable, key=lambda p: -demands[p]):
@@ -258,7 +308,7 @@ class TrafficEngineering(NetgptApp):
                     continue
                 if new != path:
                     self.move(pair, new, cause=f"{self.settings.te_mode}:link {link[0]}-{link[1]} at "
-                                                f"{loads[link] / caps[link]:.0%}")
+                                                f"{loads[link] / caps[link]:.0%}{why}")
                     del settled[pair]  # just moved: in its hold-down now, as the next hot links see it
                     for l in links_of(path):
                         loads[l] = loads.get(l, 0.0) - demand
@@ -330,20 +380,29 @@ class TrafficEngineering(NetgptApp):
                 self.move(pair, path, cause=f"intent:{intent.request_id}")
 
     def on_forecast(self, fc: Forecast) -> None:
-        """Targets 'link:<a>-<b>:<metric>' (directed, dpids) or 'port:<dpid>:<port>:tx_bps'."""
-        kind, _, rest = fc.target.partition(":")
-        link = None
-        fwd = self.forwarding
-        try:
-            if kind == "link":
-                a, b = rest.split(":")[0].split("-")
-                link = (int(a), int(b))
-            elif kind == "port" and fwd is not None:
-                dpid, port = (int(x) for x in rest.split(":")[:2])
-                link = next(((a, b) for a, b, d in fwd.graph.out_edges(dpid, data=True) if d["port"] == port), None)
-        except ValueError:  # 'link:s1-s2:...' names switches, not dpids
-            raise MessageError(f"forecast target {fc.target!r} does not name a link by dpids") from None
+        """A link's or an inter-switch port's rate, or a cell's demand in bit/s; see the module docstring for what is
+        left alone and what is a drop (MessageError)."""
+        t, fwd = fc.target, self.forwarding
+        # The configured upper quantile, not the point value: a link is provisioned for the load it may carry (falls
+        # back to the point values for a forecast without quantiles).
+        peak = (fc.peak(self.settings.forecast_act_quantile), fc.end_ts)
+        if t.kind == "cell":
+            if t.metric == "requests_rps":
+                return  # requests to the MEC nodes: compute allocation's
+            if t.cell not in self._cells():
+                raise MessageError(f"unknown forecast target: {t} (no such cell)")
+            self.cell_forecast[t.cell] = peak
+            return
+        if fwd is None:
+            raise MessageError(f"unknown forecast target: {t} (topology not known yet)")
+        if t.kind == "link":
+            if not fwd.graph.has_edge(*t.link):
+                raise MessageError(f"unknown forecast target: {t} (no such link)")
+            self.link_forecast[t.link] = peak
+            return
+        link = next(((a, b) for a, b, d in fwd.graph.out_edges(t.dpid, data=True) if d["port"] == t.port_no),
+                    None) if t.dpid in fwd.graph else None
         if link is not None:
-            # The configured upper quantile, not the point value: a link is provisioned for the load it may carry
-            # (falls back to the point values for a forecast without quantiles).
-            self.link_forecast[link] = (fc.peak(self.settings.forecast_act_quantile), fc.end_ts)
+            self.link_forecast[link] = peak
+        elif (t.dpid, t.port_no) not in {tuple(loc) for loc in fwd.hosts.values()}:
+            raise MessageError(f"unknown forecast target: {t} (no such inter-switch or host port)")

@@ -27,7 +27,8 @@ import httpx
 from pydantic import BaseModel, ConfigDict
 
 from netgpt.core import bus
-from netgpt.core.messages import AgentHeartbeat, Forecast, HighLevelIntent, MessageError, PortStats, QuerySubject
+from netgpt.core.messages import (AgentHeartbeat, Forecast, ForecastTarget, HighLevelIntent, MessageError, PortStats,
+                                  QuerySubject)
 from netgpt.core.settings import Settings, get_settings
 from netgpt.intent.compile import NetworkView
 from netgpt.intent.errors import IntentError
@@ -104,34 +105,14 @@ def _capacities_mbps(r) -> dict[tuple[int, int], float]:
     return caps
 
 
-def _dpid(name: str, switches: dict[str, str]) -> int:
-    if name.isdigit():
-        return int(name)
-    if name in switches:
-        return int(switches[name])
-    if name.startswith("s") and name[1:].isdigit():
-        return int(name[1:])
-    raise ValueError(name)
-
-
-def link_of(target: str, topo: dict, switches: dict[str, str]) -> tuple[int, int] | None:
-    """The directed link a rate forecast is about: 'link:<a>-<b>:<m>' (dpids, or switch names here), or
-    'port:<dpid>:<port>:tx_bps' of an inter-switch port (Keys.TOPOLOGY links carry the source port). None otherwise
-    (a cell's demand, an access port)."""
-    kind, _, rest = target.partition(":")
-    parts = rest.split(":")
-    if not parts[-1].endswith("bps"):
-        return None
-    try:
-        if kind == "link" and len(parts) == 2:
-            a, b = parts[0].split("-")
-            return _dpid(a, switches), _dpid(b, switches)
-        if kind == "port" and len(parts) == 3:
-            dpid, port = int(parts[0]), int(parts[1])
-            return next(((link["src"], link["dst"]) for link in topo.get("links", [])
-                         if (link["src"], link["port"]) == (dpid, port)), None)
-    except ValueError:
-        return None
+def link_of(target: ForecastTarget, topo: dict) -> tuple[int, int] | None:
+    """The directed link a rate forecast is about: a link target, or an inter-switch port's (Keys.TOPOLOGY links carry
+    the source port). None otherwise (a cell's demand, an access port)."""
+    if target.kind == "link":
+        return target.link
+    if target.kind == "port":
+        return next(((link["src"], link["dst"]) for link in topo.get("links", [])
+                     if (link["src"], link["port"]) == (target.dpid, target.port_no)), None)
     return None
 
 
@@ -150,10 +131,10 @@ def _utilization_forecast(r, intent: HighLevelIntent, plot_dir: Path | None, set
     subject = QuerySubject.link_utilization_forecast
     threshold = intent.threshold_pct if intent.threshold_pct is not None else DEFAULT_THRESHOLD_PCT
     horizon = intent.horizon_min if intent.horizon_min is not None else DEFAULT_HORIZON_MIN
-    topo, switches, caps = _topology(r), r.hgetall(bus.Keys.SWITCHES), _capacities_mbps(r)
+    topo, caps = _topology(r), _capacities_mbps(r)
     latest: dict[tuple[int, int], Forecast] = {}  # per link, the forecast with the newest origin
     for fc in _newest(r, bus.Streams.FORECASTS):
-        link = link_of(fc.target, topo, switches) if isinstance(fc, Forecast) else None
+        link = link_of(fc.target, topo) if isinstance(fc, Forecast) else None
         if link is not None and (link not in latest or fc.origin_ts > latest[link].origin_ts):
             latest[link] = fc
     if not latest:
@@ -180,7 +161,7 @@ def _utilization_forecast(r, intent: HighLevelIntent, plot_dir: Path | None, set
             continue
         peak = max(steps, key=lambda i: values[i])
         pct = 100.0 * values[peak] / (cap * 1e6)
-        rows.append({"link": f"s{a}->s{b}", "src": a, "dst": b, "target": fc.target, "capacity_mbps": cap,
+        rows.append({"link": f"s{a}->s{b}", "src": a, "dst": b, "target": str(fc.target), "capacity_mbps": cap,
                      "peak_bps": values[peak], "peak_pct": round(pct, 2), "peak_ts": fc.origin_ts + peak * fc.step_s,
                      "origin_ts": fc.origin_ts, "step_s": fc.step_s, "basis": basis, "model": fc.model,
                      "exceeds": pct > threshold})

@@ -275,7 +275,7 @@ class Forecaster:
                 actual = y[ahead[rows, h]]
                 mse = np.array([np.mean((runs[j][rows, h] - actual) ** 2) for j in use])
                 best = np.argsort(mse)[:2]
-                inv = 1.0 / np.maximum(mse[best], 1e-12 * (mse.max() + 1e-300))
+                inv = 1.0 / (mse[best] + 1e-12 * mse.max() + 1e-300)  # finite when both are exact (a flat series)
                 weights[h] = 0.0
                 weights[h, [use[b] for b in best]] = inv / inv.sum()
         out = np.zeros((len(origins), hmax))

@@ -7,8 +7,11 @@
   and dropped (a poison entry must not come back forever).
 - Keeps, per port, the (ts, tx_bytes) counter samples and turns them into a regular rate series when it forecasts:
   counters_to_rates (a decreasing counter is a reset, not negative traffic), then resample_to_grid at `step_s`; gaps in
-  telemetry become NaN steps that the forecaster's cleaning fills (netgpt.edge_agent.forecast.forecaster). Target names:
-  'port:<dpid>:<port_no>:tx_bps'.
+  telemetry become NaN steps that the forecaster's cleaning fills (netgpt.edge_agent.forecast.forecaster). Targets:
+  ForecastTarget.of_port(dpid, port_no), i.e. 'port:<dpid>:<port_no>:tx_bps'.
+- Reads the inferred user intents (bus.Streams.USER_INTENTS, same group) too: each is one request of its cell, and
+  the cell's request rate per step is forecast like a port's rate (target 'cell:<cell>:requests_rps'), which compute
+  allocation provisions MEC nodes for (netgpt.controller.allocation). A step without requests counts 0.
 - Refits each target's forecaster every `refit_every_s` (fitting is the slow part), forecasts every step from the
   latest data, and publishes a Forecast (values, interval, calibrated quantiles, model) to bus.Streams.FORECASTS.
 - When a target's forecaster enters or leaves a regime change (its actual values left the interval several steps
@@ -28,14 +31,15 @@ import redis
 from netgpt.edge_agent.forecast.forecaster import (QUANTILES, Forecaster, Regime, counters_to_rates, fit_forecaster,
                                                    resample_to_grid)
 from netgpt.core import bus
-from netgpt.core.messages import Forecast, ForecastQuantile, MessageError, PortStats, RegimeChange
+from netgpt.core.messages import (Forecast, ForecastQuantile, ForecastTarget, MessageError, PortStats, RegimeChange,
+                                  UserIntent)
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class _Target:
-    samples: deque  # (ts, tx_bytes)
+    samples: deque  # (ts, tx_bytes) of a port; (ts,) of each request of a cell
     forecaster: Forecaster | None = None
     fitted_at: float = float("-inf")
     fit_error: str = ""
@@ -55,8 +59,9 @@ class ForecastLoop:
     source: str = "edge:forecast"
     max_steps: int = 5 * 7 * 288  # history kept per target, in steps (five weeks at 5 minutes)
     stream: str = bus.Streams.TELEMETRY
+    intents_stream: str = bus.Streams.USER_INTENTS
     drops: bus.DropCounter = field(default_factory=bus.DropCounter)
-    targets: dict[str, _Target] = field(default_factory=dict)
+    targets: dict[ForecastTarget, _Target] = field(default_factory=dict)
     published: int = 0
     retry_s: float = 2.0  # while Redis is down, `run` tries again this often
     methods: tuple[str, ...] | None = None  # forecasting methods; None: fit_forecaster's default (Settings.forecast_lm)
@@ -64,7 +69,9 @@ class ForecastLoop:
     def __post_init__(self) -> None:
         self._max_samples = int(self.max_steps * self.step_s) + 10_000  # telemetry can come every second
         self.targets = defaultdict(lambda: _Target(samples=deque(maxlen=self._max_samples)), self.targets)
-        self.reader = bus.GroupReader(self.r, self.group, self.consumer, [self.stream])
+        if self.drops.r is None:  # counted where operators look too (bus.Keys.DROPS)
+            self.drops.r, self.drops.component = self.r, self.source
+        self.reader = bus.GroupReader(self.r, self.group, self.consumer, [self.stream, self.intents_stream])
 
     def ensure_group(self) -> None:
         """Create the consumer group (and the stream) if missing; reading starts at the beginning of the stream."""
@@ -76,31 +83,45 @@ class ForecastLoop:
         ones. A Redis error is raised (`run` waits it out)."""
         return self.reader.read(self.handle_entry, count=count, block_ms=block_ms)
 
-    def handle_entry(self, _stream: str, entry_id: str, fields: dict) -> None:
-        """One telemetry entry: a PortStats sample is kept for its port; a malformed entry is logged and counted."""
+    def handle_entry(self, stream: str, entry_id: str, fields: dict) -> None:
+        """One entry: a PortStats sample is kept for its port, a UserIntent counts as a request of its cell; a
+        malformed entry is logged and counted."""
         try:
             msg = bus.decode_entry(fields)
         except MessageError as exc:
-            log.warning("dropped %s entry %s: %s", self.stream, entry_id, exc)
+            log.warning("dropped %s entry %s: %s", stream, entry_id, exc)
             self.drops.count(exc)
             return
         if isinstance(msg, PortStats):
-            self.targets[f"port:{msg.dpid}:{msg.port_no}:tx_bps"].samples.append((msg.ts, msg.tx_bytes))
+            self.targets[ForecastTarget.of_port(msg.dpid, msg.port_no)].samples.append((msg.ts, msg.tx_bytes))
+        elif isinstance(msg, UserIntent):
+            self.targets[ForecastTarget.of_cell(msg.cell, "requests_rps")].samples.append((msg.ts,))
 
-    def series(self, target: str) -> tuple[np.ndarray, np.ndarray, float]:
-        """(step start times, mean bit/s per step, ts of the last sample) of one target."""
+    def series(self, target: ForecastTarget, now: float | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+        """(step start times, mean value per step, ts of the last observation) of one target: bit/s of a port, from
+        its counters; requests/s of a cell, counted per step up to `now` (a quiet cell is observed at 0)."""
         samples = np.array(self.targets[target].samples, dtype=float)
+        if target.kind == "cell":
+            if not len(samples):
+                raise ValueError(f"{target}: no requests yet")
+            start, end = float(samples[0, 0]), max(float(samples[-1, 0]), now or 0.0)
+            steps = int((end - start) // self.step_s)  # complete steps since the first request
+            if steps < 1:
+                raise ValueError(f"{target}: less than one step since its first request")
+            edges = start + self.step_s * np.arange(steps + 1)
+            counts, _ = np.histogram(samples[:, 0], bins=edges)
+            return edges[:-1][-self.max_steps:], (counts / self.step_s)[-self.max_steps:], float(edges[-1])
         if len(samples) < 2:
             raise ValueError(f"{target}: {len(samples)} samples, need at least 2 to get a rate")
         ts, rate = counters_to_rates(samples[:, 0], samples[:, 1])
         grid_ts, values = resample_to_grid(ts, rate, self.step_s)
         return grid_ts[-self.max_steps:], values[-self.max_steps:], float(ts[-1])
 
-    def forecast(self, target: str, now: float) -> Forecast | None:
+    def forecast(self, target: ForecastTarget, now: float) -> Forecast | None:
         """Refit if due, then forecast one target; None (with the reason logged) while there is too little data."""
         state = self.targets[target]
         try:
-            _, values, last_ts = self.series(target)
+            _, values, last_ts = self.series(target, now)
             if state.forecaster is None or now - state.fitted_at >= self.refit_every_s:
                 state.forecaster = fit_forecaster(values, self.period, max_horizon=self.horizon, methods=self.methods)
                 state.fitted_at, state.fit_error = now, ""
@@ -118,7 +139,7 @@ class ForecastLoop:
                         quantiles=[ForecastQuantile(q=q, values=v.tolist()) for q, v in p.quantiles.items()],
                         model=f"forecast:{p.model}")
 
-    def _regime(self, target: str, state: _Target, regime: Regime | None, last_ts: float, model: str) -> None:
+    def _regime(self, target: ForecastTarget, state: _Target, regime: Regime | None, last_ts: float, model: str) -> None:
         """Publish a RegimeChange when the target enters or leaves one (not at every step while it lasts)."""
         before, state.regime = state.regime, regime
         if (before is None) == (regime is None):
@@ -128,7 +149,7 @@ class ForecastLoop:
                            direction=r.direction, since_ts=last_ts - r.started * self.step_s,
                            ratio=max(0.0, r.ratio), steps_outside=r.steps_outside, model=model)
         bus.publish(self.r, bus.Streams.AUDIT, msg)
-        self.r.hset(bus.Keys.FORECAST_REGIMES, target, msg.model_dump_json())
+        self.r.hset(bus.Keys.FORECAST_REGIMES, str(target), msg.model_dump_json())
         log.info("forecast regime %s for %s: %s, actual/forecast %.2f", msg.state, target, msg.direction, msg.ratio)
 
     def step(self, now: float | None = None) -> list[Forecast]:

@@ -17,13 +17,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from netgpt.core.messages import Forecast, UserIntent
+from netgpt.core.messages import Forecast, ForecastTarget, UserIntent
 
 FORECAST_MODEL = "user-intent-demand/v1"
 
 
-def demand_target(cell: str) -> str:
-    return f"cell:{cell}:demand_bps"
+def demand_target(cell: str) -> ForecastTarget:
+    return ForecastTarget.of_cell(cell, "demand_bps")
 
 
 @dataclass(frozen=True)

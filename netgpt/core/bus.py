@@ -47,6 +47,7 @@ class Keys:
     CELLS = f"{PREFIX}:cells"  # hash cell -> JSON list of [dpid, port] access ports (written when a topology starts)
     TOPOLOGY = f"{PREFIX}:topology"  # JSON of the controller's current topology view
     FORECAST_REGIMES = f"{PREFIX}:forecast_regimes"  # hash forecast target -> its latest RegimeChange JSON
+    DROPS = f"{PREFIX}:drops"  # hash '<component>:<reason>' -> messages that component dropped for that reason
 
 
 def connect(settings: Settings | None = None, timeout_s: float = 2.0) -> redis.Redis:
@@ -82,12 +83,21 @@ def publish_many(r: redis.Redis, stream: str, msgs: list[Message], maxlen: int |
 
 @dataclass
 class DropCounter:
-    """Counts messages that were dropped as malformed, by reason, so operators can see them."""
+    """Counts messages that were dropped (malformed, stale, naming what does not exist), by reason, so operators can
+    see them: in `counts`, and with `r` and `component` given, in the Redis hash Keys.DROPS as well ('te:stale' -> n;
+    a Redis error there loses that one increment, never the caller's work)."""
 
     counts: dict[str, int] = field(default_factory=dict)
+    r: redis.Redis | None = None
+    component: str = ""
 
     def add(self, reason: str) -> None:
         self.counts[reason] = self.counts.get(reason, 0) + 1
+        if self.r is not None:
+            try:
+                self.r.hincrby(Keys.DROPS, f"{self.component}:{reason}", 1)
+            except redis.RedisError:
+                pass
 
     def count(self, exc: Exception) -> None:
         """Count a MessageError under its reason: the text before the first ':' ("not JSON", "stale", ...)."""

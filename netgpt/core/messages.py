@@ -88,11 +88,77 @@ class ForecastQuantile(BaseModel):
     values: list[float] = Field(min_length=1)
 
 
+_TARGET_METRICS = {"port": ("tx_bps",), "link": ("tx_bps",), "cell": ("demand_bps", "requests_rps")}
+
+
+class ForecastTarget(BaseModel):
+    """What a forecast is of: a switch port's transmit rate, a directed link's rate (dpids), or a cell's demand (bit/s
+    expected from its users' inferred intents, or requests/s). On the wire an object; its name (str(target), e.g.
+    'port:1:2:tx_bps', 'link:1-2:tx_bps', 'cell:c1:demand_bps') is what logs and Redis hash keys use, and a name is
+    also read where a target is expected (v1 messages carried it as a string)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: Literal["port", "link", "cell"]
+    metric: Literal["tx_bps", "demand_bps", "requests_rps"]
+    dpid: int | None = Field(None, ge=0, description="port: the switch")
+    port_no: int | None = Field(None, ge=0, description="port: the port number on that switch")
+    link: tuple[int, int] | None = Field(None, description="link: (from dpid, to dpid), directed")
+    cell: str | None = Field(None, min_length=1, description="cell: its id, e.g. 'c1'")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, data: Any) -> Any:
+        if not isinstance(data, str):
+            return data
+        kind, _, rest = data.partition(":")
+        parts = rest.split(":")
+        try:
+            if kind == "port" and len(parts) == 3:
+                return {"kind": kind, "dpid": int(parts[0]), "port_no": int(parts[1]), "metric": parts[2]}
+            if kind == "link" and len(parts) == 2:
+                a, b = parts[0].split("-")
+                return {"kind": kind, "link": (int(a), int(b)), "metric": parts[1]}
+            if kind == "cell" and len(parts) == 2:
+                return {"kind": kind, "cell": parts[0], "metric": parts[1]}
+        except ValueError:
+            pass
+        raise ValueError(f"forecast target {data!r} is not 'port:<dpid>:<port>:tx_bps', 'link:<dpid>-<dpid>:tx_bps' "
+                         "or 'cell:<cell>:demand_bps|requests_rps' (switches by dpid)")
+
+    @model_validator(mode="after")
+    def _check(self) -> "ForecastTarget":
+        needs = {"port": ("dpid", "port_no"), "link": ("link",), "cell": ("cell",)}[self.kind]
+        given = {f for f in ("dpid", "port_no", "link", "cell") if getattr(self, f) is not None}
+        if given != set(needs):
+            raise ValueError(f"a {self.kind} target has {' and '.join(needs)}, got {sorted(given) or 'none'}")
+        if self.metric not in _TARGET_METRICS[self.kind]:
+            raise ValueError(f"a {self.kind} target's metric is {' or '.join(_TARGET_METRICS[self.kind])}, "
+                             f"not {self.metric}")
+        return self
+
+    @classmethod
+    def of_port(cls, dpid: int, port_no: int) -> "ForecastTarget":
+        return cls(kind="port", dpid=dpid, port_no=port_no, metric="tx_bps")
+
+    @classmethod
+    def of_link(cls, a: int, b: int) -> "ForecastTarget":
+        return cls(kind="link", link=(a, b), metric="tx_bps")
+
+    @classmethod
+    def of_cell(cls, cell: str, metric: Literal["demand_bps", "requests_rps"]) -> "ForecastTarget":
+        return cls(kind="cell", cell=cell, metric=metric)
+
+    def __str__(self) -> str:
+        entity = {"port": f"{self.dpid}:{self.port_no}", "link": "-".join(map(str, self.link or ())),
+                  "cell": self.cell}[self.kind]
+        return f"{self.kind}:{entity}:{self.metric}"
+
+
 class Forecast(Message):
     """A forecast of one series (a link's rate, a cell's demand) from an origin time, `step_s` apart."""
 
     kind: Literal["forecast"] = "forecast"
-    target: str = Field(min_length=1, description="What is forecast, e.g. 'link:s1-s2:tx_bps' or 'cell:c1:demand_bps'")
+    target: ForecastTarget = Field(description="What is forecast (a name such as 'port:1:2:tx_bps' is read too)")
     origin_ts: float = Field(description="Unix time of the last observation the forecast saw")
     step_s: float = Field(gt=0)
     values: list[float] = Field(min_length=1)
@@ -146,7 +212,7 @@ class RegimeChange(Message):
     forecaster adapts to the recent past meanwhile. On the audit stream; the latest per target in Keys.FORECAST_REGIMES."""
 
     kind: Literal["regime_change"] = "regime_change"
-    target: str = Field(min_length=1)
+    target: ForecastTarget
     state: Literal["start", "end"]
     direction: Literal["up", "down"] = Field(description="up: above the interval (more load than forecast)")
     since_ts: float = Field(description="Unix time of the first observation outside the interval")

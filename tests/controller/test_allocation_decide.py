@@ -61,7 +61,7 @@ def test_fail_back_waits_until_the_home_node_has_been_up_a_while_and_pins_win():
 
 
 def test_a_demand_forecast_counts_at_its_upper_quantile_until_it_ends():
-    from netgpt.core.messages import Forecast, ForecastQuantile
+    from netgpt.core.messages import Forecast, ForecastQuantile, ForecastTarget
 
     now = time.time()
     fc = Forecast(target="cell:c1:requests_rps", origin_ts=now, step_s=60, values=[2.0, 3.0],
@@ -75,5 +75,5 @@ def test_a_demand_forecast_counts_at_its_upper_quantile_until_it_ends():
     assert placement.predicted_demand("c1", now=now + 121) == 0.0  # the forecast has ended
     placement.on_forecast(fc, quantile=0.5)  # no such quantile in the message: the point values
     assert placement.predicted_demand("c1", now=now) == 3.0
-    placement.on_forecast(fc.model_copy(update={"target": "link:1-2:bps"}), quantile=0.9)  # not a cell: ignored
+    placement.on_forecast(fc.model_copy(update={"target": ForecastTarget.of_link(1, 2)}), quantile=0.9)  # not a cell: ignored
     assert set(placement.forecast_demand) == {"c1"}

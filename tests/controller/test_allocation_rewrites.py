@@ -1,6 +1,7 @@
 """The allocation app's VIP rewrites against a switch that reconnects: a real redis-server, the real forwarding app
 on stand-in switches (tests/controller/fakes.py), no Ryu event loop."""
 import json
+import time
 
 import pytest
 from ryu.ofproto import ofproto_v1_3_parser
@@ -53,3 +54,19 @@ def test_a_reconnected_access_switch_gets_its_vip_rewrites_again(net, settings, 
     net.switch(1, [1, 2])  # the switch reconnected, its tables empty
     app.reconcile()
     assert net.datapaths[1] is not first and len(_rewrites(net.datapaths[1])) == 2
+
+
+def test_a_request_rate_forecast_for_an_unknown_cell_is_a_counted_drop(settings, redis_client):
+    """The forecast loop's 'cell:<c>:requests_rps' counts for a published cell; one for a cell nobody published is a
+    drop, counted by reason in the app and in Redis; a link forecast is not allocation's and changes nothing."""
+    from netgpt.core import bus
+    from netgpt.core.messages import Forecast
+
+    redis_client.hset(bus.Keys.CELLS, "c1", "[[1, 10]]")
+    app = ComputeAllocation(settings=settings, redis=redis_client, forwarding=None)
+    for i, target in enumerate(("cell:c1:requests_rps", "cell:c7:requests_rps", "link:1-2:tx_bps")):
+        fc = Forecast(source="t", target=target, origin_ts=time.time(), step_s=10, values=[4.0], model="t")
+        app._count_intent(bus.Streams.FORECASTS, f"{i}-0", bus.entry_fields(fc))
+    assert set(app.placement.forecast_demand) == {"c1"}
+    assert app.drops.counts == {"unknown forecast target": 1}
+    assert redis_client.hget(bus.Keys.DROPS, "ComputeAllocation:unknown forecast target") == "1"

@@ -11,7 +11,7 @@ from netgpt.controller.shortest_path import ShortestPathForwarding
 from netgpt.controller.te import (HOT_MOVE_GAIN, TrafficEngineering, hot_links, least_loaded_path, peak_utilisation,
                                   worth_moving)
 from netgpt.core import bus
-from netgpt.core.messages import Forecast, ForecastQuantile, MessageError, UserIntent
+from netgpt.core.messages import Forecast, ForecastQuantile, UserIntent
 from netgpt.core.settings import Settings
 from tests.controller.fakes import FakeNetwork, out_port
 
@@ -179,7 +179,7 @@ def test_reactive_mode_does_not_act_on_intents(diamond):
 def test_forecast_of_a_link_counts_as_load_in_proactive_mode(diamond):
     te, net = diamond()
     _place(te, net, {(S1, U1): UPPER})
-    te.on_forecast(Forecast(target="link:1-2:bps", origin_ts=time.time(), step_s=60, values=[30e6, 95e6],
+    te.on_forecast(Forecast(target="link:1-2:tx_bps", origin_ts=time.time(), step_s=60, values=[30e6, 95e6],
                             model="test"))
     assert te.link_loads()[(1, 2)] == 95e6
     te.on_forecast(Forecast(target="port:1:3:tx_bps", origin_ts=time.time(), step_s=60, values=[70e6], model="t"))
@@ -191,7 +191,7 @@ def test_proactive_te_acts_on_the_configured_upper_quantile(diamond):
     that quantile falls back to the point values."""
     bands = [ForecastQuantile(q=0.5, values=[30e6, 40e6]), ForecastQuantile(q=0.9, values=[60e6, 85e6]),
              ForecastQuantile(q=0.975, values=[70e6, 99e6])]
-    fc = Forecast(target="link:1-2:bps", origin_ts=time.time(), step_s=60, values=[30e6, 40e6], quantiles=bands,
+    fc = Forecast(target="link:1-2:tx_bps", origin_ts=time.time(), step_s=60, values=[30e6, 40e6], quantiles=bands,
                   model="test")
     te, _ = diamond()
     te.on_forecast(fc)
@@ -215,12 +215,62 @@ def test_malformed_stale_and_unknown_inputs_are_counted_and_dropped(diamond):
     assert net.flow_mods() == []
 
 
-def test_a_forecast_naming_switches_instead_of_dpids_is_a_message_error(diamond):
+def _forecast_entry(target: str, values: list[float]) -> dict:
+    fc = Forecast(source="t", target=target, origin_ts=time.time(), step_s=10, values=values, model="test")
+    return bus.entry_fields(fc)
+
+
+def test_forecasts_te_cannot_place_are_counted_drops_and_other_apps_targets_are_left_alone(diamond, redis_client):
+    """Unknown links, ports and cells are drops, counted by reason in the app and in Redis (netgpt:drops); a name of
+    switches instead of dpids does not even parse. A cell's requests/s (allocation's) and an access port are not
+    drops and change nothing."""
+    redis_client.hset(bus.Keys.CELLS, mapping={"c1": "[[4, 10]]"})
     te, _ = diamond()
-    fc = Forecast(source="t", target="link:s1-s2:tx_bps", origin_ts=time.time(), step_s=1, values=[1e6],
-                  model="test")
-    with pytest.raises(MessageError, match="dpids"):
-        te.on_forecast(fc)
+    te.handle_entry("f", "1-0", _forecast_entry("link:1-9:tx_bps", [1e6]))
+    te.handle_entry("f", "2-0", _forecast_entry("port:7:1:tx_bps", [1e6]))
+    te.handle_entry("f", "3-0", _forecast_entry("cell:c9:demand_bps", [1e6]))
+    bad = {**_forecast_entry("port:1:2:tx_bps", [1e6])}
+    bad["data"] = bad["data"].replace('{"kind":"port","metric":"tx_bps","dpid":1,"port_no":2,"link":null,"cell":null}',
+                                      '"link:s1-s2:tx_bps"')
+    te.handle_entry("f", "4-0", bad)
+    te.handle_entry("f", "5-0", _forecast_entry("cell:c1:requests_rps", [5.0]))
+    te.handle_entry("f", "6-0", _forecast_entry("port:4:10:tx_bps", [1e6]))  # u1's access port
+    assert te.drops.counts == {"unknown forecast target": 3, "invalid forecast": 1}
+    assert redis_client.hget(bus.Keys.DROPS, "TrafficEngineering:unknown forecast target") == "3"
+    assert te.link_forecast == {} and te.cell_forecast == {}
+
+
+def test_a_cells_forecast_demand_lands_on_the_links_into_it_beyond_what_its_pairs_carry(diamond, redis_client):
+    """c1 (u1 behind switch 4) is forecast 50 Mbit/s; its one pair carries 20 on the upper path: 30 more on (2, 4).
+    A cell with no pair yet has its demand split over every link into its switch."""
+    redis_client.hset(bus.Keys.CELLS, mapping={"c1": "[[4, 10]]", "c2": "[[4, 11]]"})
+    te, net = diamond()
+    _place(te, net, {(S1, U1): UPPER})
+    _measure(te, {(1, 2): 20e6, (2, 4): 20e6}, {(S1, U1): 20e6})
+    te.handle_entry("f", "1-0", _forecast_entry("cell:c1:demand_bps", [10e6, 50e6]))
+    loads = te.link_loads()
+    assert loads[(2, 4)] == pytest.approx(50e6) and loads[(3, 4)] == 0.0 and loads[(1, 2)] == pytest.approx(20e6)
+    te.handle_entry("f", "2-0", _forecast_entry("cell:c2:demand_bps", [40e6]))
+    loads = te.link_loads()
+    assert loads[(2, 4)] == pytest.approx(70e6) and loads[(3, 4)] == pytest.approx(20e6)
+    te_reactive, _ = diamond(te_mode="reactive")
+    te_reactive.on_forecast(Forecast(target="cell:c2:demand_bps", origin_ts=time.time(), step_s=10, values=[40e6],
+                                     model="t"))
+    assert te_reactive.link_loads()[(3, 4)] == 0.0  # reactive acts on measurements only
+
+
+def test_a_move_for_a_forecast_overload_says_so(diamond, redis_client):
+    """Measured 70% (under the 80% threshold), forecast 95% at the 90% quantile: the big pair moves before the
+    overload, and the audit record's cause names the forecast."""
+    te, net = diamond()
+    _place(te, net, {(S1, U1): UPPER, (S2, U2): UPPER})
+    _measure(te, {(1, 2): 70e6, (2, 4): 70e6}, {(S1, U1): 45e6, (S2, U2): 25e6})
+    te.on_forecast(Forecast(target="port:1:2:tx_bps", origin_ts=time.time(), step_s=10, values=[75e6, 80e6],
+                            quantiles=[ForecastQuantile(q=0.9, values=[85e6, 95e6])], model="t"))
+    te.relieve_links()
+    assert te.forwarding.paths[(S1, U1)] == LOWER and te.forwarding.paths[(S2, U2)] == UPPER
+    causes = {m.cause_id for _, m in bus.read_range(redis_client, bus.Streams.AUDIT) if m.kind == "flow_action"}
+    assert causes == {"proactive:link 1-2 at 95% (forecast)"}
 
 
 def test_a_pair_whose_flow_stopped_reporting_is_not_moved(diamond):

@@ -170,7 +170,7 @@ def test_each_request_publishes_its_demand_with_the_users_address(edge_lm, tiny_
     assert intents[0].cell == "c1" and intents[0].service_class.value == "navigation"
     assert intents[0].user_ip == "testclient" and intents[0].source == "edge:mec1"
     forecasts = [m for _, m in bus.read_range(redis_client, bus.Streams.FORECASTS)]
-    assert forecasts[0].target == "cell:c1:demand_bps" and forecasts[0].values[0] > 0
+    assert str(forecasts[0].target) == "cell:c1:demand_bps" and forecasts[0].values[0] > 0
     assert health["redis"] == "up" and health["sent"]["intents"] == 1
     assert bus.live_agents(redis_client)["mec1"].cells == ["c1", "c2"]
 

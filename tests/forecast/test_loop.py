@@ -7,7 +7,7 @@ import redis
 from netgpt.edge_agent.forecast.data import synthetic_link_trace, to_counter
 from netgpt.edge_agent.forecast.loop import ForecastLoop
 from netgpt.core import bus
-from netgpt.core.messages import Forecast, PortStats, parse_message
+from netgpt.core.messages import Forecast, ForecastTarget, PortStats, UserIntent, parse_message
 
 T0, STEP_S, PERIOD, HORIZON = 1_800_000_000.0, 1.0, 12, 3
 
@@ -40,7 +40,7 @@ def test_loop_reads_group_drops_malformed_and_publishes_valid_forecasts(redis_cl
     assert r.xpending(bus.Streams.TELEMETRY, loop.group)["pending"] == 0  # everything acked, the malformed too
 
     published = loop.step(now=T0 + n)
-    assert sorted(m.target for m in published) == ["port:1:1:tx_bps", "port:2:3:tx_bps"]
+    assert sorted(str(m.target) for m in published) == ["port:1:1:tx_bps", "port:2:3:tx_bps"]
     stored = [m for _, m in bus.read_range(r, bus.Streams.FORECASTS)]
     assert len(stored) == 2
     for msg in stored:
@@ -67,7 +67,7 @@ def test_loop_waits_quietly_for_enough_data(redis_client):
     loop.ensure_group()
     loop.poll(block_ms=100)
     assert loop.step(now=T0 + 10) == []
-    assert "at least one period" in loop.targets["port:5:1:tx_bps"].fit_error
+    assert "at least one period" in loop.targets[ForecastTarget.of_port(5, 1)].fit_error
 
 
 def test_a_restarted_loop_handles_what_it_had_received_but_not_acknowledged(redis_client):
@@ -79,7 +79,7 @@ def test_a_restarted_loop_handles_what_it_had_received_but_not_acknowledged(redi
     r.xreadgroup(first.group, "crashy", {bus.Streams.TELEMETRY: ">"}, count=100)
     assert r.xpending(bus.Streams.TELEMETRY, first.group)["pending"] == 20
     again = ForecastLoop(r, period=PERIOD, step_s=STEP_S, consumer="crashy")
-    assert again.poll(block_ms=10) == 20 and len(again.targets["port:7:1:tx_bps"].samples) == 20
+    assert again.poll(block_ms=10) == 20 and len(again.targets[ForecastTarget.of_port(7, 1)].samples) == 20
     assert r.xpending(bus.Streams.TELEMETRY, again.group)["pending"] == 0
     _write_port(r, 7, 2, np.full(3, 1e6))
     assert again.poll(block_ms=10) == 3  # then new entries
@@ -120,9 +120,9 @@ def test_run_waits_out_redis_outages_and_handles_what_it_had_received_first(redi
     assert caplog.text.count("unavailable") == 2
     assert r.xpending(bus.Streams.TELEMETRY, loop.group)["pending"] == 0
     # The entry whose ack failed was handled again after the outage (at least once), every other entry once.
-    assert len(loop.targets["port:4:2:tx_bps"].samples) == n + 1
+    assert len(loop.targets[ForecastTarget.of_port(4, 2)].samples) == n + 1
     assert loop.published >= 1
-    assert {m.target for _, m in bus.read_range(r, bus.Streams.FORECASTS)} == {"port:4:2:tx_bps"}
+    assert {str(m.target) for _, m in bus.read_range(r, bus.Streams.FORECASTS)} == {"port:4:2:tx_bps"}
 
 
 def test_regime_changes_are_published_once_and_queryable(redis_client):
@@ -133,16 +133,45 @@ def test_regime_changes_are_published_once_and_queryable(redis_client):
 
     r = redis_client
     loop = ForecastLoop(r, period=PERIOD, step_s=STEP_S, consumer="t-regime")
-    target, state = "port:1:1:tx_bps", loop.targets["port:1:1:tx_bps"]
+    target = ForecastTarget.of_port(1, 1)
+    state = loop.targets[target]
     up = Regime(started=2, direction="up", ratio=3.1, steps_outside=1, level_ratio=2.9)
     loop._regime(target, state, up, T0 + 100, "forecast:x")
     loop._regime(target, state, up, T0 + 101, "forecast:x")
     audit = [m for _, m in bus.read_range(r, bus.Streams.AUDIT) if isinstance(m, RegimeChange)]
     assert [(m.state, m.direction, m.target) for m in audit] == [("start", "up", target)]
     assert audit[0].since_ts == T0 + 100 - 2 * STEP_S and audit[0].ratio == 3.1
-    stored = parse_message(r.hget(bus.Keys.FORECAST_REGIMES, target))
+    stored = parse_message(r.hget(bus.Keys.FORECAST_REGIMES, "port:1:1:tx_bps"))
     assert stored.state == "start"
     loop._regime(target, state, None, T0 + 400, "forecast:x")
     audit = [m for _, m in bus.read_range(r, bus.Streams.AUDIT) if isinstance(m, RegimeChange)]
     assert [m.state for m in audit] == ["start", "end"]
-    assert parse_message(r.hget(bus.Keys.FORECAST_REGIMES, target)).state == "end"
+    assert parse_message(r.hget(bus.Keys.FORECAST_REGIMES, "port:1:1:tx_bps")).state == "end"
+
+
+def test_user_intents_become_cell_request_rate_forecasts(redis_client):
+    """Each inferred user intent is one request of its cell: the loop forecasts the cell's requests/s per step (quiet
+    steps count 0), published with a typed cell target that allocation reads."""
+    r = redis_client
+    rng = np.random.default_rng(0)
+    n = 6 * PERIOD
+    for i in range(n):  # c2: 1-3 requests a step, c3: none after the first step
+        for k in range(int(rng.integers(1, 4))):
+            bus.publish(r, bus.Streams.USER_INTENTS, UserIntent(
+                source="edge:t", ts=T0 + i * STEP_S + 0.1 * k, request_id=f"r{i}-{k}", user="u2", cell="c2",
+                service_class="web_chat", confidence=0.9, bandwidth_mbps=1.0, duration_s=5,
+                latency_class="best_effort"))
+    bus.publish(r, bus.Streams.USER_INTENTS, UserIntent(
+        source="edge:t", ts=T0, request_id="q", user="u3", cell="c3", service_class="web_chat", confidence=0.9,
+        bandwidth_mbps=1.0, duration_s=5, latency_class="best_effort"))
+    loop = ForecastLoop(r, period=PERIOD, step_s=STEP_S, horizon=HORIZON, consumer="t-cells")
+    while loop.poll(block_ms=100, count=500):
+        pass
+    _, c2, last = loop.series(ForecastTarget.of_cell("c2", "requests_rps"), now=T0 + n * STEP_S)
+    assert len(c2) == n and 1 <= c2.min() and c2.max() <= 3 and last == T0 + n * STEP_S
+    _, c3, _ = loop.series(ForecastTarget.of_cell("c3", "requests_rps"), now=T0 + n * STEP_S)
+    assert c3[0] == 1 and not c3[1:].any()
+    published = {str(m.target): m for m in loop.step(now=T0 + n * STEP_S)}
+    assert set(published) == {"cell:c2:requests_rps", "cell:c3:requests_rps"}
+    assert 1 <= np.mean(published["cell:c2:requests_rps"].values) <= 3
+    assert max(published["cell:c3:requests_rps"].values) < 0.5

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from netgpt.core import bus
-from netgpt.core.messages import AgentHeartbeat, Forecast, ForecastQuantile, HighLevelIntent, PortStats
+from netgpt.core.messages import AgentHeartbeat, Forecast, ForecastQuantile, ForecastTarget, HighLevelIntent, PortStats
 from netgpt.core.settings import get_settings
 from netgpt.intent import IntentError
 from netgpt.intent.queries import answer, link_of
@@ -99,7 +99,7 @@ def test_utilization_forecast_missing_data_says_so(network, settings):
 
 def test_a_forecast_that_ended_before_now_is_stale(network, settings):
     network.hset(bus.Keys.LINK_CAPACITY, "1-2", 100)
-    bus.publish(network, bus.Streams.FORECASTS, Forecast(target="link:s1-s2:tx_bps", origin_ts=time.time() - 3600,
+    bus.publish(network, bus.Streams.FORECASTS, Forecast(target="link:1-2:tx_bps", origin_ts=time.time() - 3600,
                                                          step_s=60, values=[99e6] * 5, model="m"))
     a = answer(network, query("link_utilization_forecast"))
     assert a.data == [] and "stale" in a.text and "s1->s2" in a.text
@@ -107,11 +107,11 @@ def test_a_forecast_that_ended_before_now_is_stale(network, settings):
 
 def test_forecast_targets():
     topo = {"links": LINKS}
-    assert link_of("link:1-2:tx_bps", topo, {}) == (1, 2)
-    assert link_of("link:s3-s2:rx_bps", topo, {}) == (3, 2)
-    assert link_of("port:2:2:tx_bps", topo, {}) == (2, 3)
-    assert link_of("port:1:1:tx_bps", topo, {}) is None  # an access port
-    assert link_of("cell:c1:demand_bps", topo, {}) is None
+    link = ForecastTarget.model_validate
+    assert link_of(link("link:1-2:tx_bps"), topo) == (1, 2)
+    assert link_of(link("port:2:2:tx_bps"), topo) == (2, 3)
+    assert link_of(link("port:1:1:tx_bps"), topo) is None  # an access port
+    assert link_of(link("cell:c1:demand_bps"), topo) is None
 
 
 def test_link_throughput_reads_both_ports(network, settings, tmp_path):

@@ -44,7 +44,7 @@ def test_forecast_message_validates():
     agg = CellDemandAggregator(step_s=10, horizon_steps=4)
     agg.add(_intent("a"))
     forecast = agg.forecast("c1", now=T0, source="edge:m1")
-    assert forecast.target == demand_target("c1") == "cell:c1:demand_bps"
+    assert forecast.target == demand_target("c1") and str(forecast.target) == "cell:c1:demand_bps"
     assert parse_message(forecast.model_dump_json()) == forecast
 
 
@@ -68,7 +68,7 @@ def test_published_intent_and_forecast_read_back_from_real_redis(redis_client, t
     assert intents[0] == intent and intents[0].service_class == ServiceClass.voice_video_call
     assert len(intents) == 2 and all(isinstance(m, UserIntent) for m in intents)
     assert len(forecasts) == 2 and all(isinstance(m, Forecast) for m in forecasts)
-    assert forecasts[0].target == "cell:c7:demand_bps" and forecasts[0].source == "edge:test"
+    assert str(forecasts[0].target) == "cell:c7:demand_bps" and forecasts[0].source == "edge:test"
     assert forecasts[0].values[0] == pytest.approx(intent.bandwidth_mbps * 1e6)
     assert forecasts[1].values[0] == pytest.approx((intent.bandwidth_mbps + 5.0) * 1e6)
     assert publisher.sent["intents"] == 2
