@@ -50,7 +50,16 @@ L4 = {6: "tcp", 17: "udp"}
 
 @dataclass
 class NetworkView:
-    """What compiling needs to know of the network, read from Redis (written by the stack and the controller)."""
+    """What compiling needs to know of the network, read from Redis (written by the stack and the controller).
+
+    Where a host is has one source of truth: the controller's topology (Redis netgpt:topology "hosts", MAC ->
+    [dpid, port], which the forwarding app learns from the host's packets, so it follows a host that moves). The
+    stack's inventory (netgpt:hosts: name, address, MAC) also gives the port the host was built on; that is used only
+    until the controller has seen the host. A host's cell is not a fact of its own either: it is the cell whose
+    access ports (netgpt:cells) hold its port, or, for a port no cell lists (a user that attached to another port of
+    a cell's access switch), the one cell whose access ports are all on that switch; else none. A host whose switch
+    is not in the controller's topology is absent (not attached now), as is a cell none of whose access switches is.
+    """
 
     hosts: dict[str, dict] = field(default_factory=dict)  # name -> {"ip", "mac", "cell", "dpid", "port"}
     cells: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # cell -> access ports
@@ -58,16 +67,46 @@ class NetworkView:
     dpids: set[int] = field(default_factory=set)
     links: set[tuple[int, int]] = field(default_factory=set)
     nodes: set[str] = field(default_factory=set)  # live MEC nodes
+    absent: dict[str, str] = field(default_factory=dict)  # host or cell name -> why it is not in the network now
 
     @classmethod
-    def from_redis(cls, r) -> "NetworkView":
+    def from_redis(cls, r, nodes: bool = True) -> "NetworkView":
         topo = json.loads(r.get(bus.Keys.TOPOLOGY) or "{}")
-        return cls(hosts={k: json.loads(v) for k, v in r.hgetall(bus.Keys.HOSTS).items()},
-                   cells={k: [tuple(p) for p in json.loads(v)] for k, v in r.hgetall(bus.Keys.CELLS).items()},
-                   switches={k: int(v) for k, v in r.hgetall(bus.Keys.SWITCHES).items()},
+        view = cls(switches={k: int(v) for k, v in r.hgetall(bus.Keys.SWITCHES).items()},
                    dpids=set(topo.get("switches", [])),
                    links={(link["src"], link["dst"]) for link in topo.get("links", [])},
-                   nodes=set(bus.live_agents(r)))
+                   nodes=set(bus.live_agents(r)) if nodes else set())
+        inter_switch = {(link["src"], link["port"]) for link in topo.get("links", []) if "port" in link}
+        learned = {mac: tuple(loc) for mac, loc in topo.get("hosts", {}).items()
+                   if tuple(loc) not in inter_switch}  # a port that turned out to be a link's is no host's
+        view._locate({k: json.loads(v) for k, v in r.hgetall(bus.Keys.HOSTS).items()},
+                     {k: [tuple(p) for p in json.loads(v)] for k, v in r.hgetall(bus.Keys.CELLS).items()}, learned)
+        return view
+
+    def _locate(self, inventory: dict[str, dict], cells: dict[str, list[tuple[int, int]]],
+                learned: dict[str, tuple[int, int]]) -> None:
+        """Hosts where the controller last saw them, their cells from their ports, and what is absent."""
+        live = (lambda dpid: dpid in self.dpids) if self.dpids else (lambda dpid: True)  # no topology yet: no test
+        by_port = {tuple(p): c for c, ports in cells.items() for p in ports}
+        by_switch: dict[int, set[str]] = {}
+        for c, ports in cells.items():
+            for d, _ in ports:
+                by_switch.setdefault(d, set()).add(c)
+        self.cells = {c: [p for p in ports if live(p[0])] for c, ports in cells.items()}
+        for name, h in inventory.items():
+            dpid, port = learned.get(h.get("mac"), (h.get("dpid"), h.get("port")))
+            if not live(dpid):
+                self.absent[name] = f"host {name!r} is not attached to the network now (switch {dpid} is not " \
+                                    "connected)"
+                continue
+            cell = by_port.get((dpid, port))
+            if cell is None and len(by_switch.get(dpid, ())) == 1:
+                cell = next(iter(by_switch[dpid]))
+                self.cells[cell].append((dpid, port))
+            self.hosts[name] = {**h, "dpid": dpid, "port": port, "cell": cell}
+        for c in [c for c, ports in self.cells.items() if not ports]:
+            del self.cells[c]
+            self.absent[c] = f"cell {c!r} has no access switch in the network now"
 
     def dpid(self, name: str) -> int:
         if name in self.switches:
@@ -81,13 +120,24 @@ class NetworkView:
             if h.get("ip") == name:
                 return h
         if name not in self.hosts:
-            raise IntentError("unknown_entity", f"the network has no host {name!r}", field="src")
+            raise IntentError("unknown_entity", self.absent.get(name, f"the network has no host {name!r}"),
+                              field="src")
         return self.hosts[name]
 
     def cell_ports(self, cell: str) -> list[tuple[int, int]]:
         if cell not in self.cells:
-            raise IntentError("unknown_entity", f"the network has no cell {cell!r}", field="scope")
+            raise IntentError("unknown_entity", self.absent.get(cell, f"the network has no cell {cell!r}"),
+                              field="scope")
         return self.cells[cell]
+
+    def locations(self) -> dict[str, tuple]:
+        """What a compiled traffic intent depends on, to notice a change: host -> (dpid, port, cell), cell -> its
+        access ports, absent names, and the switches."""
+        out: dict[str, tuple] = {name: (h["dpid"], h["port"], h["cell"]) for name, h in self.hosts.items()}
+        out.update({f"cell {c}": tuple(sorted(p)) for c, p in self.cells.items()})
+        out.update({name: ("absent",) for name in self.absent})
+        out["switches"] = tuple(sorted(self.dpids))
+        return out
 
 
 def compile_intent(intent: HighLevelIntent, view: NetworkView, intent_id: str, text: str = "",

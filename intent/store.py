@@ -3,8 +3,11 @@
 Redis is the one place both writers meet: the operator API records submitted/compiled, the controller installed/
 verified/failed/withdrawn. A transition is a read-modify-write under WATCH, so two writers never lose each other's
 update, and a state may only move forward (a withdrawn intent cannot be re-installed by a late controller event).
-The controller re-installs, on start, every intent whose record says installed or verified: intents survive a
-controller restart because they live here, not in the controller's memory.
+The one step back is to compiled, and only from installed or verified: the network changed, the intent was compiled
+again and names what is not in the network now (a host that left), so its entries were removed and it waits,
+in force, until it can be installed again. failed and withdrawn are final.
+The controller re-installs, on start, every intent whose record says compiled, installed or verified: intents survive
+a controller restart because they live here, not in the controller's memory.
 """
 from __future__ import annotations
 
@@ -17,12 +20,15 @@ import redis
 from netgpt.core.bus import Keys
 from netgpt.core.messages import IntentEvent, IntentRecord, IntentState, MessageError, parse_message
 
-# Which state may follow which: forward only; re-verification and re-install after a restart stay in place.
+# Which state may follow which: forward only; re-verification, re-install after a restart and recompilation stay in
+# place; installed/verified -> compiled is an intent waiting for an entity that left the network (see above).
 NEXT = {
     IntentState.submitted: {IntentState.compiled, IntentState.failed, IntentState.withdrawn},
-    IntentState.compiled: {IntentState.installed, IntentState.failed, IntentState.withdrawn},
-    IntentState.installed: {IntentState.installed, IntentState.verified, IntentState.failed, IntentState.withdrawn},
-    IntentState.verified: {IntentState.verified, IntentState.installed, IntentState.failed, IntentState.withdrawn},
+    IntentState.compiled: {IntentState.compiled, IntentState.installed, IntentState.failed, IntentState.withdrawn},
+    IntentState.installed: {IntentState.installed, IntentState.verified, IntentState.compiled, IntentState.failed,
+                            IntentState.withdrawn},
+    IntentState.verified: {IntentState.verified, IntentState.installed, IntentState.compiled, IntentState.failed,
+                           IntentState.withdrawn},
     IntentState.failed: set(),
     IntentState.withdrawn: set(),
 }

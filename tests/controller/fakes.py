@@ -31,14 +31,26 @@ class FakeDatapath:
             self.answer(msg)
 
     def table(self) -> dict[int, list]:
-        """cookie -> the flow mods this switch still holds (added and not deleted since), a minimal flow table."""
+        """cookie -> the flow mods this switch still holds (added and not deleted since), a minimal flow table. An ADD
+        replaces an entry of the same table, priority and match; a strict delete removes that one entry (of the
+        cookie), a delete every entry of the cookie."""
         held: dict[int, list] = {}
+
+        def same(a, b) -> bool:
+            return (a.table_id, a.priority, dict(a.match.items())) == (b.table_id, b.priority, dict(b.match.items()))
+
         for m in self.sent:
-            if isinstance(m, parser.OFPFlowMod) and m.command == ofproto_v1_3.OFPFC_ADD:
+            if not isinstance(m, parser.OFPFlowMod):
+                continue
+            if m.command == ofproto_v1_3.OFPFC_ADD:
+                for cookie in held:
+                    held[cookie] = [x for x in held[cookie] if not same(x, m)]
                 held.setdefault(m.cookie, []).append(m)
-            elif isinstance(m, parser.OFPFlowMod) and m.command == ofproto_v1_3.OFPFC_DELETE:
+            elif m.command == ofproto_v1_3.OFPFC_DELETE_STRICT:
+                held[m.cookie] = [x for x in held.get(m.cookie, []) if not same(x, m)]
+            elif m.command == ofproto_v1_3.OFPFC_DELETE:
                 held.pop(m.cookie, None)
-        return held
+        return {cookie: entries for cookie, entries in held.items() if entries}
 
 
 def _ofpport(port_no: int):

@@ -159,3 +159,158 @@ def test_a_withdrawn_intent_delivered_again_is_not_installed(app, redis_client):
     send(app, IntentWithdrawal(intent_id="i10"))
     send(app, intent)  # e.g. re-read from the stream after a restart
     assert net.datapaths[1].table().get(cookie_of("i10")) is None and app.active == {}
+
+
+# --- recompilation when the network changes ---------------------------------------------------------------------------
+
+U1, U2, U3 = "00:00:00:00:00:01", "00:00:00:00:00:02", "00:00:00:00:00:03"
+
+
+@pytest.fixture
+def cells3(forwarding, settings, redis_client):
+    """Switches 1 - 2 - 3 in a line (1:2-2:2, 2:3-3:2), the access switches of cells c1, c2, c3 with u1, u2, u3 on
+    their port 1; port 4 of each is free (where a user that moves attaches)."""
+    net = FakeNetwork(forwarding)
+    for dpid in (1, 2, 3):
+        net.switch(dpid, [1, 2, 3, 4])
+    net.link(1, 2, 2, 2)
+    net.link(2, 3, 3, 2)
+    users = {"u1": (U1, "10.0.0.1", 1), "u2": (U2, "10.0.0.2", 2), "u3": (U3, "10.0.0.3", 3)}
+    for name, (mac, ip, dpid) in users.items():
+        net.host(mac, ip, dpid, 1)
+        redis_client.hset(bus.Keys.CELLS, f"c{dpid}", json.dumps([[dpid, 1]]))
+        redis_client.hset(bus.Keys.HOSTS, name, json.dumps({"ip": ip, "mac": mac, "cell": f"c{dpid}", "dpid": dpid,
+                                                           "port": 1}))
+    net.clear()
+    app = OperatorIntents(settings=settings, redis=redis_client, forwarding=forwarding)
+    app.recheck()  # what the clock loop does twice a second: the first look
+    return app, net
+
+
+def submitted(app, redis_client, text: str, intent_id: str) -> None:
+    """As the intent service does: the record with its high-level intent, then the compiled intent to the controller."""
+    from netgpt.core.messages import IntentRecord, IntentState
+
+    intent = parse_intent(text, lm=None)
+    IntentStore(redis_client).put(IntentRecord(intent_id=intent_id, text=text, intent=intent,
+                                               state=IntentState.compiled))
+    send(app, compile_intent(intent, NetworkView.from_redis(redis_client), intent_id, text))
+
+
+def entries(net, dpid: int, intent_id: str) -> list:
+    return net.datapaths[dpid].table().get(cookie_of(intent_id), [])
+
+
+def test_a_blocked_user_that_moves_is_blocked_at_its_new_switch_and_no_longer_at_the_old(cells3, redis_client):
+    app, net = cells3
+    submitted(app, redis_client, "block traffic from u1 to u3", "r1")
+    assert [(m.match["ipv4_src"], m.match["ipv4_dst"]) for m in entries(net, 1, "r1")] == [("10.0.0.1", "10.0.0.3")]
+    net.clear()
+    net.host(U1, "10.0.0.1", 2, 4)  # u1 attaches to switch 2 port 4 (cell 2); its first packet tells the controller
+    app.recheck()
+    assert entries(net, 1, "r1") == []
+    moved = entries(net, 2, "r1")
+    assert [(m.priority, m.match["ipv4_src"], m.match["ipv4_dst"], m.instructions) for m in moved] == \
+        [(300, "10.0.0.1", "10.0.0.3", [])]
+    mods = [(dpid, m.command) for dpid, m in net.flow_mods() if m.cookie == cookie_of("r1")]
+    assert mods == [(2, ofproto_v1_3.OFPFC_ADD), (1, ofproto_v1_3.OFPFC_DELETE_STRICT)]  # make before break
+    record = IntentStore(redis_client).get("r1")
+    assert [e.state.value for e in record.history][-2:] == ["installed", "verified"]
+    assert record.history[-2].detail.startswith("recompiled (host u1 moved from s1 port 1 (cell c1) to s2 port 4 "
+                                                "(cell c2))")
+    assert [f["dpid"] for f in record.compiled[0].flows] == [2] and record.measured["2"]["entries"] == 1
+    net.clear()
+    app.recheck()  # nothing changed since: nothing sent, nothing recorded
+    assert net.log == [] and len(IntentStore(redis_client).get("r1").history) == len(record.history)
+    send(app, IntentWithdrawal(intent_id="r1"))
+    assert entries(net, 2, "r1") == [] and states(redis_client, "r1")[-1] == "withdrawn"
+
+
+def test_a_capped_user_moves_its_meter_with_it(cells3, redis_client):
+    app, net = cells3
+    submitted(app, redis_client, "cap video from u2 at 5 Mbit/s", "r2")
+    old_meter = entries(net, 2, "r2")[0].instructions[0].meter_id
+    net.clear()
+    net.host(U2, "10.0.0.2", 3, 4)
+    app.recheck()
+    meter_mods = [(dpid, m.command) for dpid, m in net.log if isinstance(m, parser.OFPMeterMod)]
+    assert (3, ofproto_v1_3.OFPMC_ADD) in meter_mods and meter_mods[-1] == (2, ofproto_v1_3.OFPMC_DELETE)
+    assert entries(net, 2, "r2") == [] and len(entries(net, 3, "r2")) == 2  # TCP and UDP video from u2
+    new_meter = next(m for d, m in net.log if d == 3 and isinstance(m, parser.OFPMeterMod)).meter_id
+    assert all(m.instructions[0].meter_id == new_meter for m in entries(net, 3, "r2"))
+    assert app.meters[3] == {new_meter: "r2"} and old_meter not in app.meters.get(2, {})
+    assert IntentStore(redis_client).get("r2").state.value == "verified"
+
+
+def test_a_cell_intent_follows_the_users_that_enter_and_leave_the_cell(cells3, redis_client):
+    app, net = cells3
+    submitted(app, redis_client, "cap video in cell 2 at 5 Mbit/s", "r3")
+    downlink = lambda: {m.match.get("eth_dst") for d in (1, 2, 3) for m in entries(net, d, "r3")} - {None}  # noqa
+    assert downlink() == {U2}
+    net.host(U1, "10.0.0.1", 2, 4)  # u1 enters cell 2 (another port of its access switch)
+    net.host(U2, "10.0.0.2", 3, 4)  # u2 leaves for cell 3
+    app.recheck()
+    assert downlink() == {U1}
+    assert {m.match.get("in_port") for m in entries(net, 2, "r3")} == {1, 4, None}  # u1's new port is cell 2's now
+    assert entries(net, 3, "r3") == []
+    record = IntentStore(redis_client).get("r3")
+    assert "host u1 moved" in record.history[-2].detail and "host u2 moved" in record.history[-2].detail
+
+
+def test_a_recompilation_a_switch_refuses_keeps_the_previous_entries_and_is_retried(cells3, redis_client):
+    app, net = cells3
+    submitted(app, redis_client, "block traffic from u1 to u3", "r4")
+
+    def refuse(msg):
+        if isinstance(msg, parser.OFPFlowMod) and msg.command == ofproto_v1_3.OFPFC_ADD:
+            err = parser.OFPErrorMsg(net.datapaths[2], type_=ofproto_v1_3.OFPET_FLOW_MOD_FAILED, code=0)
+            err.xid = msg.xid
+            app.error_msg_handler(ofp_event.EventOFPErrorMsg(err))
+
+    net.datapaths[2].answer = refuse
+    net.host(U1, "10.0.0.1", 2, 4)
+    app.recheck()
+    assert len(entries(net, 1, "r4")) == 1 and entries(net, 2, "r4") == []  # as before the attempt
+    record = IntentStore(redis_client).get("r4")
+    assert record.state.value == "installed" and "not applied: switch 2 refused" in record.history[-1].detail
+    app.verify("r4")  # its entries are all there, but not where the network needs them: not verified
+    assert IntentStore(redis_client).get("r4").state.value == "installed"
+    net.datapaths[2].answer = None
+    app.recheck(retry=True)  # the next verification round
+    assert entries(net, 1, "r4") == [] and len(entries(net, 2, "r4")) == 1
+    assert states(redis_client, "r4")[-2:] == ["installed", "verified"]
+
+
+def test_a_user_that_leaves_has_no_entries_left_and_is_blocked_again_when_back(cells3, redis_client):
+    app, net = cells3
+    submitted(app, redis_client, "block traffic from u1 to u3", "r5")
+    redis_client.hdel(bus.Keys.HOSTS, "u1")  # the stack's inventory no longer has u1
+    app.recheck()
+    assert entries(net, 1, "r5") == []
+    record = IntentStore(redis_client).get("r5")
+    assert record.state.value == "compiled" and record.compiled[0].flows == []
+    assert record.history[-1].detail.startswith("waiting: the network has no host 'u1' (host u1 left the network)")
+    redis_client.hset(bus.Keys.HOSTS, "u1", json.dumps({"ip": "10.0.0.1", "mac": U1, "cell": "c1", "dpid": 1,
+                                                        "port": 1}))
+    net.host(U1, "10.0.0.1", 3, 4)  # back, on switch 3
+    app.recheck()
+    assert [m.match["ipv4_src"] for m in entries(net, 3, "r5")] == ["10.0.0.1"]
+    record = IntentStore(redis_client).get("r5")
+    assert record.state.value == "verified" and "installed again" in record.history[-2].detail
+    redis_client.hdel(bus.Keys.HOSTS, "u1")
+    app.recheck()
+    send(app, IntentWithdrawal(intent_id="r5"))  # withdrawn while waiting: nothing to remove
+    assert states(redis_client, "r5")[-1] == "withdrawn" and app.waiting == {} and app.active == {}
+
+
+def test_a_restarted_controller_installs_an_intent_where_its_host_is_now(cells3, settings, redis_client, forwarding):
+    app, net = cells3
+    submitted(app, redis_client, "block traffic from u1 to u3", "r6")
+    for dp in net.datapaths.values():
+        dp.sent.clear()
+    net.host(U1, "10.0.0.1", 2, 4)  # moved while the controller was down
+    restarted = OperatorIntents(settings=settings, redis=redis_client, forwarding=forwarding)
+    restarted._restore()
+    assert entries(net, 1, "r6") == [] and len(entries(net, 2, "r6")) == 1
+    record = IntentStore(redis_client).get("r6")
+    assert record.state.value == "verified" and record.compiled[0].flows[0]["dpid"] == 2
