@@ -14,12 +14,20 @@
   allocation provisions MEC nodes for (netgpt.controller.allocation). A step without requests counts 0.
 - Refits each target's forecaster every `refit_every_s` (fitting is the slow part), forecasts every step from the
   latest data, and publishes a Forecast (values, interval, calibrated quantiles, model) to bus.Streams.FORECASTS.
+- Warm start: history from before the first telemetry, as per-step values, is read once per target from the hash
+  bus.Keys.FORECAST_HISTORY (target name -> {"step_s", "end_ts", "values"}; e.g. what a trace replay wrote, or an
+  operator's own telemetry store) and put before the live series, the steps between its end and the first sample
+  left as gaps. So a loop that starts with an emulation forecasts from its first step instead of after a season.
+  History of another step length is ignored (logged).
+- Every step it writes its status (targets, forecasts published, drops) to bus.Keys.FORECAST_LOOP, which expires
+  when the loop stops: `netgpt status` and the stack's health check read it.
 - When a target's forecaster enters or leaves a regime change (its actual values left the interval several steps
   running, netgpt.edge_agent.forecast.forecaster), publishes a RegimeChange (state start / end) on bus.Streams.AUDIT and
   keeps the latest per target in the hash bus.Keys.FORECAST_REGIMES, which an operator (or the intent layer) queries.
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import defaultdict, deque
@@ -44,6 +52,8 @@ class _Target:
     fitted_at: float = float("-inf")
     fit_error: str = ""
     regime: Regime | None = None  # the regime change in force at the last forecast
+    prior: tuple[float, np.ndarray] | None = None  # warm-start history: (end ts, values per step), read once
+    prior_read: bool = False
 
 
 @dataclass
@@ -97,9 +107,44 @@ class ForecastLoop:
         elif isinstance(msg, UserIntent):
             self.targets[ForecastTarget.of_cell(msg.cell, "requests_rps")].samples.append((msg.ts,))
 
+    def _prior(self, target: ForecastTarget) -> tuple[float, np.ndarray] | None:
+        """The target's warm-start history from Keys.FORECAST_HISTORY, read the first time it is needed."""
+        state = self.targets[target]
+        if not state.prior_read:
+            state.prior_read = True
+            raw = self.r.hget(bus.Keys.FORECAST_HISTORY, str(target))
+            if raw:
+                try:
+                    h = json.loads(raw)
+                    step, end, values = float(h["step_s"]), float(h["end_ts"]), np.asarray(h["values"], dtype=float)
+                except (ValueError, KeyError, TypeError) as exc:
+                    log.warning("ignored the warm-start history of %s: %s", target, exc)
+                    self.drops.add("bad warm-start history")
+                    return None
+                if abs(step - self.step_s) > 1e-9:
+                    log.warning("ignored the warm-start history of %s: step %g s, the loop's is %g s", target, step,
+                                self.step_s)
+                else:
+                    state.prior = (end, values)
+                    log.info("%s: warm start from %d steps of history", target, len(values))
+        return state.prior
+
     def series(self, target: ForecastTarget, now: float | None = None) -> tuple[np.ndarray, np.ndarray, float]:
-        """(step start times, mean value per step, ts of the last observation) of one target: bit/s of a port, from
-        its counters; requests/s of a cell, counted per step up to `now` (a quiet cell is observed at 0)."""
+        """(step start times, mean value per step, ts of the last observation) of one target, after its warm-start
+        history if it has one."""
+        grid_ts, values, last_ts = self._live_series(target, now)
+        prior = self._prior(target)
+        if prior is not None and len(grid_ts) and prior[0] <= grid_ts[0]:
+            end, before = prior
+            gap = np.full(int(round((grid_ts[0] - end) / self.step_s)), np.nan)
+            start = grid_ts[0] - self.step_s * (len(gap) + len(before))
+            values = np.concatenate([before, gap, values])[-self.max_steps:]
+            grid_ts = (start + self.step_s * np.arange(len(before) + len(gap) + len(grid_ts)))[-self.max_steps:]
+        return grid_ts, values, last_ts
+
+    def _live_series(self, target: ForecastTarget, now: float | None) -> tuple[np.ndarray, np.ndarray, float]:
+        """From what the loop received: bit/s of a port, from its counters; requests/s of a cell, counted per step up
+        to `now` (a quiet cell is observed at 0)."""
         samples = np.array(self.targets[target].samples, dtype=float)
         if target.kind == "cell":
             if not len(samples):
@@ -162,18 +207,30 @@ class ForecastLoop:
                 bus.publish(self.r, bus.Streams.FORECASTS, msg)
                 out.append(msg)
         self.published += len(out)
+        self.write_status(now)
         return out
+
+    def write_status(self, now: float) -> None:
+        """What the loop is doing, for `netgpt status` and the stack's health check; expires if the loop stops."""
+        status = {"ts": now, "step_s": self.step_s, "period": self.period, "horizon": self.horizon,
+                  "targets": len(self.targets), "published": self.published, "drops": self.drops.counts}
+        self.r.set(bus.Keys.FORECAST_LOOP, json.dumps(status), ex=max(30, int(3 * self.step_s)))
 
     def run(self, stop_after_s: float | None = None) -> None:
         """Read telemetry continuously (the GroupReader's forever(), which also waits out Redis outages) and forecast
         once per step_s. Ctrl-C (or stop_after_s) ends it."""
         start = next_forecast = time.time()
+        try:
+            self.write_status(start)
+        except redis.RedisError:
+            pass  # the reader waits the outage out
 
         def tick() -> None:
             nonlocal next_forecast
             if time.time() >= next_forecast:
                 self.step()
-                next_forecast += self.step_s
+                # Steps missed while fitting are skipped, not run back to back on the same data.
+                next_forecast = max(next_forecast + self.step_s, time.time())
 
         self.reader.forever(self.handle_entry, retry_s=self.retry_s, block_ms=int(min(self.step_s, 1.0) * 1000),
                             count=1000, tick=tick,

@@ -80,19 +80,28 @@ def _plot(result, horizon: int, path: Path) -> None:
 
 @app.command("run")
 def run_cmd(
-    period: int = typer.Option(288, help="Steps per day"),
-    step_s: float = typer.Option(300.0, help="Forecast step in seconds; telemetry is averaged into such steps"),
-    horizon: int = typer.Option(12, help="Steps ahead to forecast"),
-    refit_every_s: float = typer.Option(6 * 3600.0, help="Refit each target's forecaster this often"),
+    period: int = typer.Option(None, help="Steps per season (default: Settings.forecast_period)"),
+    step_s: float = typer.Option(None, help="Forecast step in seconds; telemetry is averaged into such steps "
+                                            "(default: Settings.forecast_step_s)"),
+    horizon: int = typer.Option(None, help="Steps ahead to forecast (default: Settings.forecast_horizon)"),
+    refit_every_s: float = typer.Option(None, help="Refit each target's forecaster this often "
+                                                   "(default: Settings.forecast_refit_s)"),
     consumer: str = typer.Option("edge-1", help="Consumer name in the 'edge-forecast' group"),
     seconds: float = typer.Option(None, help="Stop after this many seconds (default: until Ctrl-C)"),
 ) -> None:
-    """Online loop: read telemetry from Redis (consumer group), publish Forecast messages to netgpt:forecasts.
-    While Redis is down (not started yet, restarting) the loop logs it and waits."""
+    """Online loop: read telemetry and inferred user intents from Redis (consumer group), publish Forecast messages
+    to netgpt:forecasts. `netgpt up` starts it with the settings. While Redis is down (not started yet, restarting)
+    the loop logs it and waits. For days of 5-minute steps: --step-s 300 --period 288 --horizon 12."""
+    from netgpt.core.settings import get_settings
     from netgpt.edge_agent.forecast.loop import ForecastLoop
 
+    s = get_settings()
+    period, step_s = period or s.forecast_period, step_s or s.forecast_step_s
+    horizon, refit_every_s = horizon or s.forecast_horizon, refit_every_s or s.forecast_refit_s
+    if period < 2 or step_s <= 0 or horizon < 1 or refit_every_s <= 0:
+        fail("--period must be >= 2, --horizon >= 1, --step-s and --refit-every-s > 0")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    loop = ForecastLoop(bus.connect(), period=period, step_s=step_s, horizon=horizon, refit_every_s=refit_every_s,
+    loop = ForecastLoop(bus.connect(s), period=period, step_s=step_s, horizon=horizon, refit_every_s=refit_every_s,
                         consumer=consumer)
     try:
         loop.run(stop_after_s=seconds)

@@ -47,6 +47,8 @@ class Keys:
     CELLS = f"{PREFIX}:cells"  # hash cell -> JSON list of [dpid, port] access ports (written when a topology starts)
     TOPOLOGY = f"{PREFIX}:topology"  # JSON of the controller's current topology view
     FORECAST_REGIMES = f"{PREFIX}:forecast_regimes"  # hash forecast target -> its latest RegimeChange JSON
+    FORECAST_LOOP = f"{PREFIX}:forecast_loop"  # JSON status of the running forecast loop; expires when it stops
+    FORECAST_HISTORY = f"{PREFIX}:forecast_history"  # hash target name -> {"step_s", "end_ts", "values"}: warm start
     DROPS = f"{PREFIX}:drops"  # hash '<component>:<reason>' -> messages that component dropped for that reason
 
 

@@ -82,6 +82,13 @@ class Settings(BaseSettings):
     # The forecast quantile TE and allocation provision for (Forecast.quantiles): 0.9 means a load that is exceeded one
     # step in ten. A forecast without that quantile is read at its point values.
     forecast_act_quantile: float = Field(0.9, gt=0, lt=1)
+    # The forecast loop `netgpt up` starts (netgpt forecast run): its step, season, horizon and refit interval. The
+    # defaults suit an emulation that runs minutes, not days: 10 s steps, a 5-minute season, forecasts 1 minute ahead;
+    # history before the first telemetry can come from Keys.FORECAST_HISTORY (a trace-driven warm start).
+    forecast_step_s: float = Field(10.0, gt=0)
+    forecast_period: int = Field(30, ge=2, description="Steps per season")
+    forecast_horizon: int = Field(6, ge=1, le=36)
+    forecast_refit_s: float = Field(300.0, gt=0)
 
 
 @lru_cache(maxsize=1)

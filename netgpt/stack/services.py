@@ -294,8 +294,40 @@ class OperatorApi(ChildService):
         return f"http://127.0.0.1:{self.s.operator_api_port}/v1 (token in {self.s.run_dir / 'operator-token'})"
 
 
+class ForecastLoopService(ChildService):
+    """`netgpt forecast run` with the settings' step, season and horizon: telemetry and inferred user intents in,
+    Forecast messages out (netgpt.edge_agent.forecast.loop). Healthy while its status key in Redis is fresh."""
+
+    name = "forecast"
+    marker = "forecast run"
+
+    def ports(self) -> list[tuple[str, int, str]]:
+        return []
+
+    def _status(self) -> dict | None:
+        try:
+            raw = bus.connect(self.s, timeout_s=1.0).get(bus.Keys.FORECAST_LOOP)
+        except Exception:  # Redis down or not started yet: not healthy
+            return None
+        return json.loads(raw) if raw else None
+
+    def healthy(self) -> bool:
+        return self.pid() is not None and self._status() is not None
+
+    def command(self) -> list[str]:
+        s = self.s
+        return [sys.executable, "-m", "netgpt.cli", "forecast", "run", "--step-s", str(s.forecast_step_s),
+                "--period", str(s.forecast_period), "--horizon", str(s.forecast_horizon), "--refit-every-s",
+                str(s.forecast_refit_s)]
+
+    def detail(self) -> str:
+        st = self._status() or {}
+        return (f"step {self.s.forecast_step_s:g} s, horizon {self.s.forecast_horizon} steps; "
+                f"{st.get('targets', 0)} targets, {st.get('published', 0)} forecasts published")
+
+
 def components(s: Settings) -> list:
-    return [Redis(s), OpenVSwitch(s), Ryu(s), OperatorApi(s)]
+    return [Redis(s), OpenVSwitch(s), Ryu(s), OperatorApi(s), ForecastLoopService(s)]
 
 
 def _log_tail(path: Path, lines: int = 3) -> str:

@@ -175,3 +175,32 @@ def test_user_intents_become_cell_request_rate_forecasts(redis_client):
     assert set(published) == {"cell:c2:requests_rps", "cell:c3:requests_rps"}
     assert 1 <= np.mean(published["cell:c2:requests_rps"].values) <= 3
     assert max(published["cell:c3:requests_rps"].values) < 0.5
+
+
+def test_warm_start_history_lets_the_loop_forecast_before_a_season_of_telemetry(redis_client):
+    """Ten seasons of history in Keys.FORECAST_HISTORY (as a trace replay writes it) and three live samples: the loop
+    forecasts at once, at the history's level; without the history it waits. A history of another step is ignored.
+    Every step writes the loop's status, which expires."""
+    r = redis_client
+    history = synthetic_link_trace(n_days=10, period=PERIOD, seed=4, base_bps=2e6)
+    live_t0 = T0 + 1000.0
+    r.hset(bus.Keys.FORECAST_HISTORY, "port:3:1:tx_bps", json.dumps(
+        {"step_s": STEP_S, "end_ts": live_t0 - 2 * STEP_S, "values": history.tolist()}))
+    r.hset(bus.Keys.FORECAST_HISTORY, "port:3:2:tx_bps", json.dumps(
+        {"step_s": 300.0, "end_ts": live_t0, "values": history.tolist()}))
+    for port in (1, 2, 3):
+        for i, counter in enumerate((0, 250_000, 500_000)):  # 2 Mbit/s for two steps
+            bus.publish(r, bus.Streams.TELEMETRY, PortStats(ts=live_t0 + i * STEP_S, dpid=3, port_no=port,
+                                                            rx_bytes=0, tx_bytes=counter, rx_packets=0, tx_packets=0))
+    loop = ForecastLoop(r, period=PERIOD, step_s=STEP_S, horizon=HORIZON, consumer="t-warm")
+    while loop.poll(block_ms=100):
+        pass
+    _, values, _ = loop.series(ForecastTarget.of_port(3, 1))
+    # history ends at live_t0 - 2; the first live rate is the step from live_t0 + 1: three steps of gap between
+    assert len(values) == len(history) + 3 + 2 and np.isnan(values[len(history):-2]).all()
+    assert np.array_equal(values[:len(history)], history) and np.allclose(values[-2:], 2e6)
+    published = {str(m.target): m for m in loop.step(now=live_t0 + 3 * STEP_S)}
+    assert set(published) == {"port:3:1:tx_bps"}  # 3:2's history has another step; 3:3 has none
+    assert 0.5e6 < np.mean(published["port:3:1:tx_bps"].values) < 8e6
+    status = json.loads(r.get(bus.Keys.FORECAST_LOOP))
+    assert status["targets"] == 3 and status["published"] == 1 and r.ttl(bus.Keys.FORECAST_LOOP) > 0
