@@ -8,8 +8,11 @@ access switch per user, made before the old one is removed.
 Choice of node, every Settings.allocation_interval_s:
 - a node is alive while its heartbeat key lives in Redis (agents refresh it; it expires after a few missed beats);
 - an operator's pin (netgpt:pins, set by an `allocate` intent) wins while the pinned node is alive;
+- before a node is overloaded: when the predicted demand of the cells it serves (below) exceeds its capacity, its
+  busiest cell moves to the node with the most room for it, one cell per node and tick;
 - a cell stays where it is while that node is alive and not overloaded (load below capacity), except that it
-  returns to its home node once that node has been alive for FAILBACK_AFTER_S (fail-back);
+  returns to its home node once that node has been alive for FAILBACK_AFTER_S and has room for its predicted demand
+  (fail-back);
 - otherwise it goes to its home node (a node that lists the cell) if that one has headroom, else to the alive node with
   the most headroom: capacity - reported load - the predicted demand of cells already given to it, where a cell's
   predicted demand is its rate of user intents over the last minute (requests it is about to send), or, if higher,
@@ -85,15 +88,27 @@ class CellPlacement:
             if n not in agents:
                 del self.first_seen[n]  # a node that comes back must prove itself again before cells return
         out = {}
+        demands = {c: self.predicted_demand(c, now) for c in cells}
+        # Each node's room once the predicted demand of the cells it serves is counted (its reported load, if higher,
+        # already includes them).
+        serving: dict[str, list[str]] = {}
+        for c, a in allocations.items():
+            if c in demands and a.node_id in agents:
+                serving.setdefault(a.node_id, []).append(c)
+        room = {n: hb.capacity_rps - max(hb.load_rps, sum(demands[c] for c in serving.get(n, [])))
+                for n, hb in agents.items()}
+        shed = self._shed(serving, agents, room, demands, pins)
         # Cells that stay first, so the headroom left for moved cells is right.
         for cell in sorted(cells, key=lambda c: c not in allocations):
             current = allocations.get(cell)
-            demand = self.predicted_demand(cell, now)
+            demand = demands[cell]
             home_back = [n for n, hb in agents.items() if cell in hb.cells and headroom[n] > demand
-                         and now - self.first_seen.get(n, now) >= FAILBACK_AFTER_S]
+                         and room[n] >= demand and now - self.first_seen.get(n, now) >= FAILBACK_AFTER_S]
             if pins.get(cell) in agents:
                 node = pins[cell]
                 reason = current.reason if current and current.node_id == node else f"{cell} pinned to {node}"
+            elif cell in shed:
+                node, reason = shed[cell]
             elif current and current.node_id in agents and agents[current.node_id].load_rps < \
                     agents[current.node_id].capacity_rps and (cell in agents[current.node_id].cells or not home_back):
                 node, reason = current.node_id, current.reason
@@ -110,6 +125,27 @@ class CellPlacement:
                           + f" -> {node} ({'home node' if homes else 'most headroom'})")
             headroom[node] -= demand
             out[cell] = (node, reason)
+        return out
+
+    @staticmethod
+    def _shed(serving: dict[str, list[str]], agents: dict[str, AgentHeartbeat], room: dict[str, float],
+              demands: dict[str, float], pins: dict) -> dict[str, tuple[str, str]]:
+        """cell -> (node, reason) for the cells to move before their node is overloaded: a node whose cells'
+        predicted demand exceeds its capacity hands over its busiest unpinned cell that another node has room for
+        (one cell per node and tick; the next tick sees the result)."""
+        out = {}
+        for node, cells in serving.items():
+            if room[node] >= 0:
+                continue
+            for cell in sorted((c for c in cells if c not in pins and demands[c] > 0), key=lambda c: -demands[c]):
+                fits = [n for n in agents if n != node and room[n] >= demands[cell]]
+                if fits:
+                    to = max(fits, key=lambda n: room[n])
+                    room[to] -= demands[cell]
+                    predicted = agents[node].capacity_rps - room[node]
+                    out[cell] = (to, f"{cell} predicted {demands[cell]:.1f} req/s: {node} would serve "
+                                     f"{predicted:.1f} of {agents[node].capacity_rps:g} -> {to} (most headroom)")
+                    break
         return out
 
 

@@ -77,3 +77,26 @@ def test_a_demand_forecast_counts_at_its_upper_quantile_until_it_ends():
     assert placement.predicted_demand("c1", now=now) == 3.0
     placement.on_forecast(fc.model_copy(update={"target": ForecastTarget.of_link(1, 2)}), quantile=0.9)  # not a cell: ignored
     assert set(placement.forecast_demand) == {"c1"}
+
+
+def test_a_node_that_predicted_demand_would_overload_hands_over_its_busiest_cell_before_it_is():
+    """mec1 serves c1 and c2 and reports itself idle, but the cells' inferred intents predict 1.5 + 1.0 req/s against
+    its capacity of 2: c1 (the busier) moves to mec2 before the load arrives, and does not flap back while its
+    demand lasts; a pinned cell is never shed; once the demand is gone c1 returns home."""
+    now = time.time()
+    placement = CellPlacement()
+    for i in range(90):  # 1.5 req/s over the last minute
+        placement.count_intent("c1", now - 59 + i * 0.65)
+    for i in range(60):
+        placement.count_intent("c2", now - 59 + i)
+    agents = {"mec1": hb("mec1", ["c1", "c2"], capacity=2.0), "mec2": hb("mec2", ["c3"], capacity=4.0)}
+    placement.decide(["c1", "c2", "c3"], agents, {}, now=now - 10)  # both nodes seen for a while
+    current = allocs({"c1": "mec1", "c2": "mec1", "c3": "mec2"})
+    decision = placement.decide(["c1", "c2", "c3"], agents, current, now=now)
+    assert nodes(decision) == {"c1": "mec2", "c2": "mec1", "c3": "mec2"}
+    assert decision["c1"][1] == "c1 predicted 1.5 req/s: mec1 would serve 2.5 of 2 -> mec2 (most headroom)"
+    moved = allocs(nodes(decision))
+    assert nodes(placement.decide(["c1", "c2", "c3"], agents, moved, now=now + 1)) == nodes(decision)  # no flap
+    assert nodes(placement.decide(["c1", "c2", "c3"], agents, current, pins={"c1": "mec1", "c2": "mec1"},
+                                  now=now)) == {"c1": "mec1", "c2": "mec1", "c3": "mec2"}
+    assert nodes(placement.decide(["c1", "c2", "c3"], agents, moved, now=now + 120))["c1"] == "mec1"  # back home
