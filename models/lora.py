@@ -29,6 +29,9 @@ CARD = "netgpt-adapter.json"
 # reached 0.56 intent accuracy on the edge default after 300 steps and all three 1.00, at the same speed.
 # Other architectures: peft's default (q_proj/v_proj for LLaMA).
 DEFAULT_TARGETS = {"gpt2": ["c_attn", "c_proj", "c_fc"]}
+# Per task and architecture: `complete` on LLaMA (SmolLM2) adapts every projection of the blocks it adapts (only the
+# top ones, tasks.TRAIN_BUDGETS), so that few blocks carry enough capacity.
+TASK_TARGETS = {("complete", "llama"): ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]}
 
 
 @dataclass
@@ -46,7 +49,26 @@ class LoraTaskConfig:
     n_generate: int = 50  # eval examples answered by greedy generation for the task metric
     max_len: int = 192
     seed: int = 0
+    # LoRA on the top `top_layers` transformer blocks only (None: every block). Backpropagation then stops at the
+    # lowest adapted block, which is most of a step's cost on a CPU.
+    top_layers: Optional[int] = None
+    # Wall-clock cap for the optimiser steps: after the first steps the run is shortened to what fits (the schedule is
+    # stretched over the steps that will run) and the card records the steps done. None: no cap, except for the
+    # `complete` task: Settings.complete_train_minutes.
+    max_minutes: Optional[float] = None
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.max_minutes is None and self.task == "complete":
+            from netgpt.core.settings import get_settings
+
+            self.max_minutes = get_settings().complete_train_minutes
+        budget = tasks.TRAIN_BUDGETS.get(self.task, {})  # a task whose defaults would train for hours on 2 cores
+        for name, value in budget.items():
+            if name.endswith("_max"):  # eval sizes: at most this many
+                setattr(self, name[:-4], min(getattr(self, name[:-4]), value))
+            elif getattr(self, name) is None:
+                setattr(self, name, value)
 
 
 # --- data -------------------------------------------------------------------------------------------------------------
@@ -147,20 +169,35 @@ def train_adapter(model, tokenizer, cfg: LoraTaskConfig, out_dir: Path, log: Cal
     log(f"{cfg.task}: {len(train)} train / {len(evals)} eval examples (generated); "
         f"before: eval loss {loss_before:.3f}, {metric} {metric_before:.3f}")
 
+    n_layers = getattr(model.config, "num_hidden_layers", None) or getattr(model.config, "n_layer", None)
+    layers = (list(range(max(0, n_layers - cfg.top_layers), n_layers))
+              if cfg.top_layers and n_layers and cfg.top_layers < n_layers else None)
     lora = LoraConfig(task_type=TaskType.CAUSAL_LM, r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
-                      target_modules=cfg.target_modules or DEFAULT_TARGETS.get(model.config.model_type),
+                      target_modules=cfg.target_modules or TASK_TARGETS.get((cfg.task, model.config.model_type))
+                      or DEFAULT_TARGETS.get(model.config.model_type),
+                      layers_to_transform=layers,
                       fan_in_fan_out=model.config.model_type == "gpt2")  # GPT-2 stores weights as Conv1D (in, out)
     peft_model = get_peft_model(model, lora)
     trainable = [p for p in peft_model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=0.0)
+    total = [cfg.steps]  # shortened once the step rate is known when there is a time cap
     warmup = max(1, cfg.steps // 10)
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps)))
+        optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, total[0]) / total[0])))
 
     peft_model.train()
     t_train = time.perf_counter()
     bar = tqdm(range(cfg.steps), desc=f"LoRA {cfg.task}", disable=not progress)
-    for _ in bar:
+    done = 0
+    for step in bar:
+        if step >= total[0]:
+            break
+        if cfg.max_minutes and step == 3:  # three steps timed: keep what fits the cap
+            fits = int(cfg.max_minutes * 60 / ((time.perf_counter() - t_train) / 3))
+            if fits < total[0]:
+                total[0] = max(4, fits)
+                warmup = max(1, total[0] // 10)
+                log(f"{cfg.task}: {cfg.max_minutes:g} min cap: {total[0]} of {cfg.steps} steps")
         batch = collate(rng.sample(train_enc, min(cfg.batch_size, len(train_enc))), tokenizer.pad_token_id)
         loss = peft_model(**batch).loss
         loss.backward()
@@ -168,9 +205,10 @@ def train_adapter(model, tokenizer, cfg: LoraTaskConfig, out_dir: Path, log: Cal
         optimizer.step()
         schedule.step()
         optimizer.zero_grad(set_to_none=True)
+        done += 1
         bar.set_postfix(loss=f"{loss.item():.3f}")
     bar.close()
-    steps_per_s = cfg.steps / max(time.perf_counter() - t_train, 1e-9)
+    steps_per_s = done / max(time.perf_counter() - t_train, 1e-9)
 
     peft_model.eval()
     loss_after = eval_loss(peft_model, tokenizer, eval_enc)
@@ -182,7 +220,7 @@ def train_adapter(model, tokenizer, cfg: LoraTaskConfig, out_dir: Path, log: Cal
     if generate_on and None not in naive:  # forecast: the last-value baseline on the same examples
         metrics[f"{metric}_last_value"] = round(
             sum(tasks.score(cfg.task, a, e) for a, e in zip(naive, generate_on)) / len(naive), 4)
-    log(f"{cfg.task}: after {cfg.steps} steps: eval loss {loss_after:.3f}, {metric} {metric_after:.3f} "
+    log(f"{cfg.task}: after {done} steps: eval loss {loss_after:.3f}, {metric} {metric_after:.3f} "
         f"({steps_per_s:.2f} steps/s)")
 
     out_dir = Path(out_dir)
@@ -192,7 +230,7 @@ def train_adapter(model, tokenizer, cfg: LoraTaskConfig, out_dir: Path, log: Cal
             "base_architecture": base_info["architecture"], "base_params_m": base_info["params_m"],
             "data": data[2] if data else f"generated by models/tasks.py ({cfg.task}; see models/DATA.md): "
                     f"{len(train)} train, {len(evals)} eval examples, seeds {cfg.seed}/{cfg.seed + 10_007}",
-            "steps": cfg.steps, "config": asdict(cfg), "metrics": metrics,
+            "steps": done, "config": asdict(cfg), "metrics": metrics,
             "minutes": round((time.perf_counter() - t_start) / 60, 2)}
     (out_dir / CARD).write_text(json.dumps(card, indent=2))
     (out_dir / "README.md").write_text(f"# LoRA adapter: {cfg.task}\n\nBase: `{card['base']}` "

