@@ -11,10 +11,13 @@ Variants, every one on every prompt, in a shuffled order per prompt (seed 0) so 
   cloud-only  the raw prompt, the generic system message (the paper's baseline)
   retrieval   the raw prompt, and the same facts the edge selects, in the system message (plain retrieval, no edge LM,
               no rewriting)
-  template    the edge's completed prompt without the LM: the request, then the selected facts (no draft)
-  netgpt      the same with the edge LM (+ its `complete` adapter) adding its continuation when confident
-  netgpt-alt  the same with another edge base (--alt-edge-base, default cloud-default: SmolLM2-135M-Instruct, no task
-              adapter), to compare edge LMs in the same run; skipped with --alt-edge-base none
+  template    the edge's completed prompt without the LM: the user's words, then one sentence of the facts the rules
+              select ("I am in Osaka, Japan, near Dotonbori; it is Saturday 19:05.")
+  netgpt      the same, the sentence written by the edge LM (SmolLM2-135M-Instruct + its `complete` adapter, --adapter)
+              from the cell's whole context; the rules' sentence when the LM's is not grounded in the context
+  netgpt-alt  the same with another edge LM (--alt-edge-base and --alt-adapter; by default the same base with the
+              adapter in <cache>/adapters/complete, the one `make demo` trains), to compare them in the same run;
+              skipped with --alt-edge-base none
   routed      the edge answers lookups exactly (and with its LM at --threshold), the cloud a compact completion
   edge-only   the edge alone
 
@@ -151,9 +154,11 @@ def edge_source(resp: EdgePromptResponse) -> str:
 
 
 def build_engines(s: AgentSettings, cloud_url: str, edge_base: str, max_tokens: int, timeout_s: float,
-                  threshold: float, alt_base: str = "none", slots: int = 1) -> tuple[dict, object, object]:
-    lm = load_edge_lm(edge_base, s.cache_dir, None, s.serving_backend, slots) if edge_base != "none" else None
-    alt = load_edge_lm(alt_base, s.cache_dir, None, s.serving_backend, slots) if alt_base != "none" else None
+                  threshold: float, alt_base: str = "none", slots: int = 1, adapter: Path | None = None,
+                  alt_adapter: Path | None = None) -> tuple[dict, object, object]:
+    lm = load_edge_lm(edge_base, s.cache_dir, adapter, s.serving_backend, slots) if edge_base != "none" else None
+    alt = (load_edge_lm(alt_base, s.cache_dir, alt_adapter, s.serving_backend, slots)
+           if alt_base != "none" else None)
     cloud = RecordingCloud(cloud_url, s.cloud_model, timeout_s, max_tokens)
     cells = load_cells(s.cells_file)
     common = dict(route_threshold=threshold, edge_max_tokens=s.edge_max_tokens, draft_tokens=s.draft_tokens,
@@ -177,8 +182,9 @@ def run(args) -> dict:
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     try:
         alt_base = args.alt_edge_base if "netgpt-alt" in args.variants else "none"
-        engines, lm, alt = build_engines(settings, cloud_url, args.edge_base, args.max_tokens, args.timeout,
-                                         args.threshold, alt_base, args.slots)
+        engines, lm, alt = build_engines(settings, cloud_url, args.edge_base or settings.edge_base, args.max_tokens,
+                                         args.timeout, args.threshold, alt_base, args.slots, args.adapter,
+                                         args.alt_adapter)
         if alt is None:
             args.variants = [v for v in args.variants if v != "netgpt-alt"]
         classify = None
@@ -220,8 +226,13 @@ def run(args) -> dict:
     finally:
         if proc is not None:
             stop(proc)
+    card = lambda m: m.server.adapters.get(m.adapter, {}) if m and m.adapter else {}  # noqa: E731
     return {"rows": rows, "edge_lm": lm.name if lm else None, "adapter": lm.adapter if lm else None,
+            "adapter_path": str(args.adapter or ""), "adapter_steps": card(lm).get("steps"),
+            "adapter_metrics": card(lm).get("metrics"),
             "alt_edge_lm": alt.name if alt else None, "alt_adapter": alt.adapter if alt else None,
+            "alt_adapter_path": str(args.alt_adapter or ""), "alt_adapter_steps": card(alt).get("steps"),
+            "alt_adapter_metrics": card(alt).get("metrics"),
             "max_tokens": args.max_tokens, "slots": args.slots, "load_at_end": os.getloadavg()[0],
             "threshold": args.threshold, "n_prompts": len(prompts),
             "prompts": os.path.relpath(Path(args.prompts).resolve(), ROOT), "started": started,
@@ -281,6 +292,10 @@ def summarise(result: dict) -> dict:
         if a in table and b in table:
             diff = np.array([table[a][i][key] - table[b][i][key] for i in ids])
             out["differences"][f"{a} - {b}: {key}"] = boot_ci(diff)
+    for v in ("netgpt", "netgpt-alt"):  # how often the LM's completion is not the rules' one (the LM's own choice)
+        if v in table and "template" in table:
+            out["variants"][v]["completion_differs_from_template"] = int(sum(
+                table[v][i]["completed"] != table["template"][i]["completed"] for i in ids))
     if "netgpt" in table and base:
         ratio = lambda idx: (np.median([table["netgpt"][ids[i]]["ms"] for i in idx])  # noqa: E731
                              / np.median([base[ids[i]]["ms"] for i in idx]))
@@ -298,8 +313,10 @@ def ci(t: tuple[float, float, float], fmt: str = "{:.2f}") -> str:
 def report(result: dict, summary: dict, markdown: bool) -> None:
     console = Console(width=200)
     title = (f"edge-cloud collaboration, {result['n_prompts']} prompts of {result['prompts']}, {result['started']}; "
-             f"edge LM {result['edge_lm']} (+{result['adapter']}), alt {result['alt_edge_lm']} "
-             f"(+{result['alt_adapter']}); cloud max_tokens {result['max_tokens']}; "
+             f"edge LM {result['edge_lm']} (+{result['adapter']} {result.get('adapter_path', '')}, "
+             f"{result.get('adapter_steps')} steps), alt {result['alt_edge_lm']} "
+             f"(+{result['alt_adapter']} {result.get('alt_adapter_path', '')}, {result.get('alt_adapter_steps')} "
+             "steps); cloud max_tokens {result['max_tokens']}; "
              "scored on cloud-generated text only, 95% bootstrap intervals over prompts")
     cols = ["variant", "topic", "facts used", "wrong facts/answer", "echo", "p50 ms", "p95 ms", "edge p50 ms",
             "cloud calls", "cloud tok in / out", "tokens vs cloud-only", "LM share of prompt"]
@@ -326,6 +343,11 @@ def report(result: dict, summary: dict, markdown: bool) -> None:
                       str(s["drafts_used"]), f"{s['user_share']:.2f}" if s["user_share"] else "-",
                       f"{s['edge_lm_wrong_per_lm_answer']:.2f}" if s["edge_lm_answers"] else "-")
     console.print(route)
+    for v in ("netgpt", "netgpt-alt"):
+        if "completion_differs_from_template" in summary["variants"].get(v, {}):
+            console.print(f"{v}: completed prompt differs from template's on "
+                          f"{summary['variants'][v]['completion_differs_from_template']}/{summary['variants'][v]['n']}"
+                          " prompts")
     for name, t in summary["differences"].items():
         console.print(f"{name:34s} {ci(t)}")
     if "latency_netgpt_over_cloud_only_p50" in summary:
@@ -337,8 +359,13 @@ def report(result: dict, summary: dict, markdown: bool) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cloud-url", help="OpenAI-compatible endpoint; default: start `netgpt cloud serve`")
-    ap.add_argument("--edge-base", default="edge-default", help="edge-default, a model folder, or none")
+    ap.add_argument("--edge-base", default=None, help="Settings.edge_base by default (cloud-default: SmolLM2-135M-"
+                    "Instruct), edge-default (the 14 M GPT-2), a model folder, or none")
+    ap.add_argument("--adapter", type=Path, default=None, help="the edge LM's `complete` adapter folder "
+                    "(default <cache>/adapters/complete)")
     ap.add_argument("--alt-edge-base", default="cloud-default", help="the netgpt-alt variant's edge base, or none")
+    ap.add_argument("--alt-adapter", type=Path, default=None, help="the netgpt-alt variant's adapter folder "
+                    "(default <cache>/adapters/complete)")
     ap.add_argument("--max-tokens", type=int, default=64, help="cloud answer length cap")
     ap.add_argument("--timeout", type=float, default=120.0, help="cloud call timeout, s")
     ap.add_argument("--threshold", type=float, default=1.0, help="routed: edge answers at this confidence "

@@ -35,6 +35,7 @@ from netgpt.core.messages import ServiceClass
 from netgpt.edge_agent.location.cells import CellContext
 from netgpt.edge_agent.location.fact_check import Unsupported, scrub
 from netgpt.edge_agent.user_intent.classifier import embed_texts
+from netgpt.models.complete_task import completion_sentence, lm_prompt
 
 log = logging.getLogger(__name__)
 
@@ -227,26 +228,83 @@ class CompletedPrompt:
     draft: str = ""  # the edge LM's words added to the request ("" when it added none)
 
 
-def complete_prompt(f: RequestFacts, lm=None, draft_tokens: int = 12, draft_min_confidence: float = 0.35,
+COMPLETION_TOKENS = 40  # the edge LM's completion sentence is ~20 tokens (models/complete_task.py)
+_CONNECTIVES = re.compile(r"^[\s,;.:'\-]*$")
+_GROUNDED_WORDS = frozenset({"i", "am", "in", "near", "it", "is", "and", "the", "at", "on", "close", "to", "by", "now"})
+
+
+def lm_input(f: RequestFacts) -> str:
+    """What the edge LM reads: the request and the cell's context (city, country, its places with their notes in the
+    configured order, weekday and clock), in the `complete` task's format (models/complete_task.lm_prompt)."""
+    fact = f.facts
+    places = [(name, f.ctx.poi_notes.get(name, "")) for name in f.ctx.points_of_interest]
+    return lm_prompt(f.request, fact["city"], fact["country"], fact["weekday"], fact["local_time"], places)
+
+
+def rule_additions(f: RequestFacts) -> str:
+    """What the rules add after the completion sentence, LM or not: the time zone or position when the request's
+    wording asks for them (the `complete` task does not state these)."""
+    fact, extra = f.facts, []
+    if "timezone" in f.kinds:
+        extra.append(f" My time zone is {fact['timezone']}.")
+    if "coordinates" in f.kinds:
+        extra.append(f" My position is {fact['coordinates']}.")
+    return "".join(extra)
+
+
+def template_sentence(f: RequestFacts) -> str:
+    """The completion without an LM: the sentence the `complete` task teaches, with the facts the rules select
+    (city and country always; the best-ranked place when the request is about places; weekday and clock when its
+    wording depends on the time of day)."""
+    fact = f.facts
+    place = f.best_place if "points_of_interest" in f.kinds else None
+    clock = (fact["weekday"], fact["local_time"]) if TIME_CUE.search(f.request.lower()) else None
+    return completion_sentence(fact["city"], fact["country"], place, clock)
+
+
+def grounded(f: RequestFacts, text: str) -> bool:
+    """The LM's sentence states only the cell's context: once the context's strings (city, country, places, weekday,
+    clock) are taken out, only connecting words are left (no other name, number or claim), and the fact checker
+    finds nothing it contradicts."""
+    if not text.strip() or f.scrub(text)[1]:
+        return False
+    fact = f.facts
+    rest = text
+    for value in sorted([fact["city"], fact["country"], fact["weekday"], fact["local_time"],
+                         *f.ctx.points_of_interest], key=len, reverse=True):
+        rest = re.sub(re.escape(value), " ", rest, flags=re.IGNORECASE)
+    words = re.findall(r"[A-Za-z0-9']+", rest)
+    return all(w.lower() in _GROUNDED_WORDS for w in words) and bool(_CONNECTIVES.match(re.sub(r"[A-Za-z0-9']+", "", rest)))
+
+
+_QUESTION_START = re.compile(r"^(what|where|when|which|who|whom|whose|why|how|is|are|am|can|could|should|shall|will|"
+                             r"would|do|does|did|may|might|any|anything|anywhere|somewhere)\b", re.IGNORECASE)
+
+
+def ended(request: str) -> str:
+    """The user's words with an end mark when they have none ("?" for a question, else "."), so that the sentence the
+    edge adds reads as a second sentence."""
+    request = request.rstrip()
+    if not request or request[-1] in ".!?":
+        return request
+    return request + ("?" if _QUESTION_START.match(request) else ".")
+
+
+def complete_prompt(f: RequestFacts, lm=None, draft_tokens: int = 12, draft_min_confidence: float = 0.0,
                     compact: bool = False, prefill: bool = False) -> CompletedPrompt:
-    """The user's request completed with its selected facts. `lm` (an EdgeLM, optional) may add a continuation.
-    `compact` (routed mode): only the facts the request needs, in one short bracketed line: fewer cloud tokens.
+    """The user's request completed with the facts relevant to it: the user's words verbatim, then one short
+    sentence of facts, " I am in Osaka, Japan, near Dotonbori; it is Saturday 19:05.", which the edge LM (`lm`, with
+    its `complete` adapter) writes from the cell's context (`lm_input`), or the rules (`template_sentence`) without an
+    LM (`lm` None or `draft_tokens` 0), or when the LM's sentence is not grounded in the context (flag
+    `edge_completion_rejected`) or below `draft_min_confidence`. The time zone and position follow when the wording
+    asks for them (`rule_additions`).
+    `compact` (routed mode): the user's words and one short bracketed line of the facts, no LM.
     `prefill` (off by default; the cloud must speak continue_final_message): the answer is begun by the opener, which
     the cloud continues; the opener is edge text, not the cloud's."""
     request = f.request
     flags: list[str] = []
     tokens_in = tokens_out = 0
     draft = ""
-    if lm is not None and draft_tokens > 0 and not compact:  # the compact form sends the user's words only
-        out = lm.generate(request, max_tokens=draft_tokens, stop_at_sentence=True)
-        tokens_in, tokens_out = out.tokens_in, out.tokens_out
-        clean, removed = f.scrub(out.text)
-        if removed:
-            flags.append("edge_draft_fact_removed")
-        if clean and out.confidence >= draft_min_confidence and not removed:
-            draft = clean
-            request = f"{request} {clean}".strip()
-            flags.append("edge_draft_used")
     if compact:  # routed: only the facts the request needs, one short line
         kinds = list(f.compact)
         fact = f.facts
@@ -262,10 +320,20 @@ def complete_prompt(f: RequestFacts, lm=None, draft_tokens: int = 12, draft_min_
             facts.append(f"{best}: {note}" if note is not None else best)
         completed = f"{request}\n[{'; '.join(facts)}]"
     else:
-        # Question first, facts after: SmolLM2-135M (the offline cloud) echoes the facts instead of answering when they
-        # come first, and drifts into French for a French city without the "in English" (tried by hand in session 1).
         kinds = list(f.kinds)
-        completed = f"{request}\n({context_sentence(f, kinds)})\nAnswer in English."
+        sentence = ""
+        if lm is not None and draft_tokens > 0:
+            out = lm.generate(lm_input(f), max_tokens=COMPLETION_TOKENS)
+            tokens_in, tokens_out = out.tokens_in, out.tokens_out
+            text = re.split(r"(?<=[.!?])\s", out.text.strip())[0]  # one sentence, as trained
+            if grounded(f, text) and out.confidence >= draft_min_confidence:
+                sentence = draft = text
+                flags.append("edge_lm_completion")
+            else:
+                flags.append("edge_completion_rejected")
+        if not sentence:
+            sentence = template_sentence(f).strip()
+        completed = f"{ended(request)} {sentence}{rule_additions(f)}"
     start = opener(f, kinds) if prefill else ""
     return CompletedPrompt(completed, kinds, tokens_in, tokens_out, flags, cloud_system(f), start,
                            prefilled=prefill, draft=draft)

@@ -21,12 +21,14 @@ class EdgeLM:
     def name(self) -> str:
         return self.server.name
 
-    def generate(self, prompt: str, max_tokens: int = 48, stop_at_sentence: bool = False) -> LMText:
+    def generate(self, prompt: str, max_tokens: int = 48, stop_at_sentence: bool = False,
+                 use_adapter: bool = True) -> LMText:
         """Greedy continuation of `prompt` and its mean token log-probability: as decoded where the backend gives
-        them (llama.cpp), else from one extra forward pass (torch)."""
+        them (llama.cpp), else from one extra forward pass (torch). `use_adapter` False: the base model alone."""
         budget = max(1, min(max_tokens, self.server.context_length - 8))
         prompt = self.server.keep_end(prompt, budget)
-        done = self.server.complete(prompt, adapter=self.adapter, max_tokens=budget)
+        adapter = self.adapter if use_adapter else None
+        done = self.server.complete(prompt, adapter=adapter, max_tokens=budget)
         text = done.text.split("\n")[0].strip()
         if stop_at_sentence:
             for end in ".!?":
@@ -40,11 +42,24 @@ class EdgeLM:
 
         full = self.server.tokenizer(prompt + done.text, add_special_tokens=False)["input_ids"]
         n_prompt = done.prompt_tokens
-        logits = self.server.logits(prompt + done.text, adapter=self.adapter)
+        if len(full) > self.server.context_length:  # decoded bytes (U+FFFD) re-encode longer: no room to re-score
+            return LMText(text, done.prompt_tokens, done.completion_tokens, float("-inf"))
+        logits = self.server.logits(prompt + done.text, adapter=adapter)
         logprobs = torch.log_softmax(logits[n_prompt - 1:len(full) - 1], dim=-1)
         picked = logprobs.gather(1, torch.tensor(full[n_prompt:]).unsqueeze(1))
         mean = float(picked.mean()) if picked.numel() else float("-inf")
         return LMText(text, done.prompt_tokens, done.completion_tokens, mean)
+
+
+    def answer(self, question: str, max_tokens: int = 48) -> LMText:
+        """The base model's own answer to `question` (no adapter: the `complete` adapter writes completions, not
+        answers), through its chat template when it has one (SmolLM2-135M-Instruct), else as "Q: ...\nA:"."""
+        if self.server.tokenizer.chat_template:
+            prompt = self.server.chat_prompt([{"role": "system", "content": "Answer briefly, in English."},
+                                              {"role": "user", "content": question}])
+        else:
+            prompt = f"Q: {question}\nA:"
+        return self.generate(prompt, max_tokens=max_tokens, use_adapter=False)
 
 
 def load_edge_lm(base: str, cache_dir: Path, adapter: Optional[Path], backend: str = "llamacpp", slots: int = 1):

@@ -150,7 +150,7 @@ class CollabEngine:
         if self.lm is None:
             return EdgeAnswer(f"This edge node has no language model to answer this. {known_facts(facts)}", 0.0,
                               source="none", facts_only=True)
-        out = self.lm.generate(f"Q: {completed}\nA:", max_tokens=self.edge_max_tokens)
+        out = self.lm.answer(completed, max_tokens=self.edge_max_tokens)
         # The edge LM is small and invents places and times; what the cell's context contradicts is removed, as from
         # its drafts. An answer left empty is replaced by what the node knows that bears on the request.
         clean, removed = facts.scrub(out.text)

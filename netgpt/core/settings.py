@@ -61,8 +61,13 @@ class Settings(BaseSettings):
 
     # Language models (models/): which bases to use ("edge-default", "cloud-default", a model folder or a hub id), and
     # where the cloud LLM is. Any OpenAI-compatible endpoint (vLLM, Ollama) can replace `netgpt cloud serve`.
-    edge_base: str = "edge-default"
+    # The edge LM is SmolLM2-135M-Instruct (the shipped "cloud-default" weights) with its `complete` adapter (issue 12:
+    # a pretrained LM, not the 14 M GPT-2 "edge-default" pre-trained here on templates, which stays available).
+    edge_base: str = "cloud-default"
     cloud_base: str = "cloud-default"
+    # Wall-clock cap of the `complete` adapter's training (`netgpt models train --task complete`, run by `make demo`
+    # on a fresh clone): the steps that fit are run (models/lora.LoraTaskConfig.max_minutes).
+    complete_train_minutes: float = Field(5.0, gt=0)
     cloud_url: str = "http://127.0.0.1:8000/v1"
     cloud_model: str = "smollm2-135m-instruct"
     # Torch threads for inference and training; unset: netgpt.models.base.configure_threads decides from the model

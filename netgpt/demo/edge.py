@@ -52,7 +52,10 @@ def _ask(host, user: str, cell: str, text: str, s: Settings) -> dict:
         raise RuntimeError(f"{user}'s prompt failed ({status}): {resp.get('error', resp)}")
     return {"user": user, "cell": cell, "text": text, "completed": resp["completed_prompt"], "answer": resp["answer"],
             "answered_by": resp["answered_by"], "node": resp.get("source", ""), "ms": (time.monotonic() - t0) * 1000,
-            "flags": resp.get("flags", [])}
+            "flags": resp.get("flags", []),
+            # who wrote the sentence of facts after the user's words: the edge LM (SmolLM2-135M + its `complete`
+            # adapter) or, when its sentence was not grounded in the cell's context (or no LM is loaded), the rules
+            "completed_by": "edge LM" if "edge_lm_completion" in resp.get("flags", []) else "rules"}
 
 
 def run_edge_loop(net, s: Settings, log, log_dir: Path) -> EdgeReport:
@@ -85,7 +88,8 @@ def run_edge_loop(net, s: Settings, log, log_dir: Path) -> EdgeReport:
         for user, cell, text in PROMPTS:
             answer = _ask(net.get(user), user, cell, text, s)
             report.answers.append(answer)
-            log(escape(f"{user} in {cell} asks: {text}\n  completed at the edge: {answer['completed']}\n"
+            log(escape(f"{user} in {cell} asks: {text}\n  completed at the edge ({answer['completed_by']}): "
+                       f"{answer['completed']}\n"
                        f"  answer ({answer['answered_by']}, {answer['ms']:.0f} ms): {answer['answer'][:200]}"))
 
         log("stopping mec1's agent: its cells should move to mec2 ...")

@@ -155,7 +155,8 @@ def _print_summary(console: Console, rep: DemoReport) -> None:
         e = rep.edge
         for a in e.answers:
             table.add_row(f"prompt from {a['user']} ({a['cell']})",
-                          f"{a['text']!r} -> answered by {a['answered_by']} via {a['node']} in {a['ms']:.0f} ms")
+                          f"{a['text']!r} -> completed by the {a.get('completed_by', 'rules')}, answered by "
+                          f"{a['answered_by']} via {a['node']} in {a['ms']:.0f} ms")
         table.add_row("cells -> MEC nodes", ", ".join(f"{c}->{n}" for c, n in e.allocations.items()) or "-")
         table.add_row("user intents published", str(e.intents_published))
         table.add_row("MEC failover", f"c1 moved to mec2 in {e.failover_s:.1f} s; u1 then answered via "

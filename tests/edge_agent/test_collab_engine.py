@@ -73,6 +73,9 @@ class InventingLM:
     def generate(self, prompt, max_tokens=48, stop_at_sentence=False):
         return LMText("Try the harbour. Paris is nice at 09:00.", 20, 10, -0.01)
 
+    def answer(self, question, max_tokens=48):  # the edge's own answer (EdgeLM.answer: the base, no adapter)
+        return self.generate(f"Q: {question}\nA:", max_tokens)
+
 
 class AllInvented(InventingLM):
     """An edge LM whose every sentence the cell's context contradicts."""

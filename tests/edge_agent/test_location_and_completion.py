@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from netgpt.core.messages import ServiceClass
-from netgpt.edge_agent.collab.completion import (complete_prompt, context_answer, rank_places, retrieval_system,
+from netgpt.edge_agent.collab.completion import (LMText, complete_prompt, context_answer, rank_places, retrieval_system,
                                                  select_fact_kinds, select_facts)
 from netgpt.edge_agent.location.cells import LocationConfigError, load_cells
 from netgpt.edge_agent.location.fact_check import scrub, unsupported_facts
@@ -63,14 +63,19 @@ def test_points_of_interest_carry_their_notes(cells):
     assert "takoyaki" in cells["c3"].poi_notes["Dotonbori"]
 
 
+TIMELY = {"what should I wear today?", "recommend a restaurant for dinner", "is it a good time to call someone now?"}
+
+
 @pytest.mark.parametrize("cell", ["c1", "c2", "c3", "c4"])
-def test_completion_names_the_city_and_the_correct_local_time(cells, edge_lm, cell):
+def test_completion_names_the_city_and_the_correct_local_time_when_it_matters(cells, edge_lm, cell):
     ctx = cells[cell]
     expected_time = datetime.fromtimestamp(FIXED_NOW, ZoneInfo(ctx.timezone)).strftime("%H:%M")
     for text in PROMPTS:
         done = complete(text, ctx, lm=edge_lm, draft_min_confidence=0.0)
-        assert ctx.city in done.text and expected_time in done.text, done.text
-        assert text in done.text  # the user's own words are kept
+        assert done.text.startswith(text) and ctx.city in done.text, done.text  # the user's own words are kept
+        assert (expected_time in done.text) == (text in TIMELY), done.text
+        # the random tiny LM writes noise: never grounded, so the rules' sentence is sent
+        assert "edge_completion_rejected" in done.flags and done.draft == "" and done.edge_tokens_out > 0
 
 
 @pytest.mark.parametrize("cell", ["c1", "c2", "c3", "c4"])
@@ -104,7 +109,7 @@ def test_fact_selection_follows_the_request(cells):
     assert "coordinates" in select_fact_kinds("directions to the station")
     assert "coordinates" in select_fact_kinds("take me home", ServiceClass.navigation)
     done = complete("where can I eat nearby", cells["c3"])
-    assert "Dotonbori" in done.text and "Lyon" not in done.text
+    assert "near Kuromon Market" in done.text and "Lyon" not in done.text  # the food market: the best-ranked place
 
 
 def test_context_answers_plain_lookups_exactly(cells):
@@ -119,16 +124,63 @@ def test_context_answers_plain_lookups_exactly(cells):
 def test_full_completion_states_the_facts_and_leaves_the_answer_to_the_cloud(cells):
     ctx = cells["c1"]
     done = complete("recommend a restaurant for dinner", ctx)
-    # The old town's note names its restaurants: it is ranked first among the places sent.
-    assert "Places near me: Vieux Lyon (Renaissance old town" in done.text and "15:05" in done.text
+    # The old town's note names its restaurants: it is the place stated; dinner depends on the clock.
+    assert done.text == "recommend a restaurant for dinner. I am in Lyon, France, near Vieux Lyon; it is Thursday 15:05."
     assert "Start with" not in done.text and done.opener == "" and not done.prefilled and done.draft == ""
-    assert done.text.startswith("recommend a restaurant for dinner\n(I am in Lyon, France;")
     assert done.system and "Lyon, France" in done.system and "English" in done.system
+    assert complete("tell me a joke", ctx).text == "tell me a joke. I am in Lyon, France."
+    # the time zone and the position follow when the wording asks for them (rules, LM or not)
+    assert complete("which time zone is this?", ctx).text.endswith(" My time zone is Europe/Paris.")
+    assert complete("give me a route to the station", ctx).text.endswith(" My position is 45.75 N, 4.85 E.")
     # The prefill mode (off by default) has an opener: the begun answer, edge text.
     assert complete("recommend a restaurant for dinner", ctx, prefill=True).opener == "In Lyon, France, at 15:05, Vieux Lyon"
     assert complete("tell me a joke", ctx, prefill=True).opener == "In Lyon, France, at 15:05,"
     when = complete("which time zone is this, and what is open today", ctx, prefill=True)
     assert when.opener == "In Lyon, France (Europe/Paris time zone), at 15:05 on Thursday,"
+
+
+class ScriptedLM:
+    """An edge LM that writes a given completion sentence (and records what it was given)."""
+
+    name, adapter = "scripted", "complete"
+
+    def __init__(self, text: str):
+        self.text, self.prompts = text, []
+
+    def generate(self, prompt, max_tokens=48, stop_at_sentence=False):
+        self.prompts.append(prompt)
+        return LMText(self.text, 120, 20, -0.1)
+
+
+def test_the_edge_lm_writes_the_completion_from_the_cells_context(cells):
+    ctx = cells["c3"]
+    lm = ScriptedLM(" I am in Osaka, Japan, near Dotonbori; it is Thursday 23:05.")
+    done = complete("where can I try takoyaki tonight", ctx, lm=lm)
+    assert done.text == "where can I try takoyaki tonight? I am in Osaka, Japan, near Dotonbori; it is Thursday 23:05."
+    assert done.draft == "I am in Osaka, Japan, near Dotonbori; it is Thursday 23:05."
+    assert "edge_lm_completion" in done.flags and (done.edge_tokens_in, done.edge_tokens_out) == (120, 20)
+    # what the LM read: the complete task's format, every place with its note, the clock, the request last
+    sent = lm.prompts[0]
+    assert sent.startswith("Location: Osaka, Japan.\n- Osaka Castle: castle keep")
+    assert sent.endswith("\nNow: Thursday 23:05.\nRequest: where can I try takoyaki tonight")
+    assert all(f"- {p}: {ctx.poi_notes[p]}" in sent for p in ctx.points_of_interest)
+    # only the first sentence is kept, as trained
+    two = complete("tell me a joke", ctx, lm=ScriptedLM(" I am in Osaka, Japan. I am in Osaka, Japan."))
+    assert two.text == "tell me a joke. I am in Osaka, Japan."
+
+
+@pytest.mark.parametrize("invented", [
+    " I am in Osaka, Japan, near Osaka Tower.",  # a place the cell does not have (not a known place either)
+    " I am in Kyoto, Japan.",  # another city
+    " I am in Osaka, Japan; it is Monday 09:00.",  # the wrong day and clock
+    " I am in Osaka, Japan, and the castle closes at 5 pm.",  # a claim beyond the context
+    "",
+])
+def test_an_lm_completion_not_grounded_in_the_context_is_replaced_by_the_rules(cells, invented):
+    ctx = cells["c3"]
+    done = complete("where can I try takoyaki tonight", ctx, lm=ScriptedLM(invented))
+    assert "edge_completion_rejected" in done.flags and done.draft == ""
+    assert done.text == complete("where can I try takoyaki tonight", ctx).text  # the template's completion
 
 
 def test_retrieval_system_message_carries_the_same_facts(cells):
@@ -145,7 +197,7 @@ def test_compact_completion_sends_only_the_facts_the_request_needs(cells, edge_l
         full = complete(text, ctx, lm=edge_lm, draft_min_confidence=0.0)
         short = complete(text, ctx, lm=edge_lm, draft_min_confidence=0.0, compact=True)
         assert text in short.text and ctx.city in short.text and short.edge_tokens_out == 0  # no edge draft
-        assert len(short.text) < len(full.text)
+        assert full.edge_tokens_out > 0  # the full form asked the LM
         assert unsupported_facts(short.text.replace(text, " "), ctx, FIXED_NOW) == [], short.text
     assert local not in complete("tell me a joke", ctx, compact=True).text
     assert local in complete("is it a good time to call someone now?", ctx, compact=True).text
@@ -188,4 +240,4 @@ def test_without_an_encoder_places_keep_their_configured_order(cells):
     assert [n for n, _ in rank_places("street food", ctx, broken)] == ctx.points_of_interest
     done = complete_prompt(select_facts("where can I eat nearby", ctx, FIXED_NOW, embed=broken))
     assert "points_of_interest" in done.fact_kinds  # the cue word still selects them
-    assert f"Places near me: {ctx.points_of_interest[0]} (" in done.text
+    assert f"near {ctx.points_of_interest[0]}." in done.text
