@@ -402,7 +402,8 @@ class OperatorIntents(NetgptApp):
                 continue
             intent = record.compiled[0]
             needed = {int(e["dpid"]) for e in intent.flows}
-            while self.forwarding is None or not needed <= set(self.forwarding.datapaths):
+            # connected and discovered (in the topology the intent is compiled again against)
+            while self.forwarding is None or not needed <= set(self.forwarding.datapaths) & set(self.forwarding.graph):
                 if time.monotonic() > deadline:
                     break
                 hub.sleep(0.5)
