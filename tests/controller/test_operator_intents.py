@@ -314,3 +314,22 @@ def test_a_restarted_controller_installs_an_intent_where_its_host_is_now(cells3,
     assert entries(net, 1, "r6") == [] and len(entries(net, 2, "r6")) == 1
     record = IntentStore(redis_client).get("r6")
     assert record.state.value == "verified" and record.compiled[0].flows[0]["dpid"] == 2
+
+
+def test_an_intent_whose_switch_leaves_waits_and_is_installed_when_the_switch_joins_again(cells3, redis_client):
+    from ryu.topology import event as topo_event
+    from ryu.topology.switches import Switch
+
+    app, net = cells3
+    submitted(app, redis_client, "block traffic from u1 to u3", "r7")
+    net.fwd.switch_leave_handler(topo_event.EventSwitchLeave(Switch(net.datapaths[1])))
+    app.recheck()
+    record = IntentStore(redis_client).get("r7")
+    assert record.state.value == "compiled" and "host u1 left the network" in record.history[-1].detail
+    assert "'u1' is not attached to the network now" in record.history[-1].detail and app.active == {}
+    net.switch(1, [1, 2, 3, 4])  # back, with empty tables
+    net.link(1, 2, 2, 2)
+    app.recheck()
+    assert [m.match["ipv4_src"] for m in entries(net, 1, "r7")] == ["10.0.0.1"]
+    record = IntentStore(redis_client).get("r7")
+    assert record.state.value == "verified" and "host u1 is at s1 port 1" in record.history[-2].detail
