@@ -1,5 +1,5 @@
-"""The OpenFlow messages that change a switch's tables, built in one place: every flow and meter the apps install or
-remove goes through these helpers (as Ryu's simple_switch_13 apps share one add_flow)."""
+"""The OpenFlow messages that change a switch's tables, built in one place: every flow, meter and group the apps install
+or remove goes through these helpers (as Ryu's simple_switch_13 apps share one add_flow)."""
 from ryu.app.ofctl import api as ofctl_api
 
 ALL_COOKIE_BITS = 0xFFFF_FFFF_FFFF_FFFF  # a cookie mask that makes a delete match the cookie exactly
@@ -83,3 +83,26 @@ def add_meter(dp, meter_id, rate_kbps):
 
 def delete_meter(dp, meter_id):
     return dp.ofproto_parser.OFPMeterMod(dp, command=dp.ofproto.OFPMC_DELETE, meter_id=meter_id)
+
+
+def select_group(dp, group_id, ports):
+    """An OpenFlow 1.3 SELECT group (ADD) with one equal-weight bucket per output port: the switch picks a bucket per
+    flow by hashing its headers (Open vSwitch: dp_hash, or its 5-tuple hash), so each flow stays on one port and
+    different flows spread over all of them, as ECMP does. Buckets in the order of `ports`."""
+    parser, ofp = dp.ofproto_parser, dp.ofproto
+    buckets = [parser.OFPBucket(weight=1, watch_port=ofp.OFPP_ANY, watch_group=ofp.OFPG_ANY,
+                                actions=[parser.OFPActionOutput(port)]) for port in ports]
+    return parser.OFPGroupMod(dp, command=ofp.OFPGC_ADD, type_=ofp.OFPGT_SELECT, group_id=group_id, buckets=buckets)
+
+
+def delete_group(dp, group_id):
+    """Delete one group. The switch also removes the flows that point to it; deleting a group it does not hold
+    records no error (OpenFlow 1.3), so this also clears what an earlier controller run may have left under that id."""
+    parser, ofp = dp.ofproto_parser, dp.ofproto
+    return parser.OFPGroupMod(dp, command=ofp.OFPGC_DELETE, type_=ofp.OFPGT_SELECT, group_id=group_id)
+
+
+def barrier_request(dp):
+    """A barrier sent without waiting for its reply: the switch finishes every message before it first, which is
+    enough to order messages to one switch (a group before the flows that use it)."""
+    return dp.ofproto_parser.OFPBarrierRequest(dp)

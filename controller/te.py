@@ -3,6 +3,7 @@ the k shortest paths.
 
 Modes (Settings.te_mode):
 - static: weighted shortest path, never moved (the baseline).
+- ecmp: every equal-cost shortest path at once, never moved (the forwarding app's select groups; the ECMP baseline).
 - reactive: new pairs take the shortest path; every stats interval, a link whose *measured* utilisation exceeds the
   threshold has its largest pair moved to the path with the lowest resulting peak utilisation. Against flapping: a
   moved pair stays put for te_holddown_s, a move is counted in the loads until the measurements show it, and a move
@@ -120,7 +121,7 @@ class TrafficEngineering(NetgptApp):
 
     def start(self):
         super().start()
-        if self.settings.te_mode != "static":
+        if self.settings.te_mode not in ("static", "ecmp"):  # the baselines: nothing is moved
             hub.spawn(self._consume)
             hub.spawn(self._control_loop)
 

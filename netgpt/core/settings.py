@@ -38,9 +38,10 @@ class Settings(BaseSettings):
     # Telemetry streams are capped so a long run cannot fill memory (approximate MAXLEN).
     stream_maxlen: int = Field(100_000, ge=100)
 
-    # Traffic engineering: 'static' (shortest path only), 'reactive' (acts on measured utilisation) or 'proactive'
-    # (also acts on forecasts and on user intents, before the load arrives).
-    te_mode: Literal["static", "reactive", "proactive"] = "proactive"
+    # Traffic engineering: 'static' (shortest path only), 'ecmp' (all equal-cost shortest paths, select groups; never
+    # moved), 'reactive' (acts on measured utilisation) or 'proactive' (also acts on forecasts and on user intents,
+    # before the load arrives).
+    te_mode: Literal["static", "ecmp", "reactive", "proactive"] = "proactive"
     te_threshold: float = Field(0.8, gt=0, le=1, description="Utilisation above which a link is relieved")
     te_k_paths: int = Field(3, ge=1, le=16)
     te_holddown_s: float = Field(5.0, ge=0, description="A moved pair stays put at least this long")

@@ -33,16 +33,43 @@ class FakeDatapath:
     def table(self) -> dict[int, list]:
         """cookie -> the flow mods this switch still holds (added and not deleted since), a minimal flow table. An ADD
         replaces an entry of the same table, priority and match; a strict delete removes that one entry (of the
-        cookie), a delete every entry of the cookie."""
+        cookie), a delete every entry of the cookie; deleting a group removes the entries that output to it."""
+        return self._apply()[0]
+
+    def groups(self) -> dict[int, list[int]]:
+        """group id -> the output port of each bucket, for the groups this switch holds (OFPGroupMod ADD, not deleted
+        since)."""
+        return self._apply()[1]
+
+    def errors(self) -> list[str]:
+        """What a real switch would have refused: a group added under an id it holds, a flow that outputs to a group
+        it does not hold (OFPGMFC_GROUP_EXISTS, OFPBAC_BAD_OUT_GROUP)."""
+        return self._apply()[2]
+
+    def _apply(self):
         held: dict[int, list] = {}
+        groups: dict[int, list[int]] = {}
+        errors: list[str] = []
 
         def same(a, b) -> bool:
             return (a.table_id, a.priority, dict(a.match.items())) == (b.table_id, b.priority, dict(b.match.items()))
 
         for m in self.sent:
+            if isinstance(m, parser.OFPGroupMod):
+                if m.command == ofproto_v1_3.OFPGC_ADD:
+                    if m.group_id in groups:
+                        errors.append(f"group {m.group_id:#x} exists")
+                    else:
+                        groups[m.group_id] = [b.actions[0].port for b in m.buckets]
+                elif m.command == ofproto_v1_3.OFPGC_DELETE:
+                    groups.pop(m.group_id, None)
+                    for cookie in held:
+                        held[cookie] = [x for x in held[cookie] if m.group_id not in _groups_of(x)]
+                continue
             if not isinstance(m, parser.OFPFlowMod):
                 continue
             if m.command == ofproto_v1_3.OFPFC_ADD:
+                errors += [f"flow to missing group {g:#x}" for g in _groups_of(m) if g not in groups]
                 for cookie in held:
                     held[cookie] = [x for x in held[cookie] if not same(x, m)]
                 held.setdefault(m.cookie, []).append(m)
@@ -50,7 +77,24 @@ class FakeDatapath:
                 held[m.cookie] = [x for x in held.get(m.cookie, []) if not same(x, m)]
             elif m.command == ofproto_v1_3.OFPFC_DELETE:
                 held.pop(m.cookie, None)
-        return {cookie: entries for cookie, entries in held.items() if entries}
+        return {cookie: entries for cookie, entries in held.items() if entries}, groups, errors
+
+    def entry(self, cookie: int, **match):
+        """The flow mod this switch holds with this cookie and exactly this match, or None."""
+        return next((m for m in self.table().get(cookie, []) if dict(m.match.items()) == match), None)
+
+    def out_ports(self, flow_mod) -> list[int]:
+        """Where a forwarding entry sends packets: its output port, or the ports of its group's buckets (resolved
+        against the groups this switch holds now)."""
+        action = flow_mod.instructions[0].actions[0]
+        if isinstance(action, parser.OFPActionGroup):
+            return list(self.groups().get(action.group_id, []))
+        return [action.port]
+
+
+def _groups_of(flow_mod) -> list[int]:
+    return [a.group_id for inst in flow_mod.instructions for a in getattr(inst, "actions", [])
+            if isinstance(a, parser.OFPActionGroup)]
 
 
 def _ofpport(port_no: int):
