@@ -1,6 +1,7 @@
 """Forecasting benchmark on the shared REAL traces (bench/data/, provenance in bench/data/README.md).
 
     python bench/forecast.py [--traces uk wc98] [--stride 101] [--slow-peers] [--lm-origins 40]
+                             [--rows forecaster ours peers edge_lm gpt4ts] [--gpt4ts-seconds 420] [--gpt4ts-layers 4]
 
 Per trace (5-minute steps, period 288): every method is fitted on the first 75% (`--train`), then forecasts from
 origins every `--stride` steps over the rest, 12 steps (1 hour) ahead, the same origins for every row; MAE at 5 min and
@@ -10,7 +11,13 @@ seasonal_drift, the ridge-on-lags baseline, profile_ridge, boosted), statsforeca
 the trailing 3 weeks (MSTL daily, AutoETS; with --slow-peers also MSTL daily+weekly and AutoTheta, ~30 s per origin
 each here), the LM forecaster (edge_lm, skipped with the reason when its model or adapter is not built) on at most
 `--lm-origins` of the origins, and its no-LM ablation: the same window scaling, prompt encoding, rounding and parsing,
-with the LM's answer replaced by the window's last value.
+with the LM's answer replaced by the window's last value. GPT4TS (netgpt.edge_agent.forecast.gpt4ts: patches into the
+first `--gpt4ts-layers` layers of SmolLM2-135M with LoRA, a linear head) trained on the same first 75% for at most
+`--gpt4ts-seconds`, and its no-LM ablation `patch_linear` (the same model without the LM layers) trained for the same
+number of steps and, in a second row, for the same wall-clock budget (at most `--ablation-max-steps` steps), all on
+every origin; their training steps, steps/s, and predict latency per series (one origin) and
+for the last day's 300 origins (what the ensemble's rolling re-selection would ask of it at each forecast).
+`--rows` runs only some groups of rows, on the same origins (the ratio and coverage lines need `forecaster`).
 Then: the default forecaster's ratio to the best other row per horizon, empirical coverage of its 80% and 95%
 intervals over all 12 steps, and predict latency (forecast(), all quantiles and the regime check) per series.
 """
@@ -31,12 +38,14 @@ sys.path.insert(0, str(ROOT))
 from netgpt.edge_agent.forecast import lm as flm  # noqa: E402
 from netgpt.edge_agent.forecast.data import PERIOD_5MIN, read_csv  # noqa: E402
 from netgpt.edge_agent.forecast.forecaster import METHODS, fit_forecaster  # noqa: E402
+from netgpt.edge_agent.forecast.gpt4ts import GPT4TS, PatchLinear, trainable_parameters  # noqa: E402
 from netgpt.models import tasks  # noqa: E402
 
 TRACES = {"uk": ("isp_uk_academic_5min.csv", "UK backbone (JANET)"),
           "wc98": ("wc98_requests_5min.csv", "WC98 requests")}
 OURS = ("persistence", "seasonal_naive", "seasonal_drift", "ridge_lags", "profile_ridge", "boosted")
 H, STEPS = 12, {"5 min": 1, "1 h": 12}
+ROW_GROUPS = ("forecaster", "ours", "peers", "edge_lm", "gpt4ts")
 TRAILING = 3 * 7 * PERIOD_5MIN  # statsforecast peers see the last 3 weeks at each origin
 
 
@@ -83,6 +92,48 @@ def lm_rows(y, train, origins, max_origins) -> tuple[dict, str]:
     return rows, f"edge_lm on {len(pick)} of the origins (its own and the ablation's MAE are on those origins only)"
 
 
+def gpt4ts_rows(y, train, origins, args) -> tuple[dict, list[str]]:
+    """({row: forecasts on every origin}, notes) for gpt4ts and its no-LM ablation trained for as many steps."""
+    import torch
+
+    torch.set_num_threads(2)
+    rows, notes = {}, []
+    reason = GPT4TS.unavailable()
+    models = []
+    if reason:
+        notes.append(f"gpt4ts skipped: {reason}")
+        steps = None
+    else:
+        lm = GPT4TS(n_layers=args.gpt4ts_layers, train_seconds=args.gpt4ts_seconds).fit(train, PERIOD_5MIN, H)
+        rows[f"gpt4ts (SmolLM2 {args.gpt4ts_layers} layers + LoRA)"] = lm.predict_many(y, origins, H)
+        models.append(lm)
+        steps = lm.steps_done
+    ab = PatchLinear(max_steps=steps or GPT4TS.config.max_steps, train_seconds=args.gpt4ts_seconds)
+    ab = ab.fit(train, PERIOD_5MIN, H)
+    rows["patch_linear (no LM), same steps"] = ab.predict_many(y, origins, H)
+    models.append(ab)
+    # The same model given the same wall-clock budget instead: it is ~30x cheaper per step, so it gets many more.
+    long = PatchLinear(max_steps=args.ablation_max_steps, train_seconds=args.gpt4ts_seconds).fit(train, PERIOD_5MIN, H)
+    rows["patch_linear (no LM), same time"] = long.predict_many(y, origins, H)
+    models.append(long)
+    for m in models:
+        single = []
+        for o in origins:
+            t0 = time.perf_counter()
+            m.predict(y[: o + 1], H)
+            single.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        m.predict_many(y, np.arange(origins[-1] - 299, origins[-1] + 1), H)
+        day = time.perf_counter() - t0
+        notes.append(f"{m.name}: {m.steps_done} steps in {m.train_s:.0f} s ({m.steps_per_s:.2f} steps/s, batch "
+                     f"{m.cfg.batch_size}, context {m.context}, {m.net.n_patches} patches, "
+                     f"{trainable_parameters(m.net):,} trainable parameters), best validation MSE {m.best_val:.4f}; "
+                     f"predict per series median {1e3 * np.median(single):.1f} ms, p99 "
+                     f"{1e3 * np.quantile(single, 0.99):.1f} ms, max {1e3 * max(single):.1f} ms "
+                     f"({m.cfg.predict_threads} thread); 300 origins at once {1e3 * day:.0f} ms")
+    return rows, notes
+
+
 def bench_trace(key: str, args) -> None:
     y = load_trace(key)
     n = len(y)
@@ -92,24 +143,36 @@ def bench_trace(key: str, args) -> None:
     train = y[:split]
     rows, notes = {}, []
 
-    t0 = time.perf_counter()
-    f = fit_forecaster(train, PERIOD_5MIN, max_horizon=H)
-    fit_s = time.perf_counter() - t0
-    preds, latency = [], []
-    for o in origins:
+    want = set(args.rows)
+    preds = []
+    if "forecaster" in want:
         t0 = time.perf_counter()
-        preds.append(f.forecast(y[: o + 1], H))
-        latency.append(time.perf_counter() - t0)
-    rows["forecaster (default)"] = np.stack([p.values for p in preds])
-    for name in OURS:
-        rows[name] = METHODS[name]().fit(train, PERIOD_5MIN, H).predict_many(y, origins, H)
-    t0 = time.perf_counter()
-    for name, make in statsforecast_peers(args.slow_peers).items():
-        rows[f"statsforecast {name}"] = np.stack([make().forecast(y=y[max(0, o + 1 - TRAILING): o + 1], h=H)["mean"]
-                                                  for o in origins])
-    notes.append(f"statsforecast peers: {time.perf_counter() - t0:.0f} s for all origins")
-    lm, note = lm_rows(y, train, origins, args.lm_origins)
-    notes.append(note)
+        f = fit_forecaster(train, PERIOD_5MIN, max_horizon=H)
+        fit_s = time.perf_counter() - t0
+        latency = []
+        for o in origins:
+            t0 = time.perf_counter()
+            preds.append(f.forecast(y[: o + 1], H))
+            latency.append(time.perf_counter() - t0)
+        rows["forecaster (default)"] = np.stack([p.values for p in preds])
+    if "ours" in want:
+        for name in OURS:
+            rows[name] = METHODS[name]().fit(train, PERIOD_5MIN, H).predict_many(y, origins, H)
+    if "peers" in want:
+        t0 = time.perf_counter()
+        for name, make in statsforecast_peers(args.slow_peers).items():
+            rows[f"statsforecast {name}"] = np.stack([
+                make().forecast(y=y[max(0, o + 1 - TRAILING): o + 1], h=H)["mean"] for o in origins])
+        notes.append(f"statsforecast peers: {time.perf_counter() - t0:.0f} s for all origins")
+    if "gpt4ts" in want:
+        t0 = time.perf_counter()
+        extra, more = gpt4ts_rows(y, train, origins, args)
+        rows.update(extra)
+        notes += more + [f"gpt4ts rows: {time.perf_counter() - t0:.0f} s in all"]
+    lm = {}
+    if "edge_lm" in want:
+        lm, note = lm_rows(y, train, origins, args.lm_origins)
+        notes.append(note)
 
     print(f"\n{TRACES[key][1]} ({TRACES[key][0]}): {n} steps, fitted on the first {split}, {len(origins)} origins every "
           f"{args.stride} steps; MAE in the trace's units")
@@ -119,11 +182,14 @@ def bench_trace(key: str, args) -> None:
         print(f"{name:<34}" + "".join(f"{per_step[h - 1]:>12.1f}" for h in STEPS.values()))
     for name, (v, pick) in lm.items():
         e = np.abs(v - actual[pick]).mean(0)
-        ref = mae_on(rows["forecaster (default)"][pick], actual[pick])
+        ref = mae_on(rows["forecaster (default)"][pick], actual[pick]) if "forecaster (default)" in rows else None
         print(f"{name:<34}" + "".join(f"{e[h - 1]:>12.1f}" for h in STEPS.values())
-              + f"   (forecaster on these origins: {' / '.join(f'{ref[h - 1]:.1f}' for h in STEPS.values())})")
+              + (f"   (forecaster on these origins: {' / '.join(f'{ref[h - 1]:.1f}' for h in STEPS.values())})"
+                 if ref is not None else ""))
     for note in notes:
         print(f"  {note}")
+    if "forecaster (default)" not in rows:
+        return
     ours = mae["forecaster (default)"]
     for label, h in STEPS.items():
         best = min((m for m in mae if m != "forecaster (default)"), key=lambda m: mae[m][h - 1])
@@ -152,10 +218,16 @@ def main() -> None:
     ap.add_argument("--stride", type=int, default=101)
     ap.add_argument("--slow-peers", action="store_true", help="also MSTL daily+weekly and AutoTheta (slow)")
     ap.add_argument("--lm-origins", type=int, default=40)
+    ap.add_argument("--rows", nargs="+", choices=ROW_GROUPS, default=list(ROW_GROUPS),
+                    help="groups of rows to run (same origins whatever is chosen)")
+    ap.add_argument("--gpt4ts-seconds", type=float, default=420.0, help="training budget of gpt4ts per trace")
+    ap.add_argument("--gpt4ts-layers", type=int, default=GPT4TS.config.n_layers)
+    ap.add_argument("--ablation-max-steps", type=int, default=20000,
+                    help="step cap of the no-LM ablation's same-time row (it also stops at --gpt4ts-seconds)")
     args = ap.parse_args()
     if not 0.2 <= args.train <= 0.95 or args.stride < 1:
         raise SystemExit("--train must be in [0.2, 0.95] and --stride >= 1")
-    print(f"horizon {H} steps of 5 min, {os.cpu_count()} CPUs")
+    print(f"horizon {H} steps of 5 min, {os.cpu_count()} CPUs; {' '.join(sys.argv)}")
     for key in args.traces:
         bench_trace(key, args)
 

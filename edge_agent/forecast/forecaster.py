@@ -72,6 +72,7 @@ import numpy as np
 
 from netgpt.core.settings import Settings, get_settings
 from netgpt.edge_agent.forecast.clean import clean_series, counters_to_rates, recent_level, resample_to_grid
+from netgpt.edge_agent.forecast.gpt4ts import GPT4TS, PatchLinear
 from netgpt.edge_agent.forecast.lm import EdgeLMForecast
 from netgpt.edge_agent.forecast.methods import (Boosted, Method, Persistence, ProfileRidge, RidgeLags, SeasonalDrift,
                                                 SeasonalNaive)
@@ -83,7 +84,11 @@ __all__ = ["METHODS", "DEFAULT_METHODS", "Forecaster", "Prediction", "Regime", "
 
 # Every method fit_forecaster and backtest can use, by name. Nothing registers itself: a new method is listed here.
 METHODS: dict[str, type[Method]] = {
-    m.name: m for m in (Persistence, SeasonalNaive, SeasonalDrift, RidgeLags, ProfileRidge, Boosted, EdgeLMForecast)}
+    m.name: m for m in (Persistence, SeasonalNaive, SeasonalDrift, RidgeLags, ProfileRidge, Boosted, EdgeLMForecast,
+                        GPT4TS, PatchLinear)}
+# gpt4ts (SmolLM2 layers + LoRA, netgpt.edge_agent.forecast.gpt4ts) and its no-LM ablation patch_linear are opt-in
+# (methods=(..., "gpt4ts")): minutes of training per fit, and the rolling re-selection would run them on a day of
+# origins at every forecast (README, "LoRA models as predictors").
 # ridge_lags (the issue's old baseline) is not a default: its intercept is in absolute units, so it cannot follow a
 # level that grows past the training range (WC98: 2.6x persistence at 1 h). It stays a method and a bench row.
 DEFAULT_METHODS = ("persistence", "seasonal_naive", "seasonal_drift", "profile_ridge", "boosted")
