@@ -1,6 +1,7 @@
-"""Stand-in switches for the controller apps: datapaths that record what is sent to them, with Ryu's real OpenFlow 1.3
-parser, told to a real ShortestPathForwarding through the events Ryu would deliver (switch features, switch enter, link
-add, packet-in). No switch and no Ryu event loop: each handler is called as Ryu's loop would call it."""
+"""Stand-in switches for the controller apps: datapaths that record what is sent to them (and the flow and group tables
+that leaves them), with Ryu's real OpenFlow 1.3 parser, told to a real ShortestPathForwarding through the events Ryu
+would deliver (switch features, switch enter, link add, packet-in). No switch and no Ryu event loop: each handler is
+called as Ryu's loop would call it."""
 from ryu.controller import ofp_event
 from ryu.lib.packet import arp, ethernet, ether_types, ipv4, packet
 from ryu.ofproto import ofproto_v1_3, ofproto_v1_3_parser as parser
