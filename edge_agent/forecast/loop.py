@@ -17,7 +17,8 @@
 - Warm start: history from before the first telemetry, as per-step values, is read once per target from the hash
   bus.Keys.FORECAST_HISTORY (target name -> {"step_s", "end_ts", "values"}; e.g. what a trace replay wrote, or an
   operator's own telemetry store) and put before the live series, the steps between its end and the first sample
-  left as gaps. So a loop that starts with an emulation forecasts from its first step instead of after a season.
+  left as gaps; live steps from before its end are dropped (the history is what happened until then). So a loop
+  that starts with an emulation forecasts from its first step instead of after a season.
   History of another step length is ignored (logged).
 - Every step it writes its status (targets, forecasts published, drops) to bus.Keys.FORECAST_LOOP, which expires
   when the loop stops: `netgpt status` and the stack's health check read it.
@@ -110,7 +111,9 @@ class ForecastLoop:
     def _prior(self, target: ForecastTarget) -> tuple[float, np.ndarray] | None:
         """The target's warm-start history from Keys.FORECAST_HISTORY, read the first time it is needed."""
         state = self.targets[target]
-        if not state.prior_read:
+        # Read again while the target has neither history nor a forecaster: the history may come after its first
+        # telemetry (a replay that starts once its network is up).
+        if not state.prior_read or (state.prior is None and state.forecaster is None):
             state.prior_read = True
             raw = self.r.hget(bus.Keys.FORECAST_HISTORY, str(target))
             if raw:
@@ -134,8 +137,11 @@ class ForecastLoop:
         history if it has one."""
         grid_ts, values, last_ts = self._live_series(target, now)
         prior = self._prior(target)
-        if prior is not None and len(grid_ts) and prior[0] <= grid_ts[0]:
+        if prior is not None:
             end, before = prior
+            live = grid_ts >= end - 1e-9  # the history is what happened until its end: live steps before it go
+            grid_ts, values = grid_ts[live], values[live]
+        if prior is not None and len(grid_ts):
             gap = np.full(int(round((grid_ts[0] - end) / self.step_s)), np.nan)
             start = grid_ts[0] - self.step_s * (len(gap) + len(before))
             values = np.concatenate([before, gap, values])[-self.max_steps:]

@@ -201,6 +201,11 @@ def test_warm_start_history_lets_the_loop_forecast_before_a_season_of_telemetry(
     assert np.array_equal(values[:len(history)], history) and np.allclose(values[-2:], 2e6)
     published = {str(m.target): m for m in loop.step(now=live_t0 + 3 * STEP_S)}
     assert set(published) == {"port:3:1:tx_bps"}  # 3:2's history has another step; 3:3 has none
+    # A history that ends after the first live step wins over it (a replay that began once the network was up).
+    r.hset(bus.Keys.FORECAST_HISTORY, "port:3:3:tx_bps", json.dumps(
+        {"step_s": STEP_S, "end_ts": live_t0 + 2 * STEP_S, "values": history.tolist()}))
+    _, values, _ = loop.series(ForecastTarget.of_port(3, 3))
+    assert len(values) == len(history) + 1 and np.array_equal(values[:-1], history)
     assert 0.5e6 < np.mean(published["port:3:1:tx_bps"].values) < 8e6
     status = json.loads(r.get(bus.Keys.FORECAST_LOOP))
     assert status["targets"] == 3 and status["published"] == 1 and r.ttl(bus.Keys.FORECAST_LOOP) > 0
