@@ -125,7 +125,7 @@ def gpt4ts_rows(y, train, origins, args) -> tuple[dict, list[str]]:
         t0 = time.perf_counter()
         m.predict_many(y, np.arange(origins[-1] - 299, origins[-1] + 1), H)
         day = time.perf_counter() - t0
-        notes.append(f"{m.name}: {m.steps_done} steps in {m.train_s:.0f} s ({m.steps_per_s:.2f} steps/s, batch "
+        notes.append(f"{m.name}: {m.steps_done} steps in {m.train_s:.0f} s ({m.steps_per_s:.2f} steps/s on {m.threads_used} threads, batch "
                      f"{m.cfg.batch_size}, context {m.context}, {m.net.n_patches} patches, "
                      f"{trainable_parameters(m.net):,} trainable parameters), best validation MSE {m.best_val:.4f}; "
                      f"predict per series median {1e3 * np.median(single):.1f} ms, p99 "

@@ -23,10 +23,12 @@ the latest `val_share` of them (after a gap of max_horizon, so no target is shar
 MSE of the normalised targets (the paper's loss; learning rate warmed up over 50 steps, then cosine-decayed to 10%
 over the budget), batches drawn at random, until `max_steps` or `train_seconds`,
 whichever comes first; every `eval_every` steps the validation MSE is measured and the best trainable weights kept
-(early stopping as in the paper). `steps_done`, `steps_per_s` and `best_val` say what happened. Torch uses
-`threads` threads for training (2) and `predict_threads` (1) for forecasts: on this shared 2-core machine, with another
-process busy, one forecast (19 patches through 4 layers) took 25 ms on 1 thread and 360 ms on 2 (the small matrices
-are not worth splitting, and two spinning threads stall whenever the other core is taken).
+(early stopping as in the paper). `steps_done`, `steps_per_s` and `best_val` say what happened. Threads: on
+this shared 2-core machine two torch threads stall whenever another process takes a core: with another training
+running, one forecast (19 patches through 4 layers) took 25 ms on 1 thread and 360 ms on 2, and a training step
+0.17 steps/s on 2 threads against 0.56 on 1; alone, 2 threads trained at 3.4 steps/s. So forecasts use
+`predict_threads` (1), and with `threads="auto"` fit times steps 2-7 alternately on 2 and 1 threads and trains on
+the faster (`threads_used`); an integer fixes it.
 
 Patching: 16 values per patch, as in the paper, but a stride of 16 (the paper's is 8): a day of 5-minute values is 19
 patches instead of 36, which halves the cost of a training step on this CPU-only machine.
@@ -40,6 +42,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import os
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -77,7 +80,7 @@ class GPT4TSConfig:
     eval_every: int = 100
     val_windows: int = 512  # validation samples (evenly spaced over the validation origins)
     seed: int = 0
-    threads: int | None = 2  # torch threads during fit (None: leave as is)
+    threads: int | str | None = "auto"  # torch threads during fit: "auto" times steps on 2 and 1 and keeps the faster
     predict_threads: int | None = 1  # during predict: one forward of a few windows is too small to split (module doc)
     base: str = BASE
     cache_dir: Path | None = None  # None: Settings.cache_dir
@@ -269,7 +272,7 @@ class GPT4TS(Method):
             o = torch.as_tensor(o)
             return series[o[:, None] + win[None]], series[o[:, None] + ahead[None]]
 
-        with _Threads(cfg.threads):
+        with _Threads(cfg.threads if isinstance(cfg.threads, int) else None):
             self.net = build_network(cfg, self.context, max_horizon)
             params = [p for p in self.net.parameters() if p.requires_grad]
             opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -294,7 +297,16 @@ class GPT4TS(Method):
                 return loss
 
             self.net.train()
+            trial = [2, 1, 2, 1, 2, 1] if cfg.threads == "auto" and (os.cpu_count() or 1) >= 2 else []
+            timings: dict[int, list[float]] = {2: [], 1: []}
+            self.threads_used = torch.get_num_threads()
             while step < cfg.max_steps and time.perf_counter() - started < cfg.train_seconds:
+                t_step = time.perf_counter()
+                if 1 <= step <= len(trial):
+                    torch.set_num_threads(trial[step - 1])
+                elif trial and step == len(trial) + 1:
+                    self.threads_used = min(timings, key=lambda n: np.median(timings[n]))
+                    torch.set_num_threads(self.threads_used)
                 xb, yb = batch(rng.choice(train_o, size=min(cfg.batch_size, len(train_o)), replace=False))
                 for group in opt.param_groups:
                     group["lr"] = lr_at(step, time.perf_counter() - started)
@@ -303,6 +315,8 @@ class GPT4TS(Method):
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(params, 1.0)
                 opt.step()
+                if 1 <= step <= len(trial):
+                    timings[trial[step - 1]].append(time.perf_counter() - t_step)
                 step += 1
                 if step % cfg.eval_every == 0 or step == cfg.max_steps:
                     val = evaluate()
@@ -322,8 +336,9 @@ class GPT4TS(Method):
             self.net.eval()
         self.steps_done, self.best_val = step, best
         self.steps_per_s = step / max(self.train_s, 1e-9)
-        log.info("%s: %d steps in %.0f s (%.2f steps/s), best validation MSE %.4f, %d trainable parameters",
-                 self.name, step, self.train_s, self.steps_per_s, best, trainable_parameters(self.net))
+        log.info("%s: %d steps in %.0f s (%.2f steps/s, %d threads), best validation MSE %.4f, %d trainable parameters",
+                 self.name, step, self.train_s, self.steps_per_s, self.threads_used, best,
+                 trainable_parameters(self.net))
         return self
 
     def predict_many(self, y, origins, horizon):

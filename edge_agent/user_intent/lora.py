@@ -49,7 +49,8 @@ class LoRAIntentConfig:
     calibration_share: float = 0.2
     refit: bool = True
     seed: int = 0
-    threads: int | None = 2  # torch threads while training (None: leave as is)
+    threads: int | None = 1  # torch threads while training (None: leave as is). 1: on this shared 2-core machine two
+    # threads ran 0.15 steps/s while another process was busy, one thread 1.4-1.7
     max_train_seconds: float = 600.0  # a cap on one training pass (it stops early, and says so in `log`)
 
 
