@@ -87,8 +87,10 @@ def delete_meter(dp, meter_id):
 
 def select_group(dp, group_id, ports):
     """An OpenFlow 1.3 SELECT group (ADD) with one equal-weight bucket per output port: the switch picks a bucket per
-    flow by hashing its headers (Open vSwitch: dp_hash, or its 5-tuple hash), so each flow stays on one port and
-    different flows spread over all of them, as ECMP does. Buckets in the order of `ports`."""
+    flow by hashing its headers, so each flow stays on one port and different flows spread over all of them, as ECMP
+    does. Buckets in the order of `ports`. Open vSwitch 3.1 (userspace, seen in tests/integration/test_ecmp.py)
+    hashes symmetrically, nw_src XOR nw_dst plus TCP ports but not UDP ports: UDP flows between the same two hosts,
+    and between address pairs with the same XOR, share a bucket."""
     parser, ofp = dp.ofproto_parser, dp.ofproto
     buckets = [parser.OFPBucket(weight=1, watch_port=ofp.OFPP_ANY, watch_group=ofp.OFPG_ANY,
                                 actions=[parser.OFPActionOutput(port)]) for port in ports]

@@ -1,7 +1,7 @@
 """ECMP forwarding on real OVS (te_mode "ecmp"): every host pair answers, the ingress and egress switches of the
 diamond hold one shared SELECT group over their two middle ports, and UDP flows between several host pairs are
-spread by the switch's hash over both middle switches (read from their port counters). The spread is a known failure
-for now (pytest.xfail below, with the bucket counters and datapath flows printed to find out why)."""
+spread by the switch's hash over both middle switches (read from their port counters; the group's bucket counters and
+the datapath flows are printed)."""
 import re
 import subprocess
 import time
@@ -13,9 +13,11 @@ from tests.integration.conftest import running_stack
 
 pytestmark = pytest.mark.integration
 
-# Three UDP flows per host pair, nine distinct 5-tuples: hashed independently, all nine land on one path with
-# probability 2 / 2**9 (0.4%).
-PORTS = (5401, 5402, 5403)
+# Open vSwitch 3.1's default select method is dp_hash over a *symmetric* L3/L4 hash, hash(sym_l4(0)) in the datapath
+# flows: it hashes nw_src XOR nw_dst and leaves UDP ports out. srv_i (10.2.0.i) and usr_i (10.2.0.100+i) XOR to 100
+# for every i, so UDP between srv_i and usr_i always takes one bucket (seen: all recirculated flows had the same
+# dp_hash). srv_i -> usr_j XORs to 100 + (i ^ j): four different hashes over the nine pairs.
+PAIRS = [(i, j) for i in (1, 2, 3) for j in (1, 2, 3)]
 
 
 def _tx_bytes(sw) -> int:
@@ -38,14 +40,14 @@ def _select_groups(sw) -> list[tuple[str, list[int]]]:
 
 
 def _udp_flows(net, seconds: int, mbps: int) -> None:
-    """srv_i -> usr_i on each port of PORTS, all at once; iperf started and stopped by PID."""
-    pairs = [(net.get(f"srv{i}"), net.get(f"usr{i}")) for i in (1, 2, 3)]
-    servers = [usr.popen(["iperf", "-s", "-u", "-p", str(p)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-               for _, usr in pairs for p in PORTS]
+    """One UDP flow srv_i -> usr_j for each of PAIRS, all at once (usr_j listens on port 5400 + i); iperf started and
+    stopped by PID."""
+    servers = [net.get(f"usr{j}").popen(["iperf", "-s", "-u", "-p", str(5400 + i)], stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL) for i, j in PAIRS]
     time.sleep(0.5)
-    clients = [srv.popen(["iperf", "-c", usr.IP(), "-u", "-p", str(p), "-b", f"{mbps}M", "-l", "1200",
-                          "-t", str(seconds)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-               for srv, usr in pairs for p in PORTS]
+    clients = [net.get(f"srv{i}").popen(["iperf", "-c", net.get(f"usr{j}").IP(), "-u", "-p", str(5400 + i), "-b",
+                                         f"{mbps}M", "-l", "1200", "-t", str(seconds)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for i, j in PAIRS]
     try:
         for c in clients:
             c.wait(timeout=seconds + 20)
@@ -84,16 +86,11 @@ def test_ecmp_spreads_pairs_over_both_middle_switches(tmp_path_factory):
             before = [_tx_bytes(sw) for sw in middle]
             _udp_flows(net, seconds=3, mbps=4)
             carried = [_tx_bytes(sw) - b for sw, b in zip(middle, before)]
-            print(f"bytes sent by te2, te3 during nine 4 Mbit/s x 3 s UDP flows (3 host pairs x 3 ports): {carried}")
+            print(f"bytes sent by te2, te3 during nine 4 Mbit/s x 3 s UDP flows (srv_i -> usr_j): {carried}")
             # What the switch did with them: per-bucket counters, and the datapath flows (a dp_hash select shows a
             # hash() action and recirculated flows matching dp_hash).
             print(te1.cmd("ovs-ofctl -O OpenFlow13 --no-names dump-group-stats te1"))
             print(te1.cmd("ovs-appctl dpctl/dump-flows | grep -E 'hash|recirc' | head -20"))
             # Nine flows of ~1.5 MB each: on one path (static) the other middle switch would carry ~0 (LLDP only).
             # Both carry at least one whole flow's worth.
-            if min(carried) <= 1_000_000:
-                # Only this part is a known failure (the checks above stay hard): seen 2026-12-02, the first run, OVS
-                # 3.1 userspace put all nine flows on one bucket ([14691490, 1984] bytes via te2, te3); cause not
-                # found yet. Remove this once the spread is seen.
-                pytest.xfail(f"select group did not spread the flows: {carried} bytes via te2, te3")
             assert min(carried) > 1_000_000, carried
