@@ -316,7 +316,7 @@ def report(result: dict, summary: dict, markdown: bool) -> None:
              f"edge LM {result['edge_lm']} (+{result['adapter']} {result.get('adapter_path', '')}, "
              f"{result.get('adapter_steps')} steps), alt {result['alt_edge_lm']} "
              f"(+{result['alt_adapter']} {result.get('alt_adapter_path', '')}, {result.get('alt_adapter_steps')} "
-             "steps); cloud max_tokens {result['max_tokens']}; "
+             f"steps); cloud max_tokens {result['max_tokens']}; "
              "scored on cloud-generated text only, 95% bootstrap intervals over prompts")
     cols = ["variant", "topic", "facts used", "wrong facts/answer", "echo", "p50 ms", "p95 ms", "edge p50 ms",
             "cloud calls", "cloud tok in / out", "tokens vs cloud-only", "LM share of prompt"]
