@@ -37,7 +37,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -64,18 +63,13 @@ from netgpt.edge_agent.collab.scoring import score_cloud_text  # noqa: E402
 from netgpt.edge_agent.location.cells import load_cells  # noqa: E402
 from netgpt.edge_agent.location.fact_check import unsupported_facts  # noqa: E402
 from netgpt.edge_agent.user_intent.classifier import UserIntentClassifier  # noqa: E402
+from netgpt.stack.services import free_port  # noqa: E402
 
 PROMPTS = ROOT / "edge_agent" / "data" / "collab_heldout.jsonl"
 OUT = ROOT / "bench" / "out"
 VARIANTS = ["cloud-only", "retrieval", "template", "netgpt", "netgpt-alt", "routed", "edge-only"]
 BOOT = 2000
 LM_SHARE = ("template", "netgpt", "netgpt-alt", "routed")  # the variants whose prompt the edge completes
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_cloud(max_wait_s: float = 180.0, slots: int = 1) -> tuple[subprocess.Popen, str]:

@@ -52,21 +52,13 @@ LEAD_S = 2.0  # the session's traffic starts this long after its prompt
 END_S = 48.0
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def run_once(mode: str, classifier, workdir: Path) -> dict:
     from netgpt.stack.controller_feed import publish_cells, wait_discovered
     from netgpt.stack.network import running_network
 
     shutil.rmtree(workdir / mode, ignore_errors=True)  # Redis keeps its data (AOF) across restarts: start clean
-    s = Settings(te_mode=mode, run_dir=workdir / mode, redis_port=free_port(), ofp_port=free_port(),
-                 ryu_api_port=free_port(), operator_api_port=free_port(), stats_interval_s=1.0, forecast_step_s=1.0,
+    s = Settings(te_mode=mode, run_dir=workdir / mode, redis_port=services.free_port(), ofp_port=services.free_port(),
+                 ryu_api_port=services.free_port(), operator_api_port=services.free_port(), stats_interval_s=1.0, forecast_step_s=1.0,
                  forecast_period=PERIOD, forecast_horizon=5, forecast_refit_s=20.0)
     started = services.up(s)
     try:
@@ -90,14 +82,10 @@ def _middle_ports(r, net) -> dict[tuple[int, int], str]:
 
 
 def _carrier_port(r, net, src_switch: str) -> tuple[int, int]:
-    """The port of `src_switch` toward the middle switch that sent the most bytes in the last 2 s."""
-    def tx(name):
-        out = net.get(name).cmd(f"ovs-ofctl -O OpenFlow13 dump-ports {name}").replace(",", "")
-        return sum(int(b) for b in re.findall(r"tx pkts=\S+ bytes=(\d+)", out))
+    """The port of `src_switch` toward the middle switch that sent the most bytes in the next 2 s."""
+    from netgpt.stack.network import busiest_switch
 
-    before = {n: tx(n) for n in ("te2", "te3")}
-    time.sleep(2.0)
-    middle = max(before, key=lambda n: tx(n) - before[n])
+    middle = busiest_switch(net, ["te2", "te3"], 2.0)
     src, dst = int(net.get(src_switch).dpid, 16), int(net.get(middle).dpid, 16)
     links = json.loads(r.get(bus.Keys.TOPOLOGY))["links"]
     return src, next(l["port"] for l in links if l["src"] == src and l["dst"] == dst)

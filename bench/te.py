@@ -39,21 +39,13 @@ END_S = 22.0
 INTENT_LEAD_S = 2.0
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def run_mode(mode: str, scale: float, workdir: Path) -> dict:
     from netgpt.stack.network import running_network
     from netgpt.stack.controller_feed import publish_cells, wait_discovered
 
     shutil.rmtree(workdir / mode, ignore_errors=True)  # Redis keeps its data (AOF) across restarts: start clean
-    s = Settings(te_mode=mode, run_dir=workdir / mode, redis_port=free_port(), ofp_port=free_port(),
-                 ryu_api_port=free_port(), stats_interval_s=1.0)
+    s = Settings(te_mode=mode, run_dir=workdir / mode, redis_port=services.free_port(), ofp_port=services.free_port(),
+                 ryu_api_port=services.free_port(), stats_interval_s=1.0)
     started = services.up(s)
     try:
         r = bus.connect(s)

@@ -176,10 +176,11 @@ class TrafficEngineering(NetgptApp):
                     loads[l] += bps
         return loads
 
-    def link_loads(self) -> dict[Link, float]:
-        """What each link carries (measured_loads) and, in proactive mode, may carry soon: forecasts, intents."""
+    def link_loads(self, measured: dict[Link, float] | None = None) -> dict[Link, float]:
+        """What each link carries (measured_loads, or `measured` when the caller has them) and, in proactive mode,
+        may carry soon: forecasts, intents."""
         fwd, now = self.forwarding, time.time()
-        loads = self.measured_loads(now)
+        loads = dict(measured) if measured is not None else self.measured_loads(now)
         if self.settings.te_mode == "proactive":
             for link, (peak, until) in self.link_forecast.items():
                 if until > now and link in loads:
@@ -289,12 +290,12 @@ class TrafficEngineering(NetgptApp):
     def relieve_links(self) -> None:
         """One tick: on each hot link, hottest first, move its largest movable pair if that helps."""
         fwd, now = self.forwarding, time.time()
-        loads, caps = self.link_loads(), self._capacities()
+        measured = self.measured_loads(now)
+        loads, caps = self.link_loads(measured), self._capacities()
         # Once per tick: each pair's links and demand (both are asked for every pair on every hot link).
         settled = {p: set(links_of(path)) for p, path in fwd.paths.items()
                    if now - self.moved_at.get(p, 0.0) >= self.settings.te_holddown_s}
         demands = {p: self.demand(p) for p in settled}
-        measured = self.measured_loads(now) if self.settings.te_mode == "proactive" else loads
         for link in hot_links(loads, caps, self.settings.te_threshold):
             why = "" if measured.get(link, 0.0) / caps[link] > self.settings.te_threshold else " (forecast)"
             # Only pairs that carry a real share of the link are worth moving.

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from netgpt.models.geography import geography  # the same real cities as the other tasks
+
 # --- the one prompt format, shared by the generator and the edge at inference ----------------------------------------
 
 
@@ -209,8 +211,6 @@ def completion_example(rng: random.Random, cities: list[dict], countries: dict[s
 
 
 def completion_examples(n: int, seed: int = 0) -> list[CompletionExample]:
-    from netgpt.models.tasks import geography  # the same real cities as the other tasks
-
     rng = random.Random(seed)
     cities, countries = geography()
     return [completion_example(rng, cities, countries) for _ in range(n)]

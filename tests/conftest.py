@@ -3,17 +3,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from netgpt.stack.services import free_port  # noqa: E402,F401  (the tests import it from here)
 
 
 @pytest.fixture(scope="session")

@@ -53,8 +53,7 @@ class _Target:
     fitted_at: float = float("-inf")
     fit_error: str = ""
     regime: Regime | None = None  # the regime change in force at the last forecast
-    prior: tuple[float, np.ndarray] | None = None  # warm-start history: (end ts, values per step), read once
-    prior_read: bool = False
+    prior: tuple[float, np.ndarray] | None = None  # warm-start history: (end ts, values per step)
 
 
 @dataclass
@@ -109,12 +108,10 @@ class ForecastLoop:
             self.targets[ForecastTarget.of_cell(msg.cell, "requests_rps")].samples.append((msg.ts,))
 
     def _prior(self, target: ForecastTarget) -> tuple[float, np.ndarray] | None:
-        """The target's warm-start history from Keys.FORECAST_HISTORY, read the first time it is needed."""
+        """The target's warm-start history from Keys.FORECAST_HISTORY. Read while the target has neither history nor a
+        forecaster: the history may come after its first telemetry (a replay that starts once its network is up)."""
         state = self.targets[target]
-        # Read again while the target has neither history nor a forecaster: the history may come after its first
-        # telemetry (a replay that starts once its network is up).
-        if not state.prior_read or (state.prior is None and state.forecaster is None):
-            state.prior_read = True
+        if state.prior is None and state.forecaster is None:
             raw = self.r.hget(bus.Keys.FORECAST_HISTORY, str(target))
             if raw:
                 try:
@@ -137,11 +134,12 @@ class ForecastLoop:
         history if it has one."""
         grid_ts, values, last_ts = self._live_series(target, now)
         prior = self._prior(target)
-        if prior is not None:
-            end, before = prior
-            live = grid_ts >= end - 1e-9  # the history is what happened until its end: live steps before it go
-            grid_ts, values = grid_ts[live], values[live]
-        if prior is not None and len(grid_ts):
+        if prior is None:
+            return grid_ts, values, last_ts
+        end, before = prior
+        live = grid_ts >= end - 1e-9  # the history is what happened until its end: live steps before it go
+        grid_ts, values = grid_ts[live], values[live]
+        if len(grid_ts):
             gap = np.full(int(round((grid_ts[0] - end) / self.step_s)), np.nan)
             start = grid_ts[0] - self.step_s * (len(gap) + len(before))
             values = np.concatenate([before, gap, values])[-self.max_steps:]

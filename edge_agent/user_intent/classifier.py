@@ -176,8 +176,45 @@ def training_fingerprint(texts: Sequence[str], labels: Sequence[str]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-class UserIntentClassifier:
+class IntentPredictor:
+    """What every user-intent classifier shares once it has predict_proba: the best class per prompt and the
+    UserIntent messages (the class's expected demand, DEMAND_TABLE). Subclasses set `model_name`."""
+
+    model_name = ""
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict(self, texts: Sequence[str]) -> list[tuple[ServiceClass, float]]:
+        probs = self.predict_proba(texts)
+        best = probs.argmax(axis=1)
+        return [(ServiceClass(CLASSES[i]), float(probs[row, i])) for row, i in enumerate(best)]
+
+    def infer_intents(self, requests: Sequence[tuple[str, str, str, str]], source: str = "") -> list[UserIntent]:
+        """Batch form of infer_intent: (text, user, cell, request_id) tuples -> UserIntent messages, one encoder pass."""
+        for _, user, cell, request_id in requests:
+            for name, value in (("user", user), ("cell", cell), ("request_id", request_id)):
+                if not isinstance(value, str) or not value.strip():
+                    raise ValueError(f"{name} must be a non-empty str")
+        predictions = self.predict([r[0] for r in requests])
+        intents = []
+        for (_, user, cell, request_id), (service_class, confidence) in zip(requests, predictions):
+            demand = DEMAND_TABLE[service_class]
+            intents.append(UserIntent(
+                request_id=request_id, user=user, cell=cell, service_class=service_class,
+                confidence=min(1.0, max(0.0, confidence)), bandwidth_mbps=demand.bandwidth_mbps,
+                duration_s=demand.duration_s, latency_class=demand.latency_class, model=self.model_name, source=source))
+        return intents
+
+    def infer_intent(self, text: str, user: str, cell: str, request_id: str, source: str = "") -> UserIntent:
+        """One prompt -> a UserIntent (service class, calibrated confidence, expected demand)."""
+        return self.infer_intents([(text, user, cell, request_id)], source=source)[0]
+
+
+class UserIntentClassifier(IntentPredictor):
     """Prompt -> (ServiceClass, calibrated confidence) and -> UserIntent. fit / save / load / predict."""
+
+    model_name = MODEL_NAME
 
     def __init__(self, head=None, fingerprint: str = ""):
         self.head = head
@@ -249,32 +286,6 @@ class UserIntentClassifier:
         order = [list(self.head.classes_).index(c) for c in CLASSES]
         probs = self.head.predict_proba(np.asarray(cleaned, dtype=object))[:, order]
         return probs / probs.sum(axis=1, keepdims=True)
-
-    def predict(self, texts: Sequence[str]) -> list[tuple[ServiceClass, float]]:
-        probs = self.predict_proba(texts)
-        best = probs.argmax(axis=1)
-        return [(ServiceClass(CLASSES[i]), float(probs[row, i])) for row, i in enumerate(best)]
-
-    def infer_intents(self, requests: Sequence[tuple[str, str, str, str]], source: str = "") -> list[UserIntent]:
-        """Batch form of infer_intent: (text, user, cell, request_id) tuples -> UserIntent messages, one encoder pass."""
-        for _, user, cell, request_id in requests:
-            for name, value in (("user", user), ("cell", cell), ("request_id", request_id)):
-                if not isinstance(value, str) or not value.strip():
-                    raise ValueError(f"{name} must be a non-empty str")
-        predictions = self.predict([r[0] for r in requests])
-        intents = []
-        for (_, user, cell, request_id), (service_class, confidence) in zip(requests, predictions):
-            demand = DEMAND_TABLE[service_class]
-            intents.append(UserIntent(
-                request_id=request_id, user=user, cell=cell, service_class=service_class,
-                confidence=min(1.0, max(0.0, confidence)), bandwidth_mbps=demand.bandwidth_mbps,
-                duration_s=demand.duration_s, latency_class=demand.latency_class, model=MODEL_NAME, source=source))
-        return intents
-
-    def infer_intent(self, text: str, user: str, cell: str, request_id: str, source: str = "") -> UserIntent:
-        """One prompt -> a UserIntent (service class, calibrated confidence, expected demand)."""
-        return self.infer_intents([(text, user, cell, request_id)], source=source)[0]
-
 
 # --- evaluation helpers (tests and bench) -----------------------------------------------------------------------------
 

@@ -19,14 +19,13 @@ import json
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from netgpt.core.messages import ServiceClass, UserIntent
-from netgpt.edge_agent.user_intent.classifier import CLASSES, DEMAND_TABLE, encoder_dir, validate_prompt
+from netgpt.edge_agent.user_intent.classifier import CLASSES, IntentPredictor, encoder_dir, validate_prompt
 from netgpt.edge_agent.user_intent.training_data import generate_training_set
 
 log = logging.getLogger(__name__)
@@ -54,8 +53,10 @@ class LoRAIntentConfig:
     max_train_seconds: float = 600.0  # a cap on one training pass (it stops early, and says so in `log`)
 
 
-class LoRAIntentClassifier:
+class LoRAIntentClassifier(IntentPredictor):
     """Prompt -> (ServiceClass, confidence); fit / predict_proba / predict / infer_intent(s) / save / load."""
+
+    model_name = MODEL_NAME
 
     def __init__(self, config: LoRAIntentConfig | None = None):
         self.cfg = config or LoRAIntentConfig()
@@ -229,28 +230,6 @@ class LoRAIntentClassifier:
         if not cleaned:
             return np.zeros((0, len(CLASSES)))
         return softmax(self._logits(cleaned) / self.temperature)
-
-    def predict(self, texts: Sequence[str]) -> list[tuple[ServiceClass, float]]:
-        probs = self.predict_proba(texts)
-        best = probs.argmax(axis=1)
-        return [(ServiceClass(CLASSES[i]), float(probs[row, i])) for row, i in enumerate(best)]
-
-    def infer_intents(self, requests: Sequence[tuple[str, str, str, str]], source: str = "") -> list[UserIntent]:
-        for _, user, cell, request_id in requests:
-            for name, value in (("user", user), ("cell", cell), ("request_id", request_id)):
-                if not isinstance(value, str) or not value.strip():
-                    raise ValueError(f"{name} must be a non-empty str")
-        intents = []
-        for (_, user, cell, request_id), (service_class, confidence) in zip(requests, self.predict([r[0] for r in requests])):
-            demand = DEMAND_TABLE[service_class]
-            intents.append(UserIntent(
-                request_id=request_id, user=user, cell=cell, service_class=service_class,
-                confidence=min(1.0, max(0.0, confidence)), bandwidth_mbps=demand.bandwidth_mbps,
-                duration_s=demand.duration_s, latency_class=demand.latency_class, model=MODEL_NAME, source=source))
-        return intents
-
-    def infer_intent(self, text: str, user: str, cell: str, request_id: str, source: str = "") -> UserIntent:
-        return self.infer_intents([(text, user, cell, request_id)], source=source)[0]
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

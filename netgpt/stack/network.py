@@ -152,6 +152,19 @@ def iperf(net: Mininet, client: str, server: str, seconds: float = 3.0, port: in
     return float(rates[-1])
 
 
+def switch_tx_bytes(sw) -> int:
+    """Bytes sent by all ports of a switch, from OVS's own port counters (independent of the controller's view)."""
+    out = sw.cmd(f"ovs-ofctl -O OpenFlow13 dump-ports {sw.name}")
+    return sum(int(b) for b in re.findall(r"tx pkts=\S+ bytes=(\d+)", out.replace(",", "")))
+
+
+def busiest_switch(net: Mininet, names: list[str], seconds: float) -> str:
+    """Of the named switches, the one that sent the most bytes over the next `seconds` (which path carries a flow)."""
+    before = {n: switch_tx_bytes(net.get(n)) for n in names}
+    time.sleep(seconds)
+    return max(names, key=lambda n: switch_tx_bytes(net.get(n)) - before[n])
+
+
 def port_links(net: Mininet) -> dict[tuple[int, int], str]:
     """(dpid, OpenFlow port) -> link name such as 'acc1-agg1' or 'u1-acc1', for every switch port in the network."""
     names: dict[tuple[int, int], str] = {}

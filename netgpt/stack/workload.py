@@ -120,18 +120,21 @@ class TraceReplay:
 
 
 # One user's prompts, evenly spaced at the scheduled times, each in its own thread (a slow answer does not delay the
-# next prompt); prints "send_time status source" per prompt. Run with the venv's python inside the user's host.
+# next prompt); prints "send_time status source retries" per prompt. Run with the venv's python inside the user's host.
 _SENDER = r"""
 import json, sys, threading, time, urllib.request
 url, user, cell, times, texts = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4]), json.loads(sys.argv[5])
 def ask(i, t):
     body = json.dumps({"user": user, "cell": cell, "text": texts[i % len(texts)], "mode": "edge-only"}).encode()
-    req = urllib.request.Request(url, body, {"content-type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            print(t, resp.status, json.load(resp).get("source", ""), flush=True)
-    except Exception as exc:
-        print(t, 0, type(exc).__name__, flush=True)
+    for attempt in range(3):  # a prompt in flight when its cell moves to another node is asked again, as a client would
+        req = urllib.request.Request(url, body, {"content-type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                print(t, resp.status, json.load(resp).get("source", ""), attempt, flush=True)
+                return
+        except Exception as exc:
+            error = type(exc).__name__
+    print(t, 0, error, 3, flush=True)
 threads = []
 for i, t in enumerate(times):
     time.sleep(max(0.0, t - time.time()))

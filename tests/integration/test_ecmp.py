@@ -20,12 +20,6 @@ pytestmark = pytest.mark.integration
 PAIRS = [(i, j) for i in (1, 2, 3) for j in (1, 2, 3)]
 
 
-def _tx_bytes(sw) -> int:
-    """Bytes sent by all ports of a switch, from OVS's own port counters."""
-    out = sw.cmd(f"ovs-ofctl -O OpenFlow13 dump-ports {sw.name}")
-    return sum(int(b) for b in re.findall(r"tx pkts=\S+ bytes=(\d+)", out.replace(",", "")))
-
-
 def _port_to(net, a: str, b: str) -> int:
     """a's OpenFlow port number on its link to b."""
     (intf, _), = net.get(a).connectionsTo(net.get(b))
@@ -60,7 +54,7 @@ def _udp_flows(net, seconds: int, mbps: int) -> None:
 
 def test_ecmp_spreads_pairs_over_both_middle_switches(tmp_path_factory):
     from netgpt.stack.controller_feed import wait_discovered
-    from netgpt.stack.network import running_network
+    from netgpt.stack.network import running_network, switch_tx_bytes
 
     with running_stack(tmp_path_factory, te_mode="ecmp") as s:
         r = bus.connect(s)
@@ -83,9 +77,9 @@ def test_ecmp_spreads_pairs_over_both_middle_switches(tmp_path_factory):
                 assert re.search(rf"dl_src={src},dl_dst={dst} actions=group:{gid}\b", flows), flows
 
             middle = [net.get("te2"), net.get("te3")]
-            before = [_tx_bytes(sw) for sw in middle]
+            before = [switch_tx_bytes(sw) for sw in middle]
             _udp_flows(net, seconds=3, mbps=4)
-            carried = [_tx_bytes(sw) - b for sw, b in zip(middle, before)]
+            carried = [switch_tx_bytes(sw) - b for sw, b in zip(middle, before)]
             print(f"bytes sent by te2, te3 during nine 4 Mbit/s x 3 s UDP flows (srv_i -> usr_j): {carried}")
             # What the switch did with them: per-bucket counters, and the datapath flows (a dp_hash select shows a
             # hash() action and recirculated flows matching dp_hash).

@@ -32,22 +32,9 @@ def _first_hop_port(r, src: int, via: set[int]) -> tuple[int, int]:
     return next((l["dst"], l["port"]) for l in links if l["src"] == src and l["dst"] in via)
 
 
-def _carrier(net, names: list[str], seconds: float) -> str:
-    """The middle switch whose ports sent the most bytes over the next `seconds`."""
-    import re
-
-    def tx(sw):
-        out = sw.cmd(f"ovs-ofctl -O OpenFlow13 dump-ports {sw.name}").replace(",", "")
-        return sum(int(b) for b in re.findall(r"tx pkts=\S+ bytes=(\d+)", out))
-
-    before = {n: tx(net.get(n)) for n in names}
-    time.sleep(seconds)
-    return max(names, key=lambda n: tx(net.get(n)) - before[n])
-
-
 def test_forecast_loop_moves_a_flow_before_the_predicted_overload(loop_stack):
     from netgpt.stack.controller_feed import publish_cells, wait_discovered
-    from netgpt.stack.network import running_network
+    from netgpt.stack.network import busiest_switch, running_network
     from netgpt.stack.workload import TraceReplay, load_trace
 
     s, r = loop_stack, bus.connect(loop_stack)
@@ -59,7 +46,7 @@ def test_forecast_loop_moves_a_flow_before_the_predicted_overload(loop_stack):
         assert net.pingAll(timeout=2) == 0.0
         ingress = int(net.get("te1").dpid, 16)
         with replay.run(net, "srv1", "usr1"):
-            middle = _carrier(net, ["te2", "te3"], 2.0)
+            middle = busiest_switch(net, ["te2", "te3"], 2.0)
             nxt, port = _first_hop_port(r, ingress, {int(net.get(middle).dpid, 16)})
             target = f"port:{ingress}:{port}:tx_bps"
             r.hset(bus.Keys.FORECAST_HISTORY, target, replay.history_entry(3 * PERIOD, end_ts=replay.sent[0][0]))

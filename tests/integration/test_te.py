@@ -1,7 +1,6 @@
 """Proactive traffic engineering on real OVS: two announced heavy flows that share a shortest path are split over the
 diamond's two paths before they start, and their traffic really takes both (read from the middle switches' counters).
 The loss figures under shaped links are bench/te.py's job; this checks the decision and the flows it installs."""
-import re
 import subprocess
 import time
 
@@ -11,12 +10,6 @@ from netgpt.core import bus
 from netgpt.core.messages import UserIntent
 
 pytestmark = pytest.mark.integration
-
-
-def _tx_bytes(sw) -> int:
-    """Bytes sent by all ports of a switch, from OVS's own port counters."""
-    out = sw.cmd(f"ovs-ofctl -O OpenFlow13 dump-ports {sw.name}")
-    return sum(int(b) for b in re.findall(r"tx pkts=\S+ bytes=(\d+)", out.replace(",", "")))
 
 
 def _intent_moves(r, request_id: str, timeout_s: float = 10.0) -> list:
@@ -32,7 +25,7 @@ def _intent_moves(r, request_id: str, timeout_s: float = 10.0) -> list:
 
 def test_announced_flows_are_split_over_both_paths(stack):
     assert stack.te_mode == "proactive"
-    from netgpt.stack.network import running_network
+    from netgpt.stack.network import running_network, switch_tx_bytes
     from netgpt.stack.controller_feed import publish_cells, wait_discovered
 
     r = bus.connect(stack)
@@ -52,7 +45,7 @@ def test_announced_flows_are_split_over_both_paths(stack):
         assert all(m.previous_actions for m in moved if m.dpid == 0x201)  # the ingress switch changed its out port
 
         middle = [net.get("te2"), net.get("te3")]
-        before = [_tx_bytes(sw) for sw in middle]
+        before = [switch_tx_bytes(sw) for sw in middle]
         servers = [net.get(f"usr{i}").popen(["iperf", "-s", "-u", "-p", str(5300 + i)], stdout=subprocess.DEVNULL,
                                             stderr=subprocess.DEVNULL) for i in (1, 2)]
         time.sleep(0.5)
@@ -67,7 +60,7 @@ def test_announced_flows_are_split_over_both_paths(stack):
                 if p.poll() is None:
                     p.terminate()
                     p.wait(timeout=5)
-        carried = [_tx_bytes(sw) - b for sw, b in zip(middle, before)]
+        carried = [switch_tx_bytes(sw) - b for sw, b in zip(middle, before)]
         print(f"bytes sent by te2, te3 during two 20 Mbit/s x 3 s flows: {carried}")
         # Each path carried about one flow (7.5 MB); on a single path one switch would carry both and the other ~0.
         assert min(carried) > 4_000_000 and max(carried) < 12_000_000

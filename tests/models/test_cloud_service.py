@@ -1,7 +1,6 @@
 """The cloud service as a real HTTP server, called with the official `openai` client."""
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -18,12 +17,7 @@ from netgpt.models.backends import open_server
 from netgpt.models.base import CLOUD_DEFAULT, ModelError
 from netgpt.models.cloud_service import create_app
 from netgpt.models.serving import AdapterServer
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from netgpt.stack.services import free_port
 
 
 def serve_in_thread(server, **app_options):
