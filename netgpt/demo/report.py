@@ -1,0 +1,232 @@
+"""The demo's report: report.md, a self-contained report.html (the plots embedded as base64) and the PNG plots, in the
+run folder, from what netgpt.demo.report_data read of the run. A section whose data is missing says so.
+
+    data = collect(r, since_ms, run_dir, end_ts)     # while Redis and the network are still up
+    write_report(data, run_dir, summary_rows)        # -> run_dir / "report.md"
+"""
+from __future__ import annotations
+
+import base64
+import html
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: the demo runs without a display
+import matplotlib.pyplot as plt  # noqa: E402
+from markdown_it import MarkdownIt  # noqa: E402
+
+from netgpt.demo.report_data import RunData, busy_ports, figures, one_step_errors, te_moves  # noqa: E402
+
+SAMPLE_PROMPTS = 6
+
+
+@dataclass
+class Section:
+    title: str
+    text: list[str] = field(default_factory=list)  # markdown paragraphs
+    image: str | None = None  # PNG file name in the run folder
+
+
+def md_escape(text: str) -> str:
+    """User and model text inside markdown: no markup of its own, no raw HTML."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;")  # '>' stays readable: no line starts here
+    for ch in "\\`*_[]|#":
+        text = text.replace(ch, "\\" + ch)
+    return text.replace("\n", " ")
+
+
+def md_table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _rel(data: RunData, ts: float) -> float:
+    return ts - data.t0
+
+
+def _mark_te_moves(ax, data: RunData) -> None:
+    for i, move in enumerate(te_moves(data.te_actions)):
+        ax.axvline(_rel(data, move[0].ts), color="red", ls="--", lw=1, label="TE move" if i == 0 else None)
+
+
+def plot_utilisation(data: RunData, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(9, 4))
+    scaled = all(p in data.capacity_bps for p in data.rates)
+    for port, series in sorted(data.rates.items(), key=lambda kv: data.port_names[kv[0]]):
+        if max(bps for _, bps in series) < 1e5:  # idle links (LLDP only) would only crowd the legend
+            continue
+        div = data.capacity_bps[port] / 100 if scaled else 1e6
+        ax.plot([_rel(data, t) for t, _ in series], [bps / div for _, bps in series], lw=1,
+                label=data.port_names[port])
+    _mark_te_moves(ax, data)
+    ax.set_xlabel("seconds since the run started")
+    ax.set_ylabel("utilisation (% of capacity)" if scaled else "Mbit/s sent")
+    ax.set_title("Link utilisation (controller telemetry, per sending port)")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_forecasts(data: RunData, ports: list, path: Path) -> None:
+    fig, axes = plt.subplots(len(ports), 1, figsize=(9, 2.8 * len(ports)), squeeze=False)
+    for ax, port in zip(axes[:, 0], ports):
+        series = data.rates[port]
+        ax.plot([_rel(data, t) for t, _ in series], [b / 1e6 for _, b in series], lw=1, color="black",
+                label="measured")
+        steps = one_step_errors(series, data.forecasts[port])
+        ax.plot([_rel(data, t) for t, _, _ in steps], [f / 1e6 for _, f, _ in steps], lw=1, color="tab:blue",
+                label="forecast, 1 step ahead")
+        q = [(f.origin_ts + f.step_s, f.quantiles[-1].q, f.quantiles[-1].values[0]) for f in data.forecasts[port]
+             if f.quantiles]
+        if q:
+            ax.plot([_rel(data, t) for t, _, _ in q], [v / 1e6 for _, _, v in q], lw=0.8, ls=":", color="tab:blue",
+                    label=f"forecast q{q[0][1]:g}")
+        _mark_te_moves(ax, data)
+        ax.set_title(data.port_names[port], fontsize=9)
+        ax.set_ylabel("Mbit/s")
+        ax.legend(fontsize=7)
+    axes[-1, 0].set_xlabel("seconds since the run started")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_allocations(data: RunData, path: Path) -> None:
+    cells = sorted({a.cell for a in data.allocations})
+    nodes = sorted({a.node_id for a in data.allocations})
+    colors = {n: plt.cm.tab10(i) for i, n in enumerate(nodes)}
+    fig, ax = plt.subplots(figsize=(9, 0.6 * len(cells) + 1.5))
+    for y, cell in enumerate(cells):
+        mine = sorted((a for a in data.allocations if a.cell == cell), key=lambda a: a.ts)
+        ends = [a.ts for a in mine[1:]] + [data.end_ts]
+        for a, end in zip(mine, ends):
+            ax.broken_barh([(_rel(data, a.ts), end - a.ts)], (y - 0.35, 0.7), color=colors[a.node_id])
+            if " failed on " in a.reason:
+                ax.annotate("failover", (_rel(data, a.ts), y + 0.4), fontsize=7, color="red")
+    ax.set_yticks(range(len(cells)), cells)
+    ax.set_xlabel("seconds since the run started")
+    ax.set_title("Cell -> MEC node (allocation records on the audit stream)")
+    ax.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=c) for c in colors.values()], labels=list(colors),
+              fontsize=7, loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _missing(title: str, what: str) -> Section:
+    return Section(title, [f"**No data:** {what}"])
+
+
+def section_links(data: RunData, fig: dict, out: Path) -> Section:
+    title = "Link utilisation over time"
+    if not data.rates:
+        return _missing(title, "no port statistics of inter-switch links on netgpt:telemetry in this run.")
+    plot_utilisation(data, out / "link_utilisation.png")
+    util = (f", {fig['busiest_link_peak_util_pct']}% of its capacity" if fig["busiest_link_peak_util_pct"] is not None
+            else " (its capacity is not in netgpt:link_capacity)")
+    return Section(title, [f"{fig['telemetry_entries']} telemetry entries; {fig['links_measured']} directed links "
+                           f"measured. Busiest: {fig['busiest_link']}, peak {fig['busiest_link_peak_mbps']} Mbit/s"
+                           f"{util}."], "link_utilisation.png")
+
+
+def section_forecasts(data: RunData, fig: dict, out: Path) -> Section:
+    title = "Forecast vs actual on the busiest links"
+    ports = busy_ports(data)
+    if not ports:
+        return _missing(title, "no forecast of a measured link's port on netgpt:forecasts in this run.")
+    plot_forecasts(data, ports, out / "forecast_vs_actual.png")
+    rows = [[name, len(data.forecasts[p]), "-" if fig["one_step_mae_mbps"][name] is None
+             else fig["one_step_mae_mbps"][name]] for p, name in ((p, data.port_names[p]) for p in ports)]
+    moves = te_moves(data.te_actions)
+    text = [md_table(["link", "forecasts", "1-step MAE (Mbit/s)"], rows)]
+    if moves:
+        text.append(md_table(["t (s)", "TE move", "cause"], [
+            [f"{m[0].ts - data.t0:.1f}", md_escape(m[0].reason), md_escape(m[0].cause_id or "")] for m in moves]))
+    else:
+        text.append("**No TE move** on netgpt:audit in this run (dashed red lines would mark them).")
+    return Section(title, text, "forecast_vs_actual.png")
+
+
+def section_allocations(data: RunData, fig: dict, out: Path) -> Section:
+    title = "Cell -> MEC allocation over time"
+    if not data.allocations:
+        return _missing(title, "no allocation record on netgpt:audit in this run.")
+    plot_allocations(data, out / "allocation.png")
+    rows = [[f"{a.ts - data.t0:.1f}", a.cell, a.previous_node_id or "-", a.node_id, md_escape(a.reason)]
+            for a in sorted(data.allocations, key=lambda a: a.ts)]
+    return Section(title, [f"{fig['allocation_changes']} changes, {fig['failovers']} of them failovers.",
+                           md_table(["t (s)", "cell", "from", "to", "reason"], rows)], "allocation.png")
+
+
+def _completed(resp: dict) -> str:
+    """The completed prompt with the edge LM's own words in bold (the rest is the user's text and the rules')."""
+    done, draft = resp.get("completed_prompt", ""), resp.get("edge_lm_draft", "")
+    if draft and draft in done:
+        head, _, tail = done.partition(draft)
+        return f"{md_escape(head)}**{md_escape(draft)}**{md_escape(tail)}"
+    return md_escape(done)
+
+
+def section_prompts(data: RunData, fig: dict) -> Section:
+    title = "Users' questions, completed at the edge, answered by the cloud"
+    answered = [x for x in data.responses if x.get("status") == 200]
+    if not answered:
+        return _missing(title, "no prompt was answered in this run (no 200 response saved in responses.jsonl).")
+    text = [f"{fig['prompts_answered']} of {fig['prompts_asked']} prompts answered, {fig['answered_by_cloud']} by "
+            f"the cloud; latency p50 {fig['latency_p50_ms']} ms, p95 {fig['latency_p95_ms']} ms (the agents' "
+            f"total_ms). In the completed prompts, **bold** is what the edge LM wrote."]
+    for x in answered[:SAMPLE_PROMPTS]:
+        resp = x["response"]
+        text.append(f"- **{md_escape(x['user'])}** in {md_escape(x['cell'])} asks: {md_escape(x['text'])}  \n"
+                    f"  completed at {md_escape(resp.get('source', '?'))}: {_completed(resp)}  \n"
+                    f"  answer ({resp['answered_by']}, {resp['total_ms']:.0f} ms): {md_escape(resp['answer'])}")
+    return Section(title, text)
+
+
+def section_load(data: RunData, fig: dict) -> Section:
+    title = "Trace-shaped prompt load and inferred user intents"
+    if not data.replay:
+        return _missing(title, "no trace-shaped prompt was sent in this run (replay.jsonl is empty).")
+    return Section(title, [f"{fig['replay_answered']} of {fig['replay_prompts']} prompts answered; "
+                           f"{fig['user_intents']} user intents inferred on netgpt:user_intents; "
+                           f"{fig['forecasts']} forecasts published on netgpt:forecasts."])
+
+
+def build_sections(data: RunData, out: Path) -> tuple[list[Section], dict]:
+    fig = figures(data)
+    return [section_links(data, fig, out), section_forecasts(data, fig, out), section_allocations(data, fig, out),
+            section_load(data, fig), section_prompts(data, fig)], fig
+
+
+def render_md(title: str, summary: list[tuple[str, str]], sections: list[Section], embed: Path | None = None) -> str:
+    """The report as markdown; with `embed`, images become data URIs of the PNGs in that folder (for the HTML)."""
+    parts = [f"# {md_escape(title)}", md_table(["", ""], [[md_escape(k), md_escape(v)] for k, v in summary])]
+    for sec in sections:
+        parts.append(f"## {sec.title}")
+        parts += sec.text
+        if sec.image:
+            src = sec.image
+            if embed is not None:
+                src = "data:image/png;base64," + base64.b64encode((embed / sec.image).read_bytes()).decode()
+            parts.append(f"![{sec.title}]({src})")
+    return "\n\n".join(parts) + "\n"
+
+
+def write_report(data: RunData, out: Path, summary: list[tuple[str, str]], title: str = "NetGPT demo report") -> Path:
+    """Write report.md, report.html, report.json (the figures) and the PNGs into `out`; returns report.md's path."""
+    out.mkdir(parents=True, exist_ok=True)
+    sections, fig = build_sections(data, out)
+    (out / "report.md").write_text(render_md(title, summary, sections))
+    body = MarkdownIt("commonmark").enable("table").render(render_md(title, summary, sections, embed=out))
+    (out / "report.html").write_text(
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>"
+        "body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:2px 6px;font-size:90%}img{max-width:100%}</style></head>"
+        f"<body>{body}</body></html>")
+    (out / "report.json").write_text(json.dumps({"since_ms": data.since_ms, "figures": fig}, indent=1))
+    return out / "report.md"

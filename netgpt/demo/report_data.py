@@ -1,0 +1,160 @@
+"""What the demo's report is made of, read from the run's Redis streams and keys and from the services' own responses
+(the edge agents' HTTP answers, which the demo saves as JSON lines in the run folder), and the figures it states.
+
+Nothing here has a default value for a measurement: a series that is missing stays empty, a figure that cannot be
+computed is None, and the report says so (netgpt.demo.report).
+"""
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from netgpt.core import bus
+from netgpt.core.messages import Allocation, CellStats, FlowAction, Forecast, PortStats, UserIntent
+
+Port = tuple[int, int]  # (dpid, OpenFlow port)
+RESPONSES_FILE = "responses.jsonl"  # one line per prompt the demo asked itself: its request and the agent's response
+REPLAY_FILE = "replay.jsonl"  # one line per prompt of the trace-shaped users: send time, status, source, retries
+
+
+@dataclass
+class RunData:
+    since_ms: int  # the run's first Redis stream id: entries before it belong to earlier runs
+    port_names: dict[Port, str] = field(default_factory=dict)  # inter-switch ports: 'agg1->acc1'
+    capacity_bps: dict[Port, float] = field(default_factory=dict)
+    rates: dict[Port, list[tuple[float, float]]] = field(default_factory=dict)  # (ts, tx bit/s) per port
+    cell_rates: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # (ts, down bit/s) per cell
+    telemetry_entries: int = 0
+    forecasts: dict[Port, list[Forecast]] = field(default_factory=dict)
+    cell_forecasts: dict[str, list[Forecast]] = field(default_factory=dict)
+    te_actions: list[FlowAction] = field(default_factory=list)
+    allocations: list[Allocation] = field(default_factory=list)
+    user_intents: int = 0
+    responses: list[dict] = field(default_factory=list)
+    replay: list[dict] = field(default_factory=list)
+    end_ts: float = 0.0
+
+    @property
+    def t0(self) -> float:
+        return self.since_ms / 1000
+
+
+def _port_names(r) -> tuple[dict[Port, str], dict[Port, float]]:
+    """Directed inter-switch links by their sending port, from the controller's topology view, with capacities."""
+    view = json.loads(r.get(bus.Keys.TOPOLOGY) or "{}")
+    names = {int(dpid): name for name, dpid in r.hgetall(bus.Keys.SWITCHES).items()}
+    caps = {k: float(v) * 1e6 for k, v in r.hgetall(bus.Keys.LINK_CAPACITY).items()}
+    ports, capacity = {}, {}
+    for link in view.get("links", []):
+        a, b, port = int(link["src"]), int(link["dst"]), int(link["port"])
+        ports[(a, port)] = f"{names.get(a, a)}->{names.get(b, b)}"
+        cap = caps.get("-".join(str(x) for x in sorted((a, b))))
+        if cap:
+            capacity[(a, port)] = cap
+    return ports, capacity
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def collect(r, since_ms: int, run_dir: Path, end_ts: float) -> RunData:
+    """Everything the report needs, read while the run's Redis is still up (the topology view empties when the
+    network stops, so call this before tearing it down)."""
+    data = RunData(since_ms=since_ms, end_ts=end_ts)
+    data.port_names, data.capacity_bps = _port_names(r)
+    start = f"{since_ms}-0"
+    for _id, msg in bus.read_range(r, bus.Streams.TELEMETRY, start=start):
+        data.telemetry_entries += 1
+        if isinstance(msg, PortStats) and (msg.dpid, msg.port_no) in data.port_names and msg.interval_s > 0:
+            data.rates.setdefault((msg.dpid, msg.port_no), []).append((msg.ts, msg.tx_bps))
+        elif isinstance(msg, CellStats):
+            data.cell_rates.setdefault(msg.cell, []).append((msg.ts, msg.downlink_bps))
+    for _id, msg in bus.read_range(r, bus.Streams.FORECASTS, start=start):
+        if not isinstance(msg, Forecast):
+            continue
+        t = msg.target
+        if t.kind == "port":
+            data.forecasts.setdefault((t.dpid, t.port_no), []).append(msg)
+        elif t.kind == "cell":
+            data.cell_forecasts.setdefault(t.cell, []).append(msg)
+    for _id, msg in bus.read_range(r, bus.Streams.AUDIT, start=start):
+        if isinstance(msg, FlowAction) and msg.source == "controller:te":
+            data.te_actions.append(msg)
+        elif isinstance(msg, Allocation):
+            data.allocations.append(msg)
+    data.user_intents = sum(isinstance(m, UserIntent) for _, m in bus.read_range(r, bus.Streams.USER_INTENTS,
+                                                                                   start=start))
+    data.responses = _read_jsonl(run_dir / RESPONSES_FILE)
+    data.replay = _read_jsonl(run_dir / REPLAY_FILE)
+    return data
+
+
+def te_moves(actions: list[FlowAction]) -> list[list[FlowAction]]:
+    """TE's flow actions grouped into moves: one move rewrites a pair's path on several switches at once, each record
+    with the same reason and cause, written in one batch."""
+    moves: list[list[FlowAction]] = []
+    for a in sorted(actions, key=lambda a: a.ts):
+        last = moves[-1][-1] if moves else None
+        if last is not None and (last.reason, last.cause_id) == (a.reason, a.cause_id) and a.ts - last.ts < 1.0:
+            moves[-1].append(a)
+        else:
+            moves.append([a])
+    return moves
+
+
+def busy_ports(data: RunData, top: int = 3) -> list[Port]:
+    """The ports with the highest measured peak that also have forecasts: the links worth plotting against them."""
+    peaks = {p: max(bps for _, bps in s) for p, s in data.rates.items() if s and p in data.forecasts}
+    return sorted(peaks, key=lambda p: -peaks[p])[:top]
+
+
+def one_step_errors(series: list[tuple[float, float]], forecasts: list[Forecast]) -> list[tuple[float, float, float]]:
+    """(time, forecast, actual) for each forecast's first step: the actual is the mean of the samples measured in
+    that step (origin, origin + step]; a step with no sample is left out."""
+    out = []
+    for f in forecasts:
+        inside = [bps for ts, bps in series if f.origin_ts < ts <= f.origin_ts + f.step_s]
+        if inside:
+            out.append((f.origin_ts + f.step_s, f.values[0], statistics.fmean(inside)))
+    return out
+
+
+def _pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
+
+
+def figures(data: RunData) -> dict:
+    """The report's numbers, each None when this run did not measure it."""
+    peaks = {p: max(bps for _, bps in s) for p, s in data.rates.items() if s}
+    busiest = max(peaks, key=peaks.get) if peaks else None
+    answered = [x for x in data.responses if x.get("status") == 200]
+    ms = [x["response"]["total_ms"] for x in answered]
+    errors = {data.port_names[p]: one_step_errors(data.rates.get(p, []), data.forecasts[p]) for p in busy_ports(data)}
+    changes = [a for a in data.allocations if a.previous_node_id is not None]
+    return {
+        "telemetry_entries": data.telemetry_entries,
+        "links_measured": len(peaks),
+        "busiest_link": data.port_names[busiest] if busiest else None,
+        "busiest_link_peak_mbps": round(peaks[busiest] / 1e6, 3) if busiest else None,
+        "busiest_link_peak_util_pct": (round(100 * peaks[busiest] / data.capacity_bps[busiest], 2)
+                                       if busiest in data.capacity_bps else None),
+        "forecasts": sum(len(v) for v in data.forecasts.values()) + sum(len(v) for v in data.cell_forecasts.values()),
+        "one_step_mae_mbps": {name: round(statistics.fmean(abs(f - a) for _, f, a in e) / 1e6, 3) if e else None
+                              for name, e in errors.items()},
+        "te_moves": len(te_moves(data.te_actions)),
+        "allocation_changes": len(changes),
+        "failovers": sum(" failed on " in a.reason for a in changes),
+        "user_intents": data.user_intents,
+        "prompts_asked": len(data.responses),
+        "prompts_answered": len(answered),
+        "answered_by_cloud": sum(x["response"]["answered_by"] == "cloud" for x in answered),
+        "latency_p50_ms": round(_pct(ms, 50), 1) if ms else None,
+        "latency_p95_ms": round(_pct(ms, 95), 1) if ms else None,
+        "replay_prompts": len(data.replay),
+        "replay_answered": sum(x.get("status") == 200 for x in data.replay),
+    }
