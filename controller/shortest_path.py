@@ -96,6 +96,9 @@ class ShortestPathForwarding(NetgptApp):
         self._groups: dict[int, dict[tuple[int, ...], int]] = {}  # dpid -> {out ports: select group id} on the switch
         self._path_policy: PathPolicy = self.shortest_path
         self._restore_hosts()
+        # The view in Redis is this run's from now on: the last run's switches and links are not discovered yet, and
+        # whoever waits for discovery (netgpt.stack.controller_feed.wait_discovered) must not take them for ours.
+        self._publish_topology()
 
     # --- the interface for the other apps ---------------------------------------------------------------------------
 

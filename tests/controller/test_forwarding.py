@@ -77,3 +77,21 @@ def test_other_apps_get_read_only_views(net):
     with pytest.raises(nx.NetworkXError):
         fwd.graph.add_edge(1, 9)
     assert fwd.hosts[A] == (1, 1) and fwd.arp_table["10.0.0.11"] == B and set(fwd.graph.edges) == {(1, 2), (2, 1)}
+
+
+def test_a_restarted_controller_publishes_its_own_view_at_once(settings, redis_client):
+    """The last run's view in Redis names switches and links this run has not discovered: a new forwarding app must
+    replace it before any switch connects (keeping the hosts it restores from it), or a caller waiting for discovery
+    takes the old links for discovered ones and sends traffic that has no path yet."""
+    import json
+
+    from netgpt.controller.shortest_path import ShortestPathForwarding
+    from netgpt.core import bus
+
+    redis_client.set(bus.Keys.TOPOLOGY, json.dumps({
+        "switches": [1, 2], "links": [{"src": 1, "dst": 2, "port": 3, "weight": 1.0}],
+        "hosts": {A: [1, 1]}, "arp": {"10.0.0.10": A}}))
+    fwd = ShortestPathForwarding(settings=settings, redis=redis_client)
+    view = json.loads(redis_client.get(bus.Keys.TOPOLOGY))
+    assert view["switches"] == [] and view["links"] == []
+    assert view["hosts"] == {A: [1, 1]} and view["arp"] == {"10.0.0.10": A} and fwd.hosts[A] == (1, 1)
