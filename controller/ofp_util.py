@@ -71,6 +71,17 @@ def delete_flows(dp, cookie):
                              cookie_mask=ALL_COOKIE_BITS, out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY)
 
 
+def delete_flow_strict(dp, entry: dict, cookie: int):
+    """A strict delete of one ofctl_rest entry: its table, priority and exact match, and only with this cookie (another
+    app's or intent's entry with the same match stays)."""
+    from ryu.lib import ofctl_v1_3
+
+    msg = flow_mod(dp, int(entry.get("priority", 0)), ofctl_v1_3.to_match(dp, entry.get("match", {})), [],
+                   cookie=cookie, command=dp.ofproto.OFPFC_DELETE_STRICT, table_id=int(entry.get("table_id", 0)))
+    msg.cookie_mask = ALL_COOKIE_BITS
+    return msg
+
+
 def add_meter(dp, meter_id, rate_kbps):
     """An OpenFlow 1.3 meter that drops what exceeds `rate_kbps`. The burst is explicit, 250 ms at the rate. Measured
     with a 3 s TCP iperf through a 5 Mbit/s meter on the userspace datapath: Open vSwitch's own burst (none given)

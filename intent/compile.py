@@ -275,3 +275,15 @@ def conflicts(new: list[dict], installed: dict[str, list[dict]]) -> list[dict]:
             if kind and kind != "redundancy":
                 found.append({"with": "itself", "type": kind, "installed": f, "new": g})
     return found
+
+
+def is_blocking(conflict: dict) -> bool:
+    """The conflicts that refuse an intent (unless forced): those that make a rule dead, unnecessary or its outcome
+    undefined. Shadowing hides the installed rule completely; redundancy adds nothing (most often the same intent
+    twice); imbrication and correlation at equal priority leave it to the switch which rule applies. Generalization
+    (an exception above a general rule) and correlation at different priorities (the higher one wins on the overlap,
+    by design, e.g. a block inside a rate cap) are recorded with the intent instead."""
+    if conflict["type"] in ("shadowing", "imbrication", "redundancy"):
+        return True
+    return conflict["type"] == "correlation" and \
+        int(conflict["installed"].get("priority", 0)) == int(conflict["new"].get("priority", 0))

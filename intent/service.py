@@ -24,7 +24,7 @@ from netgpt.core.messages import (
     IntentState,
     IntentWithdrawal,
 )
-from netgpt.intent.compile import NetworkView, compile_flows, compile_intent, conflicts
+from netgpt.intent.compile import NetworkView, compile_flows, compile_intent, conflicts, is_blocking
 from netgpt.intent.errors import IntentError
 from netgpt.intent.flows import translate_to_flows
 from netgpt.intent.parse import understand
@@ -90,18 +90,6 @@ def submit(r, text: str, level: str = "auto", force: bool = False, lm="default")
                               compiled=[compiled], expires_ts=compiled.expires_ts)
     bus.publish(r, bus.Streams.OPERATOR_INTENTS, compiled)
     return record
-
-
-def is_blocking(conflict: dict) -> bool:
-    """The conflicts that refuse an intent (unless forced): those that make a rule dead, unnecessary or its outcome
-    undefined. Shadowing hides the installed rule completely; redundancy adds nothing (most often the same intent
-    twice); imbrication and correlation at equal priority leave it to the switch which rule applies. Generalization
-    (an exception above a general rule) and correlation at different priorities (the higher one wins on the overlap,
-    by design, e.g. a block inside a rate cap) are recorded with the intent instead."""
-    if conflict["type"] in ("shadowing", "imbrication", "redundancy"):
-        return True
-    return conflict["type"] == "correlation" and \
-        int(conflict["installed"].get("priority", 0)) == int(conflict["new"].get("priority", 0))
 
 
 def _allow(store: IntentStore, record: IntentRecord) -> IntentRecord:

@@ -8,7 +8,8 @@ import pytest
 from ryu.controller import ofp_event
 from ryu.ofproto import ofproto_v1_3, ofproto_v1_3_parser as parser
 
-from netgpt.controller.operator_intents import AVOID_WEIGHT, OperatorIntents
+from netgpt.controller.intent_installer import AVOID_WEIGHT
+from netgpt.controller.operator_intents import OperatorIntents
 from netgpt.controller.shortest_path import FORWARD_COOKIE, POLICY_TABLE
 from netgpt.core import bus
 from netgpt.core.messages import IntentWithdrawal, OperatorIntent
@@ -333,3 +334,46 @@ def test_an_intent_whose_switch_leaves_waits_and_is_installed_when_the_switch_jo
     assert [m.match["ipv4_src"] for m in entries(net, 1, "r7")] == ["10.0.0.1"]
     record = IntentStore(redis_client).get("r7")
     assert record.state.value == "verified" and "host u1 is at s1 port 1" in record.history[-2].detail
+
+
+FORWARD_U1 = {"table_id": 0, "priority": 300, "match": {"eth_type": 2048, "ipv4_src": "10.0.0.1"},
+              "actions": [{"type": "OUTPUT", "port": 3}]}  # everything from u1, at the block's priority
+
+
+def test_a_recompilation_that_would_conflict_is_not_applied_until_the_other_intent_goes(cells3, redis_client):
+    """u1 is blocked toward u3 on switch 1; switch 2 holds a flow-level entry for all u1 sends, at the same priority.
+    The block recompiled at switch 2 would correlate with it (which one applies is up to the switch): submit would
+    refuse that, so the recompilation is not applied. Nothing is sent, the block stays where it was, the record says
+    why; once the other intent is withdrawn the next round moves the block."""
+    app, net = cells3
+    submitted(app, redis_client, "block traffic from u1 to u3", "r8")
+    send(app, OperatorIntent(intent_id="f8", action="flows", flows=[{"dpid": 2, **FORWARD_U1}]))
+    before = len(net.log)
+    net.host(U1, "10.0.0.1", 2, 4)
+    app.recheck()
+    assert not [m for _, m in net.log[before:] if getattr(m, "cookie", None) == cookie_of("r8")]  # nothing sent
+    assert len(entries(net, 1, "r8")) == 1 and entries(net, 2, "r8") == []
+    record = IntentStore(redis_client).get("r8")
+    assert record.state.value == "installed" and "not applied: correlation with f8" in record.history[-1].detail
+    assert record.measured["conflicts"] == [{"with": "f8", "type": "correlation", "at": "recompilation"}]
+    app.verify("r8")
+    app.recheck(retry=True)  # the next round: still in conflict, nothing new
+    assert entries(net, 2, "r8") == [] and IntentStore(redis_client).get("r8").history == record.history
+    assert IntentStore(redis_client).get("r8").measured["conflicts"] == record.measured["conflicts"]
+    send(app, IntentWithdrawal(intent_id="f8"))
+    app.recheck(retry=True)
+    assert entries(net, 1, "r8") == [] and len(entries(net, 2, "r8")) == 1
+    record = IntentStore(redis_client).get("r8")
+    assert states(redis_client, "r8")[-2:] == ["installed", "verified"] and "conflicts" not in record.measured
+
+
+def test_a_conflict_the_intent_already_had_does_not_stop_its_recompilation(cells3, redis_client):
+    """The same flow-level entry on switches 1 and 2: the block correlated with it on switch 1 from the start
+    (submitted past it), so the same conflict on switch 2 is nothing new and the block moves."""
+    app, net = cells3
+    send(app, OperatorIntent(intent_id="f9", action="flows", flows=[{"dpid": d, **FORWARD_U1} for d in (1, 2)]))
+    submitted(app, redis_client, "block traffic from u1 to u3", "r9")
+    net.host(U1, "10.0.0.1", 2, 4)
+    app.recheck()
+    assert entries(net, 1, "r9") == [] and len(entries(net, 2, "r9")) == 1
+    assert IntentStore(redis_client).get("r9").state.value == "verified"

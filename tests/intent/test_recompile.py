@@ -1,0 +1,15 @@
+"""The plain decisions of recompilation: the make-before-break plan between two sets of entries."""
+from netgpt.intent.recompile import plan_replacement
+
+A1 = {"dpid": 1, "table_id": 0, "priority": 300, "match": {"ipv4_src": "10.0.0.1"}, "actions": []}
+A2 = {**A1, "dpid": 2}
+B2 = {**A1, "dpid": 2, "match": {"ipv4_src": "10.0.0.9"}}
+C3 = {**A1, "dpid": 3}
+
+
+def test_the_plan_adds_only_what_is_new_and_deletes_only_what_is_gone():
+    plan = plan_replacement([A1, A2], [A2, B2, C3])  # leaves switch 1, keeps A2, adds B2 and switch 3
+    assert plan.add == {2: [B2], 3: [C3]} and plan.delete == {1: [A1]}
+    assert plan.joined == [3] and plan.left == [1] and plan.switches == [2, 3]
+    same = plan_replacement([A1, A2], [A2, A1])
+    assert same.add == {} and same.delete == {} and same.joined == same.left == []
