@@ -6,7 +6,8 @@ Scenario (diamond, mininet_topos/diamond.py: two 20 Mbit/s paths, shaped with tc
 - background: srv4 -> usr4 replays the UK academic backbone's morning rise (bench/data, real 5-minute steps, one per
   second here) scaled to a 9 Mbit/s peak; the forecast loop gets the trace's three days before it as warm-start history
   of the port that carries it (netgpt.stack.workload);
-- sessions: users send prompts; the real user-intent classifier (MiniLM + logistic regression, as on the edge agents)
+- sessions: a flash crowd, three users asking within one second for sessions that together with the background need
+  more than one path (22 Mbit/s + the background's 9 on 2 x 20); the real user-intent classifier (MiniLM + logistic regression, as on the edge agents)
   infers each one's service class and expected bandwidth, published as a UserIntent with the user's and server's
   addresses as the edge agent does; two seconds later the session's traffic starts at its *actual* rate (SESSIONS: what
   the user really does, which the classifier's class figure only estimates: nothing here tells TE the real rate).
@@ -17,12 +18,13 @@ Loss: the iperf UDP servers' reports, summed over every flow. Latency: each user
 the whole scenario; p95 of all RTTs. Utilisation: the highest one-second tx rate of a middle link's port, from the
 controller's telemetry, over its capacity. Moves: TE's FlowAction records on the audit stream.
 
-    sudo .venv/bin/python bench/loop.py [--runs 5] [--modes static,ecmp,reactive,proactive] [--markdown]
+    sudo .venv/bin/python bench/loop.py [--runs 5] [--seed 0] [--modes static,ecmp,reactive,proactive] [--markdown]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import re
 import shutil
 import statistics
@@ -43,16 +45,31 @@ from netgpt.stack import services  # noqa: E402
 
 CAP_MBPS, PERIOD, UK_RISE = 20.0, 288, 7440
 BACKGROUND = ("srv4", "usr4", 9e6)  # the trace replay: server, user, peak bit/s
-SESSIONS = [  # (prompt time s, server, user, prompt, actual Mbit/s, seconds)
-    (6.0, "srv1", "usr1", "stream the match live in HD on my tablet", 6.0, 40.0),
-    (12.0, "srv2", "usr2", "download the full highlights pack to my laptop", 7.0, 32.0),
-    (18.0, "srv3", "usr3", "start a cloud gaming session of the football game", 6.0, 26.0),
+# A flash crowd: three sessions asked for within one second (prompt time s, server, prompt, actual Mbit/s, seconds).
+# Which user asks for which is drawn per run (sessions()): ECMP's bucket for a pair is a hash of its addresses, so one
+# fixed pairing would measure one hash outcome; every mode of a run sees the same pairing.
+SESSIONS = [
+    (8.0, "srv1", "stream the match live in HD on my tablet", 7.0, 34.0),
+    (8.5, "srv2", "download the full highlights pack to my laptop", 8.0, 32.0),
+    (9.0, "srv3", "start a cloud gaming session of the football game", 7.0, 30.0),
 ]
+USERS = ["usr1", "usr2", "usr3"]
 LEAD_S = 2.0  # the session's traffic starts this long after its prompt
 END_S = 48.0
 
 
-def run_once(mode: str, classifier, workdir: Path) -> dict:
+def sessions(seed: int) -> list[tuple]:
+    """SESSIONS with a user each, (at, server, user, prompt, Mbit/s, seconds): a seeded draw of a permutation of USERS,
+    never srv_i -> usr_i for all (OVS's default select hash is symmetric in nw_src XOR nw_dst, and every srv_i -> usr_i
+    pair XORs alike, so they would always share one ECMP bucket)."""
+    rng = random.Random(seed)
+    while True:
+        users = rng.sample(USERS, len(USERS))
+        if users != USERS:
+            return [(at, srv, usr, *rest) for (at, srv, *rest), usr in zip(SESSIONS, users)]
+
+
+def run_once(mode: str, classifier, workdir: Path, plan: list[tuple]) -> dict:
     from netgpt.stack.controller_feed import publish_cells, wait_discovered
     from netgpt.stack.network import running_network
 
@@ -69,7 +86,7 @@ def run_once(mode: str, classifier, workdir: Path) -> dict:
             if net.pingAll(timeout=2) != 0.0:
                 raise RuntimeError("pingall lost packets before the scenario")
             time.sleep(2)  # the ping flows' rates decay out of the measurements
-            return _scenario(net, r, s, classifier)
+            return _scenario(net, r, s, classifier, plan)
     finally:
         services.down_started(s, started)
 
@@ -91,10 +108,10 @@ def _carrier_port(r, net, src_switch: str) -> tuple[int, int]:
     return src, next(l["port"] for l in links if l["src"] == src and l["dst"] == dst)
 
 
-def _scenario(net, r, s: Settings, classifier) -> dict:
+def _scenario(net, r, s: Settings, classifier, plan: list[tuple]) -> dict:
     from netgpt.stack.workload import TraceReplay, load_trace
 
-    flows = [(srv, usr, 5301 + i) for i, (_, srv, usr, *_r) in enumerate(SESSIONS)]
+    flows = [(srv, usr, 5301 + i) for i, (_, srv, usr, *_r) in enumerate(plan)]
     servers = [net.get(usr).popen(["iperf", "-s", "-u", "-p", str(port)], stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, text=True) for _, usr, port in flows]
     pings = [net.get(usr).popen(["ping", "-i", "0.2", "-w", str(int(END_S)), net.get(srv).IP()],
@@ -108,16 +125,21 @@ def _scenario(net, r, s: Settings, classifier) -> dict:
             dpid, port = _carrier_port(r, net, "te1")
             r.hset(bus.Keys.FORECAST_HISTORY, f"port:{dpid}:{port}:tx_bps",
                    replay.history_entry(3 * PERIOD, end_ts=replay.sent[0][0]))
-            for i, (at, srv, usr, prompt, mbps, seconds) in enumerate(SESSIONS):
+            # One timeline: each session's prompt (its intent is inferred and published), then its traffic LEAD_S later.
+            events = sorted([(at, "prompt", i) for i, (at, *_r) in enumerate(plan)]
+                            + [(at + LEAD_S, "traffic", i) for i, (at, *_r) in enumerate(plan)])
+            for at, what, i in events:
+                _, srv, usr, prompt, mbps, seconds = plan[i]
                 time.sleep(max(0.0, t0 + at - time.time()))
-                intent = classifier.infer_intent(prompt, usr, f"c{i + 1}", f"bench-{i}", source="bench:edge")
-                bus.publish(r, bus.Streams.USER_INTENTS, intent.model_copy(update={
-                    "user_ip": net.get(usr).IP(), "server_ip": net.get(srv).IP()}))
-                intents += 1
-                time.sleep(LEAD_S)
-                clients.append(net.get(srv).popen(
-                    ["iperf", "-c", net.get(usr).IP(), "-u", "-p", str(flows[i][2]), "-b", f"{mbps}M", "-l", "1400",
-                     "-t", str(seconds)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                if what == "prompt":
+                    intent = classifier.infer_intent(prompt, usr, f"c{i + 1}", f"bench-{i}", source="bench:edge")
+                    bus.publish(r, bus.Streams.USER_INTENTS, intent.model_copy(update={
+                        "user_ip": net.get(usr).IP(), "server_ip": net.get(srv).IP()}))
+                    intents += 1
+                else:
+                    clients.append(net.get(srv).popen(
+                        ["iperf", "-c", net.get(usr).IP(), "-u", "-p", str(flows[i][2]), "-b", f"{mbps}M", "-l",
+                         "1400", "-t", str(seconds)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             for c in clients:
                 c.wait(timeout=END_S + 20)
         time.sleep(1.5)  # the servers print their report when the client's last datagram arrives
@@ -157,6 +179,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--modes", default="static,ecmp,reactive,proactive")
+    ap.add_argument("--seed", type=int, default=0, help="run r draws its user pairing with seed + r")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/netgpt-bench-loop"))
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "out" / "loop.json")
     ap.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
@@ -171,8 +194,11 @@ def main() -> int:
     modes = args.modes.split(",")
     results: dict[str, list[dict]] = {m: [] for m in modes}
     for run in range(args.runs):
+        plan = sessions(args.seed + run)
+        print(f"run {run + 1} pairs: {', '.join(f'{p[1]}->{p[2]}' for p in plan)}", flush=True)
         for mode in modes[run % len(modes):] + modes[:run % len(modes)]:  # interleaved, order rotated per run
-            res = run_once(mode, classifier, args.workdir)
+            res = run_once(mode, classifier, args.workdir, plan)
+            res["pairs"] = [f"{p[1]}->{p[2]}" for p in plan]
             results[mode].append(res)
             print(f"run {run + 1} {mode}: {res}", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)

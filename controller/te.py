@@ -165,7 +165,7 @@ class TrafficEngineering(NetgptApp):
             sample = self.port_rates.get((a, data["port"]))
             loads[(a, b)] = sample.tx_bps if sample and self.is_fresh(sample.ts, now) else 0.0
         # A pair moved a moment ago still shows on its old path's rates: without this, the next tick would see the old
-        # path as hot as before and move a second pair after the first (seen in bench/te.py, reactive mode).
+        # path as hot as before and move a second pair after the first (seen in the TE bench, reactive mode).
         self.recent_moves = [m for m in self.recent_moves if m[0] > now]
         for _until, old, new, bps in self.recent_moves:
             for l in links_of(old):

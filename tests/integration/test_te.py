@@ -1,6 +1,6 @@
 """Proactive traffic engineering on real OVS: two announced heavy flows that share a shortest path are split over the
 diamond's two paths before they start, and their traffic really takes both (read from the middle switches' counters).
-The loss figures under shaped links are bench/te.py's job; this checks the decision and the flows it installs."""
+The loss figures under shaped links are bench/loop.py's job; this checks the decision and the flows it installs."""
 import subprocess
 import time
 
