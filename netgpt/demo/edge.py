@@ -1,7 +1,6 @@
-"""The edge part of `make demo`: the cloud LLM on host `cloud`, an edge agent on each MEC host, users prompting the edge
-service's virtual IP, the controller steering each cell to an MEC node and failing over when one stops.
-
-Everything started here runs inside a Mininet host and is stopped by PID before the network is torn down.
+"""The edge services of `make demo`: the cloud LLM on host `cloud` and an edge agent on each MEC host, started and
+stopped by PID inside their Mininet hosts, and users' prompts to the edge service's virtual IP, each response saved
+as one JSON line in the run folder (what the report reads of the agents).
 """
 from __future__ import annotations
 
@@ -10,99 +9,85 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from rich.markup import escape
-
 from netgpt.core import bus
+from netgpt.core.settings import Settings
+from netgpt.demo.report_data import RESPONSES_FILE
 from netgpt.stack import services
 from netgpt.stack.network import host_http, wait_host_http
-from netgpt.stack.services import stop_child, wait_for
-from netgpt.core.settings import Settings
 
 AGENTS = {"mec1": ("10.0.0.51", "c1,c2"), "mec2": ("10.0.0.52", "c3,c4")}
-PROMPTS = [("u1", "c1", "Any good place for dinner tonight?"), ("u3", "c3", "What should I see this afternoon?")]
+HOME = {"c1": "mec1", "c2": "mec1", "c3": "mec2", "c4": "mec2"}
 CLOUD_IP, CLOUD_PORT = "10.0.0.100", 8000
-
-
-@dataclass
-class EdgeReport:
-    answers: list[dict] = field(default_factory=list)
-    allocations: dict = field(default_factory=dict)
-    intents_published: int = 0
-    failover_s: float | None = None
-    after_failover: dict = field(default_factory=dict)
-    error: str = ""
 
 
 def _netgpt(*args: str) -> list[str]:
     return [sys.executable, "-m", "netgpt.cli", *args]
 
 
-def _allocations(r) -> dict:
+def allocations(r) -> dict[str, str]:
+    """cell -> MEC node, as the controller has it now."""
     return {c: json.loads(v)["node_id"] for c, v in sorted(r.hgetall(bus.Keys.ALLOCATIONS).items())}
 
 
-def _ask(host, user: str, cell: str, text: str, s: Settings) -> dict:
-    t0 = time.monotonic()
-    status, resp = host_http(host, f"http://{s.edge_vip}:{s.edge_port}/v1/prompt",
-                             {"user": user, "cell": cell, "text": text, "mode": "netgpt"}, timeout_s=120)
-    if status != 200:
-        raise RuntimeError(f"{user}'s prompt failed ({status}): {resp.get('error', resp)}")
-    return {"user": user, "cell": cell, "text": text, "completed": resp["completed_prompt"], "answer": resp["answer"],
-            "answered_by": resp["answered_by"], "node": resp.get("source", ""), "ms": (time.monotonic() - t0) * 1000,
-            "flags": resp.get("flags", []),
-            # who wrote the sentence of facts after the user's words: the edge LM (SmolLM2-135M + its `complete`
-            # adapter) or, when its sentence was not grounded in the cell's context (or no LM is loaded), the rules
-            "completed_by": "edge LM" if "edge_lm_completion" in resp.get("flags", []) else "rules"}
+class EdgeServices:
+    """The cloud LLM and the MEC agents of one demo run. `capacity_rps`: what each agent announces (allocation sheds a
+    cell before a node's predicted demand passes it)."""
 
+    def __init__(self, net, s: Settings, run_dir: Path, capacity_rps: dict[str, float]):
+        self.net, self.s, self.run_dir, self.capacity_rps = net, s, run_dir, capacity_rps
+        self.log_dir = run_dir / "logs"
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.env = {**os.environ, "NETGPT_REDIS_SOCKET": str(services.Redis(s).socket), "HF_HUB_OFFLINE": "1",
+                    "NETGPT_CLOUD_URL": f"http://{CLOUD_IP}:{CLOUD_PORT}/v1", "NETGPT_CLOUD_MAX_TOKENS": "48",
+                    "NETGPT_HEARTBEAT_INTERVAL_S": str(s.heartbeat_interval_s)}
 
-def run_edge_loop(net, s: Settings, log, log_dir: Path) -> EdgeReport:
-    """Run the loop on a started `mec` network whose controller knows the cells; returns what happened."""
-    report, procs = EdgeReport(), {}
-    r = bus.connect(s)
-    env = {**os.environ, "NETGPT_REDIS_SOCKET": str(services.Redis(s).socket), "HF_HUB_OFFLINE": "1",
-           "NETGPT_CLOUD_URL": f"http://{CLOUD_IP}:{CLOUD_PORT}/v1", "NETGPT_CLOUD_MAX_TOKENS": "48",
-           "NETGPT_HEARTBEAT_INTERVAL_S": str(s.heartbeat_interval_s)}
-    log_dir.mkdir(parents=True, exist_ok=True)
-    intents_before = r.xlen(bus.Streams.USER_INTENTS)
-    try:
-        log("starting the cloud LLM on host cloud and an edge agent on each MEC host ...")
-        procs["cloud"] = net.get("cloud").popen(
-            _netgpt("cloud", "serve", "--host", "0.0.0.0", "--port", str(CLOUD_PORT)), env=env,
-            stdout=open(log_dir / "cloud.log", "w"), stderr=subprocess.STDOUT)
-        for node, (ip, cells) in AGENTS.items():
-            procs[node] = net.get(node).popen(
-                _netgpt("edge", "serve", "--node-id", node, "--cells", cells, "--port", str(s.edge_port),
-                        "--address", f"{ip}:{s.edge_port}"), env=env,
-                stdout=open(log_dir / f"{node}.log", "w"), stderr=subprocess.STDOUT)
-        u1, cloud = net.get("u1"), net.get("cloud")
-        for node, (ip, _) in AGENTS.items():  # checked from the cloud host: users go through the VIP
-            wait_host_http(cloud, f"http://{ip}:{s.edge_port}/health", 180)
-        wait_host_http(net.get("mec1"), f"http://{CLOUD_IP}:{CLOUD_PORT}/health", 180)
-        home = {"c1": "mec1", "c2": "mec1", "c3": "mec2", "c4": "mec2"}
-        report.allocations = wait_for(lambda: _allocations(r) == home and _allocations(r), 30, "cells on their home nodes")
-        log(f"allocations: {report.allocations} (users reach the edge service at {s.edge_vip})")
+    def _log(self, name: str):
+        return open(self.log_dir / f"{name}.log", "a")
 
-        for user, cell, text in PROMPTS:
-            answer = _ask(net.get(user), user, cell, text, s)
-            report.answers.append(answer)
-            log(escape(f"{user} in {cell} asks: {text}\n  completed at the edge ({answer['completed_by']}): "
-                       f"{answer['completed']}\n"
-                       f"  answer ({answer['answered_by']}, {answer['ms']:.0f} ms): {answer['answer'][:200]}"))
+    def start(self) -> None:
+        self.procs["cloud"] = self.net.get("cloud").popen(
+            _netgpt("cloud", "serve", "--host", "0.0.0.0", "--port", str(CLOUD_PORT)), env=self.env,
+            stdout=self._log("cloud"), stderr=subprocess.STDOUT)
+        for node in AGENTS:
+            self.start_agent(node)
 
-        log("stopping mec1's agent: its cells should move to mec2 ...")
-        stop_child(procs["mec1"])
-        stopped = time.time()
-        wait_for(lambda: _allocations(r).get("c1") == "mec2", 10, "c1 to move to mec2")
-        report.failover_s = time.time() - stopped
-        report.after_failover = _ask(u1, "u1", "c1", "Is it a good time for a walk?", s)
-        log(f"failover in {report.failover_s:.1f} s; u1 answered by {report.after_failover['node'] or 'mec2'}")
-        report.intents_published = r.xlen(bus.Streams.USER_INTENTS) - intents_before
-    except (TimeoutError, RuntimeError, OSError) as exc:
-        report.error = f"{exc} (logs in {log_dir})"
-    finally:
-        for p in procs.values():
-            stop_child(p)
-    return report
+    def start_agent(self, node: str) -> None:
+        ip, cells = AGENTS[node]
+        env = {**self.env, "NETGPT_CAPACITY_RPS": str(self.capacity_rps.get(node, 2.0))}
+        self.procs[node] = self.net.get(node).popen(
+            _netgpt("edge", "serve", "--node-id", node, "--cells", cells, "--port", str(self.s.edge_port),
+                    "--address", f"{ip}:{self.s.edge_port}"), env=env, stdout=self._log(node),
+            stderr=subprocess.STDOUT)
+
+    def wait_agent(self, node: str, timeout_s: float = 180) -> None:
+        """Checked from the cloud host: a user's direct connection to an agent gets VIP-rewritten replies."""
+        wait_host_http(self.net.get("cloud"), f"http://{AGENTS[node][0]}:{self.s.edge_port}/health", timeout_s)
+
+    def wait_ready(self, timeout_s: float = 180) -> None:
+        for node in AGENTS:
+            self.wait_agent(node, timeout_s)
+        wait_host_http(self.net.get("mec1"), f"http://{CLOUD_IP}:{CLOUD_PORT}/health", timeout_s)
+
+    def stop_agent(self, node: str) -> None:
+        proc = self.procs.pop(node, None)
+        if proc is not None:
+            services.stop_child(proc)
+
+    def stop_all(self) -> None:
+        for name in list(self.procs):
+            services.stop_child(self.procs.pop(name))
+
+    def ask(self, user: str, cell: str, text: str, mode: str = "netgpt") -> dict:
+        """One prompt from a user's host to the edge VIP; the record (request, status, the agent's response) is
+        appended to the run's responses file and returned."""
+        asked = time.time()
+        status, resp = host_http(self.net.get(user), f"http://{self.s.edge_vip}:{self.s.edge_port}/v1/prompt",
+                                 {"user": user, "cell": cell, "text": text, "mode": mode}, timeout_s=120)
+        record = {"user": user, "cell": cell, "text": text, "mode": mode, "asked_ts": asked, "status": status,
+                  "client_ms": round((time.time() - asked) * 1000, 1), "response": resp}
+        with open(self.run_dir / RESPONSES_FILE, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        return record

@@ -18,7 +18,7 @@ matplotlib.use("Agg")  # files only: the demo runs without a display
 import matplotlib.pyplot as plt  # noqa: E402
 from markdown_it import MarkdownIt  # noqa: E402
 
-from netgpt.demo.report_data import RunData, busy_ports, figures, one_step_errors, te_moves  # noqa: E402
+from netgpt.demo.report_data import RunData, busy_ports, figures, is_echo, one_step_errors, te_moves  # noqa: E402
 
 SAMPLE_PROMPTS = 6
 
@@ -49,8 +49,13 @@ def _rel(data: RunData, ts: float) -> float:
 
 
 def _mark_te_moves(ax, data: RunData) -> None:
+    """TE moves as dashed red lines; the demo's own steps (the day starting, mec1 stopping) as dotted grey ones."""
     for i, move in enumerate(te_moves(data.te_actions)):
         ax.axvline(_rel(data, move[0].ts), color="red", ls="--", lw=1, label="TE move" if i == 0 else None)
+    for label, ts in data.marks.items():
+        ax.axvline(_rel(data, ts), color="grey", ls=":", lw=1)
+        ax.annotate(label, (_rel(data, ts), 1.0), xycoords=("data", "axes fraction"), fontsize=6, color="grey",
+                    rotation=90, va="top", ha="right")
 
 
 def plot_utilisation(data: RunData, path: Path) -> None:
@@ -108,6 +113,7 @@ def plot_allocations(data: RunData, path: Path) -> None:
             ax.broken_barh([(_rel(data, a.ts), end - a.ts)], (y - 0.35, 0.7), color=colors[a.node_id])
             if " failed on " in a.reason:
                 ax.annotate("failover", (_rel(data, a.ts), y + 0.4), fontsize=7, color="red")
+    _mark_te_moves(ax, data)
     ax.set_yticks(range(len(cells)), cells)
     ax.set_xlabel("seconds since the run started")
     ax.set_title("Cell -> MEC node (allocation records on the audit stream)")
@@ -129,9 +135,12 @@ def section_links(data: RunData, fig: dict, out: Path) -> Section:
     plot_utilisation(data, out / "link_utilisation.png")
     util = (f", {fig['busiest_link_peak_util_pct']}% of its capacity" if fig["busiest_link_peak_util_pct"] is not None
             else " (its capacity is not in netgpt:link_capacity)")
-    return Section(title, [f"{fig['telemetry_entries']} telemetry entries; {fig['links_measured']} directed links "
-                           f"measured. Busiest: {fig['busiest_link']}, peak {fig['busiest_link_peak_mbps']} Mbit/s"
-                           f"{util}."], "link_utilisation.png")
+    text = [f"{fig['telemetry_entries']} telemetry entries; {fig['links_measured']} directed links measured. "
+            f"Busiest: {fig['busiest_link']}, peak {fig['busiest_link_peak_mbps']} Mbit/s{util}."]
+    if (fig["busiest_link_peak_util_pct"] or 0) > 100:
+        text.append("The capacities are the topology's figures; this run's links are not shaped, so a link can "
+                    "carry more than its capacity.")
+    return Section(title, text, "link_utilisation.png")
 
 
 def section_forecasts(data: RunData, fig: dict, out: Path) -> Section:
@@ -174,18 +183,33 @@ def _completed(resp: dict) -> str:
 
 def section_prompts(data: RunData, fig: dict) -> Section:
     title = "Users' questions, completed at the edge, answered by the cloud"
-    answered = [x for x in data.responses if x.get("status") == 200]
+    answered = [x for x in data.responses if x.get("status") == 200 and x.get("mode", "netgpt") == "netgpt"]
     if not answered:
         return _missing(title, "no prompt was answered in this run (no 200 response saved in responses.jsonl).")
     text = [f"{fig['prompts_answered']} of {fig['prompts_asked']} prompts answered, {fig['answered_by_cloud']} by "
-            f"the cloud; latency p50 {fig['latency_p50_ms']} ms, p95 {fig['latency_p95_ms']} ms (the agents' "
+            f"the cloud ({fig['cloud_echoes']} of them mostly an echo of what the cloud was sent); latency p50 {fig['latency_p50_ms']} ms, p95 {fig['latency_p95_ms']} ms (the agents' "
             f"total_ms). In the completed prompts, **bold** is what the edge LM wrote."]
     for x in answered[:SAMPLE_PROMPTS]:
         resp = x["response"]
         text.append(f"- **{md_escape(x['user'])}** in {md_escape(x['cell'])} asks: {md_escape(x['text'])}  \n"
                     f"  completed at {md_escape(resp.get('source', '?'))}: {_completed(resp)}  \n"
-                    f"  answer ({resp['answered_by']}, {resp['total_ms']:.0f} ms): {md_escape(resp['answer'])}")
+                    f"  answer ({resp['answered_by']}, {resp['total_ms']:.0f} ms"
+                    f"{', an echo' if resp['answered_by'] == 'cloud' and is_echo(x) else ''}): "
+                    f"{md_escape(resp['answer'])}")
     return Section(title, text)
+
+
+def section_modes(data: RunData, fig: dict) -> Section:
+    title = "NetGPT vs cloud-only on the same prompts"
+    modes = fig["modes"]
+    if len(modes) < 2:
+        return _missing(title, "no prompt of this run was answered by the cloud both ways (netgpt and cloud-only).")
+    keys = ["prompts", "facts_used", "echoes", "latency_p50_ms", "latency_p95_ms", "cloud_tokens_in",
+            "cloud_tokens_out"]
+    return Section(title, [
+        "facts_used: share of the location facts (city, country, local time, a place of the cell) named in the "
+        "cloud's own text, true for the cell when asked; echoes: answers that mostly repeat what the cloud was sent.",
+        md_table(["mode", *keys], [[mode, *(modes[mode][k] for k in keys)] for mode in ("netgpt", "cloud-only")])])
 
 
 def section_load(data: RunData, fig: dict) -> Section:
@@ -197,10 +221,32 @@ def section_load(data: RunData, fig: dict) -> Section:
                            f"{fig['forecasts']} forecasts published on netgpt:forecasts."])
 
 
+def section_intents(data: RunData, fig: dict) -> Section:
+    title = "Operator intents: lifecycle and measured effect"
+    if not data.intents and not data.operator:
+        return _missing(title, "no operator intent in the intent store (netgpt:intents) from this run.")
+    rows = []
+    for rec in data.intents:
+        events = " → ".join(f"{e.state.value} {e.ts - data.t0:.1f}" for e in rec.history) or rec.state.value
+        measured = "; ".join(f"{x['what']}: " + (f"{x['before']:g} before, " if "before" in x else "")
+                             + f"{x['after']:g}" for x in data.operator
+                             if x["step"] == "measure" and x.get("text") == rec.text)
+        rows.append([md_escape(rec.text), rec.state.value, md_escape(events), md_escape(measured or "not measured")])
+    text = [f"{fig['intents_submitted']} intents submitted, {fig['intents_verified']} verified, "
+            f"{fig['intents_withdrawn']} withdrawn (times: seconds since the run started).",
+            md_table(["sentence", "state", "lifecycle", "measured"], rows) if rows else
+            "**No data:** no intent record of this run in netgpt:intents."]
+    for x in (x for x in data.operator if x["step"] == "ask"):
+        text.append(f"- operator asks: {md_escape(x['text'])}  \n  answer: "
+                    + (md_escape(x["answer"]) if x.get("answer") else f"none ({md_escape(x.get('error') or '-')})"))
+    return Section(title, text)
+
+
 def build_sections(data: RunData, out: Path) -> tuple[list[Section], dict]:
     fig = figures(data)
     return [section_links(data, fig, out), section_forecasts(data, fig, out), section_allocations(data, fig, out),
-            section_load(data, fig), section_prompts(data, fig)], fig
+            section_intents(data, fig), section_load(data, fig), section_prompts(data, fig),
+            section_modes(data, fig)], fig
 
 
 def render_md(title: str, summary: list[tuple[str, str]], sections: list[Section], embed: Path | None = None) -> str:

@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from netgpt.core import bus
-from netgpt.core.messages import Allocation, CellStats, FlowAction, Forecast, PortStats, UserIntent
+from netgpt.core.messages import (Allocation, CellStats, FlowAction, Forecast, IntentRecord, IntentState,
+                                  MessageError, PortStats, UserIntent, parse_message)
 
 Port = tuple[int, int]  # (dpid, OpenFlow port)
 RESPONSES_FILE = "responses.jsonl"  # one line per prompt the demo asked itself: its request and the agent's response
 REPLAY_FILE = "replay.jsonl"  # one line per prompt of the trace-shaped users: send time, status, source, retries
+OPERATOR_FILE = "operator.jsonl"  # one line per operator step: the CLI's exit code and output, what was measured
 
 
 @dataclass
@@ -34,6 +36,9 @@ class RunData:
     user_intents: int = 0
     responses: list[dict] = field(default_factory=list)
     replay: list[dict] = field(default_factory=list)
+    intents: list[IntentRecord] = field(default_factory=list)  # the intent store's records submitted in this run
+    operator: list[dict] = field(default_factory=list)
+    marks: dict[str, float] = field(default_factory=dict)  # the demo's own steps (label -> time), for the plots
     end_ts: float = 0.0
 
     @property
@@ -60,6 +65,22 @@ def _read_jsonl(path: Path) -> list[dict]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _intent_records(r, since_ts: float) -> list[IntentRecord]:
+    out = []
+    for raw in r.hvals(bus.Keys.INTENTS):
+        try:
+            rec = parse_message(raw)
+        except MessageError:
+            continue
+        if isinstance(rec, IntentRecord) and rec.ts >= since_ts:
+            out.append(rec)
+    return out
+
+
+def reached(rec: IntentRecord, state: IntentState) -> bool:
+    return any(e.state == state for e in rec.history) or rec.state == state
 
 
 def collect(r, since_ms: int, run_dir: Path, end_ts: float) -> RunData:
@@ -89,7 +110,9 @@ def collect(r, since_ms: int, run_dir: Path, end_ts: float) -> RunData:
             data.allocations.append(msg)
     data.user_intents = sum(isinstance(m, UserIntent) for _, m in bus.read_range(r, bus.Streams.USER_INTENTS,
                                                                                    start=start))
+    data.intents = sorted(_intent_records(r, data.t0), key=lambda rec: rec.ts)
     data.responses = _read_jsonl(run_dir / RESPONSES_FILE)
+    data.operator = _read_jsonl(run_dir / OPERATOR_FILE)
     data.replay = _read_jsonl(run_dir / REPLAY_FILE)
     return data
 
@@ -124,6 +147,45 @@ def one_step_errors(series: list[tuple[float, float]], forecasts: list[Forecast]
     return out
 
 
+FACT_KINDS = ["city", "country", "local_time", "poi"]  # the location facts counted in the cloud's own text
+
+
+def is_echo(record: dict) -> bool:
+    """The cloud's own text mostly repeats what it was sent (netgpt.edge_agent.collab.scoring's test)."""
+    from netgpt.edge_agent.collab.scoring import ECHO_SHARE, echo_share
+
+    resp = record["response"]
+    own = resp["answer"][len(resp.get("answer_edge_prefix", "")):]
+    return echo_share(own, resp["completed_prompt"]) >= ECHO_SHARE
+
+
+def compare_modes(responses: list[dict]) -> dict[str, dict]:
+    """netgpt vs cloud-only on the prompts asked both ways in this run: per mode, the share of FACT_KINDS named in
+    the cloud's own text (true for the cell when asked), echoes of what the cloud was sent, latency, cloud tokens."""
+    from netgpt.edge_agent.collab.scoring import facts_used
+    from netgpt.edge_agent.location.cells import load_cells
+
+    ok = [x for x in responses if x.get("status") == 200 and x["response"].get("answered_by") == "cloud"]
+    both = {(x["user"], x["text"]) for x in ok if x["mode"] == "netgpt"} & \
+        {(x["user"], x["text"]) for x in ok if x["mode"] == "cloud-only"}
+    cells, out = load_cells(), {}
+    for mode in ("netgpt", "cloud-only"):
+        mine = [x for x in ok if x["mode"] == mode and (x["user"], x["text"]) in both]
+        if not mine:
+            continue
+        own = [x["response"]["answer"][len(x["response"].get("answer_edge_prefix", "")):] for x in mine]
+        ms = [x["response"]["total_ms"] for x in mine]
+        out[mode] = {
+            "prompts": len(mine),
+            "facts_used": round(statistics.fmean(facts_used(t, FACT_KINDS, cells[x["cell"]], x["asked_ts"])
+                                                 for t, x in zip(own, mine)), 3),
+            "echoes": sum(is_echo(x) for x in mine),
+            "latency_p50_ms": round(_pct(ms, 50), 1), "latency_p95_ms": round(_pct(ms, 95), 1),
+            "cloud_tokens_in": round(statistics.fmean(x["response"]["cloud_tokens_in"] for x in mine), 1),
+            "cloud_tokens_out": round(statistics.fmean(x["response"]["cloud_tokens_out"] for x in mine), 1)}
+    return out
+
+
 def _pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
 
@@ -132,7 +194,7 @@ def figures(data: RunData) -> dict:
     """The report's numbers, each None when this run did not measure it."""
     peaks = {p: max(bps for _, bps in s) for p, s in data.rates.items() if s}
     busiest = max(peaks, key=peaks.get) if peaks else None
-    answered = [x for x in data.responses if x.get("status") == 200]
+    answered = [x for x in data.responses if x.get("status") == 200 and x.get("mode", "netgpt") == "netgpt"]
     ms = [x["response"]["total_ms"] for x in answered]
     errors = {data.port_names[p]: one_step_errors(data.rates.get(p, []), data.forecasts[p]) for p in busy_ports(data)}
     changes = [a for a in data.allocations if a.previous_node_id is not None]
@@ -150,11 +212,17 @@ def figures(data: RunData) -> dict:
         "allocation_changes": len(changes),
         "failovers": sum(" failed on " in a.reason for a in changes),
         "user_intents": data.user_intents,
-        "prompts_asked": len(data.responses),
+        "prompts_asked": sum(x.get("mode", "netgpt") == "netgpt" for x in data.responses),
         "prompts_answered": len(answered),
         "answered_by_cloud": sum(x["response"]["answered_by"] == "cloud" for x in answered),
+        "cloud_echoes": sum(x["response"]["answered_by"] == "cloud" and is_echo(x) for x in answered),
         "latency_p50_ms": round(_pct(ms, 50), 1) if ms else None,
         "latency_p95_ms": round(_pct(ms, 95), 1) if ms else None,
+        "intents_submitted": len(data.intents),
+        "intents_verified": sum(reached(x, IntentState.verified) for x in data.intents),
+        "intents_withdrawn": sum(reached(x, IntentState.withdrawn) for x in data.intents),
+        "operator_queries_answered": sum(x["step"] == "ask" and bool(x.get("answer")) for x in data.operator),
+        "modes": compare_modes(data.responses),
         "replay_prompts": len(data.replay),
         "replay_answered": sum(x.get("status") == 200 for x in data.replay),
     }

@@ -1,41 +1,85 @@
-"""`make demo`: the whole loop as it stands today, end to end on real parts, then a short summary.
+"""`make demo`: the whole loop end to end on real parts, then a report in a run folder.
 
-Stack up (redis-server, Open vSwitch, ryu-manager with the NetGPT apps) -> MEC topology on OVS -> pingall -> TCP load
-while live per-link rates are read back from the controller's Redis telemetry stream -> everything torn down by PID.
+Stack up (redis-server, Open vSwitch, ryu-manager with the NetGPT apps, the operator API, the forecast loop) -> MEC
+topology on OVS -> pingall, iperf -> the cloud LLM and the MEC agents -> the time-compressed day of
+netgpt.demo.scenario -> what the run's Redis holds is read (netgpt.demo.report_data) -> everything torn down by PID
+-> report.md / report.html / PNGs in <run_dir>/demo-<time>/, whose path is printed last.
 """
 from __future__ import annotations
 
 import subprocess
 import time
+import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import redis
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from netgpt.core import bus
 from netgpt.core.settings import Settings
-from netgpt.demo.edge import run_edge_loop
+from netgpt.demo.edge import HOME, EdgeServices, allocations
+from netgpt.demo.report import write_report
+from netgpt.demo.report_data import RunData, collect, figures
+from netgpt.demo.scenario import CAPACITY_RPS, PERIOD, STEP_S, Outcome, Plan, run_scenario
 from netgpt.stack import services
 from netgpt.stack.controller_feed import publish_cells, wait_discovered
 from netgpt.stack.network import NetworkError, bridges, iperf, port_links, require_root, running_network
 
+QUICK_STEPS, FULL_STEPS = 72, 240  # trace steps: 6 and 20 hours of the day, 72 s and 240 s of demo
+
 
 @dataclass
-class DemoReport:
-    topology: str = ""
+class DemoRun:
+    topology: str
+    seed: int
+    quick: bool
+    run_dir: Path
+    since_ms: int = 0
     switches: int = 0
     hosts: int = 0
     ping_loss_pct: float | None = None
     iperf_mbps: float | None = None
-    telemetry_entries: int = 0
-    busiest_link: str = ""
-    busiest_link_mbps: float = 0.0
     started: list[str] = field(default_factory=list)
     leftover_bridges: list[str] = field(default_factory=list)
+    outcome: Outcome | None = None
+    data: RunData | None = None
     seconds: float = 0.0
-    error: str = ""
-    edge: object = None  # netgpt.demo.edge.EdgeReport when the edge loop ran
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> list[tuple[str, str]]:
+        rows = [("topology", f"{self.topology}: {self.switches} switches, {self.hosts} hosts (Open vSwitch, userspace)"),
+                ("run", f"seed {self.seed}, {'--quick' if self.quick else 'full'}, {self.seconds:.0f} s"),
+                ("pingall loss", "-" if self.ping_loss_pct is None else f"{self.ping_loss_pct:.0f}%"),
+                ("TCP iperf u1 -> cloud", "-" if self.iperf_mbps is None else f"{self.iperf_mbps:.0f} Mbit/s")]
+        if self.outcome is not None:
+            o = self.outcome
+            rows.append(("MEC failover", f"mec1's cells moved to mec2 in {o.failover_s:.1f} s"
+                         if o.failover_s is not None else "not timed (mec1 served no cell when it stopped)"))
+            rows.append(("mec1 back", "yes" if o.restored else "no"))
+        rows.append(("services started and stopped", ", ".join(self.started) or "none (already running)"))
+        rows.append(("bridges left behind", ", ".join(self.leftover_bridges) or "none"))
+        rows += [("error", e) for e in self.errors + (self.outcome.errors if self.outcome else [])]
+        return rows
+
+
+class Phases:
+    """One console line per phase, with the time since the demo began."""
+
+    def __init__(self, console: Console):
+        self.console, self.t0, self.n = console, time.monotonic(), 0
+
+    def __call__(self, what: str) -> None:
+        self.n += 1
+        self.console.print(f"[bold]\\[{self.n}][/] {escape(what)} [dim]({time.monotonic() - self.t0:.0f} s)[/]",
+                           highlight=False, soft_wrap=True)  # one line each, also in a log
+
+    def detail(self, what: str) -> None:
+        self.console.print(escape(what), highlight=False, soft_wrap=True)
 
 
 def _rates_table(rates: dict[str, float], top: int = 10) -> Table:
@@ -74,62 +118,6 @@ def watch_link_rates(r, links: dict[tuple[int, int], str], seconds: float, live:
     return latest, peak, entries
 
 
-def run(s: Settings, topo_name: str = "mec", live_seconds: float = 8.0, console: Console | None = None,
-        edge: bool = True) -> int:
-    console = console or Console()
-    report = DemoReport(topology=topo_name)
-    t0 = time.monotonic()
-    reason = require_root()
-    if reason:
-        console.print(f"[red]demo needs:[/] {reason}")
-        return 2
-    try:
-        report.started = services.up(s, log=lambda m: console.print(m, highlight=False))
-    except services.ServiceError as exc:
-        console.print(f"[red]error:[/] {exc}")
-        return 1
-    r = bus.connect(s)
-    switch_names: list[str] = []
-    try:
-        with running_network(topo_name, s.ofp_port) as net:
-            switch_names = [sw.name for sw in net.switches]
-            wait_discovered(r, net)
-            publish_cells(r, net)
-            report.switches, report.hosts = len(net.switches), len(net.hosts)
-            console.print(f"topology [bold]{topo_name}[/]: {report.switches} switches, {report.hosts} hosts")
-            report.ping_loss_pct = net.pingAll(timeout=2)
-            console.print(f"pingall: {report.ping_loss_pct:.0f}% loss")
-            src, dst = ("u1", "cloud") if topo_name == "mec" else (net.hosts[0].name, net.hosts[-1].name)
-            report.iperf_mbps = iperf(net, src, dst, seconds=3)
-            console.print(f"iperf {src} -> {dst}: {report.iperf_mbps:.0f} Mbit/s")
-            # Background load for the live view: two flows across the core, stopped by PID.
-            loads = _start_load(net, [("u1", "cloud"), ("u3", "mec1")] if topo_name == "mec" else [(src, dst)],
-                                live_seconds)
-            try:
-                with Live(_rates_table({}), console=console, refresh_per_second=2) as live:
-                    _, peak, report.telemetry_entries = watch_link_rates(r, port_links(net), live_seconds, live)
-            finally:
-                for p in loads:
-                    services.stop_child(p, timeout_s=5)
-            link_peaks = {k: v for k, v in peak.items() if not k.startswith("cell ")}
-            if link_peaks:
-                report.busiest_link, bps = max(link_peaks.items(), key=lambda kv: kv[1])
-                report.busiest_link_mbps = bps / 1e6
-            if edge and topo_name == "mec":
-                report.edge = run_edge_loop(net, s, lambda m: console.print(m, highlight=False),
-                                            s.run_dir / "demo-logs")
-    except NetworkError as exc:
-        report.error = str(exc)
-    finally:
-        services.down_started(s, report.started)
-        report.leftover_bridges = sorted(bridges() & set(switch_names))
-        report.seconds = time.monotonic() - t0
-    _print_summary(console, report)
-    ok = not report.error and report.ping_loss_pct == 0 and report.telemetry_entries > 0 and not report.leftover_bridges
-    ok = ok and (report.edge is None or not report.edge.error)
-    return 0 if ok else 1
-
-
 def _start_load(net, pairs: list[tuple[str, str]], seconds: float) -> list[subprocess.Popen]:
     procs = []
     for i, (client, server) in enumerate(pairs):
@@ -143,29 +131,127 @@ def _start_load(net, pairs: list[tuple[str, str]], seconds: float) -> list[subpr
     return procs
 
 
-def _print_summary(console: Console, rep: DemoReport) -> None:
+def _live_view(net, r, topology: str, seconds: float, console: Console) -> None:
+    """Without the edge scenario: two TCP flows across the core while live rates are read back from Redis."""
+    hosts = [("u1", "cloud"), ("u3", "mec1")] if topology == "mec" else [(net.hosts[0].name, net.hosts[-1].name)]
+    loads = _start_load(net, hosts, seconds)
+    try:
+        with Live(_rates_table({}), console=console, refresh_per_second=2) as live:
+            watch_link_rates(r, port_links(net), seconds, live)
+    finally:
+        for p in loads:
+            services.stop_child(p, timeout_s=5)
+
+
+def _scenario(net, s: Settings, demo: DemoRun, plan: Plan, phase: Phases, console: Console) -> None:
+    r = bus.connect(s)
+    edge = EdgeServices(net, s, demo.run_dir, CAPACITY_RPS)
+    try:
+        phase("cloud LLM on host cloud, an edge agent on mec1 and mec2 (models load)")
+        edge.start()
+        edge.wait_ready()
+        home = services.wait_for(lambda: allocations(r) == HOME and allocations(r), 60, "cells on their home nodes")
+        phase.detail(f"  allocations {home}; users reach the edge service at {s.edge_vip}")
+        phase(f"a time-compressed day: {plan.steps} trace steps of 5 min, {plan.seconds:.0f} s (background traces, "
+              f"prompts in {len(HOME)} cells, forecasts, a failover)")
+        if console.is_terminal:
+            with Progress(TextColumn("  day"), BarColumn(), TimeElapsedColumn(), console=console,
+                          transient=True) as bar:
+                task = bar.add_task("day", total=plan.seconds)
+                demo.outcome = run_scenario(net, s, edge, plan, phase.detail,
+                                            tick=lambda done: bar.update(task, completed=done))
+        else:
+            demo.outcome = run_scenario(net, s, edge, plan, phase.detail)
+    finally:
+        edge.stop_all()
+
+
+def _network(s: Settings, demo: DemoRun, plan: Plan, phase: Phases, console: Console, edge: bool,
+             live_seconds: float) -> None:
+    r = bus.connect(s)
+    switch_names: list[str] = []
+    try:
+        with running_network(demo.topology, s.ofp_port) as net:
+            switch_names = [sw.name for sw in net.switches]
+            try:
+                wait_discovered(r, net)
+                publish_cells(r, net)
+                demo.switches, demo.hosts = len(net.switches), len(net.hosts)
+                phase(f"topology {demo.topology}: {demo.switches} switches, {demo.hosts} hosts; pingall and iperf")
+                demo.ping_loss_pct = net.pingAll(timeout=2)
+                src, dst = ("u1", "cloud") if demo.topology == "mec" else (net.hosts[0].name, net.hosts[-1].name)
+                demo.iperf_mbps = iperf(net, src, dst, seconds=3)
+                phase.detail(f"  pingall {demo.ping_loss_pct:.0f}% loss; iperf {src} -> {dst} "
+                             f"{demo.iperf_mbps:.0f} Mbit/s")
+                if edge and demo.topology == "mec":
+                    _scenario(net, s, demo, plan, phase, console)
+                else:
+                    _live_view(net, r, demo.topology, live_seconds, console)
+            finally:
+                phase("reading the run's streams from Redis, then stopping everything")
+                try:
+                    demo.data = collect(r, demo.since_ms, demo.run_dir, time.time())
+                    demo.data.marks = dict(demo.outcome.marks) if demo.outcome else {}
+                except redis.RedisError as exc:
+                    demo.errors.append(f"the run's streams could not be read: {exc}")
+    finally:
+        demo.leftover_bridges = sorted(bridges() & set(switch_names))
+
+
+def run(s: Settings, topo_name: str = "mec", live_seconds: float = 8.0, console: Console | None = None,
+        edge: bool = True, seed: int = 0, quick: bool = False) -> int:
+    console = console or Console()
+    reason = require_root()
+    if reason:
+        console.print(f"[red]demo needs:[/] {reason}")
+        return 2
+    plan = Plan(steps=QUICK_STEPS if quick else FULL_STEPS, seed=seed)
+    # The forecast loop steps with the trace replay, one season a replayed day, so the warm start fits.
+    s = s.model_copy(update={"forecast_step_s": STEP_S, "forecast_period": PERIOD, "forecast_horizon": 5,
+                             "forecast_refit_s": 20.0})
+    demo = DemoRun(topology=topo_name, seed=seed, quick=quick,
+                   run_dir=s.run_dir / f"demo-{time.strftime('%Y%m%d-%H%M%S')}")
+    demo.run_dir.mkdir(parents=True, exist_ok=True)
+    phase, t0 = Phases(console), time.monotonic()
+    demo.since_ms = int(time.time() * 1000)  # Redis keeps earlier runs' entries: the report reads from here on
+    phase("stack up: redis-server, Open vSwitch, ryu-manager, operator API, forecast loop")
+    try:
+        demo.started = services.up(s, log=phase.detail)
+    except services.ServiceError as exc:
+        console.print(f"[red]error:[/] {escape(str(exc))}")
+        return 1
+    if "forecast" not in demo.started:
+        demo.errors.append("the forecast loop was already running with its own settings: warm starts may not fit")
+    try:
+        _network(s, demo, plan, phase, console, edge, live_seconds)
+    except (NetworkError, TimeoutError, services.ServiceError) as exc:
+        demo.errors.append(str(exc))
+    except KeyboardInterrupt:  # what was started is stopped below and by the `with` blocks; the report still comes
+        demo.errors.append("interrupted (Ctrl-C): the report has what was measured until then")
+    except Exception as exc:  # a fault of the demo itself: still torn down and reported, the traceback in the logs
+        (demo.run_dir / "error.txt").write_text(traceback.format_exc())
+        demo.errors.append(f"{type(exc).__name__}: {exc} (traceback in {demo.run_dir / 'error.txt'})")
+    finally:
+        services.down_started(s, demo.started)
+        demo.seconds = time.monotonic() - t0
+    return _finish(demo, console)
+
+
+def _finish(demo: DemoRun, console: Console) -> int:
     table = Table("", "", title="NetGPT demo summary", show_header=False)
-    table.add_row("topology", f"{rep.topology}: {rep.switches} switches, {rep.hosts} hosts (Open vSwitch, userspace)")
-    table.add_row("pingall loss", "-" if rep.ping_loss_pct is None else f"{rep.ping_loss_pct:.0f}%")
-    table.add_row("TCP iperf", "-" if rep.iperf_mbps is None else f"{rep.iperf_mbps:.0f} Mbit/s")
-    table.add_row("telemetry read back", f"{rep.telemetry_entries} Redis stream entries")
-    table.add_row("busiest link", f"{rep.busiest_link} peak {rep.busiest_link_mbps:.0f} Mbit/s" if rep.busiest_link
-                  else "-")
-    if rep.edge is not None:
-        e = rep.edge
-        for a in e.answers:
-            table.add_row(f"prompt from {a['user']} ({a['cell']})",
-                          f"{a['text']!r} -> completed by the {a.get('completed_by', 'rules')}, answered by "
-                          f"{a['answered_by']} via {a['node']} in {a['ms']:.0f} ms")
-        table.add_row("cells -> MEC nodes", ", ".join(f"{c}->{n}" for c, n in e.allocations.items()) or "-")
-        table.add_row("user intents published", str(e.intents_published))
-        table.add_row("MEC failover", f"c1 moved to mec2 in {e.failover_s:.1f} s; u1 then answered via "
-                      f"{e.after_failover.get('node', '-')}" if e.failover_s is not None else "-")
-        if e.error:
-            table.add_row("[red]edge loop error[/]", e.error)
-    table.add_row("services started/stopped", ", ".join(rep.started) or "none (already running, left running)")
-    table.add_row("bridges left behind", ", ".join(rep.leftover_bridges) or "none")
-    table.add_row("elapsed", f"{rep.seconds:.1f} s")
-    if rep.error:
-        table.add_row("[red]error[/]", rep.error)
+    for k, v in demo.summary():
+        table.add_row(k, escape(v))
+    fig = figures(demo.data) if demo.data is not None else {}
+    for key in ("busiest_link", "busiest_link_peak_mbps", "forecasts", "te_moves", "allocation_changes",
+                "intents_verified", "intents_withdrawn", "user_intents", "prompts_answered", "latency_p50_ms",
+                "replay_answered"):
+        table.add_row(key.replace("_", " "), "-" if fig.get(key) is None else str(fig[key]))
     console.print(table)
+    if demo.data is not None:
+        path = write_report(demo.data, demo.run_dir, demo.summary())
+        console.print(f"report: [bold]{path}[/] (and report.html)", highlight=False)
+    else:
+        console.print(f"no report: the run's streams could not be read (logs in {demo.run_dir})")
+    errors = demo.errors + (demo.outcome.errors if demo.outcome else [])
+    ok = not errors and demo.ping_loss_pct == 0 and demo.data is not None and demo.data.telemetry_entries > 0
+    return 0 if ok and not demo.leftover_bridges else 1

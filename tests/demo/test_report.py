@@ -6,9 +6,10 @@ import time
 import pytest
 
 from netgpt.core import bus
-from netgpt.core.messages import Allocation, FlowAction, Forecast, ForecastQuantile, PortStats, UserIntent
+from netgpt.core.messages import (Allocation, FlowAction, Forecast, ForecastQuantile, IntentEvent, IntentRecord,
+                                  PortStats, UserIntent)
 from netgpt.demo.report import md_escape, write_report
-from netgpt.demo.report_data import REPLAY_FILE, RESPONSES_FILE, collect
+from netgpt.demo.report_data import OPERATOR_FILE, REPLAY_FILE, RESPONSES_FILE, collect
 
 CORE, AGG1, AGG2 = 1, 2, 3  # core1 port 2 -> agg1, core1 port 3 -> agg2
 
@@ -52,13 +53,36 @@ def _scenario(r, t0: float) -> None:
                    bandwidth_mbps=1, duration_s=10, latency_class="best_effort") for i in range(7)])
 
 
-def _responses(run_dir) -> None:
-    lines = [{"user": "u1", "cell": "c1", "text": "Any <b>good</b> place for dinner?", "mode": "netgpt",
-              "status": 200, "response": {"source": "edge:mec1", "answered_by": "cloud", "total_ms": ms,
-                                          "completed_prompt": "Any <b>good</b> place for dinner? I am in Lyon, near "
-                                                              "Les Halles.",
-                                          "edge_lm_draft": "near Les Halles", "answer": "Try the market stalls."}}
-             for ms in (1000.0, 2000.0, 3000.0)]
+def _intents(r, run_dir, t0: float) -> None:
+    """A block verified then withdrawn, a cap verified, and a record of an earlier run (left out)."""
+    def record(iid, text, states, ts):
+        return IntentRecord(intent_id=iid, text=text, ts=ts, state=states[-1],
+                            history=[IntentEvent(state=st, ts=ts + k) for k, st in enumerate(states)])
+    done = ["submitted", "compiled", "installed", "verified"]
+    recs = [record("b1", "block traffic from u1 to u3", done + ["withdrawn"], t0 + 5),
+            record("k1", "cap video from cell 2 at 5 Mbit/s", done, t0 + 7),
+            record("old", "block traffic from u2 to u4", done, t0 - 3600)]
+    r.hset(bus.Keys.INTENTS, mapping={x.intent_id: x.model_dump_json() for x in recs})
+    steps = [{"step": "measure", "text": "block traffic from u1 to u3", "what": "ping u1 -> u3 loss %",
+              "before": 0.0, "after": 100.0},
+             {"step": "measure", "text": "cap video from cell 2 at 5 Mbit/s", "what": "iperf Mbit/s", "after": 4.7},
+             {"step": "ask", "text": "which links will be busy?", "answer": "none above 80%", "rc": 0},
+             {"step": "ask", "text": "what is the load?", "answer": None, "rc": 1, "error": "no data"}]
+    (run_dir / OPERATOR_FILE).write_text("".join(json.dumps(x) + "\n" for x in steps))
+
+
+def _responses(run_dir, t0: float) -> None:
+    """Three prompts the NetGPT way (one unanswered more), the first two cloud-only too; u1 is in Lyon (c1)."""
+    def line(text, mode, ms, answer, done):
+        return {"user": "u1", "cell": "c1", "text": text, "mode": mode, "asked_ts": t0, "status": 200,
+                "response": {"source": "edge:mec1", "answered_by": "cloud", "total_ms": ms, "completed_prompt": done,
+                             "edge_lm_draft": "near Les Halles" if mode == "netgpt" else "", "answer": answer,
+                             "cloud_tokens_in": 40 if mode == "netgpt" else 20, "cloud_tokens_out": 30}}
+    texts = ["Any <b>good</b> place for dinner?", "Where is a good coffee", "What to see?"]
+    lines = [line(t, "netgpt", ms, "Try the market stalls in Lyon.", f"{t} I am in Lyon, near Les Halles.")
+             for t, ms in zip(texts, (1000.0, 2000.0, 3000.0))]
+    lines += [line(texts[0], "cloud-only", 500.0, "Try a local market.", texts[0]),
+              line(texts[1], "cloud-only", 700.0, "Where is a good coffee", texts[1])]  # an echo
     lines.append({"user": "u3", "cell": "c3", "text": "hi", "mode": "netgpt", "status": 0,
                   "response": {"error": "timed out"}})
     (run_dir / RESPONSES_FILE).write_text("".join(json.dumps(x) + "\n" for x in lines))
@@ -76,7 +100,8 @@ def run(redis_client, tmp_path):
     since_ms, t0 = int(time.time() * 1000), time.time()
     _network(r)
     _scenario(r, t0)
-    _responses(tmp_path)
+    _responses(tmp_path, t0)
+    _intents(r, tmp_path, t0)
     data = collect(r, since_ms, tmp_path, end_ts=t0 + 20)
     write_report(data, tmp_path, [("seed", "7")])
     return r, since_ms, tmp_path
@@ -90,6 +115,8 @@ def test_report_files_are_written_and_the_html_is_self_contained(run):
         assert f"]({png})" in md
     assert page.count('src="data:image/png;base64,') == 3 and ".png\"" not in page
     assert "No data" not in md
+    assert "ping u1 -&gt; u3 loss %: 0 before, 100" not in md and "ping u1 -> u3 loss %: 0 before, 100" in md
+    assert "verified 8.0 → withdrawn 9.0" in md and "u2 to u4" not in md
     assert "core1->agg1" in md and "failover" in md.lower() and "link 1-2 at 91% (forecast)" in md
     # the LM's words are marked, the user's HTML is shown as text, never rendered
     assert "<strong>near Les Halles</strong>" in page and "<b>good</b>" not in page and "&lt;b&gt;good" in page
@@ -112,6 +139,12 @@ def test_two_figures_recomputed_from_the_streams(run):
     assert fig["one_step_mae_mbps"]["core1->agg1"] == pytest.approx(2.0)
     assert (fig["prompts_asked"], fig["prompts_answered"], fig["latency_p50_ms"]) == (4, 3, 2000.0)
     assert (fig["replay_prompts"], fig["replay_answered"]) == (5, 4)
+    assert (fig["intents_submitted"], fig["intents_verified"], fig["intents_withdrawn"]) == (2, 2, 1)
+    assert fig["operator_queries_answered"] == 1 and fig["cloud_echoes"] == 0
+    # netgpt vs cloud-only: only the two prompts asked both ways; Lyon named once in each netgpt answer (1 of 4 kinds)
+    ng, co = fig["modes"]["netgpt"], fig["modes"]["cloud-only"]
+    assert (ng["prompts"], ng["facts_used"], ng["echoes"], ng["latency_p50_ms"]) == (2, 0.25, 0, 1500.0)
+    assert (co["prompts"], co["facts_used"], co["echoes"], co["cloud_tokens_in"]) == (2, 0.0, 1, 20.0)
 
 
 def test_sections_without_data_say_so(redis_client, tmp_path):
@@ -119,7 +152,7 @@ def test_sections_without_data_say_so(redis_client, tmp_path):
     data = collect(redis_client, since_ms, tmp_path, end_ts=time.time())
     write_report(data, tmp_path, [("seed", "1")])
     md = (tmp_path / "report.md").read_text()
-    assert md.count("**No data:**") == 5
+    assert md.count("**No data:**") == 7
     assert not list(tmp_path.glob("*.png"))
     fig = json.loads((tmp_path / "report.json").read_text())["figures"]
     assert fig["busiest_link_peak_mbps"] is None and fig["latency_p50_ms"] is None
