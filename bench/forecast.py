@@ -1,6 +1,6 @@
 """Forecasting benchmark on the shared REAL traces (bench/data/, provenance in bench/data/README.md).
 
-    python bench/forecast.py [--traces uk wc98] [--stride 101] [--slow-peers] [--lm-origins 40]
+    python bench/forecast.py [--traces uk wc98] [--stride 101] [--dev] [--slow-peers] [--lm-origins 40]
                              [--rows forecaster ours peers edge_lm gpt4ts] [--gpt4ts-seconds 420] [--gpt4ts-layers 4]
 
 Per trace (5-minute steps, period 288): every method is fitted on the first 75% (`--train`), then forecasts from
@@ -19,7 +19,12 @@ every origin; their training steps, steps/s, and predict latency per series (one
 for the last day's 300 origins (what the ensemble's rolling re-selection would ask of it at each forecast).
 `--rows` runs only some groups of rows, on the same origins (the ratio and coverage lines need `forecaster`).
 Then: the default forecaster's ratio to the best other row per horizon, empirical coverage of its 80% and 95%
-intervals over all 12 steps, and predict latency (forecast(), all quantiles and the regime check) per series.
+intervals over all 12 steps and per step (5 min, 1 h, the lowest and highest step), and predict latency (forecast(),
+all quantiles and the regime check) per series.
+
+`--dev` is the tuning protocol: the held-out part (the last 1 - `--train` of each trace) is cut off first, and the
+bench runs on what is left, fitted on its first `--train` and scored on the rest. Choices are made this way; the
+held-out bench (without --dev) is run once at the end.
 """
 from __future__ import annotations
 
@@ -136,6 +141,8 @@ def gpt4ts_rows(y, train, origins, args) -> tuple[dict, list[str]]:
 
 def bench_trace(key: str, args) -> None:
     y = load_trace(key)
+    if args.dev:
+        y = y[: int(args.train * len(y))]  # the held-out part is never read
     n = len(y)
     split = int(args.train * n)
     origins = np.arange(split - 1, n - H, args.stride)
@@ -174,7 +181,8 @@ def bench_trace(key: str, args) -> None:
         lm, note = lm_rows(y, train, origins, args.lm_origins)
         notes.append(note)
 
-    print(f"\n{TRACES[key][1]} ({TRACES[key][0]}): {n} steps, fitted on the first {split}, {len(origins)} origins every "
+    print(f"\n{TRACES[key][1]} ({TRACES[key][0]}{', dev: training part only' if args.dev else ''}): {n} steps, "
+          f"fitted on the first {split}, {len(origins)} origins every "
           f"{args.stride} steps; MAE in the trace's units")
     print(f"{'row':<34}" + "".join(f"{s:>12}" for s in STEPS))
     mae = {name: np.abs(v - actual).mean(0) for name, v in rows.items()}
@@ -199,8 +207,9 @@ def bench_trace(key: str, args) -> None:
         low = np.stack([p.quantiles[lo] for p in preds])
         up = np.stack([p.quantiles[hi] for p in preds])
         inside = (low <= actual) & (actual <= up)
+        per_step = 100 * inside.mean(0)
         print(f"  {hi - lo:.0%} interval coverage: {100 * inside.mean():.1f}% over steps 1-12 "
-              f"(5 min {100 * inside[:, 0].mean():.1f}%, 1 h {100 * inside[:, 11].mean():.1f}%)")
+              f"(5 min {per_step[0]:.1f}%, 1 h {per_step[11]:.1f}%; per step {per_step.min():.1f}-{per_step.max():.1f}%)")
     regimes = sum(p.regime is not None for p in preds)
     print(f"  fit_forecaster: {fit_s:.1f} s, uses {f.name}; regime change in force at {regimes} of the origins")
     print(f"  predict with quantiles and regime check: median {1e3 * np.median(latency):.1f} ms, "
@@ -216,6 +225,8 @@ def main() -> None:
     ap.add_argument("--traces", nargs="+", choices=sorted(TRACES), default=sorted(TRACES, reverse=True))
     ap.add_argument("--train", type=float, default=0.75)
     ap.add_argument("--stride", type=int, default=101)
+    ap.add_argument("--dev", action="store_true",
+                    help="tuning protocol: drop the held-out part, fit on the first --train of the rest, score the rest")
     ap.add_argument("--slow-peers", action="store_true", help="also MSTL daily+weekly and AutoTheta (slow)")
     ap.add_argument("--lm-origins", type=int, default=40)
     ap.add_argument("--rows", nargs="+", choices=ROW_GROUPS, default=list(ROW_GROUPS),

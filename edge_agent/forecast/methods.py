@@ -272,9 +272,10 @@ class Boosted(Method):
         linear = self._linear(x, h)
         if not self.use_trees:
             return (profile + level * linear).reshape(len(origins), horizon)
-        # One forecast is a few dozen rows: starting OpenMP threads for them costs 20+ ms on a busy 2-core box, one
-        # thread costs 0.4 ms. Backtests (many rows) keep all threads.
-        with _one_thread() if len(t) < 5000 else nullcontext():
+        # One forecast is a few dozen rows, the forecaster's rolling window (two days of origins x 12 steps) ~7,000:
+        # starting OpenMP threads for them costs 20-50 ms on a busy 2-core box, one thread ~4 ms for the window.
+        # Backtests (many more rows) keep all threads.
+        with _one_thread() if len(t) < 20_000 else nullcontext():
             scaled = linear + self.model.predict(np.column_stack([x, linear]))
         return (profile + level * scaled).reshape(len(origins), horizon)
 

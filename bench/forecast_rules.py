@@ -1,0 +1,119 @@
+"""Replays the forecaster's predict-time rules on the bench traces' training parts only (the tuning protocol of
+bench/forecast.py --dev: the held-out last 25% is cut off, the candidates are fitted on the first 75% of the rest and
+scored on every origin after that).
+
+    python bench/forecast.py --dev ...            # the forecaster itself, on the dev origins
+    python bench/forecast_rules.py [--traces uk wc98]
+
+The candidates are fitted once (fit_forecaster's methods) and forecast from every origin; the rules are then replayed
+on those forecasts, vectorised, so many variants cost seconds: per step, the top k methods by squared (or absolute)
+error over the last `window` origins whose step is observed, weighted by the inverse of it (the forecaster's rule is
+k 2, MSE, window Forecaster.select_window), and the best single method. Then the coverage of the 80% and 95% bands
+when the quantiles of each step come from the rolling errors of the last `calibration` origins, mixed with fit's
+backtest errors (`recent weight` of the mass on the rolling ones). The regime re-weighting is not replayed (it is
+rare at a x2 threshold), so the forecaster's own numbers come from bench/forecast.py --dev.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.forecast import TRACES, load_trace  # noqa: E402
+from netgpt.edge_agent.forecast.clean import clean_series, recent_level  # noqa: E402
+from netgpt.edge_agent.forecast.data import PERIOD_5MIN as P  # noqa: E402
+from netgpt.edge_agent.forecast.forecaster import fit_forecaster, weighted_quantiles  # noqa: E402
+
+H = 12
+LEVELS = np.array([0.025, 0.1, 0.9, 0.975])
+
+
+def window_mean(loss: np.ndarray, window: int, h: int) -> np.ndarray:
+    """loss (methods, origins) of step h+1 -> mean over the last `window` origins whose step h+1 is observed at each
+    origin (NaN while fewer than half a window are)."""
+    c = np.concatenate([np.zeros((loss.shape[0], 1)), np.cumsum(loss, 1)], 1)
+    hi = np.arange(loss.shape[1]) - (h + 1)
+    lo = np.maximum(0, hi - window + 1)
+    n = hi - lo + 1
+    return np.where(n >= max(window // 2, 1), (c[:, np.maximum(hi + 1, 0)] - c[:, lo]) / np.maximum(n, 1), np.nan)
+
+
+def combine(forecasts: np.ndarray, actual: np.ndarray, window: int, k: int = 2, absolute: bool = False) -> np.ndarray:
+    """forecasts (methods, origins, H) -> the rolling top-k inverse-error combination (origins, H)."""
+    out = np.full(forecasts.shape[1:], np.nan)
+    for h in range(H):
+        err = forecasts[:, :, h] - actual[None, :, h]
+        score = window_mean(np.abs(err) if absolute else err ** 2, window, h)
+        top = np.argsort(np.where(np.isfinite(score), score, np.inf), 0)[:k]
+        inv = 1.0 / (np.take_along_axis(score, top, 0) + 1e-300)
+        weights = np.zeros_like(score)
+        np.put_along_axis(weights, top, inv / inv.sum(0, keepdims=True), 0)
+        out[:, h] = np.where(np.isfinite(score[0]), (weights * forecasts[:, :, h]).sum(0), np.nan)
+    return out
+
+
+def coverage(point, actual, scale, pool, scored, recent_weight, calibration, every=4):
+    """Per-step coverage (%) of the 80% and 95% bands over every `every`-th scored origin."""
+    err = (actual - point) / scale[:, None]
+    rows = scored[::every]
+    q = np.empty((len(rows), H, len(LEVELS)))
+    for r, i in enumerate(rows):
+        for h in range(H):
+            end = i - (h + 1)
+            recent = err[max(0, end - calibration + 1): end + 1, h]
+            q[r, h] = weighted_quantiles(pool[:, h], recent[np.isfinite(recent)], recent_weight, LEVELS)
+    band = point[rows][:, :, None] + scale[rows][:, None, None] * q
+    a = actual[rows]
+    return (100 * ((band[..., 1] <= a) & (a <= band[..., 2])).mean(0),
+            100 * ((band[..., 0] <= a) & (a <= band[..., 3])).mean(0))
+
+
+def replay(key: str) -> None:
+    y = clean_series(load_trace(key), P)[0]
+    y = y[: int(0.75 * len(y))]  # the held-out part is never read
+    split = int(0.75 * len(y))
+    f = fit_forecaster(y[:split], P, max_horizon=H)
+    origins = np.arange(split - 1 - 3 * P, len(y) - H)  # three days before the first scored origin fill the windows
+    actual = y[origins[:, None] + np.arange(1, H + 1)[None, :]]
+    names = list(f.methods)
+    forecasts = np.stack([f.methods[m].predict_many(y, origins, H) for m in names])
+    scored = np.flatnonzero(origins >= split - 1)
+    print(f"\n{TRACES[key][1]}, training part only: fitted on {split} steps, {len(scored)} origins scored; MAE")
+    print(f"{'rule':<44}{'5 min':>10}{'1 h':>10}{'steps 1-12':>12}")
+
+    def show(label, v):
+        e = np.abs(v[scored] - actual[scored]).mean(0)
+        print(f"{label:<44}{e[0]:>10.1f}{e[11]:>10.1f}{e.mean():>12.1f}")
+
+    for j, m in enumerate(names):
+        show(m, forecasts[j])
+    show("best single, 1 day", combine(forecasts, actual, P, k=1))
+    for window in (P // 8, P // 6, P // 4, P // 3, P // 2, P, 2 * P):
+        show(f"top 2, MSE, {window * 5 / 60:g} h", combine(forecasts, actual, window))
+    show(f"top 2, MAE, {P // 4 * 5 / 60:g} h", combine(forecasts, actual, P // 4, absolute=True))
+    show(f"top 3, MSE, {P // 4 * 5 / 60:g} h", combine(forecasts, actual, P // 4, k=3))
+    point = combine(forecasts, actual, f.select_window)
+    scale = recent_level(y, origins)
+    print(f"coverage with the {f.select_window * 5 / 60:g}-hour combination (every 4th origin): 80% / 95% band, "
+          "5 min, 1 h, lowest and highest step")
+    for recent_weight in (0.5, 0.8, 1.0):
+        for calibration in (P, 2 * P):
+            c80, c95 = coverage(point, actual, scale, f.residuals, scored, recent_weight, calibration)
+            print(f"  recent weight {recent_weight}, {calibration // P} day(s): "
+                  + " | ".join(f"{c[0]:.1f} {c[11]:.1f} [{c.min():.1f}, {c.max():.1f}]" for c in (c80, c95)))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--traces", nargs="+", choices=sorted(TRACES), default=sorted(TRACES, reverse=True))
+    for key in ap.parse_args().traces:
+        replay(key)
+
+
+if __name__ == "__main__":
+    main()
