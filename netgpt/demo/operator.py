@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from netgpt.core import bus
-from netgpt.core.messages import IntentRecord, MessageError, parse_message
+from netgpt.core.messages import IntentRecord, IntentState, MessageError, parse_message
 from netgpt.core.settings import Settings
 from netgpt.demo.report_data import OPERATOR_FILE
 from netgpt.stack import services
@@ -24,6 +24,27 @@ BLOCK = "block traffic from u1 to u3"
 CAP = "cap video from cell 2 at 5 Mbit/s"
 VIDEO_PORT = 5004  # the video class's port (netgpt.intent.compile), which the cap's iperf uses
 QUERIES = ["which links will be above 80% in the next hour?", "what is the compute load of mec1?"]
+
+
+ENDED = {IntentState.withdrawn, IntentState.failed}
+
+
+def records(r) -> list[IntentRecord]:
+    """Every record of the intent store."""
+    out = []
+    for raw in r.hvals(bus.Keys.INTENTS):
+        try:
+            rec = parse_message(raw)
+        except MessageError:
+            continue
+        if isinstance(rec, IntentRecord):
+            out.append(rec)
+    return out
+
+
+def leftover_ids(r) -> list[str]:
+    """The demo's own sentences that the store still holds active (installed, verified, waiting)."""
+    return sorted(rec.intent_id for rec in records(r) if rec.text in (BLOCK, CAP) and rec.state not in ENDED)
 
 
 def _ping_loss(net, a: str, b: str) -> float:
@@ -49,14 +70,26 @@ class Operator:
     def _record(self, text: str, since: float) -> IntentRecord | None:
         """The store's newest record of this sentence submitted since `since`."""
         found = None
-        for raw in bus.connect(self.s).hvals(bus.Keys.INTENTS):
-            try:
-                rec = parse_message(raw)
-            except MessageError:
-                continue
-            if isinstance(rec, IntentRecord) and rec.text == text and rec.ts >= since - 1:
+        for rec in records(bus.connect(self.s)):
+            if rec.text == text and rec.ts >= since - 1:
                 found = rec if found is None or rec.ts > found.ts else found
         return found
+
+    def _withdraw(self, ids: list[str], why: str) -> None:
+        for intent_id in ids:
+            done = self._cli("withdraw", intent_id)
+            self.log(f"  operator: {intent_id} withdrawn ({why})" if done.returncode == 0 else
+                     f"  operator: {intent_id} not withdrawn: {(done.stdout + done.stderr).strip()[-200:]}")
+
+    def clear_leftovers(self) -> None:
+        """The intent store outlives a run (Redis keeps it): the demo's own sentences still active from an earlier,
+        interrupted run would conflict with this run's, so they go first."""
+        self._withdraw(leftover_ids(bus.connect(self.s)), "left active by an earlier demo run")
+
+    def withdraw_own(self) -> None:
+        """At the end of the day: what this run submitted and still holds, so the next run starts clean."""
+        active = {rec.intent_id for rec in records(bus.connect(self.s)) if rec.state not in ENDED}
+        self._withdraw([i for i in self.ids.values() if i in active], "the demo's day is over")
 
     def submit(self, text: str) -> IntentRecord | None:
         since = time.time()

@@ -166,6 +166,20 @@ def _scenario(net, s: Settings, demo: DemoRun, plan: Plan, phase: Phases, consol
         edge.stop_all()
 
 
+def _free_shells(net, timeout_s: float = 5.0) -> None:
+    """A Ctrl-C that lands while a node's shell runs a command (a user's prompt, a ping) leaves the shell busy, and
+    Mininet's teardown then fails on its first command there (and leaves hosts running): interrupt the command and
+    read the shell back to its prompt first."""
+    for node in net.hosts + net.switches:
+        if not node.waiting:
+            continue
+        node.sendInt()
+        deadline = time.monotonic() + timeout_s
+        while node.waiting and time.monotonic() < deadline:
+            node.monitor(timeoutms=200)
+        node.waiting = False  # given up on its output: the shell is terminated with the host anyway
+
+
 def _network(s: Settings, demo: DemoRun, plan: Plan, phase: Phases, console: Console, edge: bool,
              live_seconds: float) -> None:
     r = bus.connect(s)
@@ -188,6 +202,7 @@ def _network(s: Settings, demo: DemoRun, plan: Plan, phase: Phases, console: Con
                 else:
                     _live_view(net, r, demo.topology, live_seconds, console)
             finally:
+                _free_shells(net)
                 phase("reading the run's streams from Redis, then stopping everything")
                 try:
                     demo.data = collect(r, demo.since_ms, demo.run_dir, time.time())

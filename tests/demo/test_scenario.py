@@ -40,3 +40,18 @@ def test_sender_lines_are_saved_per_user(tmp_path):
     lines = [json.loads(x) for x in (tmp_path / REPLAY_FILE).read_text().splitlines()]
     assert [(x["user"], x["cell"], x["status"], x["source"], x["retries"]) for x in lines] == [
         ("u1", "c1", 200, "edge:mec1", 0), ("u1", "c1", 0, "ReadTimeout", 3), ("u2", "c2", 200, "edge:mec2", 1)]
+
+
+def test_only_the_demos_own_active_intents_count_as_leftovers(redis_client):
+    from netgpt.core import bus
+    from netgpt.core.messages import IntentRecord
+    from netgpt.demo.operator import BLOCK, CAP, leftover_ids
+
+    recs = [IntentRecord(intent_id="a", text=CAP, state="verified"),
+            IntentRecord(intent_id="b", text=BLOCK, state="withdrawn"),
+            IntentRecord(intent_id="c", text=BLOCK, state="installed"),
+            IntentRecord(intent_id="d", text="block traffic from u2 to u4", state="verified"),  # the operator's own
+            IntentRecord(intent_id="e", text=CAP, state="failed")]
+    redis_client.hset(bus.Keys.INTENTS, mapping={x.intent_id: x.model_dump_json() for x in recs})
+    redis_client.hset(bus.Keys.INTENTS, "junk", "not json")
+    assert leftover_ids(redis_client) == ["a", "c"]
