@@ -108,7 +108,7 @@ def test_vip_failover_and_controller_restart(stack):
             ryu.stop()
             assert services.up(stack) == ["ryu"]
             wait_discovered(r, net)
-            # (The Redis topology view is the old controller's until the new one re-discovers the links.)
+            # (The new controller replaces the old one's Redis topology view at start: this waits for its own links.)
             wait_for(lambda: steer_records() > records_before, 15, "the restarted controller to re-install rewrites")
             wait_for(lambda: _rewrite_flows(acc1) == before, 10, "the same rewrite flows")
             time.sleep(3 * stack.allocation_interval_s)
