@@ -25,6 +25,7 @@ import os
 import queue
 import threading
 import time
+from collections import OrderedDict
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Optional
@@ -37,10 +38,23 @@ from netgpt.models.lora import BaseIdentity, check_adapter_for
 from netgpt.models.serving import GREEDY_BELOW, Completion, TextServer, _base_name
 
 STOP_CHECK_EVERY_S = 0.2  # how often `should_stop` is asked (it may cost a round trip to the web server's loop)
+SAVED_PROMPTS = 8  # per slot: the KV cache of the last prompts, kept for later prompts that begin the same way
+SAVE_FROM_TOKENS = 32  # shorter prompts are quicker to evaluate again than to save
+
+
+def common_prefix(a: np.ndarray, b: np.ndarray) -> int:
+    n = min(len(a), len(b))
+    differ = np.nonzero(a[:n] != b[:n])[0]
+    return int(differ[0]) if differ.size else n
 
 
 class _Slot:
-    """One llama.cpp context, the adapter it has active and the tokens its KV cache holds."""
+    """One llama.cpp context, the adapter it has active and the tokens its KV cache holds.
+
+    The context holds one prompt's cache; the KV cells of the last SAVED_PROMPTS prompts are also saved (per adapter),
+    so that a prompt that begins like one of them starts from there even when other requests, or another adapter,
+    came in between: an edge node's completions begin with their cell's context (models/complete_task.lm_prompt),
+    and one node serves several cells and other kinds of requests."""
 
     def __init__(self, gguf: Path, n_ctx: int, threads: int):
         import llama_cpp  # loads the shared library: only when a llama.cpp server is built
@@ -52,6 +66,7 @@ class _Slot:
         self.loras: dict[str, object] = {}  # adapter name -> llama_adapter_lora pointer
         self.active: Optional[str] = None
         self.rng = np.random.default_rng()  # one per slot: numpy generators are not thread-safe
+        self.saved: OrderedDict[tuple[Optional[str], tuple[int, ...]], bytes] = OrderedDict()  # LRU, last is newest
 
     def add_lora(self, name: str, path: Path) -> None:
         lora = self.lib.llama_adapter_lora_init(self.llm.model, str(path).encode())
@@ -73,14 +88,44 @@ class _Slot:
         self.llm.n_tokens = 0  # the cache was computed with other weights
 
     def feed(self, ids: list[int]) -> None:
-        """Evaluate `ids` as the whole context, reusing the cached common prefix (at least the last id is evaluated:
-        its logits are the next token's)."""
-        cached = self.llm.input_ids[:self.llm.n_tokens]
-        n = min(len(cached), len(ids) - 1)
-        differ = np.nonzero(cached[:n] != np.asarray(ids[:n]))[0]
-        same = int(differ[0]) if differ.size else n
+        """Evaluate `ids` as the whole context, from the longest common prefix the cache holds or a saved prompt has
+        (at least the last id is evaluated: its logits are the next token's); then save the prompt's cells."""
+        want = np.asarray(ids[:-1])
+        same = common_prefix(self.llm.input_ids[:self.llm.n_tokens], want)
+        best, best_len = None, same
+        for key in self.saved:
+            if key[0] == self.active and (n := common_prefix(np.asarray(key[1]), want)) > best_len:
+                best, best_len = key, n
+        if best is not None and self.restore(best):
+            same = best_len
         self.llm.n_tokens = same  # eval() drops the cache beyond this point
         self.llm.eval(ids[same:])
+        if len(ids) >= SAVE_FROM_TOKENS:
+            self.save()
+
+    def save(self) -> None:
+        """Keep the context's KV cells (llama.cpp's sequence state) under (adapter, its tokens)."""
+        size = self.lib.llama_state_seq_get_size(self.llm.ctx, 0)
+        buf = (ctypes.c_uint8 * size)()
+        written = self.lib.llama_state_seq_get_data(self.llm.ctx, buf, size, 0)
+        key = (self.active, tuple(int(t) for t in self.llm.input_ids[:self.llm.n_tokens]))
+        self.saved.pop(key, None)
+        self.saved[key] = bytes(buf)[:written]
+        while len(self.saved) > SAVED_PROMPTS:
+            self.saved.popitem(last=False)
+
+    def restore(self, key: tuple[Optional[str], tuple[int, ...]]) -> bool:
+        """Put a saved prompt's cells back as the context; False (context emptied) if llama.cpp refuses them."""
+        data = self.saved[key]
+        self.saved.move_to_end(key)
+        self.llm._ctx.kv_cache_seq_rm(-1, 0, -1)
+        if not self.lib.llama_state_seq_set_data(self.llm.ctx, (ctypes.c_uint8 * len(data)).from_buffer_copy(data),
+                                                 len(data), 0):
+            self.llm.n_tokens = 0
+            return False
+        self.llm.input_ids[:len(key[1])] = key[1]
+        self.llm.n_tokens = len(key[1])
+        return True
 
     def logits(self) -> np.ndarray:
         return np.ctypeslib.as_array(self.lib.llama_get_logits_ith(self.llm.ctx, -1), shape=(self.n_vocab,))
@@ -160,6 +205,12 @@ class LlamaCppServer(TextServer):
                 self._free.put(slot)
 
     # --- inference ----------------------------------------------------------------------------------------------------
+
+    def next_logits(self, ids: list[int], adapter: Optional[str] = None) -> np.ndarray:
+        """The next-token logits after the token ids `ids` (a copy: the slot's buffer is reused by the next call)."""
+        with self._slot(adapter) as slot:
+            slot.feed(list(ids))
+            return slot.logits().copy()
 
     def _tokens(self, slot: _Slot, ids: list[int], max_tokens: int, temperature: float,
                 top_p: float) -> Iterator[tuple[int, float]]:

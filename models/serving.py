@@ -158,6 +158,13 @@ class AdapterServer(TextServer):
         with self._using(adapter) as model, torch.no_grad():
             return model(input_ids=ids).logits[0].clone()
 
+    def next_logits(self, ids: list[int], adapter: Optional[str] = None):
+        """The next-token logits after the token ids `ids`, as float32 numpy (what tests compare backends with)."""
+        import torch
+
+        with self._using(adapter) as model, torch.no_grad():
+            return model(input_ids=torch.tensor([list(ids)])).logits[0, -1].float().numpy()
+
     def _generate_kwargs(self, ids: list[int], max_tokens: int, temperature: float, top_p: float,
                          stop: "_StopWhen") -> dict:
         import torch
