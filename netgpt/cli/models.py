@@ -25,20 +25,31 @@ from netgpt.models.base import (
     load_base,
     models_dir,
 )
-from netgpt.models.lora import LoraTaskConfig, train_adapter
+from netgpt.models.lora import LoraTaskConfig, check_adapter, train_adapter
 from netgpt.models.tasks import TASKS
 
 app = typer.Typer(help="Build, fine-tune and inspect the language models.", no_args_is_help=True)
 
 
+def bases_to_build(only: Optional[str], edge_base: str) -> Optional[list[str]]:
+    """The defaults `prepare` builds: the cloud's, and the 14 M GPT-2 only when the edge runs on it (issue 15: it cost
+    most of a first demo's 13 minutes while nothing used it), or what --only names; None for an unknown --only."""
+    used = [CLOUD_DEFAULT] + ([EDGE_DEFAULT] if edge_base == EDGE_DEFAULT else [])
+    return {"edge": [EDGE_DEFAULT], "cloud": [CLOUD_DEFAULT], None: used}.get(only)
+
+
 @app.command()
 def prepare(edge_steps: int = typer.Option(1000, help="Pre-training steps for the edge GPT-2 (batch 8 x 128 tokens)"),
             max_minutes: float = typer.Option(9.0, help="Wall-clock cap for the edge pre-training"),
-            only: Optional[str] = typer.Option(None, help="Build only 'edge' or 'cloud'")) -> None:
-    """Build the offline defaults once: convert SmolLM2 from the GGUF package, pre-train the edge GPT-2. Idempotent."""
+            only: Optional[str] = typer.Option(None, help="Build only 'edge' (the 14 M GPT-2 edge-default) or "
+                                               "'cloud' (SmolLM2-135M-Instruct)")) -> None:
+    """Build the offline defaults the settings use, once: SmolLM2 converted from the GGUF package (the cloud, and the
+    edge LM's base by default); the 14 M GPT-2 is pre-trained (minutes) only when Settings.edge_base names it, or with
+    --only edge. Idempotent."""
     configure_threads()
-    cache = get_settings().cache_dir
-    wanted = {"edge": [EDGE_DEFAULT], "cloud": [CLOUD_DEFAULT], None: [CLOUD_DEFAULT, EDGE_DEFAULT]}.get(only)
+    settings = get_settings()
+    cache = settings.cache_dir
+    wanted = bases_to_build(only, settings.edge_base)
     if wanted is None:
         fail(f"--only must be 'edge' or 'cloud', not {only!r}")
     for name in wanted:
@@ -51,6 +62,26 @@ def prepare(edge_steps: int = typer.Option(1000, help="Pre-training steps for th
             fail(str(exc))
         what = "already built" if cached else f"built in {time.perf_counter() - t0:.0f} s"
         console.print(f"[green]{name}[/]: {where} ({what})", highlight=False)
+
+
+@app.command()
+def check(task: str = typer.Option("complete", help="The adapter's task"),
+          adapter: Optional[Path] = typer.Option(None, help="Adapter folder (default: <cache>/adapters/<task>)")) -> None:
+    """Exit 0 when the task's adapter exists and was trained for the configured edge base (Settings.edge_base, by
+    its weights' fingerprint), else 1 with the reason: what `make models` asks before it trains one."""
+    settings = get_settings()
+    path = adapter or settings.cache_dir / "adapters" / task
+    if not (path / "adapter_config.json").is_file():
+        fail(f"no {task} adapter at {path}")
+    try:
+        model, _ = load_base(BaseSpec(settings.edge_base, settings.cache_dir), build=False)
+        card = check_adapter(model, path)
+    except ModelError as exc:
+        fail(str(exc))
+    if card.get("task") not in (None, task):
+        fail(f"the adapter at {path} is for task {card.get('task')!r}, not {task!r}")
+    console.print(f"[green]{path}[/]: {task} adapter for {settings.edge_base} ({card.get('steps', '?')} steps)",
+                  highlight=False)
 
 
 @app.command()

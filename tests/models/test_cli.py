@@ -6,7 +6,7 @@ import json
 from typer.testing import CliRunner
 
 from netgpt.cli.cloud import app as cloud_app
-from netgpt.cli.models import app
+from netgpt.cli.models import app, bases_to_build
 from netgpt.core import settings
 
 runner = CliRunner()
@@ -57,3 +57,31 @@ def test_info_lists_bases(monkeypatch, tmp_path):
     finally:
         settings.get_settings.cache_clear()
     assert result.exit_code == 0 and "edge-default" in result.output and "missing" in result.output
+
+
+def test_prepare_builds_what_the_settings_use():
+    assert bases_to_build(None, "cloud-default") == ["cloud-default"]  # the default: no GPT-2 pre-training
+    assert bases_to_build(None, "/some/folder") == ["cloud-default"]
+    assert bases_to_build(None, "edge-default") == ["cloud-default", "edge-default"]
+    assert bases_to_build("edge", "cloud-default") == ["edge-default"]  # still buildable on demand
+    assert bases_to_build("gpu", "cloud-default") is None
+
+
+def test_check_says_whether_an_adapter_fits_the_configured_edge_base(monkeypatch, tmp_path, tiny_dirs,
+                                                                     tiny_adapters):
+    intent = str(tiny_adapters["intent"]["path"])  # trained on the tiny GPT-2
+    monkeypatch.setenv("NETGPT_CACHE_DIR", str(tmp_path))
+    results = {}
+    for base in ("gpt2", "llama"):
+        monkeypatch.setenv("NETGPT_EDGE_BASE", str(tiny_dirs[base]))
+        settings.get_settings.cache_clear()
+        try:
+            results[base] = runner.invoke(app, ["check", "--task", "intent", "--adapter", intent])
+            results[f"{base}-task"] = runner.invoke(app, ["check", "--task", "forecast", "--adapter", intent])
+            results[f"{base}-missing"] = runner.invoke(app, ["check", "--task", "complete"])
+        finally:
+            settings.get_settings.cache_clear()
+    assert results["gpt2"].exit_code == 0, results["gpt2"].output
+    assert results["llama"].exit_code == 1 and "wastrainedforbase" in flat(results["llama"].output)
+    assert results["gpt2-task"].exit_code == 1 and "fortask'intent'" in flat(results["gpt2-task"].output)
+    assert results["gpt2-missing"].exit_code == 1 and "nocompleteadapterat" in flat(results["gpt2-missing"].output)
