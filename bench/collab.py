@@ -11,8 +11,8 @@ Variants, every one on every prompt, in a shuffled order per prompt (seed 0) so 
   cloud-only  the raw prompt, the generic system message (the paper's baseline)
   retrieval   the raw prompt, and the same facts the edge selects, in the system message (plain retrieval, no edge LM,
               no rewriting)
-  template    the edge's completed prompt without the LM: the user's words, then one sentence of the facts the rules
-              select ("I am in Osaka, Japan, near Dotonbori; it is Saturday 19:05.")
+  template    the edge's completed prompt without the LM: one sentence of the facts the rules select, then the user's
+              words ("I am in Osaka, Japan, near Dotonbori; it is Saturday 19:05. where can I try takoyaki?")
   netgpt      the same, the sentence written by the edge LM (SmolLM2-135M-Instruct + its `complete` adapter, --adapter)
               from the cell's whole context; the rules' sentence when the LM's is not grounded in the context
   netgpt-alt  the same with another edge LM (--alt-edge-base and --alt-adapter; by default the same base with the

@@ -282,8 +282,8 @@ _QUESTION_START = re.compile(r"^(what|where|when|which|who|whom|whose|why|how|is
 
 
 def ended(request: str) -> str:
-    """The user's words with an end mark when they have none ("?" for a question, else "."), so that the sentence the
-    edge adds reads as a second sentence."""
+    """The user's words with an end mark when they have none ("?" for a question, else "."), so that they read as a
+    sentence of their own after the edge's."""
     request = request.rstrip()
     if not request or request[-1] in ".!?":
         return request
@@ -292,8 +292,9 @@ def ended(request: str) -> str:
 
 def complete_prompt(f: RequestFacts, lm=None, draft_tokens: int = 12, draft_min_confidence: float = 0.0,
                     compact: bool = False, prefill: bool = False) -> CompletedPrompt:
-    """The user's request completed with the facts relevant to it: the user's words verbatim, then one short
-    sentence of facts, " I am in Osaka, Japan, near Dotonbori; it is Saturday 19:05.", which the edge LM (`lm`, with
+    """The user's request completed with the facts relevant to it: one short sentence of facts, "I am in Osaka,
+    Japan, near Dotonbori; it is Saturday 19:05.", then the user's words verbatim (the 135M cloud answers what it
+    reads last: see the README's collaboration section). The sentence is what the edge LM (`lm`, with
     its `complete` adapter) writes from the cell's context (`lm_input`), or the rules (`template_sentence`) without an
     LM (`lm` None or `draft_tokens` 0), or when the LM's sentence is not grounded in the context (flag
     `edge_completion_rejected`) or below `draft_min_confidence`. The time zone and position follow when the wording
@@ -333,7 +334,7 @@ def complete_prompt(f: RequestFacts, lm=None, draft_tokens: int = 12, draft_min_
                 flags.append("edge_completion_rejected")
         if not sentence:
             sentence = template_sentence(f).strip()
-        completed = f"{ended(request)} {sentence}{rule_additions(f)}"
+        completed = f"{sentence}{rule_additions(f)} {ended(request)}"  # the request last: what the cloud answers
     start = opener(f, kinds) if prefill else ""
     return CompletedPrompt(completed, kinds, tokens_in, tokens_out, flags, cloud_system(f), start,
                            prefilled=prefill, draft=draft)

@@ -160,6 +160,12 @@ class CollabEngine:
         return EdgeAnswer(clean, 0.0 if removed else out.confidence, out.tokens_in, out.tokens_out, "lm",
                           facts_removed=bool(removed), facts_only=facts_only)
 
+    def may_route(self, facts: RequestFacts) -> bool:
+        """Whether the edge's answer can reach the routing threshold: an exact lookup (confidence 1) always can; the
+        LM's answer (its geometric-mean token probability, below 1) only under a threshold below 1. At the default
+        1.0 the LM's answer would be computed and always thrown away, so it is not computed."""
+        return context_answer(facts) is not None or self.route_threshold < 1.0
+
     def handle(self, req: EdgePromptRequest, service: ServiceClass | None = None,
                now: datetime | float | None = None, request_id: str | None = None) -> EdgePromptResponse:
         """Serve one request. Raises KeyError for an unknown cell and CloudRejected when the cloud refuses."""
@@ -200,7 +206,7 @@ class CollabEngine:
             return edge
 
         answer: EdgeAnswer | None = None
-        if req.mode in (CollabMode.edge_only, CollabMode.routed):
+        if req.mode == CollabMode.edge_only or (req.mode == CollabMode.routed and self.may_route(facts)):
             answer = answer_at_edge()
             if req.mode == CollabMode.routed and answer.confidence < self.route_threshold:
                 answer = None  # not confident: the cloud answers

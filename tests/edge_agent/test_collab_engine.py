@@ -70,7 +70,7 @@ class InventingLM:
 
     name, adapter = "inventing", None
 
-    def generate(self, prompt, max_tokens=48, stop_at_sentence=False):
+    def generate(self, prompt, max_tokens=48, stop_at_sentence=False, **kw):
         return LMText("Try the harbour. Paris is nice at 09:00.", 20, 10, -0.01)
 
     def answer(self, question, max_tokens=48):  # the edge's own answer (EdgeLM.answer: the base, no adapter)
@@ -80,7 +80,7 @@ class InventingLM:
 class AllInvented(InventingLM):
     """An edge LM whose every sentence the cell's context contradicts."""
 
-    def generate(self, prompt, max_tokens=48, stop_at_sentence=False):
+    def generate(self, prompt, max_tokens=48, stop_at_sentence=False, **kw):
         return LMText("Paris is nice at 09:00.", 20, 8, -0.01)
 
 
@@ -111,7 +111,7 @@ def test_routed_with_the_cloud_down_runs_the_edge_model_once(cells):
     class Counting(InventingLM):
         calls = 0
 
-        def generate(self, prompt, max_tokens=48, stop_at_sentence=False):
+        def generate(self, prompt, max_tokens=48, stop_at_sentence=False, **kw):
             Counting.calls += 1
             return super().generate(prompt, max_tokens, stop_at_sentence)
 
@@ -120,6 +120,24 @@ def test_routed_with_the_cloud_down_runs_the_edge_model_once(cells):
     resp = engine.handle(req, now=FIXED_NOW)
     assert resp.answered_by == "edge" and "cloud_unreachable_edge_answer" in resp.flags
     assert Counting.calls == 1 and (resp.edge_tokens_in, resp.edge_tokens_out) == (20, 10)
+
+
+def test_routed_computes_no_lm_answer_that_cannot_reach_its_threshold(cells):
+    class Counting(InventingLM):
+        calls = 0
+
+        def answer(self, question, max_tokens=48):
+            Counting.calls += 1
+            return LMText("Try the harbour.", 20, 10, -0.01)  # confidence 0.99: never 1.0
+
+    req = EdgePromptRequest(user="u", cell="c3", text="write me a haiku", mode=CollabMode.routed)
+    at_one = CollabEngine(cells, Counting(), ScriptedCloud("A haiku."), route_threshold=1.0).handle(req, now=FIXED_NOW)
+    assert at_one.answered_by == "cloud" and Counting.calls == 0 and at_one.edge_confidence is None
+    lookup = CollabEngine(cells, Counting(), ScriptedCloud("x"), route_threshold=1.0).handle(
+        req.model_copy(update={"text": "what time is it here?"}), now=FIXED_NOW)
+    assert lookup.answered_by == "edge" and "23:05" in lookup.answer and Counting.calls == 0  # exact, no LM
+    below = CollabEngine(cells, Counting(), ScriptedCloud("x"), route_threshold=0.9).handle(req, now=FIXED_NOW)
+    assert below.answered_by == "edge" and below.answer == "Try the harbour." and Counting.calls == 1
 
 
 @pytest.mark.parametrize("text", ["where can I try takoyaki tonight", "what time is it here?"])

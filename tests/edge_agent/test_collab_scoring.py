@@ -66,7 +66,7 @@ def test_the_clouds_own_answer_is_scored(cells):
 
 def test_an_echo_of_the_prompt_is_not_an_answer(cells):
     resp = respond(cells, cloud=ContinuesWithNothing())
-    facts = resp.completed_prompt[len("where can I try takoyaki tonight? "):]  # the sentence of facts the edge added
+    facts = resp.completed_prompt[:-len(" where can I try takoyaki tonight?")]  # the sentence of facts the edge added
     assert facts.startswith("I am in Osaka, Japan")
     echoed = respond(cells, cloud=ContinuesWithNothing(first=facts))
     assert echo_share(cloud_generated_text(echoed), echoed.completed_prompt) == 1.0

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from netgpt.core.messages import ServiceClass
-from netgpt.edge_agent.collab.completion import (LMText, complete_prompt, context_answer, rank_places, retrieval_system,
-                                                 select_fact_kinds, select_facts)
+from netgpt.edge_agent.collab.completion import (LMText, complete_prompt, context_answer, ended, rank_places,
+                                                 retrieval_system, select_fact_kinds, select_facts)
 from netgpt.edge_agent.location.cells import LocationConfigError, load_cells
 from netgpt.edge_agent.location.fact_check import scrub, unsupported_facts
 from netgpt.mininet_topos.mec import MecTopo
@@ -72,7 +72,7 @@ def test_completion_names_the_city_and_the_correct_local_time_when_it_matters(ce
     expected_time = datetime.fromtimestamp(FIXED_NOW, ZoneInfo(ctx.timezone)).strftime("%H:%M")
     for text in PROMPTS:
         done = complete(text, ctx, lm=edge_lm, draft_min_confidence=0.0)
-        assert done.text.startswith(text) and ctx.city in done.text, done.text  # the user's own words are kept
+        assert done.text.endswith(f" {ended(text)}") and ctx.city in done.text, done.text  # the user's words, last
         assert (expected_time in done.text) == (text in TIMELY), done.text
         # the random tiny LM writes noise: never grounded, so the rules' sentence is sent
         assert "edge_completion_rejected" in done.flags and done.draft == "" and done.edge_tokens_out > 0
@@ -125,13 +125,15 @@ def test_full_completion_states_the_facts_and_leaves_the_answer_to_the_cloud(cel
     ctx = cells["c1"]
     done = complete("recommend a restaurant for dinner", ctx)
     # The old town's note names its restaurants: it is the place stated; dinner depends on the clock.
-    assert done.text == "recommend a restaurant for dinner. I am in Lyon, France, near Vieux Lyon; it is Thursday 15:05."
+    assert done.text == "I am in Lyon, France, near Vieux Lyon; it is Thursday 15:05. recommend a restaurant for dinner."
     assert "Start with" not in done.text and done.opener == "" and not done.prefilled and done.draft == ""
     assert done.system and "Lyon, France" in done.system and "English" in done.system
-    assert complete("tell me a joke", ctx).text == "tell me a joke. I am in Lyon, France."
+    assert complete("tell me a joke", ctx).text == "I am in Lyon, France. tell me a joke."
     # the time zone and the position follow when the wording asks for them (rules, LM or not)
-    assert complete("which time zone is this?", ctx).text.endswith(" My time zone is Europe/Paris.")
-    assert complete("give me a route to the station", ctx).text.endswith(" My position is 45.75 N, 4.85 E.")
+    assert complete("which time zone is this?", ctx).text.endswith(" My time zone is Europe/Paris. which time zone is "
+                                                                   "this?")
+    assert complete("give me a route to the station", ctx).text.endswith(" My position is 45.75 N, 4.85 E. give me a "
+                                                                         "route to the station.")
     # The prefill mode (off by default) has an opener: the begun answer, edge text.
     assert complete("recommend a restaurant for dinner", ctx, prefill=True).opener == "In Lyon, France, at 15:05, Vieux Lyon"
     assert complete("tell me a joke", ctx, prefill=True).opener == "In Lyon, France, at 15:05,"
@@ -147,7 +149,7 @@ class ScriptedLM:
     def __init__(self, text: str):
         self.text, self.prompts = text, []
 
-    def generate(self, prompt, max_tokens=48, stop_at_sentence=False):
+    def generate(self, prompt, max_tokens=48, stop_at_sentence=False, **kw):
         self.prompts.append(prompt)
         return LMText(self.text, 120, 20, -0.1)
 
@@ -156,7 +158,7 @@ def test_the_edge_lm_writes_the_completion_from_the_cells_context(cells):
     ctx = cells["c3"]
     lm = ScriptedLM(" I am in Osaka, Japan, near Dotonbori; it is Thursday 23:05.")
     done = complete("where can I try takoyaki tonight", ctx, lm=lm)
-    assert done.text == "where can I try takoyaki tonight? I am in Osaka, Japan, near Dotonbori; it is Thursday 23:05."
+    assert done.text == "I am in Osaka, Japan, near Dotonbori; it is Thursday 23:05. where can I try takoyaki tonight?"
     assert done.draft == "I am in Osaka, Japan, near Dotonbori; it is Thursday 23:05."
     assert "edge_lm_completion" in done.flags and (done.edge_tokens_in, done.edge_tokens_out) == (120, 20)
     # what the LM read: the complete task's format, every place with its note, the clock, the request last
@@ -166,7 +168,7 @@ def test_the_edge_lm_writes_the_completion_from_the_cells_context(cells):
     assert all(f"- {p}: {ctx.poi_notes[p]}" in sent for p in ctx.points_of_interest)
     # only the first sentence is kept, as trained
     two = complete("tell me a joke", ctx, lm=ScriptedLM(" I am in Osaka, Japan. I am in Osaka, Japan."))
-    assert two.text == "tell me a joke. I am in Osaka, Japan."
+    assert two.text == "I am in Osaka, Japan. tell me a joke."
 
 
 @pytest.mark.parametrize("invented", [
