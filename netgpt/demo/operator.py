@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 
 from netgpt.core import bus
-from netgpt.core.messages import IntentRecord, IntentState, MessageError, parse_message
+from netgpt.core.messages import IntentRecord, IntentState
 from netgpt.core.settings import Settings
-from netgpt.demo.report_data import OPERATOR_FILE
+from netgpt.demo.report_data import OPERATOR_FILE, intent_records
 from netgpt.stack import services
 from netgpt.stack.network import NetworkError, iperf
 
@@ -29,22 +29,9 @@ QUERIES = ["which links will be above 80% in the next hour?", "what is the compu
 ENDED = {IntentState.withdrawn, IntentState.failed}
 
 
-def records(r) -> list[IntentRecord]:
-    """Every record of the intent store."""
-    out = []
-    for raw in r.hvals(bus.Keys.INTENTS):
-        try:
-            rec = parse_message(raw)
-        except MessageError:
-            continue
-        if isinstance(rec, IntentRecord):
-            out.append(rec)
-    return out
-
-
 def leftover_ids(r) -> list[str]:
     """The demo's own sentences that the store still holds active (installed, verified, waiting)."""
-    return sorted(rec.intent_id for rec in records(r) if rec.text in (BLOCK, CAP) and rec.state not in ENDED)
+    return sorted(rec.intent_id for rec in intent_records(r) if rec.text in (BLOCK, CAP) and rec.state not in ENDED)
 
 
 def _ping_loss(net, a: str, b: str) -> float:
@@ -70,7 +57,7 @@ class Operator:
     def _record(self, text: str, since: float) -> IntentRecord | None:
         """The store's newest record of this sentence submitted since `since`."""
         found = None
-        for rec in records(bus.connect(self.s)):
+        for rec in intent_records(bus.connect(self.s)):
             if rec.text == text and rec.ts >= since - 1:
                 found = rec if found is None or rec.ts > found.ts else found
         return found
@@ -88,7 +75,7 @@ class Operator:
 
     def withdraw_own(self) -> None:
         """At the end of the day: what this run submitted and still holds, so the next run starts clean."""
-        active = {rec.intent_id for rec in records(bus.connect(self.s)) if rec.state not in ENDED}
+        active = {rec.intent_id for rec in intent_records(bus.connect(self.s)) if rec.state not in ENDED}
         self._withdraw([i for i in self.ids.values() if i in active], "the demo's day is over")
 
     def submit(self, text: str) -> IntentRecord | None:

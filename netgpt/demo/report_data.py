@@ -67,14 +67,15 @@ def _read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def _intent_records(r, since_ts: float) -> list[IntentRecord]:
+def intent_records(r) -> list[IntentRecord]:
+    """Every record of the intent store (Keys.INTENTS); an unreadable one is skipped."""
     out = []
     for raw in r.hvals(bus.Keys.INTENTS):
         try:
             rec = parse_message(raw)
         except MessageError:
             continue
-        if isinstance(rec, IntentRecord) and rec.ts >= since_ts:
+        if isinstance(rec, IntentRecord):
             out.append(rec)
     return out
 
@@ -110,7 +111,7 @@ def collect(r, since_ms: int, run_dir: Path, end_ts: float) -> RunData:
             data.allocations.append(msg)
     data.user_intents = sum(isinstance(m, UserIntent) for _, m in bus.read_range(r, bus.Streams.USER_INTENTS,
                                                                                    start=start))
-    data.intents = sorted(_intent_records(r, data.t0), key=lambda rec: rec.ts)
+    data.intents = sorted((x for x in intent_records(r) if x.ts >= data.t0), key=lambda rec: rec.ts)
     data.responses = _read_jsonl(run_dir / RESPONSES_FILE)
     data.operator = _read_jsonl(run_dir / OPERATOR_FILE)
     data.replay = _read_jsonl(run_dir / REPLAY_FILE)
