@@ -92,6 +92,11 @@ def plot_forecasts(data: RunData, ports: list, path: Path) -> None:
             ax.plot([_rel(data, t) for t, _, _ in q], [v / 1e6 for _, _, v in q], lw=0.8, ls=":", color="tab:blue",
                     label=f"forecast q{q[0][1]:g}")
         _mark_te_moves(ax, data)
+        top = 1.5 * max(b for _, b in series) / 1e6
+        if any(f / 1e6 > top for _, f, _ in steps):  # a runaway forecast would flatten the measured series
+            ax.set_ylim(bottom=0, top=top)
+            ax.annotate("forecasts above the top are cut (see the table)", (0.01, 0.9), xycoords="axes fraction",
+                        fontsize=7, color="tab:blue")
         ax.set_title(data.port_names[port], fontsize=9)
         ax.set_ylabel("Mbit/s")
         ax.legend(fontsize=7)

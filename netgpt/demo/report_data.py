@@ -132,9 +132,10 @@ def te_moves(actions: list[FlowAction]) -> list[list[FlowAction]]:
 
 
 def busy_ports(data: RunData, top: int = 3) -> list[Port]:
-    """The ports with the highest measured peak that also have forecasts: the links worth plotting against them."""
-    peaks = {p: max(bps for _, bps in s) for p, s in data.rates.items() if s and p in data.forecasts}
-    return sorted(peaks, key=lambda p: -peaks[p])[:top]
+    """The ports with the highest median measured rate that also have forecasts: the links worth plotting against
+    them (the median: a few seconds of iperf would otherwise pick the links it crossed)."""
+    mid = {p: statistics.median(bps for _, bps in s) for p, s in data.rates.items() if s and p in data.forecasts}
+    return sorted(mid, key=lambda p: -mid[p])[:top]
 
 
 def one_step_errors(series: list[tuple[float, float]], forecasts: list[Forecast]) -> list[tuple[float, float, float]]:

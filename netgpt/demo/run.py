@@ -25,7 +25,7 @@ from netgpt.core.settings import Settings
 from netgpt.demo.edge import HOME, EdgeServices, allocations
 from netgpt.demo.report import write_report
 from netgpt.demo.report_data import RunData, collect, figures
-from netgpt.demo.scenario import CAPACITY_RPS, PERIOD, STEP_S, Outcome, Plan, run_scenario
+from netgpt.demo.scenario import CAPACITY_RPS, PERIOD, STEP_S, Outcome, Plan, drop_stale_history, run_scenario
 from netgpt.stack import services
 from netgpt.stack.controller_feed import publish_cells, wait_discovered
 from netgpt.stack.network import NetworkError, bridges, iperf, port_links, require_root, running_network
@@ -235,6 +235,8 @@ def run(s: Settings, topo_name: str = "mec", live_seconds: float = 8.0, console:
     except services.ServiceError as exc:
         console.print(f"[red]error:[/] {escape(str(exc))}")
         return 1
+    if "redis" in demo.started:  # this Redis is the demo's own, with what earlier runs left in it
+        drop_stale_history(bus.connect(s), time.time())
     if "forecast" not in demo.started:
         demo.errors.append("the forecast loop was already running with its own settings: warm starts may not fit")
     try:

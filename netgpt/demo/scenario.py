@@ -97,6 +97,23 @@ def _warm_start(r, replays: list[TraceReplay], prompts: PromptReplay, end_ts: fl
         r.hset(bus.Keys.FORECAST_HISTORY, f"cell:{cell}:requests_rps", prompts.history_entry(HISTORY_STEPS, end_ts))
 
 
+def drop_stale_history(r, before_ts: float) -> list[str]:
+    """Remove warm-start histories that ended before `before_ts` (an earlier run's: Redis keeps them, and the
+    forecast loop would otherwise start this run's targets from them); returns their names."""
+    stale = [name for name, raw in r.hgetall(bus.Keys.FORECAST_HISTORY).items()
+             if _end_ts(raw) is None or _end_ts(raw) < before_ts]
+    if stale:
+        r.hdel(bus.Keys.FORECAST_HISTORY, *stale)
+    return stale
+
+
+def _end_ts(raw: str) -> float | None:
+    try:
+        return float(json.loads(raw)["end_ts"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
 def _sample(edge: EdgeServices, users: list[str], texts: list[str], log, compare: tuple[str, ...] = ()) -> None:
     """One prompt from each user the NetGPT way; the users in `compare` send it cloud-only too (the paper's
     baseline, for the report's comparison)."""

@@ -160,3 +160,14 @@ def test_sections_without_data_say_so(redis_client, tmp_path):
 
 def test_markdown_escape_leaves_no_markup():
     assert md_escape("a*b_c|d <i>") == "a\\*b\\_c\\|d &lt;i>"
+
+
+def test_busy_links_are_ranked_by_their_median_rate_not_a_spike():
+    from netgpt.demo.report_data import RunData, busy_ports
+
+    spike, steady = (1, 2), (1, 3)
+    data = RunData(since_ms=0, rates={spike: [(0.0, 500e6), (1.0, 500e6)] + [(t, 1e5) for t in range(2, 10)],
+                                      steady: [(float(t), 20e6) for t in range(10)]})
+    data.forecasts = {p: [Forecast(target=f"port:{p[0]}:{p[1]}:tx_bps", origin_ts=0.0, step_s=1.0, values=[1.0],
+                                   model="m")] for p in (spike, steady)}
+    assert busy_ports(data, top=1) == [steady]

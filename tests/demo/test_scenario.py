@@ -55,3 +55,15 @@ def test_only_the_demos_own_active_intents_count_as_leftovers(redis_client):
     redis_client.hset(bus.Keys.INTENTS, mapping={x.intent_id: x.model_dump_json() for x in recs})
     redis_client.hset(bus.Keys.INTENTS, "junk", "not json")
     assert leftover_ids(redis_client) == ["a", "c"]
+
+
+def test_warm_start_histories_of_earlier_runs_are_dropped(redis_client):
+    from netgpt.core import bus
+    from netgpt.demo.scenario import drop_stale_history
+
+    redis_client.hset(bus.Keys.FORECAST_HISTORY, mapping={
+        "cell:c1:requests_rps": json.dumps({"step_s": 1.0, "end_ts": 100.0, "values": [1.0]}),
+        "port:1:2:tx_bps": json.dumps({"step_s": 1.0, "end_ts": 300.0, "values": [1.0]}),
+        "port:1:3:tx_bps": "not json"})
+    assert sorted(drop_stale_history(redis_client, 200.0)) == ["cell:c1:requests_rps", "port:1:3:tx_bps"]
+    assert list(redis_client.hkeys(bus.Keys.FORECAST_HISTORY)) == ["port:1:2:tx_bps"]
