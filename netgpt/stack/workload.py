@@ -89,9 +89,12 @@ class TraceReplay:
                 self.sent.append((time.time(), float(bps)))
                 if bps < MIN_RATE_BPS:
                     continue
+                # --no-udp-fin: iperf 2.1.8's UDP server acks only its first client's final datagram, so without it
+                # every later segment waited 2 s for an ack and the link saw one second of traffic in three.
                 proc = net.get(src).popen(
                     ["iperf", "-c", net.get(dst).IP(), "-u", "-p", str(self.port), "-b", f"{bps / 1e6:.3f}M",
-                     "-l", "1400", "-t", f"{self.step_s:g}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                     "-l", "1400", "-t", f"{self.step_s:g}", "--no-udp-fin"],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 client[:] = [proc]
                 try:
                     proc.wait(timeout=self.step_s + 5)

@@ -61,7 +61,10 @@ def test_forecast_loop_moves_a_flow_before_the_predicted_overload(loop_stack):
                     if isinstance(m, PortStats) and (m.dpid, m.port_no) == (ingress, port)]
     assert forecasts, f"no forecast of {target} was published"
     assert move is not None, (f"TE moved nothing; last forecasts of {target}: "
-                              f"{[round(f.peak(0.9) / 1e6, 1) for f in forecasts[-5:]]} Mbit/s")
+                              f"{[round(f.peak(0.9) / 1e6, 1) for f in forecasts[-5:]]} Mbit/s (models "
+                              f"{sorted({f.model for f in forecasts[-5:]})}); measured there: "
+                              f"{[round(m.tx_bps / 1e6, 1) for m in measured[-10:]]} Mbit/s; sent: "
+                              f"{[round(bps / 1e6, 1) for _, bps in replay.sent[-10:]]} Mbit/s")
     print(f"moved at {move.ts:.1f}: {move.cause_id}; {len(forecasts)} forecasts of {target}")
     assert move.cause_id.endswith("(forecast)") and f"link {ingress}-{nxt}" in move.cause_id
     # Independently of TE's own view: what the switch port sent, as the monitor measured it, was under the threshold
