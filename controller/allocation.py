@@ -12,7 +12,7 @@ Choice of node, every Settings.allocation_interval_s:
   busiest cell moves to the node with the most room for it, one cell per node and tick;
 - a cell stays where it is while that node is alive and not overloaded (load below capacity), except that it
   returns to its home node once that node has been alive for FAILBACK_AFTER_S and has room for its predicted demand
-  (fail-back);
+  (fail-back; a cell that predicted demand moved away waits SHED_HOLD_S and needs FAILBACK_MARGIN more room);
 - otherwise it goes to its home node (a node that lists the cell) if that one has headroom, else to the alive node with
   the most headroom: capacity - reported load - the predicted demand of cells already given to it, where a cell's
   predicted demand is its rate of user intents over the last minute (requests it is about to send), or, if higher,
@@ -43,6 +43,12 @@ REWRITE_PRIORITY = 20  # above the forwarding app's per-pair flows
 REWRITE_COOKIE = 0x4E47_0002
 DEMAND_WINDOW_S = 60.0
 FAILBACK_AFTER_S = 2.0  # a cell returns to its home node once that node has been alive this long
+# Against flapping (seen in the demo: c1 and c2 swapped between mec1 and mec2 every few seconds, 15-17 changes a run):
+# a cell moved off its home node because of predicted demand returns only after SHED_HOLD_S, and only if the home node
+# then has room for it plus FAILBACK_MARGIN of its capacity. Without both, a forecast that wobbles around the home
+# node's capacity moves the cell away on one tick and back on the next.
+SHED_HOLD_S = 30.0
+FAILBACK_MARGIN = 0.1
 
 
 class CellPlacement:
@@ -53,6 +59,7 @@ class CellPlacement:
         self.first_seen: dict[str, float] = {}  # node -> when its current run of heartbeats began
         self.intent_times: dict[str, deque] = {}  # cell -> recent user-intent times
         self.forecast_demand: dict[str, tuple[float, float]] = {}  # cell -> (peak requests/s, until) from forecasts
+        self.shed_at: dict[str, float] = {}  # cell -> when predicted demand last moved it off its node
 
     def count_intent(self, cell: str, ts: float) -> None:
         self.intent_times.setdefault(cell, deque()).append(ts)
@@ -98,12 +105,16 @@ class CellPlacement:
         room = {n: hb.capacity_rps - max(hb.load_rps, sum(demands[c] for c in serving.get(n, [])))
                 for n, hb in agents.items()}
         shed = self._shed(serving, agents, room, demands, pins)
+        for cell in shed:
+            self.shed_at[cell] = now
         # Cells that stay first, so the headroom left for moved cells is right.
         for cell in sorted(cells, key=lambda c: c not in allocations):
             current = allocations.get(cell)
             demand = demands[cell]
-            home_back = [n for n, hb in agents.items() if cell in hb.cells and headroom[n] > demand
-                         and room[n] >= demand and now - self.first_seen.get(n, now) >= FAILBACK_AFTER_S]
+            home_back = [] if now - self.shed_at.get(cell, -SHED_HOLD_S) < SHED_HOLD_S else [
+                n for n, hb in agents.items() if cell in hb.cells and headroom[n] > demand
+                and room[n] >= demand + (FAILBACK_MARGIN * hb.capacity_rps if cell in self.shed_at else 0.0)
+                and now - self.first_seen.get(n, now) >= FAILBACK_AFTER_S]
             if pins.get(cell) in agents:
                 node = pins[cell]
                 reason = current.reason if current and current.node_id == node else f"{cell} pinned to {node}"

@@ -100,3 +100,35 @@ def test_a_node_that_predicted_demand_would_overload_hands_over_its_busiest_cell
     assert nodes(placement.decide(["c1", "c2", "c3"], agents, current, pins={"c1": "mec1", "c2": "mec1"},
                                   now=now)) == {"c1": "mec1", "c2": "mec1", "c3": "mec2"}
     assert nodes(placement.decide(["c1", "c2", "c3"], agents, moved, now=now + 120))["c1"] == "mec1"  # back home
+
+
+def test_a_cell_shed_on_a_forecast_does_not_flap_back_while_the_forecast_wobbles():
+    """A forecast of c1's demand wobbling around mec1's capacity (2 req/s, c2 takes 1.0): 1.2 sheds c1 to mec2; 0.7 a
+    second later would fit mec1 again, but c1 stays until SHED_HOLD_S has passed; then 0.9 fits mec1 only without
+    FAILBACK_MARGIN of its capacity to spare, so c1 still stays; at 0.5 it returns."""
+    from netgpt.controller.allocation import FAILBACK_MARGIN, SHED_HOLD_S
+    from netgpt.core.messages import Forecast
+
+    now = time.time()
+    placement = CellPlacement()
+    agents = {"mec1": hb("mec1", ["c1", "c2"], capacity=2.0), "mec2": hb("mec2", ["c3"], capacity=4.0)}
+    placement.decide(["c1", "c2", "c3"], agents, {}, now=now - 10)
+
+    def forecast(cell, rps, at):
+        placement.on_forecast(Forecast(source="t", target=f"cell:{cell}:requests_rps", origin_ts=at, step_s=10.0,
+                                       values=[rps] * 30, model="test"), quantile=0.9)
+
+    forecast("c2", 1.0, now)
+    forecast("c1", 1.2, now)
+    home = allocs({"c1": "mec1", "c2": "mec1", "c3": "mec2"})
+    assert nodes(placement.decide(["c1", "c2", "c3"], agents, home, now=now))["c1"] == "mec2"
+    moved = allocs({"c1": "mec2", "c2": "mec1", "c3": "mec2"})
+    forecast("c1", 0.7, now + 1)  # fits mec1 (1.7 of 2), even with the margin
+    for t in (now + 1, now + SHED_HOLD_S - 1):
+        assert nodes(placement.decide(["c1", "c2", "c3"], agents, moved, now=t))["c1"] == "mec2"
+    forecast("c1", 0.9, now + SHED_HOLD_S + 1)  # fits (1.9 of 2), but not with the margin
+    assert 2.0 - 1.0 < 0.9 + FAILBACK_MARGIN * 2.0
+    assert nodes(placement.decide(["c1", "c2", "c3"], agents, moved, now=now + SHED_HOLD_S + 1))["c1"] == "mec2"
+    forecast("c1", 0.5, now + SHED_HOLD_S + 2)
+    decision = placement.decide(["c1", "c2", "c3"], agents, moved, now=now + SHED_HOLD_S + 2)
+    assert nodes(decision)["c1"] == "mec1" and decision["c1"][1] == "c1 back to home node mec1 from mec2"
