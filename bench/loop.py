@@ -7,10 +7,11 @@ Scenario (diamond, mininet_topos/diamond.py: two 20 Mbit/s paths, shaped with tc
   second here) scaled to a 9 Mbit/s peak; the forecast loop gets the trace's three days before it as warm-start history
   of the port that carries it (netgpt.stack.workload);
 - sessions: a flash crowd, three users asking within one second for sessions that together with the background need
-  more than one path (22 Mbit/s + the background's 9 on 2 x 20); the real user-intent classifier (MiniLM + logistic regression, as on the edge agents)
-  infers each one's service class and expected bandwidth, published as a UserIntent with the user's and server's
-  addresses as the edge agent does; two seconds later the session's traffic starts at its *actual* rate (SESSIONS: what
-  the user really does, which the classifier's class figure only estimates: nothing here tells TE the real rate).
+  more than one path (22 Mbit/s + the background's 9 on 2 x 20); the real user-intent classifier (MiniLM + logistic
+  regression, as on the edge agents) infers each one's service class and expected bandwidth, published as a UserIntent
+  with the user's and server's addresses as the edge agent does; two seconds later the session's traffic starts at its
+  *actual* rate (SESSIONS: what the user really does, which the classifier's class figure only estimates: nothing here
+  tells TE the real rate).
 Every mode sees the same traffic and the same intents; only the controller's TE mode differs (static, ecmp: equal-cost
 select groups; reactive: measured utilisation; proactive: also forecasts and intents). Modes are interleaved run by run.
 
@@ -74,9 +75,10 @@ def run_once(mode: str, classifier, workdir: Path, plan: list[tuple]) -> dict:
     from netgpt.stack.network import running_network
 
     shutil.rmtree(workdir / mode, ignore_errors=True)  # Redis keeps its data (AOF) across restarts: start clean
-    s = Settings(te_mode=mode, run_dir=workdir / mode, redis_port=services.free_port(), ofp_port=services.free_port(),
-                 ryu_api_port=services.free_port(), operator_api_port=services.free_port(), stats_interval_s=1.0, forecast_step_s=1.0,
-                 forecast_period=PERIOD, forecast_horizon=5, forecast_refit_s=20.0)
+    port = services.free_port
+    s = Settings(te_mode=mode, run_dir=workdir / mode, redis_port=port(), ofp_port=port(), ryu_api_port=port(),
+                 operator_api_port=port(), stats_interval_s=1.0, forecast_step_s=1.0, forecast_period=PERIOD,
+                 forecast_horizon=5, forecast_refit_s=20.0)
     started = services.up(s)
     try:
         r = bus.connect(s)

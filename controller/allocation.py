@@ -111,10 +111,11 @@ class CellPlacement:
         for cell in sorted(cells, key=lambda c: c not in allocations):
             current = allocations.get(cell)
             demand = demands[cell]
-            home_back = [] if now - self.shed_at.get(cell, -SHED_HOLD_S) < SHED_HOLD_S else [
-                n for n, hb in agents.items() if cell in hb.cells and headroom[n] > demand
-                and room[n] >= demand + (FAILBACK_MARGIN * hb.capacity_rps if cell in self.shed_at else 0.0)
-                and now - self.first_seen.get(n, now) >= FAILBACK_AFTER_S]
+            held = now - self.shed_at.get(cell, -SHED_HOLD_S) < SHED_HOLD_S
+            margin = FAILBACK_MARGIN if cell in self.shed_at else 0.0  # once shed, a cell needs room to spare
+            home_back = [] if held else [n for n, hb in agents.items() if cell in hb.cells and headroom[n] > demand
+                                         and room[n] >= demand + margin * hb.capacity_rps
+                                         and now - self.first_seen.get(n, now) >= FAILBACK_AFTER_S]
             if pins.get(cell) in agents:
                 node = pins[cell]
                 reason = current.reason if current and current.node_id == node else f"{cell} pinned to {node}"
@@ -135,6 +136,8 @@ class CellPlacement:
                 reason = (f"{cell} {why}" + (f" on {current.node_id}" if current else "")
                           + f" -> {node} ({'home node' if homes else 'most headroom'})")
             headroom[node] -= demand
+            if cell in agents[node].cells:
+                self.shed_at.pop(cell, None)  # home again: the hold and the margin were for this return only
             out[cell] = (node, reason)
         return out
 

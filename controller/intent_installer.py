@@ -100,10 +100,7 @@ class IntentInstaller:
     def _install_flows(self, intent: OperatorIntent) -> Flows:
         """[(dpid, cookie, meter id)] after every switch acknowledged every entry; else rolled back and Rejected."""
         cookie, by = cookie_of(intent.intent_id), by_switch(intent.flows)
-        datapaths = self.app.forwarding.datapaths
-        missing = sorted(d for d in by if d not in datapaths)
-        if missing:
-            raise Rejected(f"switch {', '.join(map(str, missing))} is not connected")
+        datapaths = self._connected(by)
         done: Flows = []
         for dpid, entries in by.items():
             dp = datapaths[dpid]
@@ -123,6 +120,14 @@ class IntentInstaller:
                 self._remove(done)
                 raise Rejected(f"switch {dpid} {refused}; everything this intent installed was removed")
         return done
+
+    def _connected(self, dpids) -> dict:
+        """The forwarding app's datapaths, once every one of `dpids` is connected; else Rejected."""
+        datapaths = self.app.forwarding.datapaths
+        missing = sorted(d for d in dpids if d not in datapaths)
+        if missing:
+            raise Rejected(f"switch {', '.join(map(str, missing))} is not connected")
+        return datapaths
 
     def _meter_for(self, dpid: int, intent_id: str) -> int:
         used = self.meters.setdefault(dpid, {})
@@ -171,10 +176,7 @@ class IntentInstaller:
         has not (a meter on a switch new to the intent), a barrier per switch; then delete what only the old has.
         Raises Rejected with everything as it was when a switch refuses or does not answer; returns the new state."""
         cookie, plan = cookie_of(intent_id), plan_replacement(old.flows, fresh.flows)
-        datapaths = self.app.forwarding.datapaths
-        missing = sorted(d for d in plan.add if d not in datapaths)
-        if missing:
-            raise Rejected(f"switch {', '.join(map(str, missing))} is not connected")
+        datapaths = self._connected(plan.add)
         capped = fresh.action.value == "rate_limit"
         meters = {d: m for d, _, m in state.get("flows", []) if m}
         added: list[tuple[int, dict]] = []

@@ -80,9 +80,9 @@ class OperatorIntents(NetgptApp):
             hub.spawn_after(0.5, self._avoid_again, intent_id)
 
     def _avoid_again(self, intent_id: str) -> None:
-        if intent_id in self.lifecycle.active and self.installer.avoid_again(self.lifecycle.active[intent_id][1]):
-            self.logger.info("intent %s: link %s-%s is back, avoided again", intent_id,
-                             *self.lifecycle.active[intent_id][1]["link"])
+        active = self.lifecycle.active.get(intent_id)
+        if active is not None and self.installer.avoid_again(active[1]):
+            self.logger.info("intent %s: link %s-%s is back, avoided again", intent_id, *active[1]["link"])
 
     # --- the stream, the clock, the restart -----------------------------------------------------------------------
 

@@ -104,13 +104,16 @@ class _Slot:
             self.save()
 
     def save(self) -> None:
-        """Keep the context's KV cells (llama.cpp's sequence state) under (adapter, its tokens)."""
+        """Keep the context's KV cells (llama.cpp's sequence state) under (adapter, its tokens); a prompt already
+        saved (the same one again) is only marked as the newest, not copied again."""
+        key = (self.active, tuple(int(t) for t in self.llm.input_ids[:self.llm.n_tokens]))
+        if key in self.saved:
+            self.saved.move_to_end(key)
+            return
         size = self.lib.llama_state_seq_get_size(self.llm.ctx, 0)
         buf = (ctypes.c_uint8 * size)()
         written = self.lib.llama_state_seq_get_data(self.llm.ctx, buf, size, 0)
-        key = (self.active, tuple(int(t) for t in self.llm.input_ids[:self.llm.n_tokens]))
-        self.saved.pop(key, None)
-        self.saved[key] = bytes(buf)[:written]
+        self.saved[key] = ctypes.string_at(buf, written)
         while len(self.saved) > SAVED_PROMPTS:
             self.saved.popitem(last=False)
 

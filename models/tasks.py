@@ -14,7 +14,6 @@ import math
 import random
 from dataclasses import dataclass
 
-
 from netgpt.core.messages import ServiceClass
 from netgpt.models.complete_task import completion_examples
 from netgpt.models.geography import geography

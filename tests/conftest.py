@@ -8,7 +8,7 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from netgpt.stack.services import free_port  # noqa: E402,F401  (the tests import it from here)
+from netgpt.stack.services import free_port  # noqa: E402
 
 
 @pytest.fixture(scope="session")

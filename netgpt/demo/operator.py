@@ -16,7 +16,8 @@ from pathlib import Path
 from netgpt.core import bus
 from netgpt.core.messages import IntentRecord, IntentState
 from netgpt.core.settings import Settings
-from netgpt.demo.report_data import OPERATOR_FILE, intent_records
+from netgpt.demo.report_data import OPERATOR_FILE
+from netgpt.intent.store import IntentStore
 from netgpt.stack import services
 from netgpt.stack.network import NetworkError, iperf
 
@@ -31,7 +32,7 @@ ENDED = {IntentState.withdrawn, IntentState.failed}
 
 def leftover_ids(r) -> list[str]:
     """The demo's own sentences that the store still holds active (installed, verified, waiting)."""
-    return sorted(rec.intent_id for rec in intent_records(r) if rec.text in (BLOCK, CAP) and rec.state not in ENDED)
+    return sorted(rec.intent_id for rec in IntentStore(r).all() if rec.text in (BLOCK, CAP) and rec.state not in ENDED)
 
 
 def _ping_loss(net, a: str, b: str) -> float:
@@ -44,6 +45,7 @@ class Operator:
     def __init__(self, net, s: Settings, run_dir: Path, log):
         self.net, self.s, self.run_dir, self.log = net, s, run_dir, log
         self.env = services.settings_env(s)
+        self.store = IntentStore(bus.connect(s))
         self.ids: dict[str, str] = {}  # sentence -> intent id
 
     def _cli(self, *args: str, timeout_s: float = 60) -> subprocess.CompletedProcess:
@@ -56,11 +58,8 @@ class Operator:
 
     def _record(self, text: str, since: float) -> IntentRecord | None:
         """The store's newest record of this sentence submitted since `since`."""
-        found = None
-        for rec in intent_records(bus.connect(self.s)):
-            if rec.text == text and rec.ts >= since - 1:
-                found = rec if found is None or rec.ts > found.ts else found
-        return found
+        mine = [rec for rec in self.store.all() if rec.text == text and rec.ts >= since - 1]  # all(): oldest first
+        return mine[-1] if mine else None
 
     def _withdraw(self, ids: list[str], why: str) -> None:
         for intent_id in ids:
@@ -71,11 +70,11 @@ class Operator:
     def clear_leftovers(self) -> None:
         """The intent store outlives a run (Redis keeps it): the demo's own sentences still active from an earlier,
         interrupted run would conflict with this run's, so they go first."""
-        self._withdraw(leftover_ids(bus.connect(self.s)), "left active by an earlier demo run")
+        self._withdraw(leftover_ids(self.store.r), "left active by an earlier demo run")
 
     def withdraw_own(self) -> None:
         """At the end of the day: what this run submitted and still holds, so the next run starts clean."""
-        active = {rec.intent_id for rec in intent_records(bus.connect(self.s)) if rec.state not in ENDED}
+        active = {rec.intent_id for rec in self.store.all() if rec.state not in ENDED}
         self._withdraw([i for i in self.ids.values() if i in active], "the demo's day is over")
 
     def submit(self, text: str) -> IntentRecord | None:

@@ -18,7 +18,8 @@ matplotlib.use("Agg")  # files only: the demo runs without a display
 import matplotlib.pyplot as plt  # noqa: E402
 from markdown_it import MarkdownIt  # noqa: E402
 
-from netgpt.demo.report_data import RunData, busy_ports, figures, is_echo, one_step_errors, te_moves  # noqa: E402
+from netgpt.demo.report_data import (  # noqa: E402
+    RunData, answered_netgpt, busy_ports, figures, is_echo, one_step_errors, te_moves)
 
 SAMPLE_PROMPTS = 6
 
@@ -188,12 +189,13 @@ def _completed(resp: dict) -> str:
 
 def section_prompts(data: RunData, fig: dict) -> Section:
     title = "Users' questions, completed at the edge, answered by the cloud"
-    answered = [x for x in data.responses if x.get("status") == 200 and x.get("mode", "netgpt") == "netgpt"]
+    answered = answered_netgpt(data.responses)
     if not answered:
         return _missing(title, "no prompt was answered in this run (no 200 response saved in responses.jsonl).")
     text = [f"{fig['prompts_answered']} of {fig['prompts_asked']} prompts answered, {fig['answered_by_cloud']} by "
-            f"the cloud ({fig['cloud_echoes']} of them mostly an echo of what the cloud was sent); latency p50 {fig['latency_p50_ms']} ms, p95 {fig['latency_p95_ms']} ms (the agents' "
-            f"total_ms). In the completed prompts, **bold** is what the edge LM wrote."]
+            f"the cloud ({fig['cloud_echoes']} of them mostly an echo of what the cloud was sent); latency p50 "
+            f"{fig['latency_p50_ms']} ms, p95 {fig['latency_p95_ms']} ms (the agents' total_ms). In the completed "
+            "prompts, **bold** is what the edge LM wrote."]
     for x in answered[:SAMPLE_PROMPTS]:
         resp = x["response"]
         text.append(f"- **{md_escape(x['user'])}** in {md_escape(x['cell'])} asks: {md_escape(x['text'])}  \n"

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from netgpt.core import bus
-from netgpt.core.messages import (Allocation, CellStats, FlowAction, Forecast, IntentRecord, IntentState,
-                                  MessageError, PortStats, UserIntent, parse_message)
+from netgpt.core.messages import (Allocation, CellStats, FlowAction, Forecast, IntentRecord, IntentState, PortStats,
+                                  UserIntent)
+from netgpt.intent.store import IntentStore
 
 Port = tuple[int, int]  # (dpid, OpenFlow port)
 RESPONSES_FILE = "responses.jsonl"  # one line per prompt the demo asked itself: its request and the agent's response
@@ -46,7 +47,7 @@ class RunData:
         return self.since_ms / 1000
 
 
-def _port_names(r) -> tuple[dict[Port, str], dict[Port, float]]:
+def port_names(r) -> tuple[dict[Port, str], dict[Port, float]]:
     """Directed inter-switch links by their sending port, from the controller's topology view, with capacities."""
     view = json.loads(r.get(bus.Keys.TOPOLOGY) or "{}")
     names = {int(dpid): name for name, dpid in r.hgetall(bus.Keys.SWITCHES).items()}
@@ -67,19 +68,6 @@ def _read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def intent_records(r) -> list[IntentRecord]:
-    """Every record of the intent store (Keys.INTENTS); an unreadable one is skipped."""
-    out = []
-    for raw in r.hvals(bus.Keys.INTENTS):
-        try:
-            rec = parse_message(raw)
-        except MessageError:
-            continue
-        if isinstance(rec, IntentRecord):
-            out.append(rec)
-    return out
-
-
 def reached(rec: IntentRecord, state: IntentState) -> bool:
     return any(e.state == state for e in rec.history) or rec.state == state
 
@@ -88,7 +76,7 @@ def collect(r, since_ms: int, run_dir: Path, end_ts: float) -> RunData:
     """Everything the report needs, read while the run's Redis is still up (the topology view empties when the
     network stops, so call this before tearing it down)."""
     data = RunData(since_ms=since_ms, end_ts=end_ts)
-    data.port_names, data.capacity_bps = _port_names(r)
+    data.port_names, data.capacity_bps = port_names(r)
     start = f"{since_ms}-0"
     for _id, msg in bus.read_range(r, bus.Streams.TELEMETRY, start=start):
         data.telemetry_entries += 1
@@ -111,7 +99,7 @@ def collect(r, since_ms: int, run_dir: Path, end_ts: float) -> RunData:
             data.allocations.append(msg)
     data.user_intents = sum(isinstance(m, UserIntent) for _, m in bus.read_range(r, bus.Streams.USER_INTENTS,
                                                                                    start=start))
-    data.intents = sorted((x for x in intent_records(r) if x.ts >= data.t0), key=lambda rec: rec.ts)
+    data.intents = [x for x in IntentStore(r).all() if x.ts >= data.t0]  # all(): oldest first
     data.responses = _read_jsonl(run_dir / RESPONSES_FILE)
     data.operator = _read_jsonl(run_dir / OPERATOR_FILE)
     data.replay = _read_jsonl(run_dir / REPLAY_FILE)
@@ -152,13 +140,22 @@ def one_step_errors(series: list[tuple[float, float]], forecasts: list[Forecast]
 FACT_KINDS = ["city", "country", "local_time", "poi"]  # the location facts counted in the cloud's own text
 
 
+def answered_netgpt(responses: list[dict]) -> list[dict]:
+    """The prompts asked the NetGPT way (the default mode) that got a 200 response."""
+    return [x for x in responses if x.get("status") == 200 and x.get("mode", "netgpt") == "netgpt"]
+
+
+def _cloud_text(resp: dict) -> str:
+    """The cloud's own words: the answer without the edge's prefix."""
+    return resp["answer"][len(resp.get("answer_edge_prefix", "")):]
+
+
 def is_echo(record: dict) -> bool:
     """The cloud's own text mostly repeats what it was sent (netgpt.edge_agent.collab.scoring's test)."""
     from netgpt.edge_agent.collab.scoring import ECHO_SHARE, echo_share
 
     resp = record["response"]
-    own = resp["answer"][len(resp.get("answer_edge_prefix", "")):]
-    return echo_share(own, resp["completed_prompt"]) >= ECHO_SHARE
+    return echo_share(_cloud_text(resp), resp["completed_prompt"]) >= ECHO_SHARE
 
 
 def compare_modes(responses: list[dict]) -> dict[str, dict]:
@@ -175,7 +172,7 @@ def compare_modes(responses: list[dict]) -> dict[str, dict]:
         mine = [x for x in ok if x["mode"] == mode and (x["user"], x["text"]) in both]
         if not mine:
             continue
-        own = [x["response"]["answer"][len(x["response"].get("answer_edge_prefix", "")):] for x in mine]
+        own = [_cloud_text(x["response"]) for x in mine]
         ms = [x["response"]["total_ms"] for x in mine]
         out[mode] = {
             "prompts": len(mine),
@@ -196,7 +193,7 @@ def figures(data: RunData) -> dict:
     """The report's numbers, each None when this run did not measure it."""
     peaks = {p: max(bps for _, bps in s) for p, s in data.rates.items() if s}
     busiest = max(peaks, key=peaks.get) if peaks else None
-    answered = [x for x in data.responses if x.get("status") == 200 and x.get("mode", "netgpt") == "netgpt"]
+    answered = answered_netgpt(data.responses)
     ms = [x["response"]["total_ms"] for x in answered]
     errors = {data.port_names[p]: one_step_errors(data.rates.get(p, []), data.forecasts[p]) for p in busy_ports(data)}
     changes = [a for a in data.allocations if a.previous_node_id is not None]

@@ -63,8 +63,13 @@ class DemoRun:
             rows.append(("mec1 back", "yes" if o.restored else "no"))
         rows.append(("services started and stopped", ", ".join(self.started) or "none (already running)"))
         rows.append(("bridges left behind", ", ".join(self.leftover_bridges) or "none"))
-        rows += [("error", e) for e in self.errors + (self.outcome.errors if self.outcome else [])]
+        rows += [("error", e) for e in self.all_errors]
         return rows
+
+    @property
+    def all_errors(self) -> list[str]:
+        """The run's own and the scenario's."""
+        return self.errors + (self.outcome.errors if self.outcome else [])
 
 
 class Phases:
@@ -89,18 +94,16 @@ def _rates_table(rates: dict[str, float], top: int = 10) -> Table:
     return table
 
 
-def watch_link_rates(r, links: dict[tuple[int, int], str], seconds: float, live: Live | None,
-                     start_id: str = "$") -> tuple[dict[str, float], dict[str, float], int]:
-    """Follow the telemetry stream for `seconds`: latest and peak rate per link (max of both ends' tx), entries read."""
+def watch_link_rates(r, links: dict[tuple[int, int], str], seconds: float, live: Live) -> None:
+    """Follow the telemetry stream for `seconds`, showing the latest rate per link (max of both ends') and cell."""
     latest: dict[str, float] = {}
-    peak: dict[str, float] = {}
-    last_id, entries = start_id, 0
+    last_id = "$"
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         reply = r.xread({bus.Streams.TELEMETRY: last_id}, count=1000, block=500)
         for _stream, items in reply or []:
             for entry_id, fields in items:
-                last_id, entries = entry_id, entries + 1
+                last_id = entry_id
                 try:
                     msg = bus.decode_entry(fields)
                 except ValueError:
@@ -112,10 +115,7 @@ def watch_link_rates(r, links: dict[tuple[int, int], str], seconds: float, live:
                 else:
                     continue
                 latest[name] = bps
-                peak[name] = max(peak.get(name, 0.0), latest[name])
-        if live is not None:
-            live.update(_rates_table(latest))
-    return latest, peak, entries
+        live.update(_rates_table(latest))
 
 
 def _start_load(net, pairs: list[tuple[str, str]], seconds: float) -> list[subprocess.Popen]:
@@ -150,8 +150,8 @@ def _scenario(net, s: Settings, demo: DemoRun, plan: Plan, phase: Phases, consol
         phase("cloud LLM on host cloud, an edge agent on mec1 and mec2 (models load)")
         edge.start()
         edge.wait_ready()
-        home = services.wait_for(lambda: allocations(r) == HOME and allocations(r), 60, "cells on their home nodes")
-        phase.detail(f"  allocations {home}; users reach the edge service at {s.edge_vip}")
+        services.wait_for(lambda: allocations(r) == HOME, 60, "cells on their home nodes")
+        phase.detail(f"  allocations {HOME}; users reach the edge service at {s.edge_vip}")
         phase(f"a time-compressed day: {plan.steps} trace steps of 5 min, {plan.seconds:.0f} s (background traces, "
               f"prompts in {len(HOME)} cells, forecasts, a failover)")
         if console.is_terminal:
@@ -269,6 +269,5 @@ def _finish(demo: DemoRun, console: Console) -> int:
         console.print(f"report: [bold]{path}[/] (and report.html)", highlight=False)
     else:
         console.print(f"no report: the run's streams could not be read (logs in {demo.run_dir})")
-    errors = demo.errors + (demo.outcome.errors if demo.outcome else [])
-    ok = not errors and demo.ping_loss_pct == 0 and demo.data is not None and demo.data.telemetry_entries > 0
+    ok = not demo.all_errors and demo.ping_loss_pct == 0 and demo.data is not None and demo.data.telemetry_entries > 0
     return 0 if ok and not demo.leftover_bridges else 1

@@ -28,7 +28,7 @@ from netgpt.core import bus
 from netgpt.core.settings import Settings
 from netgpt.demo.edge import EdgeServices, allocations
 from netgpt.demo.operator import Operator
-from netgpt.demo.report_data import REPLAY_FILE
+from netgpt.demo.report_data import REPLAY_FILE, port_names
 from netgpt.stack.network import NetworkError
 from netgpt.stack.services import wait_for
 from netgpt.stack.workload import PromptReplay, TraceReplay, load_trace
@@ -80,21 +80,18 @@ class Outcome:
     marks: dict[str, float] = field(default_factory=dict)  # what the demo did, when: lines on the report's plots
 
 
-def _port_toward(r, a: str, b: str) -> int:
-    """The port of switch `a` toward switch `b`, from the controller's topology view."""
-    dpids = {name: int(d) for name, d in r.hgetall(bus.Keys.SWITCHES).items()}
-    links = json.loads(r.get(bus.Keys.TOPOLOGY) or "{}").get("links", [])
-    return next(int(x["port"]) for x in links if x["src"] == dpids[a] and x["dst"] == dpids[b])
-
-
 def _warm_start(r, replays: list[TraceReplay], prompts: PromptReplay, end_ts: float) -> None:
-    dpids = {name: int(d) for name, d in r.hgetall(bus.Keys.SWITCHES).items()}
+    """Each background path's ports toward the next switch (from the controller's topology view) and each cell get
+    the history before their replay."""
+    toward = {name: port for port, name in port_names(r)[0].items()}  # 'core1->agg1' -> (dpid, port)
+    history = {}
     for rep, (*_, path) in zip(replays, BACKGROUND):
         for a, b in zip(path, path[1:]):
-            r.hset(bus.Keys.FORECAST_HISTORY, f"port:{dpids[a]}:{_port_toward(r, a, b)}:tx_bps",
-                   rep.history_entry(HISTORY_STEPS, end_ts))
-    for cell in USERS.values():
-        r.hset(bus.Keys.FORECAST_HISTORY, f"cell:{cell}:requests_rps", prompts.history_entry(HISTORY_STEPS, end_ts))
+            dpid, port = toward[f"{a}->{b}"]
+            history[f"port:{dpid}:{port}:tx_bps"] = rep.history_entry(HISTORY_STEPS, end_ts)
+    cells = prompts.history_entry(HISTORY_STEPS, end_ts)
+    history.update({f"cell:{cell}:requests_rps": cells for cell in USERS.values()})
+    r.hset(bus.Keys.FORECAST_HISTORY, mapping=history)
 
 
 def drop_stale_history(r, before_ts: float) -> list[str]:
@@ -165,7 +162,7 @@ def _save_replay(procs, run_dir: Path, timeout_s: float) -> None:
                 proc.kill()
                 stdout, _ = proc.communicate()
             for line in (stdout or "").splitlines():
-                t, status, source, retries = (line.split() + ["", "", "", ""])[:4]
+                t, status, source, retries = line.split(" ")  # print()'s separator: an empty source stays a field
                 f.write(json.dumps({"user": user, "cell": cell, "t": float(t), "status": int(status),
                                     "source": source, "retries": int(retries)}) + "\n")
 

@@ -133,11 +133,14 @@ def ask(i, t):
         req = urllib.request.Request(url, body, {"content-type": "application/json"})
         try:
             with urllib.request.urlopen(req, timeout=10) as resp:
-                print(t, resp.status, json.load(resp).get("source", ""), attempt, flush=True)
+                line(t, resp.status, json.load(resp).get("source", ""), attempt)
                 return
         except Exception as exc:
             error = type(exc).__name__
-    print(t, 0, error, 3, flush=True)
+    line(t, 0, error, 3)
+def line(*fields):  # one write per line: print() writes fields and separators apart, and threads would interleave them
+    sys.stdout.write(" ".join(map(str, fields)) + "\n")
+    sys.stdout.flush()
 threads = []
 for i, t in enumerate(times):
     time.sleep(max(0.0, t - time.time()))

@@ -24,7 +24,7 @@ from netgpt.models.base import BaseSpec, load_base  # noqa: E402
 from netgpt.models.cloud_service import create_app  # noqa: E402
 from netgpt.models.edge_pretrain import generated_corpus, gpt2_config, train_tokenizer  # noqa: E402
 from netgpt.models.serving import AdapterServer  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
+from netgpt.stack.services import free_port  # noqa: E402
 
 # Thursday 26 November 2026, 14:05:00 UTC: 15:05 in Lyon (CET, UTC+1), 23:05 in Osaka (JST, UTC+9).
 FIXED_NOW = 1795701900.0

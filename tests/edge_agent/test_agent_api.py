@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from netgpt.edge_agent.agent import AgentSettings, EdgeAgent, create_app
 from netgpt.core import bus
 from netgpt.core.messages import EdgePromptResponse, UserIntent
-from tests.conftest import free_port
+from netgpt.stack.services import free_port
 from tests.edge_agent.conftest import StubClassifier
 
 

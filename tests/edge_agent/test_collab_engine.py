@@ -70,7 +70,7 @@ class InventingLM:
 
     name, adapter = "inventing", None
 
-    def generate(self, prompt, max_tokens=48, stop_at_sentence=False, **kw):
+    def generate(self, prompt, max_tokens=48, stop_at_sentence=False):
         return LMText("Try the harbour. Paris is nice at 09:00.", 20, 10, -0.01)
 
     def answer(self, question, max_tokens=48):  # the edge's own answer (EdgeLM.answer: the base, no adapter)
@@ -80,7 +80,7 @@ class InventingLM:
 class AllInvented(InventingLM):
     """An edge LM whose every sentence the cell's context contradicts."""
 
-    def generate(self, prompt, max_tokens=48, stop_at_sentence=False, **kw):
+    def generate(self, prompt, max_tokens=48, stop_at_sentence=False):
         return LMText("Paris is nice at 09:00.", 20, 8, -0.01)
 
 
@@ -111,7 +111,7 @@ def test_routed_with_the_cloud_down_runs_the_edge_model_once(cells):
     class Counting(InventingLM):
         calls = 0
 
-        def generate(self, prompt, max_tokens=48, stop_at_sentence=False, **kw):
+        def generate(self, prompt, max_tokens=48, stop_at_sentence=False):
             Counting.calls += 1
             return super().generate(prompt, max_tokens, stop_at_sentence)
 

@@ -149,7 +149,7 @@ class ScriptedLM:
     def __init__(self, text: str):
         self.text, self.prompts = text, []
 
-    def generate(self, prompt, max_tokens=48, stop_at_sentence=False, **kw):
+    def generate(self, prompt, max_tokens=48, stop_at_sentence=False):
         self.prompts.append(prompt)
         return LMText(self.text, 120, 20, -0.1)
 

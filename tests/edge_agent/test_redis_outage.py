@@ -13,7 +13,7 @@ from netgpt.edge_agent.agent import AgentSettings, EdgeAgent, create_app
 from netgpt.core import bus
 from netgpt.stack import services
 from netgpt.core.settings import Settings
-from tests.conftest import free_port
+from netgpt.stack.services import free_port
 from tests.edge_agent.conftest import StubClassifier
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from netgpt.stack import services
 from netgpt.core.settings import Settings
-from tests.conftest import free_port
+from netgpt.stack.services import free_port
 
 
 @contextmanager

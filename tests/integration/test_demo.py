@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
+from netgpt.stack.services import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from netgpt.core.messages import IntentRecord, IntentWithdrawal, OperatorIntent
 from netgpt.core.settings import Settings
 from netgpt.intent.api import TOKEN_ENV, create_app, operator_token, token_file
 from netgpt.intent.store import IntentStore
-from tests.conftest import free_port
+from netgpt.stack.services import free_port
 from tests.intent.test_queries import forecasts, network, settings  # noqa: F401 (fixtures)
 
 TOKEN = "test-token"

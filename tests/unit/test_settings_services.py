@@ -7,7 +7,7 @@ from pathlib import Path
 from netgpt.stack import services
 from netgpt.core.settings import Settings
 
-from tests.conftest import free_port
+from netgpt.stack.services import free_port
 
 NETGPT = [sys.executable, "-m", "netgpt.cli"]
 
