@@ -169,6 +169,26 @@ class IntentInstaller:
                 dp.send_msg(delete_meter(dp, meter_id))
             self.app.barrier(dp)
 
+    def clear(self, intent_id: str, old_flows: list[dict], kept: list[dict] = ()) -> None:
+        """After a controller start: what the previous run left on the switches for this intent (the switches keep
+        their tables while no controller is connected), except `kept` (what was just installed in its place). On a
+        connected switch without kept entries, every entry with the intent's cookie and the meter it would have had;
+        on one with kept entries, the stored entries (`old_flows`) that nothing kept replaced (strict deletes)."""
+        cookie, datapaths = cookie_of(intent_id), self.app.forwarding.datapaths
+        keep, stale = by_switch(list(kept)), plan_replacement(list(old_flows), list(kept)).delete
+        for dpid, dp in list(datapaths.items()):
+            if dpid in keep:
+                if not stale.get(dpid):
+                    continue
+                for entry in stale[dpid]:
+                    dp.send_msg(delete_flow_strict(dp, entry, cookie))
+            else:
+                dp.send_msg(delete_flows(dp, cookie))
+                meter_id = cookie % 0xFFFF + 1  # the one it had unless two intents collided (_meter_for)
+                if meter_id not in self.meters.get(dpid, {}):
+                    dp.send_msg(delete_meter(dp, meter_id))
+            self.app.barrier(dp)
+
     # --- replacing (recompilation) --------------------------------------------------------------------------------
 
     def replace(self, intent_id: str, state: dict, old: OperatorIntent, fresh: OperatorIntent) -> dict:
@@ -185,7 +205,7 @@ class IntentInstaller:
             dp = datapaths[dpid]
             xids = []
             try:
-                if capped and dpid not in meters:
+                if capped and dpid in plan.joined:  # a switch new to the intent: its meter first
                     new_meters[dpid] = self._meter_for(dpid, intent_id)
                     xids.append(self._send_meter(dp, new_meters[dpid], int(fresh.params["rate_kbps"])))
                 for entry in entries:

@@ -40,9 +40,8 @@ class OperatorIntents(NetgptApp):
 
     def start(self):
         super().start()
-        hub.spawn(self._consume)
         hub.spawn(self._clock_loop)
-        hub.spawn(self._restore)
+        hub.spawn(self._restore_then_consume)
 
     # what tests and tools look at
     active = property(lambda self: self.lifecycle.active)
@@ -99,6 +98,13 @@ class OperatorIntents(NetgptApp):
             self.lifecycle.deliver(msg)
         else:
             self.drops.add("unexpected kind")
+
+    def _restore_then_consume(self):
+        """What the store holds in force first, then the stream: an intent delivered while the controller was down
+        is checked for conflicts against the restored ones (first come, first served, as at submit), not the other
+        way round."""
+        self._restore()
+        self._consume()
 
     def _consume(self):
         bus.consume_forever(self.redis, GROUP, CONSUMER, [bus.Streams.OPERATOR_INTENTS], self.handle_entry)

@@ -287,3 +287,13 @@ def is_blocking(conflict: dict) -> bool:
         return True
     return conflict["type"] == "correlation" and \
         int(conflict["installed"].get("priority", 0)) == int(conflict["new"].get("priority", 0))
+
+
+def conflict_error(blocking: list[dict]) -> IntentError:
+    """The structured refusal of an intent with these blocking conflicts: what submit raises, and what the controller
+    records with an intent it refuses for the same reason (delivered, restored, its window begun)."""
+    first = blocking[0]
+    return IntentError("conflict", f"{first['type']} with {first['with']}: {len(blocking)} conflicting "
+                       "entr" + ("y" if len(blocking) == 1 else "ies"), field="flows",
+                       question="Withdraw the other intent first, or submit again with force.",
+                       options=sorted({f"{c['with']}:{c['type']}" for c in blocking}))

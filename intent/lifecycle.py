@@ -29,15 +29,29 @@ waits in state compiled ("waiting: ..."), in force: it is installed again when i
 returns is blocked again), and withdrawal and expiry apply to it as to any. Flow-level intents (entries as the operator
 wrote them, dpids and ports named), avoid_link (re-avoided when the link comes back) and allocate are not recompiled.
 
-Conflicts after recompilation: the recompiled entries are checked against every other active intent's entries with
-the checker submit uses (netgpt.intent.compile.conflicts and is_blocking) before anything is sent. A blocking
-conflict that the entries being replaced did not already have (one an intent was forced past at submit stays
-accepted) means the recompilation is not applied, as when a switch refuses it: nothing is sent, the previous entries
-stay, the record says installed, "recompilation (...) not applied: shadowing with i-...", with the conflicts in
-measured["conflicts"], is not verified while so, and is retried every verification round, so it applies once the other
-intent is withdrawn or the host moves on. An intent waiting for its hosts stays waiting the same way. Not `failed`:
-failed is final in this store, while ONOS keeps an intent whose recompilation failed and retries it on the next
-topology change; staying on the previous entries, retried, is how this store says that, and never half-applies.
+Conflicts, on every path by which an intent's entries reach a switch: delivered on the stream, restored after a
+controller start, re-installed on a switch that reconnected, started when its window begins, recompiled (active, or
+waiting for its hosts). Each runs the check submit runs (netgpt.intent.compile.conflicts and is_blocking) on the
+entries about to be sent, against every other intent in force here (installed, being installed, waiting for its
+window; recompile.new_conflicts) and among themselves, before anything is sent. Accepted are the conflicts submit let
+through (the pair recorded in either intent's measured["conflicts"]: forced past, or not blocking;
+recompile.accepted_conflicts) and, for entries replacing ones that were in place, the conflicts those already had.
+Any other blocking conflict: an intent delivered, restored, re-installed or whose window began fails with the
+reason ("rejected: correlation with i-...: 1 conflicting entry"), submit's IntentProblem in measured["problem"] and
+the conflicts in measured["conflicts"] (with "at": where), nothing of it on a switch; a recompilation is not
+applied: nothing is sent, the previous entries stay, the record says installed, "recompilation (...) not applied:
+shadowing with i-...", is not verified while so, and is retried every verification round, so it applies once the
+other intent is withdrawn or the host moves on (an intent waiting for its hosts stays waiting the same way). Not
+`failed` there: failed is final in this store, while ONOS keeps an intent whose recompilation failed and retries it
+on the next topology change; staying on the previous entries, retried, is how this store says that, and never
+half-applies. First come, first served, as at submit: the controller restores what the store holds in force before
+it reads the stream, so an intent put on the stream while it was down is checked against the restored ones.
+
+Restarts. The switches keep their tables while no controller is connected, so after a start what the previous run
+installed for an intent (its stored entries) and is not installed now (it failed, waits, or was compiled again
+elsewhere; a crash between sending entries and recording installed leaves the record at compiled) is taken off the
+switches once the new entries are in (IntentInstaller.clear). A switch that reconnects gets the intent again; if it
+refuses, everything of the intent is removed from every switch and the record says failed.
 """
 from __future__ import annotations
 
@@ -51,7 +65,7 @@ import redis
 from netgpt.core import bus
 from netgpt.core.messages import IntentRecord, IntentResult, IntentState, OperatorIntent
 from netgpt.intent import recompile
-from netgpt.intent.compile import NetworkView
+from netgpt.intent.compile import NetworkView, conflict_error
 from netgpt.intent.errors import IntentError
 from netgpt.intent.store import IntentStore, TransitionError
 
@@ -63,11 +77,12 @@ class Rejected(ValueError):
 
 
 class Conflicting(Rejected):
-    """Recompiled entries that conflict with another active intent's (the conflicts() dicts in `found`)."""
+    """Entries with a blocking conflict submit did not accept, with another intent in force or among themselves (the
+    conflicts() dicts in `found`); `problem` is the IntentProblem submit would have raised for them."""
 
     def __init__(self, found: list[dict]):
-        first = found[0]
-        super().__init__(f"{first['type']} with {first['with']}: {recompile.entries(found)} in conflict")
+        self.problem = conflict_error(found).problem
+        super().__init__(self.problem.message)
         self.found = found
 
 
@@ -89,6 +104,10 @@ class Switches(Protocol):
     def read(self, state: dict) -> dict[int, tuple[int, int, int]]:
         """dpid -> (entries, packets, bytes) the switch holds of the intent."""
 
+    def clear(self, intent_id: str, old_flows: list[dict], kept: list[dict] = ()) -> None:
+        """After a controller start: remove what the previous run left on the switches for the intent (its stored
+        entries `old_flows`, everything with its cookie on a switch without `kept` entries), except `kept`."""
+
 
 class IntentLifecycle:
     def __init__(self, store: IntentStore, switches: Switches, lock=None, log: logging.Logger | None = None):
@@ -97,7 +116,7 @@ class IntentLifecycle:
         self.log = log or logging.getLogger(__name__)
         self.active: dict[str, tuple[OperatorIntent, dict]] = {}  # intent_id -> (intent, what to undo)
         self.pending: dict[str, OperatorIntent] = {}  # intents whose time window has not started
-        self.installing: set[str] = set()
+        self.installing: dict[str, OperatorIntent] = {}  # being applied (the barriers yield)
         self.waiting: dict[str, OperatorIntent] = {}  # in force, nothing installed: a host or cell it names is absent
         self.stale: dict[str, str] = {}  # its recompilation could not be applied (installed or waiting): why
         self.seen: dict | None = None  # NetworkView.locations() at the last check
@@ -112,10 +131,16 @@ class IntentLifecycle:
         try:
             self.handle(intent)
         except Rejected as exc:
-            self._transition(intent.intent_id, IntentState.failed, f"rejected: {exc}")
+            self._fail(intent.intent_id, f"rejected: {exc}", exc, "delivery")
             self._record(intent, False, f"rejected: {exc}")
 
-    def handle(self, intent: OperatorIntent, detail: str = "") -> None:
+    def handle(self, intent: OperatorIntent, detail: str = "", before: list[dict] = (), now: float | None = None) \
+            -> None:
+        """Install the intent as compiled against the network now, after the conflict check of submit against every
+        other intent in force here (installed, being installed, or waiting for its window): raises Rejected
+        (Conflicting for a conflict) with nothing sent. `before`: its entries that were in place and checked (a
+        re-install, a waiting intent whose hosts are back): the conflicts they had stay accepted. `now`: the clock's
+        time (the wall clock's by default)."""
         if not self.switches.ready():
             raise Rejected("the controller is still starting")
         if intent.intent_id in self.active or intent.intent_id in self.installing:
@@ -127,10 +152,12 @@ class IntentLifecycle:
         elif record.state in (IntentState.withdrawn, IntentState.failed):
             self.log.info("intent %s is %s: not installed", intent.intent_id, record.state.value)
             return
-        if intent.expires_ts is not None and intent.expires_ts <= time.time():
+        now = time.time() if now is None else now
+        if intent.expires_ts is not None and intent.expires_ts <= now:
             raise Rejected("already expired")
         starts = intent.params.get("starts_ts")
-        if starts is not None and starts > time.time():
+        if starts is not None and starts > now:
+            self._check_conflicts(intent.intent_id, intent.flows, before)  # as submit: against what is in force now
             self.pending[intent.intent_id] = intent
             return
         try:  # installed as compiled against the network now (it may have changed since it was compiled)
@@ -143,12 +170,13 @@ class IntentLifecycle:
                 f"{recompile.entries(fresh.flows)} on switch {recompile.switches(fresh.flows)}, were on switch " \
                 f"{recompile.switches(intent.flows)}"
             intent = fresh
+        self._check_conflicts(intent.intent_id, intent.flows, before)
         self.waiting.pop(intent.intent_id, None)
-        self.installing.add(intent.intent_id)  # the barriers yield: another delivery must not install it meanwhile
+        self.installing[intent.intent_id] = intent  # the barriers yield: another delivery must not install it meanwhile
         try:
             state = self.switches.apply(intent)
         finally:
-            self.installing.discard(intent.intent_id)
+            self.installing.pop(intent.intent_id, None)
         self.active[intent.intent_id] = (intent, state)
         self._transition(intent.intent_id, IntentState.installed, detail or "every switch acknowledged",
                          compiled=[intent])  # what is installed now (recompiled, it may differ from what was sent)
@@ -160,8 +188,16 @@ class IntentLifecycle:
         with self.lock:
             if intent_id not in self.active:
                 return
-            intent, _ = self.active.pop(intent_id)
-            self.handle(intent, detail=f"re-installed: {why}")
+            intent, state = self.active.pop(intent_id)
+            try:
+                self.handle(intent, detail=f"re-installed: {why}", before=intent.flows)
+            except Rejected as exc:  # what its other switches still hold goes too: nothing half-applied
+                self.switches.undo(state)
+                self._fail(intent_id, f"not re-installed ({why}): {exc}", exc, "re-install")
+                self._record(intent, False, f"not re-installed: {exc}")
+                return
+            if intent_id not in self.active:  # waiting now (what it names left): its other switches' entries go
+                self.switches.undo(state)
 
     def restore(self, wait_for_switches: Callable[[set[int]], None]) -> None:
         """After a controller start: re-install what the store says is in force, each intent once
@@ -179,7 +215,23 @@ class IntentLifecycle:
             try:
                 self.handle(intent, detail="re-installed after a controller start")
             except Rejected as exc:
-                self._transition(record.intent_id, IntentState.failed, f"not restored: {exc}")
+                self._left_behind(intent)
+                self._fail(record.intent_id, f"not restored: {exc}", exc, "restore")
+                self._record(intent, False, f"not restored: {exc}")
+                continue
+            self._left_behind(intent)
+
+    def _left_behind(self, stored: OperatorIntent) -> None:
+        """The switches keep their tables while no controller is connected: what the previous run installed for the
+        intent (its stored entries) and what is not installed now (it failed, waits, or was compiled again elsewhere)
+        is taken off them, after the new entries went in (make before break)."""
+        if not stored.flows:
+            return
+        kept = self.active[stored.intent_id][0].flows if stored.intent_id in self.active else []
+        try:
+            self.switches.clear(stored.intent_id, stored.flows, kept)
+        except Exception as exc:
+            self.log.warning("intent %s: what the previous run installed not cleared: %s", stored.intent_id, exc)
 
     def on_switch(self, dpid: int) -> list[str]:
         """The active intents with entries on this switch."""
@@ -237,8 +289,19 @@ class IntentLifecycle:
                 self.undo(intent_id, reason)
             else:
                 waited = self.waiting.pop(intent_id, None) is not None
+                if not waited:  # not installed by this run: what a previous one left (a crash mid-withdrawal) goes
+                    self._clear_stored(intent_id)
                 self._transition(intent_id, IntentState.withdrawn, reason + " (nothing was installed" +
                                  (": it was waiting for its hosts)" if waited else ")"))
+
+    def _clear_stored(self, intent_id: str) -> None:
+        try:
+            record = self.store.get(intent_id)
+        except redis.RedisError:
+            return
+        if record is not None and record.compiled and record.state != IntentState.withdrawn and \
+                self.switches.ready():
+            self._left_behind(record.compiled[0])
 
     def undo(self, intent_id: str, reason: str) -> None:
         intent, state = self.active.pop(intent_id)
@@ -264,9 +327,10 @@ class IntentLifecycle:
             if intent.params.get("starts_ts", 0) <= now:
                 self.pending.pop(intent_id)
                 try:
-                    self.handle(intent, detail="its time window began")
+                    self.handle(intent, detail="its time window began", now=now)
                 except Rejected as exc:
-                    self._transition(intent_id, IntentState.failed, f"rejected: {exc}")
+                    self._fail(intent_id, f"rejected: {exc}", exc, "window start")
+                    self._record(intent, False, f"rejected: {exc}")
         for intent_id, (intent, _) in list(self.active.items()):
             if intent.expires_ts is not None and intent.expires_ts <= now:
                 try:
@@ -330,7 +394,7 @@ class IntentLifecycle:
         if recompile.same(fresh.flows, intent.flows) and intent_id not in self.stale:
             return
         try:
-            self._check_conflicts(intent_id, intent.flows, fresh.flows)
+            self._check_conflicts(intent_id, fresh.flows, before=intent.flows)
             new_state = self.switches.replace(intent_id, state, intent, fresh)
         except Rejected as exc:
             detail = f"recompilation ({why}) not applied: {exc}; the previous entries stay in place, retried"
@@ -354,20 +418,37 @@ class IntentLifecycle:
             return  # still absent
         self.stale.pop(intent_id, None)
         try:
-            self._check_conflicts(intent_id, intent.flows, fresh.flows)
             self.handle(fresh, detail=f"recompiled ({why}): {recompile.entries(fresh.flows)} on switch "
-                        f"{recompile.switches(fresh.flows)}, installed again")
+                        f"{recompile.switches(fresh.flows)}, installed again", before=intent.flows)
         except Rejected as exc:
             self.waiting[intent_id] = intent
             self.stale[intent_id] = why
             self._wait(intent, f"waiting: not installed ({exc}); retried", **_conflicts_kept(record, exc))
 
-    def _check_conflicts(self, intent_id: str, before: list[dict], fresh: list[dict]) -> None:
-        """Raise Conflicting when the fresh entries bring a blocking conflict with the other active intents."""
-        found = recompile.new_conflicts(before, fresh, {o.intent_id: [f for c in o.compiled for f in c.flows]
-                                                        for o in self.store.active() if o.intent_id != intent_id})
+    def _check_conflicts(self, intent_id: str, fresh: list[dict], before: list[dict] = ()) -> None:
+        """The check every path to the switches runs (delivery, restore, re-install, a window begun, recompilation):
+        raise Conflicting when `fresh` has a blocking conflict with an intent in force here or among themselves that
+        submit did not accept (forced past, recompile.accepted_conflicts) and `before` (entries of it that were in
+        place) did not already have."""
+        records = self.store.active()
+        own = self.store.get(intent_id)
+        if own is not None and all(r.intent_id != intent_id for r in records):
+            records.append(own)
+        found = recompile.new_conflicts(list(before), fresh, self._in_force(intent_id),
+                                        recompile.accepted_conflicts(intent_id, records))
         if found:
             raise Conflicting(found)
+
+    def _in_force(self, intent_id: str) -> dict[str, list[dict]]:
+        """The entries of every other intent this controller holds in force: installed, being installed, or waiting
+        for its window to begin (what submit checks against; an intent waiting for its hosts has none). Records the
+        controller has not taken yet (still on the stream, not yet restored) are checked against this one when
+        they come: first come, first served, as at submit."""
+        held = {i: intent.flows for i, (intent, _) in self.active.items()}
+        held.update({i: intent.flows for i, intent in self.installing.items()})
+        held.update({i: intent.flows for i, intent in self.pending.items()})
+        held.pop(intent_id, None)
+        return {i: flows for i, flows in held.items() if flows}
 
     def _wait(self, intent: OperatorIntent, detail: str, **updates) -> None:
         """Keep the intent in force with nothing installed (state compiled, its compiled entries empty)."""
@@ -379,6 +460,21 @@ class IntentLifecycle:
                          compiled=[intent.model_copy(update={"flows": []})], **updates)
 
     # --- the record -----------------------------------------------------------------------------------------------
+
+    def _fail(self, intent_id: str, detail: str, exc: Rejected, at: str) -> None:
+        """The record says failed, with the reason; refused for a conflict, with it in measured["conflicts"] and the
+        IntentProblem submit would have raised in measured["problem"]."""
+        updates = {}
+        if isinstance(exc, Conflicting):
+            try:
+                record = self.store.get(intent_id)
+            except redis.RedisError:
+                record = None
+            if record is not None:
+                kept = _conflicts_kept(record, exc, at)["measured"]
+                updates = {"measured": {**kept, "problem": exc.problem.model_copy(
+                    update={"intent_id": intent_id}).model_dump(mode="json")}}
+        self._transition(intent_id, IntentState.failed, detail, **updates)
 
     def _transition(self, intent_id: str, state: IntentState, detail: str, **updates) -> None:
         try:
@@ -404,12 +500,14 @@ class IntentLifecycle:
             self.log.warning("intent result not recorded: %s", exc)
 
 
-def _conflicts_kept(record: IntentRecord, exc: Rejected) -> dict:
-    """The record update that keeps a refused recompilation's conflicts in measured["conflicts"] (none otherwise)."""
+def _conflicts_kept(record: IntentRecord, exc: Rejected, at: str = "recompilation") -> dict:
+    """The record update that keeps a refusal's conflicts in measured["conflicts"], marked with where it was refused
+    (none otherwise); those submit recorded stay (they are what makes a forced conflict accepted)."""
     if not isinstance(exc, Conflicting):
         return {}
-    found = [{"with": c["with"], "type": c["type"], "at": "recompilation"} for c in exc.found]
-    return {"measured": {**record.measured, "conflicts": found}}
+    submitted = [c for c in record.measured.get("conflicts", []) if "at" not in c]
+    found = [{"with": c["with"], "type": c["type"], "at": at} for c in exc.found]
+    return {"measured": {**record.measured, "conflicts": submitted + found}}
 
 
 def _refusal_cleared(record: IntentRecord) -> dict:

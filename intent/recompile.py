@@ -30,12 +30,32 @@ def recompiled(intent: OperatorIntent, record: IntentRecord | None, view: Networ
                                                              intent.text).flows})
 
 
-def new_conflicts(before: list[dict], fresh: list[dict], others: dict[str, list[dict]]) -> list[dict]:
+def new_conflicts(before: list[dict], fresh: list[dict], others: dict[str, list[dict]],
+                  accepted: set[tuple[str, str]] = frozenset()) -> list[dict]:
     """The blocking conflicts (those submit refuses) of the fresh entries, with the other intents' entries or among
-    themselves, that the entries they replace did not already have: one an intent was forced past at submit stays
-    accepted wherever the intent moves."""
-    had = {(c["with"], c["type"]) for c in conflicts(before, others) if is_blocking(c)}
+    themselves, that were not accepted already: `accepted` (other intent id or "itself", type), those submit let
+    through (accepted_conflicts), and those the entries they replace (`before`, in place and checked when they went
+    in) already had, so that one an intent was forced past stays accepted wherever the intent moves. `before` is []
+    for entries nothing was checked for in this controller yet (delivered, restored, a window begun)."""
+    had = set(accepted) | {(c["with"], c["type"]) for c in conflicts(before, others) if is_blocking(c)}
     return [c for c in conflicts(fresh, others) if is_blocking(c) and (c["with"], c["type"]) not in had]
+
+
+def accepted_conflicts(intent_id: str, records: list[IntentRecord]) -> set[tuple[str, str]]:
+    """The conflicts of an intent that submit accepted, as (other id or "itself", type): those its own record lists
+    (forced past, or not blocking) and those of intents submitted after it that list it (forced past it). The
+    taxonomy's types do not depend on which of the two entries came first, so the pair's type is the same either
+    way. Conflicts of a recompilation that was not applied (marked "at") were refused, not accepted."""
+    out = set()
+    for record in records:
+        for c in record.measured.get("conflicts", []):
+            if "at" in c:
+                continue
+            if record.intent_id == intent_id:
+                out.add((c["with"], c["type"]))
+            elif c["with"] == intent_id:
+                out.add((record.intent_id, c["type"]))
+    return out
 
 
 @dataclass(frozen=True)
@@ -52,12 +72,20 @@ class Replacement:
 
 
 def plan_replacement(old_flows: list[dict], new_flows: list[dict]) -> Replacement:
+    """An old entry the new ones have one with the same table, priority and match of (other actions) is not deleted:
+    the new ADD replaced it on the switch, and a strict delete (which selects by those) would delete the new one."""
     old, new = by_switch(old_flows), by_switch(new_flows)
     add = {d: [e for e in es if e not in old.get(d, [])] for d, es in new.items()}
-    delete = {d: [e for e in es if e not in new.get(d, [])] for d, es in old.items()}
+    delete = {d: [e for e in es if _slot(e) not in {_slot(n) for n in new.get(d, [])}] for d, es in old.items()}
     return Replacement(add={d: es for d, es in add.items() if es}, delete={d: es for d, es in delete.items() if es},
                        joined=[d for d in new if d not in old], left=[d for d in old if d not in new],
                        switches=list(new))
+
+
+def _slot(entry: dict) -> str:
+    """What a switch tells entries apart by: table, priority, match."""
+    return json.dumps([int(entry.get("table_id", 0)), int(entry.get("priority", 0)), entry.get("match") or {}],
+                      sort_keys=True)
 
 
 def by_switch(flows: list[dict]) -> dict[int, list[dict]]:

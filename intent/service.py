@@ -24,7 +24,14 @@ from netgpt.core.messages import (
     IntentState,
     IntentWithdrawal,
 )
-from netgpt.intent.compile import NetworkView, compile_flows, compile_intent, conflicts, is_blocking
+from netgpt.intent.compile import (
+    NetworkView,
+    compile_flows,
+    compile_intent,
+    conflict_error,
+    conflicts,
+    is_blocking,
+)
 from netgpt.intent.errors import IntentError
 from netgpt.intent.flows import translate_to_flows
 from netgpt.intent.parse import understand
@@ -68,11 +75,7 @@ def submit(r, text: str, level: str = "auto", force: bool = False, lm="default")
                                            for o in store.active()})
         blocking = [c for c in found if is_blocking(c)]
         if blocking and not force:
-            first = blocking[0]
-            raise IntentError("conflict", f"{first['type']} with {first['with']}: {len(blocking)} conflicting "
-                              "entr" + ("y" if len(blocking) == 1 else "ies"), field="flows",
-                              question="Withdraw the other intent first, or submit again with force.",
-                              options=sorted({f"{c['with']}:{c['type']}" for c in blocking}))
+            raise conflict_error(blocking)
     except IntentError as exc:
         if exc.kind in ("conflict", "unknown_entity"):  # understood but not applicable: keep the attempt on record
             failed = IntentRecord(intent_id=intent_id, text=text, state=IntentState.failed, source="intent",

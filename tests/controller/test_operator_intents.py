@@ -188,14 +188,20 @@ def cells3(forwarding, settings, redis_client):
     return app, net
 
 
-def submitted(app, redis_client, text: str, intent_id: str) -> None:
-    """As the intent service does: the record with its high-level intent, then the compiled intent to the controller."""
+def submitted(app, redis_client, text: str, intent_id: str, forced: bool = False) -> None:
+    """As the intent service does: the record with its high-level intent (`forced`: with the conflicts it was forced
+    past, as submit(force=True) records them), then the compiled intent to the controller."""
     from netgpt.core.messages import IntentRecord, IntentState
+    from netgpt.intent.compile import conflicts
 
     intent = parse_intent(text, lm=None)
-    IntentStore(redis_client).put(IntentRecord(intent_id=intent_id, text=text, intent=intent,
-                                               state=IntentState.compiled))
-    send(app, compile_intent(intent, NetworkView.from_redis(redis_client), intent_id, text))
+    sent = compile_intent(intent, NetworkView.from_redis(redis_client), intent_id, text)
+    store = IntentStore(redis_client)
+    found = conflicts(sent.flows, {o.intent_id: [f for c in o.compiled for f in c.flows] for o in store.active()})
+    measured = {"conflicts": [{"with": c["with"], "type": c["type"]} for c in found]} if forced and found else {}
+    store.put(IntentRecord(intent_id=intent_id, text=text, intent=intent, state=IntentState.compiled,
+                           compiled=[sent], measured=measured))
+    send(app, sent)
 
 
 def entries(net, dpid: int, intent_id: str) -> list:
@@ -372,8 +378,215 @@ def test_a_conflict_the_intent_already_had_does_not_stop_its_recompilation(cells
     (submitted past it), so the same conflict on switch 2 is nothing new and the block moves."""
     app, net = cells3
     send(app, OperatorIntent(intent_id="f9", action="flows", flows=[{"dpid": d, **FORWARD_U1} for d in (1, 2)]))
-    submitted(app, redis_client, "block traffic from u1 to u3", "r9")
+    submitted(app, redis_client, "block traffic from u1 to u3", "r9", forced=True)
     net.host(U1, "10.0.0.1", 2, 4)
     app.recheck()
     assert entries(net, 1, "r9") == [] and len(entries(net, 2, "r9")) == 1
     assert IntentStore(redis_client).get("r9").state.value == "verified"
+
+
+# --- the conflict check on every path to the switches -----------------------------------------------------------------
+# Submit refuses a blocking conflict (netgpt.intent.service); the controller runs the same check wherever entries go to
+# a switch: an intent delivered on the stream (sent without the service, or two submits that raced), restored after a
+# restart, re-installed on a switch that reconnected, started when its window begins, recompiled. Refused: failed
+# with the reason and submit's IntentProblem (measured["problem"]), nothing of it on any switch.
+
+
+def refused(redis_client, intent_id: str, at: str, other: str) -> None:
+    record = IntentStore(redis_client).get(intent_id)
+    assert record.state.value == "failed", record.history
+    assert f"correlation with {other}: 1 conflicting entry" in record.history[-1].detail
+    problem = record.measured["problem"]
+    assert problem["kind"] == "conflict" and problem["options"] == [f"{other}:correlation"] and \
+        problem["intent_id"] == intent_id
+    assert {"with": other, "type": "correlation", "at": at} in record.measured["conflicts"]
+
+
+def test_an_intent_delivered_in_conflict_with_one_in_force_fails_and_nothing_is_sent(cells3, redis_client):
+    """Sent on the stream without the intent service (no submit checked it): a forward of everything u1 sends at the
+    block's priority on the block's switch correlates with it (which entry applies is up to the switch)."""
+    app, net = cells3
+    submitted(app, redis_client, "block traffic from u1 to u3", "r10")
+    before = len(net.log)
+    send(app, OperatorIntent(intent_id="f10", action="flows", flows=[{"dpid": 1, **FORWARD_U1}]))
+    assert not [m for _, m in net.log[before:] if getattr(m, "cookie", None) == cookie_of("f10")]  # nothing sent
+    refused(redis_client, "f10", "delivery", "r10")
+    assert "f10" not in app.active and len(entries(net, 1, "r10")) == 1  # the block as it was
+    assert IntentStore(redis_client).get("f10").history[-1].detail.startswith("rejected: ")
+
+
+def test_an_intent_in_conflict_with_one_waiting_for_its_window_fails(cells3, redis_client):
+    """An intent whose window has not begun is in force (submit checks against it): a later one in conflict with
+    it is refused at delivery, though nothing of the first is on a switch yet."""
+    app, net = cells3
+    window = compiled(redis_client, "block traffic from u1 to u3", "r11")
+    send(app, window.model_copy(update={"params": {"starts_ts": time.time() + 600}}))
+    assert "r11" in app.lifecycle.pending and entries(net, 1, "r11") == []
+    send(app, OperatorIntent(intent_id="f11", action="flows", flows=[{"dpid": 1, **FORWARD_U1}]))
+    refused(redis_client, "f11", "delivery", "r11")
+    assert entries(net, 1, "f11") == []
+
+
+def test_an_intent_whose_window_begins_in_conflict_fails_and_nothing_is_sent(cells3, redis_client):
+    """u1 is blocked from 10 minutes on; meanwhile it moved to switch 2, which holds a flow-level forward of all it
+    sends at the same priority. When the window begins the block is compiled where u1 is now: in conflict there."""
+    app, net = cells3
+    send(app, OperatorIntent(intent_id="f12", action="flows", flows=[{"dpid": 2, **FORWARD_U1}]))
+    text = "block traffic from u1 to u3"
+    intent = parse_intent(text, lm=None)
+    sent = compile_intent(intent, NetworkView.from_redis(redis_client), "r12", text)
+    starts = time.time() + 600
+    from netgpt.core.messages import IntentRecord, IntentState
+    IntentStore(redis_client).put(IntentRecord(intent_id="r12", text=text, intent=intent, state=IntentState.compiled,
+                                               compiled=[sent]))
+    send(app, sent.model_copy(update={"params": {"starts_ts": starts}}))  # on switch 1: no conflict, it waits
+    assert "r12" in app.lifecycle.pending
+    net.host(U1, "10.0.0.1", 2, 4)
+    before = len(net.log)
+    app.expire(starts + 1)
+    assert not [m for _, m in net.log[before:] if getattr(m, "cookie", None) == cookie_of("r12")]
+    refused(redis_client, "r12", "window start", "f12")
+    assert "r12" not in app.active and "r12" not in app.lifecycle.pending
+
+
+def conflicting_pair_installed(app, net, redis_client) -> None:
+    """What a controller without the check at delivery could leave: the block r13 on switch 1 and the flow-level f13
+    in conflict with it, both recorded in force and both on the switch."""
+    from netgpt.core.messages import IntentRecord, IntentState
+
+    submitted(app, redis_client, "block traffic from u1 to u3", "r13")
+    f13 = OperatorIntent(intent_id="f13", action="flows", flows=[{"dpid": 1, **FORWARD_U1}])
+    app.installer.apply(f13)
+    IntentStore(redis_client).put(IntentRecord(intent_id="f13", level="flow", flows=f13.flows, compiled=[f13],
+                                               state=IntentState.verified))
+    assert entries(net, 1, "f13") and entries(net, 1, "r13")
+
+
+def test_a_restart_restores_the_first_of_two_intents_in_conflict_and_clears_the_other(cells3, settings,
+                                                                                        redis_client, forwarding):
+    """The switches keep their tables while the controller is down (OVS does): the refused intent's entries from the
+    previous run are taken off them, so the switch holds what the store says is in force."""
+    app, net = cells3
+    conflicting_pair_installed(app, net, redis_client)
+    restarted = OperatorIntents(settings=settings, redis=redis_client, forwarding=forwarding)
+    restarted._restore()
+    assert len(entries(net, 1, "r13")) == 1 and IntentStore(redis_client).get("r13").state.value == "verified"
+    refused(redis_client, "f13", "restore", "r13")
+    assert IntentStore(redis_client).get("f13").history[-1].detail.startswith("not restored: ")
+    assert entries(net, 1, "f13") == [] and set(restarted.active) == {"r13"}
+
+
+def test_a_restart_restores_both_intents_of_a_conflict_submit_was_forced_past(cells3, settings, redis_client,
+                                                                                 forwarding):
+    app, net = cells3
+    send(app, OperatorIntent(intent_id="f14", action="flows", flows=[{"dpid": 1, **FORWARD_U1}]))
+    submitted(app, redis_client, "block traffic from u1 to u3", "r14", forced=True)
+    assert set(app.active) == {"f14", "r14"}
+    restarted = OperatorIntents(settings=settings, redis=redis_client, forwarding=forwarding)
+    restarted._restore()
+    assert set(restarted.active) == {"f14", "r14"} and entries(net, 1, "f14") and entries(net, 1, "r14")
+    assert {IntentStore(redis_client).get(i).state.value for i in ("f14", "r14")} == {"verified"}
+    restarted.switch_connected_handler(ofp_event.EventOFPStateChange(net.switch(1, [1, 2, 3, 4])))
+    for intent_id in ("f14", "r14"):  # what the handler spawns: a forced conflict stays accepted on re-install
+        restarted.lifecycle.reinstall(intent_id, "switch 1 reconnected")
+    assert set(restarted.active) == {"f14", "r14"} and entries(net, 1, "f14") and entries(net, 1, "r14")
+
+
+def test_a_waiting_intent_whose_host_comes_back_into_a_conflict_keeps_waiting(cells3, redis_client):
+    app, net = cells3
+    submitted(app, redis_client, "block traffic from u1 to u3", "r15")
+    redis_client.hdel(bus.Keys.HOSTS, "u1")
+    app.recheck()
+    send(app, OperatorIntent(intent_id="f15", action="flows", flows=[{"dpid": 3, **FORWARD_U1}]))
+    assert "f15" in app.active  # r15 waits with nothing installed: nothing to conflict with
+    redis_client.hset(bus.Keys.HOSTS, "u1", json.dumps({"ip": "10.0.0.1", "mac": U1, "cell": "c1", "dpid": 1,
+                                                        "port": 1}))
+    net.host(U1, "10.0.0.1", 3, 4)  # back, on f15's switch
+    app.recheck()
+    record = IntentStore(redis_client).get("r15")
+    assert record.state.value == "compiled" and "not installed (correlation with f15" in record.history[-1].detail
+    assert entries(net, 3, "r15") == [] and "r15" in app.waiting
+    send(app, IntentWithdrawal(intent_id="f15"))
+    app.recheck(retry=True)
+    assert len(entries(net, 3, "r15")) == 1 and IntentStore(redis_client).get("r15").state.value == "verified"
+
+
+# --- restarts and reconnects leave no half-applied switch ----------------------------------------------------------
+
+
+def test_a_restart_after_a_crash_mid_install_leaves_the_entries_only_where_the_host_is(cells3, settings,
+                                                                                       redis_client, forwarding):
+    """The previous controller sent the block to switch 1 and died before the record said installed (it says
+    compiled); u1 moved to switch 2 meanwhile. The restart installs the block at switch 2 and takes the entry the
+    previous run left on switch 1 away (the switch kept it)."""
+    from netgpt.core.messages import IntentRecord, IntentState
+
+    app, net = cells3
+    text = "block traffic from u1 to u3"
+    intent = parse_intent(text, lm=None)
+    sent = compile_intent(intent, NetworkView.from_redis(redis_client), "r16", text)
+    IntentStore(redis_client).put(IntentRecord(intent_id="r16", text=text, intent=intent, state=IntentState.compiled,
+                                               compiled=[sent]))
+    app.installer.apply(sent)  # on switch 1; then the controller died
+    assert len(entries(net, 1, "r16")) == 1
+    net.host(U1, "10.0.0.1", 2, 4)
+    restarted = OperatorIntents(settings=settings, redis=redis_client, forwarding=forwarding)
+    restarted._restore()
+    assert entries(net, 1, "r16") == [] and len(entries(net, 2, "r16")) == 1
+    mods = [(d, m.command) for d, m in net.flow_mods() if m.cookie == cookie_of("r16")]
+    assert mods.index((2, ofproto_v1_3.OFPFC_ADD)) < mods.index((1, ofproto_v1_3.OFPFC_DELETE))  # make before break
+    assert states(redis_client, "r16")[-2:] == ["installed", "verified"]
+
+
+def test_a_reconnected_switch_that_refuses_takes_the_whole_intent_off_and_it_fails(cells3, redis_client):
+    app, net = cells3
+    drop_arp = {"table_id": 0, "priority": 300, "match": {"eth_type": 2054}, "actions": []}
+    send(app, OperatorIntent(intent_id="f17", action="flows", flows=[{"dpid": d, **drop_arp} for d in (1, 2)]))
+    assert entries(net, 1, "f17") and entries(net, 2, "f17")
+    dp2 = net.switch(2, [1, 2, 3, 4])  # reconnects with empty tables, and refuses what it is sent
+
+    def refuse(msg):
+        if isinstance(msg, parser.OFPFlowMod) and msg.command == ofproto_v1_3.OFPFC_ADD:
+            err = parser.OFPErrorMsg(dp2, type_=ofproto_v1_3.OFPET_FLOW_MOD_FAILED, code=0)
+            err.xid = msg.xid
+            app.error_msg_handler(ofp_event.EventOFPErrorMsg(err))
+
+    dp2.answer = refuse
+    app.lifecycle.reinstall("f17", "switch 2 reconnected")
+    assert entries(net, 1, "f17") == [] and entries(net, 2, "f17") == [] and app.active == {}
+    record = IntentStore(redis_client).get("f17")
+    assert record.state.value == "failed" and "not re-installed (switch 2 reconnected): switch 2 refused" in \
+        record.history[-1].detail
+
+
+def half_withdrawn(app, net, redis_client) -> None:
+    """The previous controller was withdrawing f18 (on switches 1 and 2): switch 1's entry was deleted, then it died
+    before the record said withdrawn (it says verified) and before the withdrawal on the stream was acknowledged."""
+    drop_arp = {"table_id": 0, "priority": 300, "match": {"eth_type": 2054}, "actions": []}
+    send(app, OperatorIntent(intent_id="f18", action="flows", flows=[{"dpid": d, **drop_arp} for d in (1, 2)]))
+    _, state = app.active["f18"]
+    app.installer.undo({"flows": [f for f in state["flows"] if f[0] == 1]})
+    assert entries(net, 1, "f18") == [] and entries(net, 2, "f18")
+    assert IntentStore(redis_client).get("f18").state.value == "verified"
+
+
+def test_a_restart_mid_withdrawal_restores_first_then_withdraws_everything(cells3, settings, redis_client,
+                                                                           forwarding, monkeypatch):
+    app, net = cells3
+    half_withdrawn(app, net, redis_client)
+    restarted = OperatorIntents(settings=settings, redis=redis_client, forwarding=forwarding)
+    monkeypatch.setattr(restarted, "_consume", lambda: send(restarted, IntentWithdrawal(intent_id="f18")))
+    restarted._restore_then_consume()  # what start() spawns; the unacknowledged withdrawal comes again
+    assert entries(net, 1, "f18") == [] and entries(net, 2, "f18") == [] and restarted.active == {}
+    assert states(redis_client, "f18")[-1] == "withdrawn"
+
+
+def test_a_withdrawal_of_an_intent_this_run_did_not_install_clears_what_an_earlier_run_left(cells3, settings,
+                                                                                            redis_client, forwarding):
+    app, net = cells3
+    half_withdrawn(app, net, redis_client)
+    restarted = OperatorIntents(settings=settings, redis=redis_client, forwarding=forwarding)
+    send(restarted, IntentWithdrawal(intent_id="f18"))  # before anything was restored
+    assert entries(net, 2, "f18") == [] and states(redis_client, "f18")[-1] == "withdrawn"
+    restarted._restore()
+    assert entries(net, 1, "f18") == entries(net, 2, "f18") == [] and restarted.active == {}
