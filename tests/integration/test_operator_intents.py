@@ -4,6 +4,9 @@ the controller installs, verifies and withdraws them, and a restarted controller
     "block traffic from u1 to u3"            -> pings u1 -> u3 fail; withdrawn -> they pass again
     "cap video from cell 2 at 5 Mbit/s"      -> iperf on the video port measures <= 5.5 Mbit/s; verified; still capped
                                                 after the controller restarts
+    an intent in conflict with the cap, put on the stream while the controller is down (no submit checked it)
+                                             -> the restarted controller restores the cap first, refuses this one
+                                                (failed, the conflict and its reason), none of its entries on a switch
     bad input                                -> a structured error; nothing sent, no switch changed
     "block traffic from u2 to u4", then u2 moves from cell 2 (acc2) to cell 3 (acc3), same address and MAC
                                              -> recompiled: the block is at acc3 and gone from acc2, pings u2 -> u4
@@ -33,8 +36,10 @@ def _ping(net, a: str, b: str) -> bool:
 
 
 def test_block_cap_withdraw_restart_and_bad_input(stack):
+    from netgpt.core.messages import OperatorIntent
     from netgpt.intent import IntentError
     from netgpt.intent.service import submit, wait_for, withdraw
+    from netgpt.intent.store import IntentStore, cookie_of
     from netgpt.stack import services
     from netgpt.stack.controller_feed import publish_cells, wait_discovered
     from netgpt.stack.network import iperf, running_network
@@ -76,6 +81,10 @@ def test_block_cap_withdraw_restart_and_bad_input(stack):
 
         ryu = services.Ryu(stack)  # the controller restarts: the cap must come back from the intent store
         ryu.stop()
+        capped_entry = IntentStore(r).get(cap.intent_id).compiled[0].flows[0]
+        clash = OperatorIntent(intent_id="i-clash00001", action="flows",  # its match, its priority, a drop instead
+                               flows=[{**capped_entry, "actions": []}])
+        bus.publish(r, bus.Streams.OPERATOR_INTENTS, clash)
         ryu.start()
         services.wait_for(ryu.healthy, 20, "the controller to restart")
         wait_discovered(r, net)
@@ -86,6 +95,14 @@ def test_block_cap_withdraw_restart_and_bad_input(stack):
                 break
             time.sleep(0.5)
         assert any("controller start" in e.detail for e in record.history), record.history
+        refused = wait_for(r, clash.intent_id, {IntentState.failed, IntentState.verified})
+        assert refused is not None and refused.state == IntentState.failed, refused and refused.history
+        assert f"correlation with {cap.intent_id}" in refused.history[-1].detail, refused.history
+        assert refused.measured["problem"]["kind"] == "conflict"
+        sw = next(s for s in net.switches if int(s.dpid, 16) == int(capped_entry["dpid"]))
+        flows = sw.cmd(f"ovs-ofctl -O OpenFlow13 dump-flows {sw.name}")
+        assert f"cookie=0x{cookie_of(clash.intent_id):x}" not in flows
+        assert f"cookie=0x{cookie_of(cap.intent_id):x}" in flows
         assert _ping(net, "u2", "cloud")
         after = iperf(net, "u2", "cloud", seconds=3, port=VIDEO_PORT)
         print(f"after the controller restart: {after:.2f} Mbit/s")
