@@ -100,17 +100,8 @@ def _middle_ports(r, net) -> dict[tuple[int, int], str]:
     return {(l["src"], l["port"]): f"{names[l['src']]}->{names[l['dst']]}" for l in links}
 
 
-def _carrier_port(r, net, src_switch: str) -> tuple[int, int]:
-    """The port of `src_switch` toward the middle switch that sent the most bytes in the next 2 s."""
-    from netgpt.stack.network import busiest_switch
-
-    middle = busiest_switch(net, ["te2", "te3"], 2.0)
-    src, dst = int(net.get(src_switch).dpid, 16), int(net.get(middle).dpid, 16)
-    links = json.loads(r.get(bus.Keys.TOPOLOGY))["links"]
-    return src, next(l["port"] for l in links if l["src"] == src and l["dst"] == dst)
-
-
 def _scenario(net, r, s: Settings, classifier, plan: list[tuple]) -> dict:
+    from netgpt.stack.controller_feed import carrier_link
     from netgpt.stack.workload import TraceReplay, load_trace
 
     flows = [(srv, usr, 5301 + i) for i, (_, srv, usr, *_r) in enumerate(plan)]
@@ -124,7 +115,7 @@ def _scenario(net, r, s: Settings, classifier, plan: list[tuple]) -> dict:
     clients, t0, intents = [], time.time(), 0
     try:
         with replay.run(net, BACKGROUND[0], BACKGROUND[1]):
-            dpid, port = _carrier_port(r, net, "te1")
+            dpid, port, _ = carrier_link(r, net, "te1", ["te2", "te3"])
             r.hset(bus.Keys.FORECAST_HISTORY, f"port:{dpid}:{port}:tx_bps",
                    replay.history_entry(3 * PERIOD, end_ts=replay.sent[0][0]))
             # One timeline: each session's prompt (its intent is inferred and published), then its traffic LEAD_S later.

@@ -10,7 +10,8 @@ Modes (Settings.te_mode):
   that leaves the pair on a path still over the threshold must lower its peak by HOT_MOVE_GAIN.
 - proactive: as reactive, but the load it sees also includes what is coming: link forecasts (Forecast messages for a
   link or an inter-switch port, read at their Settings.forecast_act_quantile upper quantile), the expected demand of
-  user intents (UserIntent with user_ip/server_ip) that has not arrived yet, and each cell's demand forecast from its
+  user intents (UserIntent with user_ip/server_ip) that has not arrived yet (an announcement counts until the pair's
+  own traffic is established; then its measured rate replaces it), and each cell's demand forecast from its
   inferred intents ('cell:<c>:demand_bps', edge_agent/user_intent/demand.py): the part of it that neither the
   measurements nor the pairs' own intents account for is put on the links into the cell's access switches (those its
   users' pairs use, else all of them). New pairs, and an intent's pair as soon as the intent arrives (before its first
@@ -55,6 +56,11 @@ STALE_AFTER_S = 60.0
 MIN_GAIN = 0.05  # a move must lower the peak utilisation on the pair's path by 5 points
 MIN_SHARE = 0.05  # pairs under 5% of a hot link's capacity are not moved
 HOT_MOVE_GAIN = 0.15  # a move that leaves the pair on a path still over the threshold must gain 15 points
+# An intent's bandwidth is a prior (the classifier's figure for its class): once the pair's own traffic carries at
+# least ARRIVED_SHARE of it (so a ping or an ARP exchange is not the session), and has done so for ESTABLISHED_INTERVALS
+# stats intervals (a first reading covers part of an interval, TCP ramps up), the measured rate replaces it.
+ARRIVED_SHARE = 0.1
+ESTABLISHED_INTERVALS = 2
 
 Link = tuple[int, int]
 Pair = tuple[str, str]
@@ -90,6 +96,14 @@ def least_loaded_path(candidates: Iterable[list[int]], default: list[int], loads
     return best
 
 
+def _move_delta(old: list[int], new: list[int], bps: float) -> dict[Link, float]:
+    """What moving a pair of `bps` from path `old` to `new` changes on each link (nothing on links both share)."""
+    delta = dict.fromkeys(links_of(old), -bps)
+    for l in links_of(new):
+        delta[l] = delta.get(l, 0.0) + bps
+    return delta
+
+
 def hot_links(loads: dict[Link, float], caps: dict[Link, float], threshold: float) -> list[Link]:
     """Managed links over the threshold, hottest first."""
     return sorted((l for l in loads if l in caps and loads[l] / caps[l] > threshold),
@@ -109,12 +123,13 @@ class TrafficEngineering(NetgptApp):
         self.port_rates: dict[tuple[int, int], PortRate] = {}  # (dpid, port) -> latest rates, from the monitor
         self.flow_bytes: dict[Pair, tuple[float, int]] = {}  # pair -> (time, bytes) at its first switch
         self.pair_rate: dict[Pair, float] = {}  # pair -> measured bit/s
-        self.expected: dict[Pair, tuple[float, float]] = {}  # pair -> (bit/s, until) from intents
-        self.link_forecast: dict[Link, tuple[float, float]] = {}  # link -> (peak bit/s, until)
+        self.expected: dict[Pair, tuple[float, float]] = {}  # pair -> (bit/s, until) from intents, until measured
+        self.arrived_at: dict[Pair, float] = {}  # pair -> when its traffic showed up after its latest intent
+        self.link_forecast: dict[Link, tuple[float, float, float]] = {}  # link -> (peak bit/s, until, origin)
         self.cell_forecast: dict[str, tuple[float, float]] = {}  # cell -> (peak bit/s into it, until)
         self.cells_cache: tuple[float, dict[str, set[tuple[int, int]]]] = (0.0, {})  # (read at, cell -> access ports)
         self.moved_at: dict[Pair, float] = {}
-        # Moves the link measurements do not show yet: (until, old path, new path, bit/s), for one freshness window.
+        # Moves that measurements or forecasts may not show yet: (moved at, old path, new path, bit/s).
         self.recent_moves: list[tuple[float, list[int], list[int], float]] = []
         self.caps_cache: tuple[float, dict[Link, float]] = (0.0, {})  # (read at, capacities)
         self.moves = 0
@@ -159,21 +174,28 @@ class TrafficEngineering(NetgptApp):
 
     def measured_loads(self, now: float) -> dict[Link, float]:
         """Each link's fresh measured rate, with the moves the measurements do not show yet."""
-        fwd = self.forwarding
-        loads = {}
+        fwd, interval = self.forwarding, self.settings.stats_interval_s
+        loads, sampled_at = {}, {}
         for a, b, data in fwd.graph.edges(data=True):
             sample = self.port_rates.get((a, data["port"]))
-            loads[(a, b)] = sample.tx_bps if sample and self.is_fresh(sample.ts, now) else 0.0
+            fresh = sample is not None and self.is_fresh(sample.ts, now)
+            loads[(a, b)], sampled_at[(a, b)] = (sample.tx_bps, sample.ts) if fresh else (0.0, None)
         # A pair moved a moment ago still shows on its old path's rates: without this, the next tick would see the old
-        # path as hot as before and move a second pair after the first (seen in the TE bench, reactive mode).
-        self.recent_moves = [m for m in self.recent_moves if m[0] > now]
-        for _until, old, new, bps in self.recent_moves:
-            for l in links_of(old):
+        # path as hot as before and move a second pair after the first. But only a sample whose interval (one stats
+        # interval before it was taken) began before the move has it in the wrong place, pro rata; counting the move
+        # again on a sample that already shows it doubles the pair on its new path, which then looks hot and has a pair
+        # moved back (seen in bench/loop.py, reactive mode: 16-24 moves a run, pairs ping-ponging every hold-down).
+        oldest_forecast = min((origin for _, until, origin in self.link_forecast.values() if until > now), default=now)
+        self.recent_moves = [m for m in self.recent_moves if m[0] + interval + self.fresh_s > now
+                             or m[0] > oldest_forecast]
+        for moved, old, new, bps in self.recent_moves:
+            if moved + interval + self.fresh_s <= now:
+                continue  # every fresh sample shows it (kept for the forecasts, link_loads)
+            for l, d in _move_delta(old, new, bps).items():
                 if l in loads:
-                    loads[l] = max(0.0, loads[l] - bps)
-            for l in links_of(new):
-                if l in loads:
-                    loads[l] += bps
+                    ts = sampled_at[l]
+                    unseen = 1.0 if ts is None else min(1.0, max(0.0, (moved + interval - ts) / interval))
+                    loads[l] = max(0.0, loads[l] + d * unseen)
         return loads
 
     def link_loads(self, measured: dict[Link, float] | None = None) -> dict[Link, float]:
@@ -182,9 +204,13 @@ class TrafficEngineering(NetgptApp):
         fwd, now = self.forwarding, time.time()
         loads = dict(measured) if measured is not None else self.measured_loads(now)
         if self.settings.te_mode == "proactive":
-            for link, (peak, until) in self.link_forecast.items():
+            for link, (peak, until, origin) in self.link_forecast.items():
                 if until > now and link in loads:
-                    loads[link] = max(loads[link], peak)
+                    # A forecast continues the history it saw: a pair moved after its last observation is still on
+                    # its old path there (else the old path keeps its phantom and the pair is moved back and forth).
+                    shift = sum(_move_delta(old, new, bps).get(link, 0.0)
+                                for moved, old, new, bps in self.recent_moves if moved > origin)
+                    loads[link] = max(loads[link], peak + shift)
             for pair, path in fwd.paths.items():
                 pending = self._pending(pair, now)
                 for link in links_of(path):
@@ -259,7 +285,9 @@ class TrafficEngineering(NetgptApp):
         old_out = dict(fwd.hops(old, pair[1])) if old else {}
         hops = fwd.install_path(pair[0], pair[1], path, barrier=self.barrier)
         self.moved_at[pair] = time.time()
-        self.recent_moves.append((self.moved_at[pair] + self.fresh_s, list(old), list(path), self.demand(pair)))
+        # What the measurements will shift is what the pair carries now; an intent's not-yet-measured part is counted
+        # on its (new) path by link_loads already.
+        self.recent_moves.append((self.moved_at[pair], list(old), list(path), self.measured_rate(pair)))
         self.moves += 1
         records = [FlowAction(source="controller:te", action_id=uuid.uuid4().hex[:12], op="add", dpid=dpid,
                               priority=FORWARD_PRIORITY, match={"eth_src": pair[0], "eth_dst": pair[1]},
@@ -297,6 +325,8 @@ class TrafficEngineering(NetgptApp):
                    if now - self.moved_at.get(p, 0.0) >= self.settings.te_holddown_s}
         demands = {p: self.demand(p) for p in settled}
         for link in hot_links(loads, caps, self.settings.te_threshold):
+            if loads[link] / caps[link] <= self.settings.te_threshold:
+                continue  # relieved by this tick's earlier move (the next link of the same path, typically)
             why = "" if measured.get(link, 0.0) / caps[link] > self.settings.te_threshold else " (forecast)"
             # Only pairs that carry a real share of the link are worth moving.
             movable = [p for p, links in settled.items() if link in links and demands[p] >= MIN_SHARE * caps[link]]
@@ -343,7 +373,24 @@ class TrafficEngineering(NetgptApp):
         prev = self.flow_bytes.get(pair)
         if prev and now > prev[0] and byte_count >= prev[1]:
             self.pair_rate[pair] = (byte_count - prev[1]) * 8 / (now - prev[0])
+            self._settle_intent(pair, now)
         self.flow_bytes[pair] = (now, byte_count)
+
+    def _settle_intent(self, pair, now: float) -> None:
+        """Trade an intent's announced bandwidth for the pair's measured rate once its traffic is established (see
+        ARRIVED_SHARE): a download announced at 20 Mbit/s that sends 8 would otherwise keep 12 Mbit/s of phantom load
+        on its path for the whole announcement, and proactive TE would route other pairs around load that is not
+        there (seen in bench/loop.py: pairs moved onto the really congested path)."""
+        bps, until = self.expected.get(pair, (0.0, 0.0))
+        if until <= now:
+            return
+        if pair not in self.arrived_at:
+            if self.pair_rate[pair] >= ARRIVED_SHARE * bps:
+                self.arrived_at[pair] = now
+        elif now - self.arrived_at[pair] >= ESTABLISHED_INTERVALS * self.settings.stats_interval_s:
+            del self.expected[pair], self.arrived_at[pair]
+            self.logger.info("TE: %s -> %s measured at %.1f Mbit/s, its intent announced %.1f", pair[0], pair[1],
+                             self.pair_rate[pair] / 1e6, bps / 1e6)
 
     # --- inputs from Redis ------------------------------------------------------------------------------------------
 
@@ -375,6 +422,7 @@ class TrafficEngineering(NetgptApp):
             raise MessageError(f"unknown hosts: intent {intent.request_id} names {intent.server_ip}/{intent.user_ip}")
         pair = (macs[0], macs[1])
         self.expected[pair] = (intent.bandwidth_mbps * 1e6, time.time() + max(intent.duration_s, 1.0))
+        self.arrived_at.pop(pair, None)  # a new announcement: the pair's traffic must show it again
         if self.settings.te_mode == "proactive":
             src_dpid, dst_dpid = fwd.hosts[pair[0]][0], fwd.hosts[pair[1]][0]
             path = self.best_path(pair[0], pair[1], src_dpid, dst_dpid)
@@ -387,13 +435,13 @@ class TrafficEngineering(NetgptApp):
         t, fwd = fc.target, self.forwarding
         # The configured upper quantile, not the point value: a link is provisioned for the load it may carry (falls
         # back to the point values for a forecast without quantiles).
-        peak = (fc.peak(self.settings.forecast_act_quantile), fc.end_ts)
+        peak = (fc.peak(self.settings.forecast_act_quantile), fc.end_ts, fc.origin_ts)
         if t.kind == "cell":
             if t.metric == "requests_rps":
                 return  # requests to the MEC nodes: compute allocation's
             if t.cell not in self._cells():
                 raise MessageError(f"unknown forecast target: {t} (no such cell)")
-            self.cell_forecast[t.cell] = peak
+            self.cell_forecast[t.cell] = peak[:2]
             return
         if fwd is None:
             raise MessageError(f"unknown forecast target: {t} (topology not known yet)")

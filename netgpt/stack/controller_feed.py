@@ -9,7 +9,7 @@ from mininet.net import Mininet
 from mininet.node import OVSSwitch
 
 from netgpt.core.bus import Keys
-from netgpt.stack.network import NetworkError, cell_ports, link_capacities
+from netgpt.stack.network import NetworkError, busiest_switch, cell_ports, link_capacities
 
 
 def wait_discovered(r, net: Mininet, timeout_s: float = 30.0) -> dict:
@@ -24,6 +24,17 @@ def wait_discovered(r, net: Mininet, timeout_s: float = 30.0) -> dict:
             return view
         time.sleep(0.5)
     raise NetworkError(f"controller discovered {len(view.get('links', []))}/{want_links} links in {timeout_s:.0f} s")
+
+
+def carrier_link(r, net: Mininet, src_switch: str, next_switches: list[str], seconds: float = 2.0
+                 ) -> tuple[int, int, int]:
+    """(src dpid, its port, next dpid) of the link from `src_switch` to whichever of `next_switches` sent the most bytes
+    over the next `seconds`: where the controller put a running flow, numbered as in its topology view (the port a
+    forecast of that link names)."""
+    nxt = busiest_switch(net, next_switches, seconds)
+    src, dst = int(net.get(src_switch).dpid, 16), int(net.get(nxt).dpid, 16)
+    links = json.loads(r.get(Keys.TOPOLOGY))["links"]
+    return src, next(l["port"] for l in links if l["src"] == src and l["dst"] == dst), dst
 
 
 def publish_cells(r, net: Mininet) -> dict[str, list[tuple[int, int]]]:

@@ -26,15 +26,9 @@ def loop_stack(tmp_path_factory):
         yield s
 
 
-def _first_hop_port(r, src: int, via: set[int]) -> tuple[int, int]:
-    """(next switch, port of `src` toward it) for the middle switch that carries the replay."""
-    links = json.loads(r.get(bus.Keys.TOPOLOGY))["links"]
-    return next((l["dst"], l["port"]) for l in links if l["src"] == src and l["dst"] in via)
-
-
 def test_forecast_loop_moves_a_flow_before_the_predicted_overload(loop_stack):
-    from netgpt.stack.controller_feed import publish_cells, wait_discovered
-    from netgpt.stack.network import busiest_switch, running_network
+    from netgpt.stack.controller_feed import carrier_link, publish_cells, wait_discovered
+    from netgpt.stack.network import running_network
     from netgpt.stack.workload import TraceReplay, load_trace
 
     s, r = loop_stack, bus.connect(loop_stack)
@@ -44,10 +38,8 @@ def test_forecast_loop_moves_a_flow_before_the_predicted_overload(loop_stack):
         wait_discovered(r, net)
         publish_cells(r, net)
         assert net.pingAll(timeout=2) == 0.0
-        ingress = int(net.get("te1").dpid, 16)
         with replay.run(net, "srv1", "usr1"):
-            middle = busiest_switch(net, ["te2", "te3"], 2.0)
-            nxt, port = _first_hop_port(r, ingress, {int(net.get(middle).dpid, 16)})
+            ingress, port, nxt = carrier_link(r, net, "te1", ["te2", "te3"])
             target = f"port:{ingress}:{port}:tx_bps"
             r.hset(bus.Keys.FORECAST_HISTORY, target, replay.history_entry(3 * PERIOD, end_ts=replay.sent[0][0]))
             move = None
