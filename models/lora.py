@@ -22,7 +22,7 @@ from typing import Callable, Optional
 from tqdm import tqdm
 
 from netgpt.models import tasks
-from netgpt.models.base import ModelError, describe, fingerprint
+from netgpt.models.base import BaseSpec, ModelError, describe, fingerprint, load_base, resolve
 
 CARD = "netgpt-adapter.json"
 # LoRA targets when the config names none. GPT-2: every projection, because attention alone (peft's default, c_attn)
@@ -270,6 +270,40 @@ class BaseIdentity:
     def of(cls, base) -> "BaseIdentity":
         return cls(fingerprint(base), str(getattr(base, "netgpt_source", base.config._name_or_path)),
                    str(base.config._name_or_path or ""), (base.config.architectures or ["?"])[0])
+
+
+IDENTITY_RECORD = "netgpt-identity.json"  # next to a base's weights: its BaseIdentity and what the files were then
+
+
+def _files_stamp(folder: Path) -> list[list]:
+    """Name, size and mtime of every file of a model folder (its record aside): other weights, another stamp."""
+    files = [f for f in folder.iterdir() if f.name != IDENTITY_RECORD and f.is_file()]
+    return sorted([f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files)
+
+
+def base_identity(spec: BaseSpec) -> BaseIdentity:
+    """A base's identity without loading its weights when a local folder's record still matches its files: `make
+    demo` asks `netgpt models check` every time, and loading the 135 M base for 16 hex digits took ~8 s. Otherwise
+    the base is loaded (ModelError when it cannot be) and, for a writable local folder, the identity recorded."""
+    where = Path(resolve(spec, build=False))
+    record = where / IDENTITY_RECORD
+    if where.is_dir() and record.is_file():
+        try:
+            saved = json.loads(record.read_text())
+            if saved["files"] == _files_stamp(where):
+                # What the files are is recorded; what they are called (a copied or renamed folder) is asked now.
+                return BaseIdentity(saved["fingerprint"], spec.source, str(where), saved["architecture"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # unreadable or of another version: load the base and write it again
+    model, _ = load_base(spec, build=False)
+    identity = BaseIdentity.of(model)
+    if where.is_dir():
+        try:
+            record.write_text(json.dumps({"files": _files_stamp(where), "fingerprint": identity.fingerprint,
+                                          "architecture": identity.architecture}))
+        except OSError:
+            pass  # a read-only folder: the base is loaded on every check
+    return identity
 
 
 def check_adapter_for(path: Path, base: BaseIdentity) -> dict:

@@ -25,7 +25,7 @@ from netgpt.models.base import (
     load_base,
     models_dir,
 )
-from netgpt.models.lora import LoraTaskConfig, check_adapter, train_adapter
+from netgpt.models.lora import LoraTaskConfig, base_identity, check_adapter_for, train_adapter
 from netgpt.models.tasks import TASKS
 
 app = typer.Typer(help="Build, fine-tune and inspect the language models.", no_args_is_help=True)
@@ -74,8 +74,7 @@ def check(task: str = typer.Option("complete", help="The adapter's task"),
     if not (path / "adapter_config.json").is_file():
         fail(f"no {task} adapter at {path}")
     try:
-        model, _ = load_base(BaseSpec(settings.edge_base, settings.cache_dir), build=False)
-        card = check_adapter(model, path)
+        card = check_adapter_for(path, base_identity(BaseSpec(settings.edge_base, settings.cache_dir)))
     except ModelError as exc:
         fail(str(exc))
     if card.get("task") not in (None, task):

@@ -85,3 +85,34 @@ def test_check_says_whether_an_adapter_fits_the_configured_edge_base(monkeypatch
     assert results["llama"].exit_code == 1 and "wastrainedforbase" in flat(results["llama"].output)
     assert results["gpt2-task"].exit_code == 1 and "fortask'intent'" in flat(results["gpt2-task"].output)
     assert results["gpt2-missing"].exit_code == 1 and "nocompleteadapterat" in flat(results["gpt2-missing"].output)
+
+
+def test_a_bases_identity_is_recorded_and_read_back_until_its_files_change(monkeypatch, tmp_path, tiny_dirs,
+                                                                           tiny_tokenizer):
+    """`models check` runs on every `make demo`: it reads the base's identity from the record next to its weights
+    instead of loading them, and loads them again once a file has changed (other weights, another fingerprint)."""
+    import shutil
+
+    from netgpt.models import lora
+    from netgpt.models.base import BaseSpec, load_base
+    from tests.models.conftest import save_tiny
+
+    folder = tmp_path / "base"
+    shutil.copytree(tiny_dirs["gpt2"], folder)
+    spec = BaseSpec(str(folder), tmp_path)
+    loaded = lora.BaseIdentity.of(load_base(spec)[0])
+    assert lora.base_identity(spec) == loaded and (folder / lora.IDENTITY_RECORD).is_file()
+
+    def no_loading(*a, **kw):
+        raise AssertionError("the base was loaded although its record matches")
+
+    monkeypatch.setattr(lora, "load_base", no_loading)
+    assert lora.base_identity(spec) == loaded
+    copy = shutil.copytree(folder, tmp_path / "copy")  # the record travels; the name it reports is the copy's
+    assert lora.base_identity(BaseSpec(str(copy), tmp_path)) == lora.BaseIdentity(
+        loaded.fingerprint, str(copy), str(copy), loaded.architecture)
+    monkeypatch.undo()
+    save_tiny(folder, tiny_tokenizer, seed=1)  # other weights in the same folder
+    other = lora.base_identity(spec)
+    assert other.fingerprint != loaded.fingerprint
+    assert other == lora.BaseIdentity.of(load_base(spec)[0])
