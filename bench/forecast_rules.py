@@ -98,7 +98,7 @@ def replay(key: str) -> None:
     show(f"top 2, MAE, {P // 4 * 5 / 60:g} h", combine(forecasts, actual, P // 4, absolute=True))
     show(f"top 3, MSE, {P // 4 * 5 / 60:g} h", combine(forecasts, actual, P // 4, k=3))
     point = combine(forecasts, actual, f.select_window)
-    scale = recent_level(y, origins)
+    scale = recent_level(y, origins, floor_window=7 * P)  # as the forecaster scales its errors
     print(f"coverage with the {f.select_window * 5 / 60:g}-hour combination (every 4th origin): 80% / 95% band, "
           "5 min, 1 h, lowest and highest step")
     for recent_weight in (0.5, 0.8, 1.0):

@@ -16,7 +16,9 @@ earlier predictions, so errors do not compound over the horizon.
   yesterday and last week (smoothed over +-2 steps), a 7-day profile at the target time, how far today runs above or
   below that profile, and the recent volatility. Everything is divided by the mean of the last hour (`level_window`
   steps, relative to the latest values rather than to the day: on the WC98 trace, whose level grows several-fold
-  through the tournament, dividing by the day's mean left the trees outside their training range), so a trend or a
+  through the tournament, dividing by the day's mean left the trees outside their training range; but at least a
+  quarter of the mean over the profile's days, clean.LEVEL_FLOOR, so a quiet hour between bursts does not divide the
+  bursts by ~0), so a trend or a
   level shift does not put the inputs outside what was seen in training. The target is the next value minus the
   profile, scaled the same way.
 - `boosted`: `profile_ridge` plus one gradient-boosted tree model for all steps (the step is a feature) fitted on what
@@ -35,6 +37,8 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import RidgeCV
 from threadpoolctl import ThreadpoolController
+
+from netgpt.edge_agent.forecast.clean import LEVEL_FLOOR
 
 _THREADPOOLS: list[ThreadpoolController] = []  # found once per process: finding the libraries costs ~5 ms
 
@@ -209,7 +213,12 @@ class Boosted(Method):
     def _features(self, y: np.ndarray, t: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(features, level, profile) at origins t for steps h; only y[: t + 1] is read."""
         p, w = self.period, _Windows(y)
-        level = np.abs(w.mean(t, self.level_window)) + self.eps
+        # The last hour's mean, but at least LEVEL_FLOOR of the mean over the days the profile reads
+        # (clean.recent_level): a quiet hour between bursts must not turn the bursts of the last days into features of
+        # thousands of levels (the ridge extrapolated them to 10-90x the largest value seen; tests/forecast/
+        # test_quiet_ports.py).
+        level = np.maximum(np.abs(w.mean(t, self.level_window)),
+                           LEVEL_FLOOR * np.abs(w.mean(t, self.days * p))) + self.eps
         season = t + h - _seasonal_offsets(h, p)  # same time of day as the target, on the latest day before it
         day_vals = [w.centred(season - d * p, t) for d in range(self.days)]
         profile = np.mean(day_vals, axis=0)
