@@ -22,19 +22,17 @@ Modes (Settings.te_mode):
   are left alone.
 
 The choice itself (peak utilisation, best path, hot links, whether a move is worth it) is plain functions of loads and
-capacities, below; the app gathers the loads (port rates from the monitor's EventPortRates, per-pair rates from flow
-statistics, intents and forecasts) and moves pairs through the forwarding app's interface.
+capacities, in controller/path_choice.py; the app gathers the loads (port rates from the monitor's EventPortRates,
+per-pair rates from flow statistics, intents and forecasts) and moves pairs through the forwarding app's interface.
 
 Demand direction: an intent's traffic flows server -> user (downlink), the common case for generative and streaming
 services. Inputs come from Redis streams through the consumer group 'controller', so nothing is lost while the
 controller restarts; malformed or stale messages are logged, counted and dropped. Every change is a FlowAction on the
 audit stream, with the flow's previous actions so it can be reverted.
 """
-import itertools
 import json
 import time
 import uuid
-from typing import Iterable
 
 import networkx as nx
 import redis
@@ -45,6 +43,8 @@ from ryu.lib import hub
 
 from netgpt.controller.base import NetgptApp
 from netgpt.controller.monitor import EventPortRates, PortRate
+from netgpt.controller.path_choice import (Link, hot_links, least_loaded_path, links_of, move_delta,
+                                           peak_utilisation, worth_moving)
 from netgpt.controller.shortest_path import FORWARD_PRIORITY
 from netgpt.core import bus
 from netgpt.core.messages import FlowAction, Forecast, MessageError, UserIntent
@@ -53,66 +53,14 @@ app_manager.require_app("ryu.app.ofctl.service")  # serves the barriers of netgp
 
 GROUP, CONSUMER = "controller", "te"
 STALE_AFTER_S = 60.0
-MIN_GAIN = 0.05  # a move must lower the peak utilisation on the pair's path by 5 points
 MIN_SHARE = 0.05  # pairs under 5% of a hot link's capacity are not moved
-HOT_MOVE_GAIN = 0.15  # a move that leaves the pair on a path still over the threshold must gain 15 points
 # An intent's bandwidth is a prior (the classifier's figure for its class): once the pair's own traffic carries at
 # least ARRIVED_SHARE of it (so a ping or an ARP exchange is not the session), and has done so for ESTABLISHED_INTERVALS
 # stats intervals (a first reading covers part of an interval, TCP ramps up), the measured rate replaces it.
 ARRIVED_SHARE = 0.1
 ESTABLISHED_INTERVALS = 2
 
-Link = tuple[int, int]
 Pair = tuple[str, str]
-
-
-# --- the decision, on plain numbers -----------------------------------------------------------------------------------
-
-def links_of(path: list[int]) -> list[Link]:
-    return list(zip(path, path[1:]))
-
-
-def peak_utilisation(path: list[int], loads: dict[Link, float], caps: dict[Link, float], demand: float = 0.0,
-                     current: list[int] = ()) -> float:
-    """The highest utilisation along `path` once a pair's `demand` is on it (and off its `current` path, whose loads
-    include it). Links without a capacity are not managed and do not count."""
-    current_links = set(links_of(current))
-    utils = [(loads.get(l, 0.0) - (demand if l in current_links else 0.0) + demand) / caps[l]
-             for l in links_of(path) if l in caps]
-    return max(utils, default=0.0)
-
-
-def least_loaded_path(candidates: Iterable[list[int]], default: list[int], loads: dict[Link, float],
-                      caps: dict[Link, float], demand: float, current: list[int], k: int) -> list[int]:
-    """Among the first k candidates, the one with the lowest peak utilisation; `default` (the pair's current path, or
-    the shortest for a new pair) unless another is better by MIN_GAIN: no flapping for a few points."""
-    def peak(path):
-        return peak_utilisation(path, loads, caps, demand, current)
-
-    best = default
-    for path in itertools.islice(candidates, k):
-        if peak(path) < peak(best) - MIN_GAIN:
-            best = path
-    return best
-
-
-def _move_delta(old: list[int], new: list[int], bps: float) -> dict[Link, float]:
-    """What moving a pair of `bps` from path `old` to `new` changes on each link (nothing on links both share)."""
-    delta = dict.fromkeys(links_of(old), -bps)
-    for l in links_of(new):
-        delta[l] = delta.get(l, 0.0) + bps
-    return delta
-
-
-def hot_links(loads: dict[Link, float], caps: dict[Link, float], threshold: float) -> list[Link]:
-    """Managed links over the threshold, hottest first."""
-    return sorted((l for l in loads if l in caps and loads[l] / caps[l] > threshold),
-                  key=lambda l: -loads[l] / caps[l])
-
-
-def worth_moving(before: float, after: float, threshold: float) -> bool:
-    """From one hot path to another for a few points is not worth it: measurement noise would flap it back."""
-    return not (after > threshold and before - after < HOT_MOVE_GAIN)
 
 
 class TrafficEngineering(NetgptApp):
@@ -191,7 +139,7 @@ class TrafficEngineering(NetgptApp):
         for moved, old, new, bps in self.recent_moves:
             if moved + interval + self.fresh_s <= now:
                 continue  # every fresh sample shows it (kept for the forecasts, link_loads)
-            for l, d in _move_delta(old, new, bps).items():
+            for l, d in move_delta(old, new, bps).items():
                 if l in loads:
                     ts = sampled_at[l]
                     unseen = 1.0 if ts is None else min(1.0, max(0.0, (moved + interval - ts) / interval))
@@ -208,7 +156,7 @@ class TrafficEngineering(NetgptApp):
                 if until > now and link in loads:
                     # A forecast continues the history it saw: a pair moved after its last observation is still on
                     # its old path there (else the old path keeps its phantom and the pair is moved back and forth).
-                    shift = sum(_move_delta(old, new, bps).get(link, 0.0)
+                    shift = sum(move_delta(old, new, bps).get(link, 0.0)
                                 for moved, old, new, bps in self.recent_moves if moved > origin)
                     loads[link] = max(loads[link], peak + shift)
             for pair, path in fwd.paths.items():

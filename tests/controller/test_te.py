@@ -8,8 +8,8 @@ from ryu.ofproto import ofproto_v1_3_parser as parser
 
 from netgpt.controller.monitor import EventPortRates, PortRate
 from netgpt.controller.shortest_path import ShortestPathForwarding
-from netgpt.controller.te import (HOT_MOVE_GAIN, TrafficEngineering, hot_links, least_loaded_path, peak_utilisation,
-                                  worth_moving)
+from netgpt.controller.path_choice import HOT_MOVE_GAIN, hot_links, least_loaded_path, peak_utilisation, worth_moving
+from netgpt.controller.te import TrafficEngineering
 from netgpt.core import bus
 from netgpt.core.messages import Forecast, ForecastQuantile, UserIntent
 from netgpt.core.settings import Settings
