@@ -336,6 +336,11 @@ class TrafficEngineering(NetgptApp):
             if self.pair_rate[pair] >= ARRIVED_SHARE * bps:
                 self.arrived_at[pair] = now
         elif now - self.arrived_at[pair] >= ESTABLISHED_INTERVALS * self.settings.stats_interval_s:
+            if self.moved_at.get(pair, now) < self.arrived_at[pair]:
+                # Placed before its traffic (on its intent): the hold-down, against moving traffic back and forth, had
+                # no traffic to protect. Judged on what it carries from now on (bench/loop.py: a stream placed on a
+                # path that its real rate overloaded waited out a hold-down begun two seconds before its first packet).
+                del self.moved_at[pair]
             del self.expected[pair], self.arrived_at[pair]
             self.logger.info("TE: %s -> %s measured at %.1f Mbit/s, its intent announced %.1f", pair[0], pair[1],
                              self.pair_rate[pair] / 1e6, bps / 1e6)

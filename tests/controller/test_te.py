@@ -230,6 +230,24 @@ def test_a_pairs_measured_rate_replaces_its_intents_announcement_once_establishe
     assert te.demand(pair) == 60e6
 
 
+def test_a_pair_placed_before_its_traffic_may_move_once_its_rate_is_established(diamond):
+    """The hold-down guards traffic against being moved back and forth; a placement on an intent, before the first
+    packet, guarded none. Once the measured rate has replaced the announcement, the pair is judged on it at once."""
+    te, net = diamond(te_holddown_s=60)
+    _place(te, net, {(S1, U1): UPPER, (S3, U3): LOWER})
+    _measure(te, {(1, 2): 60e6, (2, 4): 60e6}, {(S1, U1): 60e6})
+    te.on_user_intent(INTENT.model_copy(update={"bandwidth_mbps": 10}))  # announced 10: fits beside S3 -> U3
+    pair = (S2, U2)
+    assert te.forwarding.paths[pair] == LOWER and pair in te.moved_at
+    first = te.moved_at[pair] + 1.0  # its first packets come after the placement
+    for i in range(4):  # it sends 60, not 10
+        te.count_pair_bytes(pair, first + i, i * int(60e6 / 8))
+    assert pair not in te.moved_at and te.demand(pair) == pytest.approx(60e6)
+    _measure(te, {(1, 2): 5e6, (2, 4): 5e6, (1, 3): 90e6, (3, 4): 90e6}, {(S1, U1): 5e6, (S3, U3): 30e6}, age_s=-3)
+    te.relieve_links()  # the biggest pair on the hot lower path is the placed one: it moves, not S3 -> U3
+    assert te.forwarding.paths[pair] == UPPER and te.forwarding.paths[(S3, U3)] == LOWER
+
+
 def test_reactive_mode_does_not_act_on_intents(diamond):
     te, net = diamond(te_mode="reactive")
     _place(te, net, {(S1, U1): UPPER})
