@@ -5,8 +5,8 @@ SHELL := /bin/bash
 setup:
 	@bash scripts/setup.sh
 
-# The offline models the demo runs on: built once, then cached (idempotent; ~10 s when cached, most of it the adapter
-# check loading the edge base for its fingerprint).
+# The offline models the demo runs on: built once, then cached (idempotent). The adapter check loads the edge base for
+# its fingerprint once, then reads it from the record beside the weights (models/lora.py base_identity).
 models: setup
 	@.venv/bin/netgpt models prepare
 	@.venv/bin/netgpt models check --task complete || .venv/bin/netgpt models train --task complete  # missing, or for another edge base
