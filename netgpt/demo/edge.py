@@ -20,6 +20,10 @@ from netgpt.stack.network import host_http, wait_host_http
 AGENTS = {"mec1": ("10.0.0.51", "c1,c2"), "mec2": ("10.0.0.52", "c3,c4")}
 HOME = {"c1": "mec1", "c2": "mec1", "c3": "mec2", "c4": "mec2"}
 CLOUD_IP, CLOUD_PORT = "10.0.0.100", 8000
+# One sampled prompt's wait: the samples run in the day's timeline one after another, and a run whose first sample
+# waited 121 s for an answer (the agents overloaded) did its operator steps and the failover after the day's traffic
+ASK_TIMEOUT_S = 45
+DEMO_SLOTS = 2
 
 
 def _netgpt(*args: str) -> list[str]:
@@ -42,25 +46,30 @@ class EdgeServices:
         self.procs: dict[str, subprocess.Popen] = {}
         self.env = {**os.environ, "NETGPT_REDIS_SOCKET": str(services.Redis(s).socket), "HF_HUB_OFFLINE": "1",
                     "NETGPT_CLOUD_URL": f"http://{CLOUD_IP}:{CLOUD_PORT}/v1", "NETGPT_CLOUD_MAX_TOKENS": "48",
-                    "NETGPT_HEARTBEAT_INTERVAL_S": str(s.heartbeat_interval_s)}
+                    "NETGPT_HEARTBEAT_INTERVAL_S": str(s.heartbeat_interval_s),
+                    # three llama.cpp servers (the cloud, two agents) share the machine's cores: with one slot each
+                    # runs cores-many threads, which wait on each other at every token while the others hold the
+                    # cores (the day's first sampled prompts took 7-38 s, the cloud timed out at 30 s). 2 slots are
+                    # 1 thread each; `netgpt cloud serve` takes it, `netgpt edge serve` opens 1 slot whatever is set
+                    "NETGPT_SERVING_SLOTS": str(DEMO_SLOTS)}
 
-    def _log(self, name: str):
-        return open(self.log_dir / f"{name}.log", "a")
+    def _popen(self, name: str, host: str, cmd: list[str], env: dict) -> None:
+        """Start `cmd` in a Mininet host with its output appended to logs/<name>.log; the child holds the file, this
+        process closes its own copy at once (one per start: mec1's agent starts twice a run)."""
+        with open(self.log_dir / f"{name}.log", "a") as log:
+            self.procs[name] = self.net.get(host).popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
 
     def start(self) -> None:
-        self.procs["cloud"] = self.net.get("cloud").popen(
-            _netgpt("cloud", "serve", "--host", "0.0.0.0", "--port", str(CLOUD_PORT)), env=self.env,
-            stdout=self._log("cloud"), stderr=subprocess.STDOUT)
+        self._popen("cloud", "cloud", _netgpt("cloud", "serve", "--host", "0.0.0.0", "--port", str(CLOUD_PORT)),
+                    self.env)
         for node in AGENTS:
             self.start_agent(node)
 
     def start_agent(self, node: str) -> None:
         ip, cells = AGENTS[node]
         env = {**self.env, "NETGPT_CAPACITY_RPS": str(self.capacity_rps.get(node, 2.0))}
-        self.procs[node] = self.net.get(node).popen(
-            _netgpt("edge", "serve", "--node-id", node, "--cells", cells, "--port", str(self.s.edge_port),
-                    "--address", f"{ip}:{self.s.edge_port}"), env=env, stdout=self._log(node),
-            stderr=subprocess.STDOUT)
+        self._popen(node, node, _netgpt("edge", "serve", "--node-id", node, "--cells", cells, "--port",
+                                        str(self.s.edge_port), "--address", f"{ip}:{self.s.edge_port}"), env)
 
     def wait_agent(self, node: str, timeout_s: float = 180) -> None:
         """Checked from the cloud host: a user's direct connection to an agent gets VIP-rewritten replies."""
@@ -84,8 +93,11 @@ class EdgeServices:
         """One prompt from a user's host to the edge VIP; the record (request, status, the agent's response) is
         appended to the run's responses file and returned."""
         asked = time.time()
-        status, resp = host_http(self.net.get(user), f"http://{self.s.edge_vip}:{self.s.edge_port}/v1/prompt",
-                                 {"user": user, "cell": cell, "text": text, "mode": mode}, timeout_s=120)
+        for _attempt in range(2):  # a connection reset: the cell moved to another node mid-request; asked again
+            status, resp = host_http(self.net.get(user), f"http://{self.s.edge_vip}:{self.s.edge_port}/v1/prompt",
+                                     {"user": user, "cell": cell, "text": text, "mode": mode}, timeout_s=ASK_TIMEOUT_S)
+            if status != 0 or "reset" not in str(resp.get("error", "")):
+                break
         record = {"user": user, "cell": cell, "text": text, "mode": mode, "asked_ts": asked, "status": status,
                   "client_ms": round((time.time() - asked) * 1000, 1), "response": resp}
         with open(self.run_dir / RESPONSES_FILE, "a") as f:

@@ -18,8 +18,9 @@ matplotlib.use("Agg")  # files only: the demo runs without a display
 import matplotlib.pyplot as plt  # noqa: E402
 from markdown_it import MarkdownIt  # noqa: E402
 
+from netgpt.core.messages import IntentState  # noqa: E402
 from netgpt.demo.report_data import (  # noqa: E402
-    RunData, answered_netgpt, busy_ports, figures, is_echo, one_step_errors, te_moves)
+    RunData, answered_netgpt, busy_ports, figures, is_echo, measured_effect, one_step_errors, reached, te_moves)
 
 SAMPLE_PROMPTS = 6
 
@@ -236,8 +237,9 @@ def section_intents(data: RunData, fig: dict) -> Section:
     for rec in data.intents:
         events = " → ".join(f"{e.state.value} {e.ts - data.t0:.1f}" for e in rec.history) or rec.state.value
         measured = "; ".join(f"{x['what']}: " + (f"{x['before']:g} before, " if "before" in x else "")
-                             + f"{x['after']:g}" for x in data.operator
-                             if x["step"] == "measure" and x.get("text") == rec.text)
+                             + f"{x['after']:g}" + (f", {x['arrived']:g} arrived" if "arrived" in x else "")
+                             + ("" if "holds" not in x else " (holds)" if x["holds"] else " (does not hold)")
+                             for x in data.operator if x["step"] == "measure" and x.get("text") == rec.text)
         rows.append([md_escape(rec.text), rec.state.value, md_escape(events), md_escape(measured or "not measured")])
     text = [f"{fig['intents_submitted']} intents submitted, {fig['intents_verified']} verified, "
             f"{fig['intents_withdrawn']} withdrawn (times: seconds since the run started).",
@@ -249,9 +251,31 @@ def section_intents(data: RunData, fig: dict) -> Section:
     return Section(title, text)
 
 
-def build_sections(data: RunData, out: Path) -> tuple[list[Section], dict]:
-    fig = figures(data)
-    return [section_links(data, fig, out), section_forecasts(data, fig, out), section_allocations(data, fig, out),
+def section_actions(data: RunData, fig: dict) -> Section:
+    """What acted on the network in this run, counted: TE moves, allocation changes, the operator's intents."""
+    title = "What changed the network in this run"
+    moves = te_moves(data.te_actions)
+    in_day = "" if fig["te_moves_in_day"] is None else f" ({fig['te_moves_in_day']} during the day)"
+    text = [f"{fig['te_moves']} TE moves{in_day}, {fig['allocation_changes']} "
+            f"allocation changes ({fig['failovers']} failovers), {fig['intents_submitted']} operator intents: "
+            f"{fig['intents_verified']} verified by the controller, {fig['intents_verified_by_measurement']} of them "
+            f"confirmed by a measurement in this run, {fig['intents_withdrawn']} withdrawn."]
+    if moves:
+        text.append(md_table(["t (s)", "pair", "path", "cause"], [
+            [f"{m[0].ts - data.t0:.1f}", md_escape(" -> ".join(data.host_names.get(mac, mac) or "?" for mac in
+                                                               (m[0].match.get("eth_src"), m[0].match.get("eth_dst")))),
+             md_escape(m[0].reason), md_escape(m[0].cause_id or "")] for m in moves]))
+    rows = [[md_escape(rec.text), "yes" if reached(rec, IntentState.verified) else "no",
+             {True: "holds", False: "does not hold", None: "not measured"}[measured_effect(rec.text, data.operator)],
+             "yes" if reached(rec, IntentState.withdrawn) else "no"] for rec in data.intents]
+    if rows:
+        text.append(md_table(["intent", "verified (controller)", "effect measured", "withdrawn"], rows))
+    return Section(title, text)
+
+
+def build_sections(data: RunData, out: Path, fig: dict | None = None) -> tuple[list[Section], dict]:
+    fig = figures(data) if fig is None else fig
+    return [section_actions(data, fig), section_links(data, fig, out), section_forecasts(data, fig, out), section_allocations(data, fig, out),
             section_intents(data, fig), section_load(data, fig), section_prompts(data, fig),
             section_modes(data, fig)], fig
 
@@ -270,10 +294,12 @@ def render_md(title: str, summary: list[tuple[str, str]], sections: list[Section
     return "\n\n".join(parts) + "\n"
 
 
-def write_report(data: RunData, out: Path, summary: list[tuple[str, str]], title: str = "NetGPT demo report") -> Path:
-    """Write report.md, report.html, report.json (the figures) and the PNGs into `out`; returns report.md's path."""
+def write_report(data: RunData, out: Path, summary: list[tuple[str, str]], fig: dict | None = None,
+                 title: str = "NetGPT demo report") -> Path:
+    """Write report.md, report.html, report.json (the figures: `fig`, computed here if not given) and the PNGs into
+    `out`; returns report.md's path."""
     out.mkdir(parents=True, exist_ok=True)
-    sections, fig = build_sections(data, out)
+    sections, fig = build_sections(data, out, fig)
     (out / "report.md").write_text(render_md(title, summary, sections))
     body = MarkdownIt("commonmark").enable("table").render(render_md(title, summary, sections, embed=out))
     (out / "report.html").write_text(

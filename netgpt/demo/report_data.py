@@ -26,6 +26,7 @@ OPERATOR_FILE = "operator.jsonl"  # one line per operator step: the CLI's exit c
 class RunData:
     since_ms: int  # the run's first Redis stream id: entries before it belong to earlier runs
     port_names: dict[Port, str] = field(default_factory=dict)  # inter-switch ports: 'agg1->acc1'
+    host_names: dict[str, str] = field(default_factory=dict)  # MAC -> host name (netgpt:hosts)
     capacity_bps: dict[Port, float] = field(default_factory=dict)
     rates: dict[Port, list[tuple[float, float]]] = field(default_factory=dict)  # (ts, tx bit/s) per port
     cell_rates: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # (ts, down bit/s) per cell
@@ -77,6 +78,7 @@ def collect(r, since_ms: int, run_dir: Path, end_ts: float) -> RunData:
     network stops, so call this before tearing it down)."""
     data = RunData(since_ms=since_ms, end_ts=end_ts)
     data.port_names, data.capacity_bps = port_names(r)
+    data.host_names = {json.loads(h).get("mac"): name for name, h in r.hgetall(bus.Keys.HOSTS).items()}
     start = f"{since_ms}-0"
     for _id, msg in bus.read_range(r, bus.Streams.TELEMETRY, start=start):
         data.telemetry_entries += 1
@@ -104,6 +106,14 @@ def collect(r, since_ms: int, run_dir: Path, end_ts: float) -> RunData:
     data.operator = _read_jsonl(run_dir / OPERATOR_FILE)
     data.replay = _read_jsonl(run_dir / REPLAY_FILE)
     return data
+
+
+def measured_effect(text: str, operator: list[dict]) -> bool | None:
+    """Whether the demo's measurements of an intent's effect (its 'measure' steps with a `holds`, the withdrawal's
+    own check left out) all found it: None when none was made."""
+    found = [x["holds"] for x in operator if x.get("step") == "measure" and x.get("text") == text
+             and "holds" in x and not x.get("withdrawal")]
+    return all(found) if found else None
 
 
 def te_moves(actions: list[FlowAction]) -> list[list[FlowAction]]:
@@ -208,6 +218,8 @@ def figures(data: RunData) -> dict:
         "one_step_mae_mbps": {name: round(statistics.fmean(abs(f - a) for _, f, a in e) / 1e6, 3) if e else None
                               for name, e in errors.items()},
         "te_moves": len(te_moves(data.te_actions)),
+        "te_moves_in_day": sum(m[0].ts >= data.marks["day starts"] for m in te_moves(data.te_actions))
+        if "day starts" in data.marks else None,
         "allocation_changes": len(changes),
         "failovers": sum(" failed on " in a.reason for a in changes),
         "user_intents": data.user_intents,
@@ -219,6 +231,9 @@ def figures(data: RunData) -> dict:
         "latency_p95_ms": round(_pct(ms, 95), 1) if ms else None,
         "intents_submitted": len(data.intents),
         "intents_verified": sum(reached(x, IntentState.verified) for x in data.intents),
+        "intents_verified_by_measurement": sum(reached(x, IntentState.verified)
+                                               and measured_effect(x.text, data.operator) is True
+                                               for x in data.intents),
         "intents_withdrawn": sum(reached(x, IntentState.withdrawn) for x in data.intents),
         "operator_queries_answered": sum(x["step"] == "ask" and bool(x.get("answer")) for x in data.operator),
         "modes": compare_modes(data.responses),

@@ -20,6 +20,8 @@ def _network(r) -> None:
         {"src": CORE, "dst": AGG2, "port": 3, "weight": 1}]}))
     r.hset(bus.Keys.SWITCHES, mapping={"core1": 1, "agg1": 2, "agg2": 3})
     r.hset(bus.Keys.LINK_CAPACITY, mapping={"1-2": 100.0, "1-3": 100.0})
+    r.hset(bus.Keys.HOSTS, mapping={"cloud": json.dumps({"mac": "00:00:00:00:00:01"}),
+                                    "u1": json.dumps({"mac": "00:00:00:00:00:04"})})
 
 
 def _scenario(r, t0: float) -> None:
@@ -38,6 +40,7 @@ def _scenario(r, t0: float) -> None:
                  quantiles=[ForecastQuantile(q=0.9, values=[(15 + 3 * i) * 1e6] * 3)]) for i in range(15)])
     bus.publish_many(r, bus.Streams.AUDIT, [
         FlowAction(source="controller:te", ts=t0 + 12 + k * 0.01, action_id=f"a{k}", op="add", dpid=dpid,
+                   match={"eth_src": "00:00:00:00:00:01", "eth_dst": "00:00:00:00:00:04"},
                    reason="path [1, 2] -> [1, 3, 2]", cause_id="link 1-2 at 91% (forecast)")
         for k, dpid in enumerate((3, 1))] + [
         Allocation(source="controller:allocation", ts=t0 + 0.5, cell="c1", node_id="mec1", vip="10.0.0.200",
@@ -64,8 +67,11 @@ def _intents(r, run_dir, t0: float) -> None:
             record("old", "block traffic from u2 to u4", done, t0 - 3600)]
     r.hset(bus.Keys.INTENTS, mapping={x.intent_id: x.model_dump_json() for x in recs})
     steps = [{"step": "measure", "text": "block traffic from u1 to u3", "what": "ping u1 -> u3 loss %",
-              "before": 0.0, "after": 100.0},
-             {"step": "measure", "text": "cap video from cell 2 at 5 Mbit/s", "what": "iperf Mbit/s", "after": 4.7},
+              "before": 0.0, "after": 100.0, "holds": True},
+             {"step": "measure", "text": "block traffic from u1 to u3", "what": "ping after the withdrawal",
+              "after": 0.0, "holds": True, "withdrawal": True},
+             {"step": "measure", "text": "cap video from cell 2 at 5 Mbit/s", "what": "iperf Mbit/s", "after": 7.5,
+              "holds": False},
              {"step": "ask", "text": "which links will be busy?", "answer": "none above 80%", "rc": 0},
              {"step": "ask", "text": "what is the load?", "answer": None, "rc": 1, "error": "no data"}]
     (run_dir / OPERATOR_FILE).write_text("".join(json.dumps(x) + "\n" for x in steps))
@@ -103,6 +109,7 @@ def run(redis_client, tmp_path):
     _responses(tmp_path, t0)
     _intents(r, tmp_path, t0)
     data = collect(r, since_ms, tmp_path, end_ts=t0 + 20)
+    data.marks = {"day starts": t0 + 10}
     write_report(data, tmp_path, [("seed", "7")])
     return r, since_ms, tmp_path
 
@@ -118,6 +125,10 @@ def test_report_files_are_written_and_the_html_is_self_contained(run):
     assert "ping u1 -&gt; u3 loss %: 0 before, 100" not in md and "ping u1 -> u3 loss %: 0 before, 100" in md
     assert "verified 8.0 → withdrawn 9.0" in md and "u2 to u4" not in md
     assert "core1->agg1" in md and "failover" in md.lower() and "link 1-2 at 91% (forecast)" in md
+    assert "1 TE moves (1 during the day), 2 allocation changes (1 failovers), 2 operator intents: 2 verified" in md
+    assert "1 of them confirmed by a measurement in this run, 1 withdrawn" in md
+    assert "| cap video from cell 2 at 5 Mbit/s | yes | does not hold | no |" in md
+    assert "| cloud -> u1 | path \\[1, 2\\] -> \\[1, 3, 2\\] |" in md  # the pair by its hosts' names
     # the LM's words are marked, the user's HTML is shown as text, never rendered
     assert "<strong>near Les Halles</strong>" in page and "<b>good</b>" not in page and "&lt;b&gt;good" in page
 
@@ -141,6 +152,9 @@ def test_two_figures_recomputed_from_the_streams(run):
     assert (fig["replay_prompts"], fig["replay_answered"]) == (5, 4)
     assert (fig["intents_submitted"], fig["intents_verified"], fig["intents_withdrawn"]) == (2, 2, 1)
     assert fig["operator_queries_answered"] == 1 and fig["cloud_echoes"] == 0
+    # the block's ping found its effect, the cap's iperf did not (7.5 Mbit/s through a 5 Mbit/s cap); TE moved at 12 s,
+    # after the day began at 10 s
+    assert fig["intents_verified_by_measurement"] == 1 and fig["te_moves_in_day"] == 1
     # netgpt vs cloud-only: only the two prompts asked both ways; Lyon named once in each netgpt answer (1 of 4 kinds)
     ng, co = fig["modes"]["netgpt"], fig["modes"]["cloud-only"]
     assert (ng["prompts"], ng["facts_used"], ng["echoes"], ng["latency_p50_ms"]) == (2, 0.25, 0, 1500.0)
@@ -171,3 +185,13 @@ def test_busy_links_are_ranked_by_their_median_rate_not_a_spike():
     data.forecasts = {p: [Forecast(target=f"port:{p[0]}:{p[1]}:tx_bps", origin_ts=0.0, step_s=1.0, values=[1.0],
                                    model="m")] for p in (spike, steady)}
     assert busy_ports(data, top=1) == [steady]
+
+
+def test_an_intent_is_confirmed_only_by_measurements_that_all_hold():
+    from netgpt.demo.report_data import measured_effect
+
+    steps = [{"step": "measure", "text": "a", "holds": True}, {"step": "measure", "text": "a", "holds": False},
+             {"step": "measure", "text": "b", "holds": True},
+             {"step": "measure", "text": "b", "holds": False, "withdrawal": True},  # after the withdrawal: not its effect
+             {"step": "measure", "text": "c", "after": 1.0}, {"step": "ask", "text": "d", "holds": True}]
+    assert [measured_effect(t, steps) for t in "abcd"] == [False, True, None, None]
