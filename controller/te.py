@@ -133,11 +133,11 @@ class TrafficEngineering(NetgptApp):
         # interval before it was taken) began before the move has it in the wrong place, pro rata; counting the move
         # again on a sample that already shows it doubles the pair on its new path, which then looks hot and has a pair
         # moved back (seen in bench/loop.py, reactive mode: 16-24 moves a run, pairs ping-ponging every hold-down).
+        window = interval + self.fresh_s  # how long after a move some fresh sample may still predate it
         oldest_forecast = min((origin for _, until, origin in self.link_forecast.values() if until > now), default=now)
-        self.recent_moves = [m for m in self.recent_moves if m[0] + interval + self.fresh_s > now
-                             or m[0] > oldest_forecast]
+        self.recent_moves = [m for m in self.recent_moves if m[0] + window > now or m[0] > oldest_forecast]
         for moved, old, new, bps in self.recent_moves:
-            if moved + interval + self.fresh_s <= now:
+            if moved + window <= now:
                 continue  # every fresh sample shows it (kept for the forecasts, link_loads)
             for l, d in move_delta(old, new, bps).items():
                 if l in loads:
