@@ -15,6 +15,7 @@ import json
 import math
 import random
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -117,7 +118,7 @@ def build_edge_model(out_dir: Path, steps: int = 1000, batch_size: int = 8, seq_
 
     model.train()
     done, loss = 0, float("nan")
-    bar = tqdm(range(steps), desc="pre-train edge GPT-2", disable=not progress)
+    bar = tqdm(range(steps), desc="pre-train edge GPT-2", disable=not progress or not sys.stderr.isatty())  # no bar in a log
     for step in bar:
         x = batch(train_data)
         out = model(input_ids=x, labels=x)

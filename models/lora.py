@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -187,7 +188,7 @@ def train_adapter(model, tokenizer, cfg: LoraTaskConfig, out_dir: Path, log: Cal
 
     peft_model.train()
     t_train = time.perf_counter()
-    bar = tqdm(range(cfg.steps), desc=f"LoRA {cfg.task}", disable=not progress)
+    bar = tqdm(range(cfg.steps), desc=f"LoRA {cfg.task}", disable=not progress or not sys.stderr.isatty())  # no bar in a log
     done = 0
     for step in bar:
         if step >= total[0]:

@@ -11,7 +11,15 @@ layer.
 """
 from __future__ import annotations
 
+import os
+import sys
+
 import typer
+
+# Progress bars only on a terminal (issue 15): in a log, the weight-loading bars of transformers / huggingface_hub write
+# a line per refresh. Set before they are imported, here or in the services this process starts.
+if not sys.stderr.isatty():
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 from netgpt.cli import cloud, demo, edge, forecast, intent, models, stack
 
