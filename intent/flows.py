@@ -14,7 +14,10 @@ Conventions (the issue's contract): table 0; IPv4 implies eth_type 2048, ARP 205
 is empty actions at priority 300; SET_QUEUE before OUTPUT at 200; a specific forward at 100; a default rule ("traffic not
 matching higher-priority rules", "everything else") at 50; an explicit priority wins; "/32" is the plain address.
 Several switches ("on switches 1 and 2") give one entry each; "between A and B" gives both directions; "packets for A
-out port 2, and packets for B out port 3" gives one entry per part.
+out port 2, and packets for B out port 3" gives one entry per part, and so do two verbs on traffic of their own ("drop
+ARP and forward the rest out port 1": a drop at 300, a default at 50) and several services ("drop telnet and ssh").
+Keywords are read through their typos and abbreviations ("swtich 8", "prio 250": netgpt.intent.typos); a misspelt or
+unsupported protocol is asked about, since leaving it out would widen the match.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ import re
 
 from netgpt.intent.errors import IntentError, ambiguous
 from netgpt.intent.text import checked
+from netgpt.intent.typos import corrected, near_protocol
 
 ETH_IPV4, ETH_ARP, ETH_IPV6 = 2048, 2054, 34525
 PRIO_DROP, PRIO_QUEUE, PRIO_FORWARD, PRIO_DEFAULT = 300, 200, 100, 50
@@ -33,11 +37,12 @@ _SWITCHES = re.compile(r"\b(?:(?:in|on|at|for)\s+)?(?:the\s+)?(?:switch(?:es)?|n
 _PRIORITY = re.compile(r"\b(?:with\s+(?:a\s+)?)?priority\s*(?:of\s*|=\s*|:\s*)?(-?\d+)")
 _TIMEOUT = re.compile(r"\b(?:with\s+(?:an?\s+)?)?(idle|hard)[ -]timeout\s*(?:of\s*)?(\d+)\s*(?:s|secs?|seconds?)?\b")
 _DEFAULT = re.compile(r"not matching (?:any )?higher[- ]priority|everything else|all (?:other|remaining) traffic|"
-                      r"remaining traffic|default (?:rule|action|route)|by default|(?:doesn't|does not|don't|do not) "
-                      r"match anything else")
-_DROP = re.compile(r"\b(drop|drops|dropped|block|blocks|discard|discards|deny|denies|reject|rejects)\b")
-_FORWARD = re.compile(r"\b(forward|forwards|forwarded|send|sends|sent|route|routes|pass|output|go|goes|leave|leaves|"
-                      r"exit|exits|flood|enqueue|put|mark|normal)\b")
+                      r"remaining traffic|the rest\b|default (?:rule|action|route)|by default|(?:doesn't|does not|"
+                      r"don't|do not) match anything else")
+_DROP = re.compile(r"\b(drop|drops|dropped|dropping|block|blocks|blocked|blocking|discard|discards|discarded|deny|"
+                   r"denies|denied|reject|rejects|rejected)\b")
+_FORWARD = re.compile(r"\b(forward|forwards|forwarded|forwarding|send|sends|sent|route|routes|routed|pass|output|go|"
+                      r"goes|leave|leaves|exit|exits|flood|floods|flooded|enqueue|put|mark|normal)\b")
 _IP = re.compile(r"\b(\d{1,3}(?:\.\d{1,3}){3})(?:/(\d{1,2}))?\b")
 _MAC = re.compile(r"\b([0-9a-f]{2}(?::[0-9a-f]{2}){5})\b")
 _PORT = re.compile(r"\bport\s*(\d+)\b")
@@ -47,11 +52,29 @@ _DSCP = re.compile(r"\bdscp\s*(?:to\s*|of\s*|value\s*|=\s*)?(\d+)\b")
 _IN_PORT_BACK = re.compile(r"\bback out (?:of )?the (?:same )?port (?:it|they) came in on\b|\bout (?:of )?the ingress "
                            r"port\b")
 _SPLIT = re.compile(r",?\s+and\s+(?=(?:those|packets|frames|traffic|from port)\b)")
+# A second rule with a verb of its own: "block http to A, and block https to A", "drop arp; forward the rest to port 1".
+# It is a rule of its own only when it names its own traffic ("... and send it out port 5" is the same traffic).
+_SPLIT_VERB = re.compile(r"(?:,?\s+(?:and|then)|;)\s+(?:also\s+)?(?=(?:drop|block|discard|deny|reject|forward|send|"
+                         r"route|flood|output|put|mark)\b)")
+_SAME_TRAFFIC = re.compile(r"^\S+\s+(?:it|them|those|these|this|that|they)\b")
 _BOTH_WAYS = re.compile(r"\bbetween\b")
 
-SERVICES = {"https": (6, 443), "http": (6, 80), "web": (6, 80), "ssh": (6, 22), "telnet": (6, 23), "dns": (17, 53)}
+SERVICES = {"https": (6, 443), "http": (6, 80), "web": (6, 80), "ssh": (6, 22), "telnet": (6, 23), "dns": (17, 53),
+            "ftp": (6, 21), "smtp": (6, 25), "ntp": (17, 123), "snmp": (17, 161), "bgp": (6, 179)}
+# Protocols an operator may name that no single match field stands for here (DHCP is two ports, the others are not TCP
+# or UDP ports): asked about, since ignoring the word would widen the match to all traffic.
+UNSUPPORTED = r"\b(dhcp|quic|sctp|gre|ospf|vxlan|igmp|ipsec|lldp|mpls|rtp|sip|stp)\b"
 RESERVED = [(r"\b(?:to|for) the controller\b|\bcontroller\b", "CONTROLLER"), (r"\bflood(?:s|ed)?\b", "FLOOD"),
             (r"\bnormal\b", "NORMAL"), (r"\bout (?:of )?all ports\b", "ALL")]
+
+# The words the patterns above know (netgpt.intent.typos reads a misspelt one as the word: "swtich", "forwrad").
+FLOW_WORDS = frozenset("""switch switches node nodes openflow dpid dpids priority forward forwards forwarded
+forwarding send sends sending route routes routed routing pass output outputs leave leaves exit exits flood floods
+flooded flooding enqueue normal drop drops dropped dropping block blocks blocked blocking discard discards discarded
+deny denies denied reject rejects rejected port ports queue arriving arrives arrive entering enters enter coming
+incoming ingress egress received source destination destined through towards toward controller traffic packets packet
+frames frame timeout idle hard seconds between other remaining everything default matching higher address subnet
+network host mark""".split())
 
 # The role of "port N", read from the words just before it (the left context). Checked in this order.
 _L4_SRC = re.compile(r"\b(?:source|src)\s*$")
@@ -65,7 +88,9 @@ _PROTO_BEFORE = re.compile(r"\b(?:tcp|udp)\s*$")
 
 def translate_to_flows(text: str) -> list[dict]:
     """ofctl_rest flow entries for one sentence; IntentError (structured) when it cannot be read with certainty."""
-    t = checked(text)
+    t = re.sub(r"\b([a-z]+\d?)_([a-z]+)\b", r"\1 \2", checked(text))  # ofctl's field names: "in_port 1", "ipv4_dst"
+    t, _ = corrected(t, FLOW_WORDS)
+    _ask_about_protocol_typos(t)
     dpids, t = _take_switches(t)
     priority, t = _take_priority(t)
     timeouts, t = _take_timeouts(t)
@@ -73,22 +98,86 @@ def translate_to_flows(text: str) -> list[dict]:
         raise IntentError("not_understood", "no flow rule found: say what to forward or drop, on which switch")
     if not dpids:
         raise ambiguous("the sentence names no switch", "On which switch (e.g. 'on switch 1')?", field="dpid")
-    drop = bool(_DROP.search(t))
-    is_default = bool(_DEFAULT.search(t))
-    segments = _SPLIT.split(t)
+    segments = _segments(t)
     rules = []
     context_family = _family(t)
-    for seg in segments:
-        rules.extend(_rules_for(seg, drop, context_family if len(segments) > 1 else None))
+    for seg, drop in zip(segments, _drops(segments)):
+        is_default = bool(_DEFAULT.search(seg))
+        inherited = context_family if len(segments) > 1 and not is_default else None
+        for part in _per_service(seg):
+            for rule in _rules_for(part, drop, inherited):
+                if (*rule, drop, is_default) not in rules:  # "web (http)" is one rule
+                    rules.append((*rule, drop, is_default))
     flows = []
     for dpid in dpids:
-        for match, actions, queued in rules:
+        for match, actions, queued, drop, is_default in rules:
             prio = priority if priority is not None else (
                 PRIO_DROP if drop else PRIO_QUEUE if queued else PRIO_DEFAULT if is_default else PRIO_FORWARD)
             flow = {"dpid": dpid, "table_id": 0, "priority": prio, "match": dict(match), "actions": actions}
             flow.update(timeouts)
             flows.append(flow)
     return flows
+
+
+def _ask_about_protocol_typos(t: str) -> None:
+    """A misspelt protocol is never guessed ("htpp": http or https?) nor ignored (that would widen the match)."""
+    for w in re.findall(r"(?<![\w:.])[a-z]{3,}(?![\w:]|\.\w)", t):
+        near = near_protocol(w, tuple(SERVICES))
+        if near:
+            raise ambiguous(f"'{w}' is not a protocol this reader knows", f"Did you mean {' or '.join(near)}?",
+                            field="ip_proto", options=list(near))
+    unsupported = re.search(UNSUPPORTED, t)
+    if unsupported:
+        raise ambiguous(f"{unsupported.group(1).upper()} is not one TCP/UDP port or IP protocol this reader can match",
+                        "Which protocol and port (e.g. 'udp port 67')?", field="ip_proto")
+
+
+def _per_service(seg: str) -> list[str]:
+    """'drop telnet and ssh to A' is one rule per service: the part once per service named, without the others."""
+    names = sorted((m.start(), m.group(0)) for m in re.finditer(r"\b(?:" + "|".join(SERVICES) + r")\b", seg))
+    names = list(dict.fromkeys(n for _, n in names))
+    if len(names) < 2:
+        return [seg]
+    return [re.sub(r"\b(?:" + "|".join(o for o in names if o != n) + r")\b", " ", seg) for n in names]
+
+
+def _segments(t: str) -> list[str]:
+    """The parts of a sentence that are rules of their own (one, most often)."""
+    parts = []
+    for part in _SPLIT.split(t):
+        pieces = _SPLIT_VERB.split(part)
+        merged = [pieces[0]]
+        for piece in pieces[1:]:
+            if _SAME_TRAFFIC.search(piece) or not (_selects(piece) and _selects(merged[-1])):
+                merged[-1] += " and " + piece
+            else:
+                merged.append(piece)
+        parts += merged
+    return parts
+
+
+def _selects(part: str) -> bool:
+    """Whether a part names traffic of its own: an address, a protocol, an ingress port, or 'everything else'."""
+    return bool(_IP.search(part) or _MAC.search(part) or _family(part) or _DEFAULT.search(part)
+                or re.search(r"\b(?:arriving|entering|coming in|in|from) (?:on )?port \d", part))
+
+
+def _drops(segments: list[str]) -> list[bool]:
+    """Whether each part drops: by its own verb, else by the nearest part before it that has one, else after it
+    ("packets from A, and from B, are dropped"). A part that names an output forwards."""
+    own = [True if _DROP.search(s) else False if _FORWARD.search(s) or _outputs_named(s) else None for s in segments]
+    out = []
+    for i, verb in enumerate(own):
+        if verb is None:
+            before = [v for v in own[:i] if v is not None]
+            after = [v for v in own[i + 1:] if v is not None]
+            verb = before[-1] if before else after[0] if after else False
+        out.append(verb)
+    return out
+
+
+def _outputs_named(seg: str) -> bool:
+    return bool(re.search(r"\bout (?:of )?(?:the )?port\b|->", seg) or any(re.search(p, seg) for p, _ in RESERVED))
 
 
 def _take_switches(t: str) -> tuple[list[int], str]:

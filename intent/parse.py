@@ -27,6 +27,7 @@ class Understanding:
     confidence: float
     by: str  # "rules" or "lm"
     unread: list[str] = field(default_factory=list)
+    corrected: list[str] = field(default_factory=list)  # misspelt keywords the rules read as the keyword
 
 
 def understand(text: str, lm="default") -> Understanding:
@@ -40,7 +41,8 @@ def understand(text: str, lm="default") -> Understanding:
     rules_error, ours = None, None
     try:
         reading = read_rules(t, raw=text)
-        ours = Understanding(_validated(reading.fields), reading.confidence, "rules", reading.unread)
+        ours = Understanding(_validated(reading.fields), reading.confidence, "rules", reading.unread,
+                             reading.corrected)
         if not reading.unread:
             return ours
     except IntentError as exc:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from netgpt.intent.errors import IntentError, ambiguous
 from netgpt.intent.text import NUMBER_WORDS, TIME, as_int, clock
+from netgpt.intent.typos import corrected
 
 _NUMBER_WORD = re.compile(r"\b(" + "|".join(k for k in NUMBER_WORDS if len(k) > 2) + r")\b")
 
@@ -40,12 +41,13 @@ ACTIONS = [  # (action, cue); "unblock" is not "block" thanks to the word bounda
     ("reserve_bandwidth", r"\b(?:reserve|guarantee|set aside|dedicate)\b"),
     ("allocate_compute", r"\b(?:serve|serves|allocate|assign|move|pin|put)\b"),
 ]
-_QUESTION = re.compile(r"^(?:which|what's|what|how|is|are|will|does|do|show|list|display|tell me|give me|report)\b")
+_QUESTION = re.compile(r"^(?:which|what's|what|how|is|are|will|does|do|show|list|display|tell me|give me|report|"
+                       r"forecast|predict)\b")
 SUBJECTS = [
     ("intent_status", r"\bintents?\b"),
     ("flows", r"\bflows?\b|\bflow table\b"),
     ("compute_load", r"\bsessions?\b|\bloaded\b|\boverloaded\b|\bbusy\b|\bload (?:on|of)\b|\bcpu\b"),
-    ("link_utilization_forecast", r"\b(?:will|forecast|predicted|expected|going to)\b"),
+    ("link_utilization_forecast", r"\b(?:will|forecast|predict|predicted|expected|going to)\b"),
     ("link_throughput", r"\bthroughput\b|\bhow much traffic\b|\btraffic (?:is )?(?:crossing|on|over)\b"),
 ]
 
@@ -56,6 +58,17 @@ over under within next hour hours minute minutes min mins up down off out into o
 users user sessions session handling handle serving have has had installed state status sure way another send give make get gets llm
 """.split())
 
+# The words the patterns above know (netgpt.intent.typos reads a misspelt one as the word: "limt", "blok").
+RULE_WORDS = frozenset("""allow allows permit permits unblock enable block blocks drop stop deny forbid prevent
+disallow limit limits caps throttle restrict police prioritize prioritise priority precedence expedite avoid bypass
+drain reserve guarantee dedicate serve serves allocate assign move video streaming stream youtube netflix navigation
+maps gaming games game online browsing chat file transfer transfers downloads download bulk backup backups voice calls
+call voip conference conferencing augmented virtual reality mixed cell cells network everywhere whole entire link links
+switch switches host user between until after before during minutes hours forecast predict predicted expected
+throughput utilization utilisation utilized utilised sessions session intents intent flows flow loaded overloaded
+above exceed exceeds percent bandwidth capacity speed rate compute resources traffic packets which what show list
+display report""".split())
+
 
 @dataclass
 class Reading:
@@ -64,13 +77,15 @@ class Reading:
     fields: dict
     confidence: float
     unread: list[str] = field(default_factory=list)
+    corrected: list[str] = field(default_factory=list)  # misspelt keywords read as the keyword ("limt->limit")
 
 
 class _Sentence:
     """The normalised text and which characters a piece has already used."""
 
     def __init__(self, text: str):
-        t = _NUMBER_WORD.sub(lambda m: str(NUMBER_WORDS[m.group(1)]), text)
+        t, self.corrected = corrected(text, RULE_WORDS)
+        t = _NUMBER_WORD.sub(lambda m: str(NUMBER_WORDS[m.group(1)]), t)
         t = re.sub(r"\bhalf an hour\b", "30 minutes", t)
         t = re.sub(r"\b(?:an|a) hour\b", "1 hour", t)
         t = re.sub(r"\b(?:the )?next hour\b", "next 1 hour", t)
@@ -126,7 +141,10 @@ def read(t: str, raw: str = "") -> Reading:
         out.pop("horizon_min", None)
     check_required(out)
     unread = s.unread()
-    return Reading(fields=out, confidence=round(1 - len(unread) / s.content_words(), 3), unread=unread)
+    # a corrected word was read, but less surely than one spelt right: it counts as half a word unread
+    doubt = len(unread) + len(s.corrected) / 2
+    return Reading(fields=out, confidence=round(max(0.0, 1 - doubt / s.content_words()), 3), unread=unread,
+                   corrected=s.corrected)
 
 
 def _rate(s: _Sentence, out: dict, raw: str) -> None:
@@ -277,7 +295,10 @@ def is_question(t: str) -> bool:
 def _action(s: _Sentence, out: dict, entities) -> str:
     if is_question(s.text):
         for subject, pattern in SUBJECTS:
-            if s.take(pattern) and not (subject == "link_utilization_forecast" and "threshold_pct" not in out):
+            # "will" alone is no forecast ("how much traffic will cross s1-s2?"): it needs a threshold, unless the
+            # sentence asks for a forecast in so many words
+            if s.take(pattern) and not (subject == "link_utilization_forecast" and "threshold_pct" not in out
+                                        and not re.search(r"\b(?:forecast|predict|predicted)\b", s.text)):
                 out["subject"] = subject
                 s.take(_QUESTION.pattern)
                 s.take(r"\b(?:links?|above|over|exceed|exceeds|more than|go over|utili[sz]ed|utili[sz]ation|"

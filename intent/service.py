@@ -33,17 +33,18 @@ from netgpt.intent.compile import (
     is_blocking,
 )
 from netgpt.intent.errors import IntentError
-from netgpt.intent.flows import translate_to_flows
+from netgpt.intent.flows import FLOW_WORDS, translate_to_flows
 from netgpt.intent.parse import understand
 from netgpt.intent.rules import is_question
 from netgpt.intent.store import IntentStore, new_id
 from netgpt.intent.text import checked
+from netgpt.intent.typos import corrected
 
 _FLOW_LEVEL = re.compile(r"\b(?:switch(?:es)?|dpids?|openflow:?|node)\s*:?\s*\d")
 
 
 def level_of(text: str) -> str:
-    t = checked(text)
+    t, _ = corrected(checked(text), FLOW_WORDS)  # "on swtich 8", "sw 3" are flow-level too
     return "flow" if _FLOW_LEVEL.search(t) and not is_question(t) else "high"
 
 

@@ -36,19 +36,20 @@ def test_unknown_keys_are_dropped_and_numbers_converted():
         "action": "rate_limit", "rate_mbps": 5, "scope": ["c1", "c2"], "window": {"start": "08:00", "end": None}}
 
 
-def test_the_lm_rescues_a_misspelt_verb_the_rules_cannot_read():
+def test_the_lm_rescues_a_verb_the_rules_cannot_read():
+    # (a verb misspelt by one edit, "blok", the rules now read themselves: netgpt.intent.typos)
     lm = IntentLM(StubServer(" action=block class=web_chat scope=u21\n"))
-    u = understand("blok web browsing for u21", lm=lm)
+    u = understand("web browsing for u21 is to be blocked", lm=lm)
     assert u.by == "lm" and u.intent.action.value == "block" and u.intent.scope == ["u21"]
     assert 0.9 < u.confidence <= 1.0
 
 
 @pytest.mark.parametrize("slots, text", [
-    ("action=rate_limit class=gaming scope=c3 rate=50", "limt gaming in cell 3 to 5 mbit/s"),  # invented rate
-    ("action=block src=h9", "blok traffic from h2"),  # invented host
-    ("action=rate_limit scope=c7 rate=5", "limt traffic in cell 3 to 5 mbit/s"),  # invented cell
+    ("action=rate_limit class=gaming scope=c3 rate=50", "throtel gaming in cell 3 to 5 mbit/s"),  # invented rate
+    ("action=block src=h9", "traffic from h2 must be blocked"),  # invented host
+    ("action=rate_limit scope=c7 rate=5", "throtel traffic in cell 3 to 5 mbit/s"),  # invented cell
     ("action=block class=voice_video_call scope=network", "zxqv blorp the wibble, asap pls"),  # no cue at all
-    ("action=rate_limit class=gaming rate=5", "limt video to 5 mbit/s"),  # a class the sentence does not name
+    ("action=rate_limit class=gaming rate=5", "throtel video to 5 mbit/s"),  # a class the sentence does not name
 ])
 def test_an_ungrounded_lm_reading_is_refused(slots, text):
     with pytest.raises(IntentError) as err:
@@ -81,7 +82,7 @@ def test_a_sentence_the_rules_read_completely_does_not_ask_the_lm():
 
 def test_the_lm_fills_what_the_rules_left_unread_but_does_not_overrule_them():
     text = "Block traffic from u1 to u3 using the purple widget."  # 'purple widget': read by no rule
-    filled = understand("limit gamng in cell 4 to 10 mbps", lm=IntentLM(StubServer(
+    filled = understand("limit gamngs in cell 4 to 10 mbps", lm=IntentLM(StubServer(  # 2 edits: no rule reads it
         " action=rate_limit class=gaming scope=c4 rate=10")))
     assert filled.by == "lm" and filled.intent.traffic_class.value == "gaming"
     kept = understand(text, lm=IntentLM(StubServer(" action=allow src=u1 dst=u3")))
@@ -92,6 +93,6 @@ def test_the_lm_fills_what_the_rules_left_unread_but_does_not_overrule_them():
                     reason="the operator-intent adapter is not built (netgpt intent train)")
 def test_the_real_adapter_reads_typos_the_rules_cannot():
     reader = IntentLM.open(get_settings())
-    u = understand("limit gamng in cell 4 to 10 Mbps", lm=reader)
+    u = understand("limit gamngs in cell 4 to 10 Mbps", lm=reader)  # 2 edits from "gaming": no rule corrects it
     assert u.by == "lm" and u.intent.model_dump(exclude_none=True, mode="json") == {
         "action": "rate_limit", "traffic_class": "gaming", "scope": ["c4"], "rate_mbps": 10}
