@@ -9,7 +9,10 @@ Choice of node, every Settings.allocation_interval_s:
 - a node is alive while its heartbeat key lives in Redis (agents refresh it; it expires after a few missed beats);
 - an operator's pin (netgpt:pins, set by an `allocate` intent) wins while the pinned node is alive;
 - before a node is overloaded: when the predicted demand of the cells it serves (below) exceeds its capacity, its
-  busiest cell moves to the node with the most room for it, one cell per node and tick;
+  busiest cell moves to the node with the most room for it, one cell per node and tick; a node whose reported load is
+  at its capacity hands over its busiest cell the same way; after a hand-over the node keeps its other cells for
+  SHED_HOLD_S unless their predicted demand alone overloads it (its reported load lags: it still counts the moved
+  cell's recent requests);
 - a cell stays where it is while that node is alive and not overloaded (load below capacity), except that it
   returns to its home node once that node has been alive for FAILBACK_AFTER_S and has room for its predicted demand
   (fail-back; a cell that predicted demand moved away waits SHED_HOLD_S and needs FAILBACK_MARGIN more room);
@@ -59,7 +62,8 @@ class CellPlacement:
         self.first_seen: dict[str, float] = {}  # node -> when its current run of heartbeats began
         self.intent_times: dict[str, deque] = {}  # cell -> recent user-intent times
         self.forecast_demand: dict[str, tuple[float, float]] = {}  # cell -> (peak requests/s, until) from forecasts
-        self.shed_at: dict[str, float] = {}  # cell -> when predicted demand last moved it off its node
+        self.shed_at: dict[str, float] = {}  # cell -> when predicted demand or an overload last moved it off its node
+        self.handed_at: dict[str, float] = {}  # node -> when it last handed a cell over (predicted demand or overload)
 
     def count_intent(self, cell: str, ts: float) -> None:
         self.intent_times.setdefault(cell, deque()).append(ts)
@@ -102,11 +106,16 @@ class CellPlacement:
         for c, a in allocations.items():
             if c in demands and a.node_id in agents:
                 serving.setdefault(a.node_id, []).append(c)
-        room = {n: hb.capacity_rps - max(hb.load_rps, sum(demands[c] for c in serving.get(n, [])))
+        # A node that handed a cell over in the last SHED_HOLD_S is judged on its cells' predicted demand alone: its
+        # reported load (requests/s over the agent's recent window) still counts the moved cell's requests.
+        room = {n: hb.capacity_rps - max(0.0 if self._handed_recently(n, now) else hb.load_rps,
+                                         sum(demands[c] for c in serving.get(n, [])))
                 for n, hb in agents.items()}
         shed = self._shed(serving, agents, room, demands, pins)
         for cell in shed:
             self.shed_at[cell] = now
+            self.handed_at[allocations[cell].node_id] = now
+        leaving = self._overload_leavers(serving, agents, demands, pins, shed, now)
         # Cells that stay first, so the headroom left for moved cells is right.
         for cell in sorted(cells, key=lambda c: c not in allocations):
             current = allocations.get(cell)
@@ -121,11 +130,10 @@ class CellPlacement:
                 reason = current.reason if current and current.node_id == node else f"{cell} pinned to {node}"
             elif cell in shed:
                 node, reason = shed[cell]
-            elif current and current.node_id in agents and agents[current.node_id].load_rps < \
-                    agents[current.node_id].capacity_rps and (cell in agents[current.node_id].cells or not home_back):
+            elif current and current.node_id in agents and cell not in leaving and \
+                    (cell in agents[current.node_id].cells or not home_back):
                 node, reason = current.node_id, current.reason
-            elif current and current.node_id in agents and home_back and \
-                    agents[current.node_id].load_rps < agents[current.node_id].capacity_rps:
+            elif current and current.node_id in agents and home_back and cell not in leaving:
                 node, reason = home_back[0], f"{cell} back to home node {home_back[0]} from {current.node_id}"
             else:
                 if not agents:
@@ -133,6 +141,8 @@ class CellPlacement:
                 homes = [n for n, hb in agents.items() if cell in hb.cells and headroom[n] > demand]
                 node = homes[0] if homes else max(agents, key=lambda n: headroom[n])
                 why = "failed" if current and current.node_id not in agents else "overloaded" if current else "new"
+                if why == "overloaded":  # its return waits and needs room to spare, as after a shed
+                    self.shed_at[cell] = self.handed_at[current.node_id] = now
                 reason = (f"{cell} {why}" + (f" on {current.node_id}" if current else "")
                           + f" -> {node} ({'home node' if homes else 'most headroom'})")
             headroom[node] -= demand
@@ -140,6 +150,24 @@ class CellPlacement:
                 self.shed_at.pop(cell, None)  # home again: the hold and the margin were for this return only
             out[cell] = (node, reason)
         return out
+
+    def _handed_recently(self, node: str, now: float) -> bool:
+        return now - self.handed_at.get(node, -SHED_HOLD_S) < SHED_HOLD_S
+
+    def _overload_leavers(self, serving: dict[str, list[str]], agents: dict[str, AgentHeartbeat],
+                          demands: dict[str, float], pins: dict, shed: dict, now: float) -> set[str]:
+        """The cells that leave a node whose reported load is at its capacity: its busiest unpinned cell, one per node
+        and tick, and none while the node handed a cell over in the last SHED_HOLD_S (this tick included). Its reported
+        load is requests/s over the agent's recent window and still counts a moved cell's requests for a while: moving
+        every cell of the node at once, and moving more of them on the next ticks, emptied mec1 in the demo and brought
+        its cells back seconds later (28 changes in a 240-step day, 2026-12-07)."""
+        leaving = set()
+        for node, cells in serving.items():
+            hb = agents[node]
+            movable = [c for c in cells if c not in pins and c not in shed]
+            if hb.load_rps >= hb.capacity_rps and not self._handed_recently(node, now) and movable:
+                leaving.add(max(movable, key=lambda c: demands[c]))
+        return leaving
 
     @staticmethod
     def _shed(serving: dict[str, list[str]], agents: dict[str, AgentHeartbeat], room: dict[str, float],

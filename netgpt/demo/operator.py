@@ -197,7 +197,8 @@ class Operator:
                 answer = json.loads(done.stdout)["text"] if done.returncode == 0 else None
             except (ValueError, KeyError):
                 answer = None
-            self.log(f"  operator asks {question!r}: {(answer or done.stderr.strip() or '-')[:160]}")
+            lines = (answer or done.stderr.strip() or "-").splitlines()  # the numbers first; the report has it all
+            self.log(f"  operator asks {question!r}: " + "\n    ".join(line[:200] for line in lines[:2]))
             self._save("ask", text=question, rc=done.returncode, answer=answer, error=done.stderr.strip()[-300:])
 
     def withdraw_block(self) -> None:

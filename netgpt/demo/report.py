@@ -175,7 +175,9 @@ def section_allocations(data: RunData, fig: dict, out: Path) -> Section:
     plot_allocations(data, out / "allocation.png")
     rows = [[f"{a.ts - data.t0:.1f}", a.cell, a.previous_node_id or "-", a.node_id, md_escape(a.reason)]
             for a in sorted(data.allocations, key=lambda a: a.ts)]
-    return Section(title, [f"{fig['allocation_changes']} changes, {fig['failovers']} of them failovers.",
+    teardown = (f" Not counted: {data.teardown_allocations} made while the edge agents were stopped at the end."
+                if data.teardown_allocations else "")
+    return Section(title, [f"{fig['allocation_changes']} changes, {fig['failovers']} of them failovers.{teardown}",
                            md_table(["t (s)", "cell", "from", "to", "reason"], rows)], "allocation.png")
 
 

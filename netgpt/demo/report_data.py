@@ -35,6 +35,7 @@ class RunData:
     cell_forecasts: dict[str, list[Forecast]] = field(default_factory=dict)
     te_actions: list[FlowAction] = field(default_factory=list)
     allocations: list[Allocation] = field(default_factory=list)
+    teardown_allocations: int = 0  # allocation changes once the edge agents were being stopped (not in `allocations`)
     user_intents: int = 0
     responses: list[dict] = field(default_factory=list)
     replay: list[dict] = field(default_factory=list)
@@ -73,9 +74,10 @@ def reached(rec: IntentRecord, state: IntentState) -> bool:
     return any(e.state == state for e in rec.history) or rec.state == state
 
 
-def collect(r, since_ms: int, run_dir: Path, end_ts: float) -> RunData:
+def collect(r, since_ms: int, run_dir: Path, end_ts: float, edge_stopped_ts: float | None = None) -> RunData:
     """Everything the report needs, read while the run's Redis is still up (the topology view empties when the
-    network stops, so call this before tearing it down)."""
+    network stops, so call this before tearing it down). Allocation changes from `edge_stopped_ts` on are the
+    teardown's (the controller fails cells over as the agents stop): counted apart, not as the run's."""
     data = RunData(since_ms=since_ms, end_ts=end_ts)
     data.port_names, data.capacity_bps = port_names(r)
     data.host_names = {json.loads(h).get("mac"): name for name, h in r.hgetall(bus.Keys.HOSTS).items()}
@@ -98,7 +100,10 @@ def collect(r, since_ms: int, run_dir: Path, end_ts: float) -> RunData:
         if isinstance(msg, FlowAction) and msg.source == "controller:te":
             data.te_actions.append(msg)
         elif isinstance(msg, Allocation):
-            data.allocations.append(msg)
+            if edge_stopped_ts is not None and msg.ts >= edge_stopped_ts:
+                data.teardown_allocations += 1
+            else:
+                data.allocations.append(msg)
     data.user_intents = sum(isinstance(m, UserIntent) for _, m in bus.read_range(r, bus.Streams.USER_INTENTS,
                                                                                    start=start))
     data.intents = [x for x in IntentStore(r).all() if x.ts >= data.t0]  # all(): oldest first

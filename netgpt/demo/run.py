@@ -49,6 +49,7 @@ class DemoRun:
     leftover_bridges: list[str] = field(default_factory=list)
     outcome: Outcome | None = None
     data: RunData | None = None
+    edge_stopped_ts: float | None = None  # the edge agents' teardown began: later allocation changes are its doing
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
 
@@ -164,6 +165,7 @@ def _scenario(net, s: Settings, demo: DemoRun, plan: Plan, phase: Phases, consol
         else:
             demo.outcome = run_scenario(net, s, edge, plan, phase.detail)
     finally:
+        demo.edge_stopped_ts = time.time()
         edge.stop_all()
 
 
@@ -208,7 +210,7 @@ def _network(s: Settings, demo: DemoRun, plan: Plan, phase: Phases, console: Con
                 _free_shells(net)
                 phase("reading the run's streams from Redis, then stopping everything")
                 try:
-                    demo.data = collect(r, demo.since_ms, demo.run_dir, time.time())
+                    demo.data = collect(r, demo.since_ms, demo.run_dir, time.time(), demo.edge_stopped_ts)
                     demo.data.marks = dict(demo.outcome.marks) if demo.outcome else {}
                 except redis.RedisError as exc:
                     demo.errors.append(f"the run's streams could not be read: {exc}")

@@ -1,6 +1,7 @@
 """`netgpt demo --quick` on real parts.
 
-Once to the end (one run shared by the assertions, a module-scoped fixture): every report section has numbers, and the
+Once to the end (one run shared by the assertions, a module-scoped fixture): two of the report's figures are found
+again in the run's own Redis (its append-only file, served anew after the run), every report section has numbers, and the
 run had a TE move during the day, an allocation change, an operator intent whose effect a measurement confirmed, a
 withdrawn intent, and cloud answers that are answers (not an echo of what the cloud was sent, scoring's check).
 
@@ -13,6 +14,7 @@ hosts' shells and what runs in them inherit it."""
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,7 +22,9 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 
+from netgpt.core import bus
 from netgpt.stack.services import free_port
 
 pytestmark = pytest.mark.integration
@@ -67,12 +71,16 @@ def _env(run_dir: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def quick_run(tmp_path_factory):
-    """One whole `netgpt demo --quick --seed 1`: (its output, report.md's text, report.json's figures). The run folder
-    is a temporary one, or NETGPT_TEST_DEMO_DIR to keep it."""
-    _can_run()
+def run_dir(tmp_path_factory) -> Path:
+    """The quick run's folder (Settings.run_dir): a temporary one, or NETGPT_TEST_DEMO_DIR to keep it."""
     keep = os.environ.get("NETGPT_TEST_DEMO_DIR")
-    run_dir = Path(keep) if keep else tmp_path_factory.mktemp("demo") / "run"
+    return Path(keep) if keep else tmp_path_factory.mktemp("demo") / "run"
+
+
+@pytest.fixture(scope="module")
+def quick_run(run_dir):
+    """One whole `netgpt demo --quick --seed 1`: (its output, report.md's text, report.json's figures)."""
+    _can_run()
     done = subprocess.run([sys.executable, "-m", "netgpt.cli", "demo", "--quick", "--seed", "1"], env=_env(run_dir),
                           capture_output=True, text=True, timeout=600)
     output = done.stdout + done.stderr
@@ -101,6 +109,40 @@ def test_every_report_section_has_numbers(quick_run):
     for title, body in sections.items():
         assert "**No data:**" not in body, (title, body[:500])
         assert re.search(r"\d", body), (title, body[:500])
+
+
+def test_two_figures_recomputed_from_the_runs_own_redis(quick_run, run_dir, tmp_path):
+    """The run's Redis, read again after the demo stopped it: a redis-server of the test's own on a copy of the run's
+    append-only file. The user intents and the allocation changes the report counts are the entries of this run
+    (stream ids from report.json's since_ms on) there, counted here with plain XRANGE, not the report's reader."""
+    _output, _md, fig = quick_run
+    since = json.loads(sorted(run_dir.glob("demo-*/report.json"))[-1].read_text())["since_ms"]
+    data = tmp_path / "redis-data"
+    shutil.copytree(run_dir / "redis-data", data)
+    port = free_port()
+    server = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--dir", str(data),
+                               "--appendonly", "yes", "--save", ""], stdout=subprocess.DEVNULL)
+    try:
+        r = redis.Redis(port=port, decode_responses=True)
+        deadline = time.monotonic() + 20
+        while True:  # until the append-only file is loaded
+            try:
+                if r.ping():
+                    break
+            except (redis.ConnectionError, redis.BusyLoadingError):
+                assert time.monotonic() < deadline, "the run's redis-data did not load"
+                time.sleep(0.2)
+
+        def entries(stream: str, kind: str) -> list[dict]:
+            return [json.loads(f["data"]) for _, f in r.xrange(stream, min=f"{since}-0") if f["kind"] == kind]
+
+        intents = entries(bus.Streams.USER_INTENTS, "user_intent")
+        changes = [a for a in entries(bus.Streams.AUDIT, "allocation") if a["previous_node_id"]]
+        assert fig["user_intents"] == len(intents) > 0
+        assert fig["allocation_changes"] == len(changes) >= 1
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 def test_te_moved_a_flow_during_the_day(quick_run):
