@@ -9,6 +9,11 @@ unknown keys are dropped, and the result must validate as HighLevelIntent and pa
 the rules. Then grounding: every number, cell, switch and name it wrote must be in the sentence, so the LM can
 correct a misspelt verb but cannot invent a rate, a cell or a host. Confidence is the geometric mean of its token
 probabilities (greedy decoding).
+
+Decoding (llama.cpp backend) writes what the slot grammar leaves no choice about without asking the LM: the line's
+start " action=", the "=" after a key, and the rest of a key or of an enum value once its first letters single it out
+("rate" -> "rate_limit", " sc" -> " scope="), in the tokens the adapter was trained on; they are evaluated in one batch
+with the next token instead of one decode step each. The line ends at the end-of-text token or a newline.
 """
 from __future__ import annotations
 
@@ -18,9 +23,12 @@ from difflib import SequenceMatcher
 import threading
 from pathlib import Path
 
+import numpy as np
+
+from netgpt.core.messages import IntentVerb, QuerySubject, ServiceClass
 from netgpt.intent.errors import IntentError
 from netgpt.intent.rules import check_required
-from netgpt.intent.training_data import from_slots
+from netgpt.intent.training_data import SLOT_KEYS, from_slots
 
 ADAPTER = "operator-intent"
 PROMPT = "operator: {text}\nintent:"
@@ -31,9 +39,36 @@ def prompt(text: str) -> str:
     return PROMPT.format(text=text)
 
 
+# The values the slot grammar allows for the enum keys; any other key takes free text (numbers, names, lists).
+ENUMS = {"action": [v.value for v in IntentVerb], "class": [v.value for v in ServiceClass],
+         "subject": [v.value for v in QuerySubject]}
+
+
+def forced(line: str) -> str:
+    """What must follow `line` (the slot line written so far, e.g. " action=rate") whatever the LM would write next:
+    "" when there is a choice. Keys come in SLOT_KEYS order (training_data.to_slots), so only later keys are candidates."""
+    if not line:
+        return " action="
+    head, _, word = line.rpartition(" ")
+    if "=" in word:
+        key, value = word.split("=", 1)
+        options = [v for v in ENUMS.get(key, []) if v.startswith(value)] if value else []
+        return options[0][len(value):] if len(options) == 1 else ""
+    if not word:
+        return ""
+    written = [k for k in re.findall(r"(\w+)=", head) if k in SLOT_KEYS]
+    order = list(SLOT_KEYS)
+    later = order[order.index(written[-1]) + 1:] if written else order
+    options = [k for k in later if k.startswith(word)]
+    return options[0][len(word):] + "=" if len(options) == 1 else ""
+
+
 class IntentLM:
-    def __init__(self, server, adapter: str = ADAPTER):
-        self.server, self.adapter = server, adapter
+    def __init__(self, server, adapter: str = ADAPTER, guided: bool = False):
+        """`guided`: decode step by step, writing what the grammar forces (netgpt.intent.lm.forced) without the LM; for
+        a server that keeps the prompt's cache between calls of next_logits (llama.cpp), else each step would read the
+        whole prompt again."""
+        self.server, self.adapter, self.guided = server, adapter, guided
 
     @classmethod
     def open(cls, settings, log=lambda m: None) -> "IntentLM | None":
@@ -44,21 +79,50 @@ class IntentLM:
 
         server = open_server(settings.intent_base, settings.cache_dir, backend=settings.serving_backend,
                              adapters={ADAPTER: path}, build=False, log=log)
-        return cls(server)
+        return cls(server, guided=settings.serving_backend == "llamacpp")
 
     def read(self, t: str) -> tuple[dict, float]:
         """Fields from normalised text `t`; IntentError(not_understood) when the LM's reading is not grounded."""
-        out = self.server.complete(prompt(t), adapter=self.adapter, max_tokens=MAX_TOKENS)
-        fields = from_slots(out.text.strip().splitlines()[0] if out.text.strip() else "")
+        if self.guided:
+            text, lps = self.decode(prompt(t))
+        else:
+            out = self.server.complete(prompt(t), adapter=self.adapter, max_tokens=MAX_TOKENS)
+            text, lps = out.text, out.logprobs or []
+        fields = from_slots(text.strip().splitlines()[0] if text.strip() else "")
         if "action" not in fields:
             raise IntentError("not_understood", "no intent found in the sentence")
         missing = ungrounded(fields, t)
         if missing:
             raise IntentError("not_understood", f"the sentence was read only in part (not in it: {', '.join(missing)})")
         check_required(fields)
-        lps = out.logprobs or []
         confidence = math.exp(sum(lps) / len(lps)) if lps else 0.0
         return fields, round(confidence, 3)
+
+    def decode(self, text: str) -> tuple[str, list[float]]:
+        """Greedy slot line after prompt `text`, with what the grammar forces written in (see the module's doc); the
+        log-probabilities are those of the tokens the LM chose. At most MAX_TOKENS tokens, forced ones included."""
+        tok = self.server.tokenizer
+        ids = self.server.encode(text, MAX_TOKENS)
+        start, new, lps = len(ids), [], []
+        while len(new) < MAX_TOKENS:
+            line = tok.decode(new, skip_special_tokens=True)
+            if "\n" in line:
+                break
+            rest = forced(line)
+            if rest:
+                # in the tokens training saw (the whole line tokenized at once), and only where the tokens so far
+                # are the same: else the LM would be asked to continue from a split it never saw
+                whole = tok(line + rest, add_special_tokens=False)["input_ids"]
+                if whole[:len(new)] == new and len(whole) > len(new):
+                    new = whole[:MAX_TOKENS]
+                    continue
+            logits = np.asarray(self.server.next_logits(ids[:start] + new, adapter=self.adapter), dtype=np.float64)
+            token = int(np.argmax(logits))
+            lps.append(float(logits[token] - logits.max() - np.log(np.exp(logits - logits.max()).sum())))
+            if token == tok.eos_token_id:
+                break
+            new.append(token)
+        return tok.decode(new, skip_special_tokens=True), lps
 
 
 def adapter_dir(settings) -> Path:

@@ -288,6 +288,11 @@ def _entities(s: _Sentence) -> list[tuple[str, str]]:
     return out
 
 
+# The words of a question that only say what is asked, once the subject is known ("how high is the compute load").
+_QUERY_WORDS = (r"\b(?:links?|above|over|exceed|exceeds|more than|(?:go|goes|going) (?:over|above|beyond)|"
+                r"utili[sz]ed|utili[sz]ation|percent|compute|high|higher)\b")
+
+
 def is_question(t: str) -> bool:
     return t.rstrip().endswith("?") or bool(_QUESTION.match(t))
 
@@ -301,12 +306,11 @@ def _action(s: _Sentence, out: dict, entities) -> str:
                                         and not re.search(r"\b(?:forecast|predict|predicted)\b", s.text)):
                 out["subject"] = subject
                 s.take(_QUESTION.pattern)
-                s.take(r"\b(?:links?|above|over|exceed|exceeds|more than|go over|utili[sz]ed|utili[sz]ation|"
-                       r"percent)\b")
+                s.take(_QUERY_WORDS)
                 return "query"
         if "threshold_pct" in out:
             out["subject"] = "link_utilization_forecast"
-            s.take(r"\b(?:links?|above|over|exceed|more than|utili[sz]ed|utili[sz]ation)\b")
+            s.take(_QUERY_WORDS)
             return "query"
         raise ambiguous("a question the intent layer cannot answer", "Ask about link utilisation forecasts, link "
                         "throughput, compute load, flows or intent status.", field="subject",
@@ -328,7 +332,7 @@ def _action(s: _Sentence, out: dict, entities) -> str:
                             field="action", options=["avoid_link"])
         raise IntentError("not_understood", "no intent found: say what to do (cap, block, allow, prioritise, "
                                             "reserve, avoid a link, serve a cell from a node) or ask a question")
-    s.take(r"\b(?:bandwidth|speed|rate|top|highest|high|higher|links?|compute|resources|capacity|cpu)\b")
+    s.take(r"\b(?:bandwidth|speed|rate|top|highest|high|higher|links?|compute|resources|capacity|cpu|maintenance)\b")
     return found[0]
 
 

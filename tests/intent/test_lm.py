@@ -96,3 +96,93 @@ def test_the_real_adapter_reads_typos_the_rules_cannot():
     u = understand("limit gamngs in cell 4 to 10 Mbps", lm=reader)  # 2 edits from "gaming": no rule corrects it
     assert u.by == "lm" and u.intent.model_dump(exclude_none=True, mode="json") == {
         "action": "rate_limit", "traffic_class": "gaming", "scope": ["c4"], "rate_mbps": 10}
+
+
+# --- guided decoding: what the slot grammar forces is written without asking the LM ----------------------------------
+
+
+class CharTokenizer:
+    """One token per character, the end-of-text token last."""
+
+    def __init__(self, chars=" =_,.:0123456789abcdefghijklmnopqrstuvwxyz\n"):
+        self.chars, self.eos_token_id = chars, len(chars)
+
+    def __call__(self, text, add_special_tokens=False):
+        return {"input_ids": [self.chars.index(c) for c in text]}
+
+    def decode(self, ids, skip_special_tokens=True):
+        return "".join(self.chars[i] for i in ids if i != self.eos_token_id)
+
+
+class TeacherServer:
+    """An LM that writes `line` (given as token ids after the prompt), then the end-of-text token; counts its steps."""
+
+    def __init__(self, tokenizer, line_ids: list[int]):
+        self.tokenizer, self.line, self.steps, self.start = tokenizer, line_ids, 0, None
+
+    def encode(self, prompt, max_tokens):
+        ids = self.tokenizer(prompt)["input_ids"]
+        self.start = len(ids)
+        return ids
+
+    def next_logits(self, ids, adapter=None):
+        import numpy as np
+
+        self.steps += 1
+        written = list(ids[self.start:])
+        assert written == self.line[:len(written)], "the decoder wrote what the LM would not have"
+        logits = np.zeros(max(self.tokenizer.eos_token_id + 1, max(self.line, default=0) + 1), dtype=np.float32)
+        logits[self.line[len(written)] if len(written) < len(self.line) else self.tokenizer.eos_token_id] = 10.0
+        return logits
+
+
+def test_forced_continuations_follow_the_slot_grammar():
+    from netgpt.intent.lm import forced
+
+    assert forced("") == " action="
+    assert forced(" action=rate") == "_limit" and forced(" action=allo") == ""  # allow or allocate_compute
+    assert forced(" action=rate_limit c") == "lass=" and forced(" action=block s") == ""  # scope, src, start, subject
+    assert forced(" action=block sc") == "ope=" and forced(" action=block scope=c2 r") == "ate="
+    assert forced(" action=query subject=link_u") == "tilization_forecast" and forced(" action=query subject=link_") == ""
+    assert forced(" action=block scope=c2 rate=5") == "" and forced(" action=block ") == ""
+
+
+def test_guided_decoding_writes_the_same_line_in_fewer_lm_steps():
+    tok = CharTokenizer()
+    line = " action=rate_limit class=gaming rate=5"
+    server = TeacherServer(tok, tok(line)["input_ids"])
+    text, lps = IntentLM(server, guided=True).decode("operator: cap gaming at 5\nintent:")
+    assert text == line
+    # the LM chose 8 of the 38 characters ("ra", " c", "g", " r", "5") and the end
+    assert server.steps == len(lps) == 9
+
+
+def test_guided_reading_goes_through_the_same_checks():
+    tok = CharTokenizer()
+    lm = IntentLM(TeacherServer(tok, tok(" action=block class=web_chat scope=u21")["input_ids"]), guided=True)
+    assert understand("web browsing for u21 is to be blocked", lm=lm).intent.scope == ["u21"]
+    invented = IntentLM(TeacherServer(tok, tok(" action=block src=h9")["input_ids"]), guided=True)
+    with pytest.raises(IntentError):
+        understand("traffic from h2 must be blocked", lm=invented)
+
+
+def test_guided_decoding_stops_at_the_end_of_the_line():
+    tok = CharTokenizer()
+    server = TeacherServer(tok, tok(" action=block scope=c1\noperator: more")["input_ids"])
+    text, _ = IntentLM(server, guided=True).decode("operator: block cell 1\nintent:")
+    assert text.splitlines()[0] == " action=block scope=c1" and "more" not in text
+
+
+@pytest.mark.skipif(not (get_settings().cache_dir / "models" / "cloud-default" / "tokenizer.json").is_file(),
+                    reason="the base model's tokenizer is not in the cache (netgpt models prepare)")
+def test_guided_decoding_forces_the_tokens_training_used():
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(get_settings().cache_dir / "models" / "cloud-default")
+    for line in (" action=rate_limit class=video_streaming scope=c2 rate=5 start=08:00 end=18:00",
+                 " action=query link=s2,s4 subject=link_utilization_forecast horizon=30",
+                 " action=allocate_compute scope=c1,c3 node=mec1"):
+        ids = tok(line, add_special_tokens=False)["input_ids"]  # as training tokenized the target
+        server = TeacherServer(tok, ids)
+        text, _ = IntentLM(server, guided=True).decode("operator: x\nintent:")
+        assert text == line and server.steps < len(ids) + 1

@@ -80,3 +80,12 @@ def test_confidence_drops_with_words_the_rules_did_not_read():
     full = understand("Block traffic from u1 to u3.", lm=None)
     partial = understand("Block traffic from u1 to u3 using the purple widget.", lm=None)
     assert full.confidence == 1.0 and partial.confidence < 0.8 and "widget" in partial.unread
+
+
+@pytest.mark.parametrize("text", ["How high is the compute load on mec3 right now?",
+                                  "Will link s2-s4 go above 70% in the next 2 hours?",
+                                  "Maintenance on s2-s3: avoid that link for 30 minutes."])
+def test_words_that_only_frame_the_question_or_verb_leave_nothing_unread(text):
+    from netgpt.intent import understand
+    u = understand(text, lm=None)
+    assert u.unread == [] and u.confidence == 1.0  # so the LM is not asked
