@@ -15,7 +15,8 @@ Choice of node, every Settings.allocation_interval_s:
   cell's recent requests);
 - a cell stays where it is while that node is alive and not overloaded (load below capacity), except that it
   returns to its home node once that node has been alive for FAILBACK_AFTER_S and has room for its predicted demand
-  (fail-back; a cell that predicted demand moved away waits SHED_HOLD_S and needs FAILBACK_MARGIN more room);
+  (fail-back; a cell that predicted demand or an overload moved away waits SHED_HOLD_S and needs room for the peak
+  of its predicted demand over that time plus FAILBACK_MARGIN of the node's capacity);
 - otherwise it goes to its home node (a node that lists the cell) if that one has headroom, else to the alive node with
   the most headroom: capacity - reported load - the predicted demand of cells already given to it, where a cell's
   predicted demand is its rate of user intents over the last minute (requests it is about to send), or, if higher,
@@ -64,6 +65,7 @@ class CellPlacement:
         self.forecast_demand: dict[str, tuple[float, float]] = {}  # cell -> (peak requests/s, until) from forecasts
         self.shed_at: dict[str, float] = {}  # cell -> when predicted demand or an overload last moved it off its node
         self.handed_at: dict[str, float] = {}  # node -> when it last handed a cell over (predicted demand or overload)
+        self.recent_demand: dict[str, deque] = {}  # cell -> (time, predicted demand) of the last SHED_HOLD_S's ticks
 
     def count_intent(self, cell: str, ts: float) -> None:
         self.intent_times.setdefault(cell, deque()).append(ts)
@@ -100,6 +102,7 @@ class CellPlacement:
                 del self.first_seen[n]  # a node that comes back must prove itself again before cells return
         out = {}
         demands = {c: self.predicted_demand(c, now) for c in cells}
+        peaks = self._recent_peaks(demands, now)
         # Each node's room once the predicted demand of the cells it serves is counted (its reported load, if higher,
         # already includes them).
         serving: dict[str, list[str]] = {}
@@ -122,8 +125,10 @@ class CellPlacement:
             demand = demands[cell]
             held = now - self.shed_at.get(cell, -SHED_HOLD_S) < SHED_HOLD_S
             margin = FAILBACK_MARGIN if cell in self.shed_at else 0.0  # once shed, a cell needs room to spare
-            home_back = [] if held else [n for n, hb in agents.items() if cell in hb.cells and headroom[n] > demand
-                                         and room[n] >= demand + margin * hb.capacity_rps
+            # once shed, a cell returns on the peak of its demand over the hold, not on one tick's dip in a forecast
+            back = peaks[cell] if cell in self.shed_at else demand
+            home_back = [] if held else [n for n, hb in agents.items() if cell in hb.cells and headroom[n] > back
+                                         and room[n] >= back + margin * hb.capacity_rps
                                          and now - self.first_seen.get(n, now) >= FAILBACK_AFTER_S]
             if pins.get(cell) in agents:
                 node = pins[cell]
@@ -151,6 +156,17 @@ class CellPlacement:
             out[cell] = (node, reason)
         return out
 
+    def _recent_peaks(self, demands: dict[str, float], now: float) -> dict[str, float]:
+        """Each cell's highest predicted demand over the last SHED_HOLD_S of ticks, this one included."""
+        peaks = {}
+        for cell, demand in demands.items():
+            seen = self.recent_demand.setdefault(cell, deque())
+            seen.append((now, demand))
+            while now - seen[0][0] > SHED_HOLD_S:
+                seen.popleft()
+            peaks[cell] = max(d for _, d in seen)
+        return peaks
+
     def _handed_recently(self, node: str, now: float) -> bool:
         return now - self.handed_at.get(node, -SHED_HOLD_S) < SHED_HOLD_S
 
@@ -174,14 +190,20 @@ class CellPlacement:
               demands: dict[str, float], pins: dict) -> dict[str, tuple[str, str]]:
         """cell -> (node, reason) for the cells to move before their node is overloaded: a node whose cells'
         predicted demand exceeds its capacity hands over its busiest unpinned cell that another node has room for
-        (one cell per node and tick; the next tick sees the result)."""
+        (one cell per node and tick; the next tick sees the result); when the busiest fits nowhere, the busiest of
+        those whose move ends the overload."""
         out = {}
         for node, cells in serving.items():
             if room[node] >= 0:
                 continue
-            for cell in sorted((c for c in cells if c not in pins and demands[c] > 0), key=lambda c: -demands[c]):
+            excess = -room[node]
+            for i, cell in enumerate(sorted((c for c in cells if c not in pins and demands[c] > 0),
+                                            key=lambda c: -demands[c])):
                 fits = [n for n in agents if n != node and room[n] >= demands[cell]]
-                if fits:
+                # When the busiest cell fits nowhere, a smaller one moves only if that ends the overload: moving a
+                # cell of ~0 req/s relieved nothing and came back 30 s later (the demo, 2026-12-07: c1 at 0.0 req/s
+                # shed 5 times in a day while c2's forecast kept mec1 over capacity).
+                if fits and (i == 0 or demands[cell] >= excess):
                     to = max(fits, key=lambda n: room[n])
                     room[to] -= demands[cell]
                     predicted = agents[node].capacity_rps - room[node]

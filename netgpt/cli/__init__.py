@@ -16,10 +16,12 @@ import sys
 
 import typer
 
-# Progress bars only on a terminal (issue 15): in a log, the weight-loading bars of transformers / huggingface_hub write
-# a line per refresh. Set before they are imported, here or in the services this process starts.
+# Progress bars only on a terminal (issue 15): in a log, the weight-loading bars of transformers / huggingface_hub and
+# the GGUF converter's tqdm bar write a line per refresh. Set before they are imported, here or in the services this
+# process starts.
 if not sys.stderr.isatty():
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TQDM_DISABLE", "1")
 
 from netgpt.cli import cloud, demo, edge, forecast, intent, models, stack
 
