@@ -139,9 +139,10 @@ def test_a_cell_shed_on_a_forecast_does_not_flap_back_while_the_forecast_wobbles
 
 def test_an_overloaded_node_hands_over_one_cell_and_waits_for_its_load_to_show_it():
     """mec1 reports 0.12 req/s against 0.09 (the demo's numbers) while serving c1 and c2: only the busier, c2, leaves
-    (shed on its predicted demand; the reported overload does not move c1 too on the same tick); the next ticks, while mec1's reported load still counts c2's past requests, c1 stays; c2 comes back only after
-    SHED_HOLD_S and with FAILBACK_MARGIN of mec1's capacity to spare. Before: both cells left on the first tick and
-    came back within seconds."""
+    (shed on its predicted demand; the reported overload does not move c1 too on the same tick); the next ticks,
+    while mec1's reported load still counts c2's past requests, c1 stays; c2 comes back only after SHED_HOLD_S and
+    with FAILBACK_MARGIN of mec1's capacity to spare. Before: both cells left on the first tick and came back within
+    seconds."""
     from netgpt.controller.allocation import SHED_HOLD_S
 
     now = time.time()

@@ -1,9 +1,10 @@
 """`netgpt demo --quick` on real parts.
 
 Once to the end (one run shared by the assertions, a module-scoped fixture): two of the report's figures are found
-again in the run's own Redis (its append-only file, served anew after the run), every report section has numbers, and the
-run had a TE move during the day, an allocation change, an operator intent whose effect a measurement confirmed, a
-withdrawn intent, and cloud answers that are answers (not an echo of what the cloud was sent, scoring's check).
+again in the run's own Redis (its append-only file, served anew after the run), every report section has numbers,
+and the run had a TE move during the day, an allocation change, an operator intent whose effect a measurement
+confirmed, a withdrawn intent, and cloud answers that are answers (not an echo of what the cloud was sent, scoring's
+check).
 
 Once interrupted by Ctrl-C in the middle of its scenario: every process of the run is gone, no
 bridge or host interface of the MEC topology is left, and the report is still written, saying it was interrupted.
