@@ -52,10 +52,19 @@ def submit(r, text: str, level: str = "auto", force: bool = False, lm="default")
     """Understand, compile and send one intent; IntentError (nothing sent) when any step fails."""
     store = IntentStore(r)
     intent_id = new_id()
-    level = level_of(text) if level == "auto" else level
+    guessed, level = level == "auto", level_of(text) if level == "auto" else level
     try:
+        flows = None
         if level == "flow":
-            flows = translate_to_flows(text)
+            try:
+                flows = translate_to_flows(text)
+            except IntentError as exc:
+                # "avoid the link between switch 2 and switch 4" names switches but holds no flow rule: where the level
+                # was only guessed, the high-level reader has its turn (and its error, if it finds nothing either)
+                if not (guessed and exc.kind == "not_understood"):
+                    raise
+                level = "high"
+        if flows is not None:
             record = IntentRecord(intent_id=intent_id, text=text, level="flow", flows=flows, read_by="rules",
                                   confidence=1.0, source="intent")
         else:

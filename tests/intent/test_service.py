@@ -50,3 +50,11 @@ def test_traffic_from_a_server_to_a_cell_is_matched_by_the_servers_port(network,
     cell1 = {h["ip"] for h in view.hosts.values() if h.get("cell") == "c1"}
     assert flows and {f["match"]["ipv4_dst"] for f in flows} == cell1
     assert all(f["dpid"] == view.hosts["cloud"]["dpid"] and "tcp_src" in f["match"] for f in flows)
+
+
+def test_a_sentence_that_names_switches_but_holds_no_flow_rule_is_read_as_high_level(network, settings):  # noqa: F811
+    record = submit(network, "avoid the link between switch 1 and switch 2", lm=None)
+    assert record.level == "high" and record.intent.action.value == "avoid_link" and record.intent.link == ["s1", "s2"]
+    with pytest.raises(IntentError) as err:  # nothing either reader can act on: still a structured error
+        submit(network, "switch 2 is lovely today", lm=None)
+    assert err.value.kind == "not_understood"
