@@ -56,7 +56,7 @@ _SPLIT = re.compile(r",?\s+and\s+(?=(?:those|packets|frames|traffic|from port)\b
 # It is a rule of its own only when it names its own traffic ("... and send it out port 5" is the same traffic).
 _SPLIT_VERB = re.compile(r"(?:,?\s+(?:and|then)|;)\s+(?:also\s+)?(?=(?:drop|block|discard|deny|reject|forward|send|"
                          r"route|flood|output|put|mark)\b)")
-_SAME_TRAFFIC = re.compile(r"^\S+\s+(?:it|them|those|these|this|that|they)\b")
+_SAME_TRAFFIC = re.compile(r"^\S+\s+(?:it|them|this|that|they)\b")  # "those from B" may be other traffic
 _BOTH_WAYS = re.compile(r"\bbetween\b")
 
 SERVICES = {"https": (6, 443), "http": (6, 80), "web": (6, 80), "ssh": (6, 22), "telnet": (6, 23), "dns": (17, 53),

@@ -102,6 +102,9 @@ def test_a_mistyped_number_is_not_guessed():
     ("On switch 1, drop telnet and ssh to 10.0.0.4",
      [flow(1, 300, {**TCP, "ipv4_dst": "10.0.0.4", "tcp_dst": 23}, []),
       flow(1, 300, {**TCP, "ipv4_dst": "10.0.0.4", "tcp_dst": 22}, [])]),
+    ("On switch 3, drop packets from 10.0.0.1 and forward those from 10.0.0.2 out port 2",
+     [flow(3, 300, {"ipv4_src": "10.0.0.1", "eth_type": 2048}, []),
+      flow(3, 100, {"ipv4_src": "10.0.0.2", "eth_type": 2048}, out(2))]),
     # the second verb acts on the same traffic: one rule
     ("On switch 1, mark TCP to 10.0.0.2 with DSCP 10 and forward it out port 3",
      [flow(1, 100, {**TCP, "ipv4_dst": "10.0.0.2"},
