@@ -31,8 +31,8 @@ from netgpt.intent import IntentError, classify_conflict, translate_to_flows, un
 from netgpt.intent.lm import IntentLM
 
 DATA = Path(__file__).resolve().parents[1] / "intent" / "data"
-SPLITS = ("test", "dev", "blind")
-LABEL = {"blind": "blind (seen)"}  # read since 2026-12-02: a development set now
+SPLITS = ("test", "dev", "blind", "blind2")
+LABEL = {"blind": "blind (seen)", "blind2": "blind2"}  # blind: read since 2026-12-02, a development set now
 
 
 def rows(name: str) -> list[dict]:
