@@ -17,36 +17,41 @@ Several switches ("on switches 1 and 2") give one entry each; "between A and B" 
 out port 2, and packets for B out port 3" gives one entry per part, and so do two verbs on traffic of their own ("drop
 ARP and forward the rest out port 1": a drop at 300, a default at 50) and several services ("drop telnet and ssh").
 Keywords are read through their typos and abbreviations ("swtich 8", "prio 250": netgpt.intent.typos); a misspelt or
-unsupported protocol is asked about, since leaving it out would widen the match.
+unsupported protocol is asked about, since leaving it out would widen the match. Terse notation ("switch three",
+"icmp to A -> port 1", "tcp dst 445", "-> queue 1, port 2") is rewritten first, and the match fields (IPv4, IPv6, MAC,
+ARP sender/target, the role of each "port N") are read by netgpt.intent.flow_fields. Two rules joined by "and" that each
+name their own traffic and output ("HTTP to A out port 2 and HTTP to B out port 3") are two entries; "out port 2 on
+switch 1 and out port 3 on switch 2" is an entry per switch; "drop tcp and udp" an entry per protocol.
 """
 from __future__ import annotations
 
-import ipaddress
 import re
 
 from netgpt.intent.errors import IntentError, ambiguous
+from netgpt.intent.flow_fields import (ETH_ARP, ETH_IPV4, ETH_IPV6, IP, L4_BARE, L4_TERSE, MAC, MAX_SWITCH_PORT, OUT, SERVICES,
+                                       family, ipv6_addresses, l4_number, normalised, port_role, read_addresses,
+                                       set_once)
 from netgpt.intent.text import checked
 from netgpt.intent.typos import corrected, near_protocol
 
-ETH_IPV4, ETH_ARP, ETH_IPV6 = 2048, 2054, 34525
 PRIO_DROP, PRIO_QUEUE, PRIO_FORWARD, PRIO_DEFAULT = 300, 200, 100, 50
-MAX_SWITCH_PORT = 0xFFFFFF00  # OFPP_MAX: above it are the reserved ports, which are named (CONTROLLER, FLOOD, ...)
 
 _SWITCHES = re.compile(r"\b(?:(?:in|on|at|for)\s+)?(?:the\s+)?(?:switch(?:es)?|nodes?|openflow|dpids?)\s*:?\s*"
                        r"(\d+(?:\s*(?:,\s*(?:and\s+)?|\band\s+|&\s*)\d+)*)")
 _PRIORITY = re.compile(r"\b(?:with\s+(?:a\s+)?)?priority\s*(?:of\s*|=\s*|:\s*)?(-?\d+)")
 _TIMEOUT = re.compile(r"\b(?:with\s+(?:an?\s+)?)?(idle|hard)[ -]timeout\s*(?:of\s*)?(\d+)\s*(?:s|secs?|seconds?)?\b")
-_DEFAULT = re.compile(r"not matching (?:any )?higher[- ]priority|everything else|all (?:other|remaining) traffic|"
-                      r"remaining traffic|the rest\b|default (?:rule|action|route)|by default|(?:doesn't|does not|"
-                      r"don't|do not) match anything else")
+# A default rule: "traffic not matching (any) higher-priority rule(s)", "that doesn't match any other rule", "unmatched
+# traffic", "everything else", "the rest", "by default".
+_DEFAULT = re.compile(r"(?:\bnot|n't|\bno|\bfails? to|\bfailing to) match(?:es|ing)? (?:any(?:thing)? |an |the |a )?"
+                      r"(?:higher[- ]priority|other|else|earlier|previous|more specific)|\bmatch(?:es|ing)? no (?:other|higher|earlier)|"
+                      r"\bnot matched by|\bunmatched\b|"
+                      r"everything else|all (?:other|remaining) traffic|remaining traffic|any other traffic|the rest\b|"
+                      r"default (?:rule|action|route)|by default|(?:doesn't|does not|don't|do not) match anything else")
 _DROP = re.compile(r"\b(drop|drops|dropped|dropping|block|blocks|blocked|blocking|discard|discards|discarded|deny|"
                    r"denies|denied|reject|rejects|rejected)\b")
 _FORWARD = re.compile(r"\b(forward|forwards|forwarded|forwarding|send|sends|sent|route|routes|routed|pass|output|go|"
                       r"goes|leave|leaves|exit|exits|flood|floods|flooded|enqueue|put|mark|normal)\b")
-_IP = re.compile(r"\b(\d{1,3}(?:\.\d{1,3}){3})(?:/(\d{1,2}))?\b")
-_MAC = re.compile(r"\b([0-9a-f]{2}(?::[0-9a-f]{2}){5})\b")
 _PORT = re.compile(r"\bport\s*(\d+)\b")
-_PROTO_PORT = re.compile(r"\b(tcp|udp)\s+(\d+)\b")
 _QUEUE = re.compile(r"\bqueue\s*(\d+)\b")
 _DSCP = re.compile(r"\bdscp\s*(?:to\s*|of\s*|value\s*|=\s*)?(\d+)\b")
 _IN_PORT_BACK = re.compile(r"\bback out (?:of )?the (?:same )?port (?:it|they) came in on\b|\bout (?:of )?the ingress "
@@ -57,10 +62,12 @@ _SPLIT = re.compile(r",?\s+and\s+(?=(?:those|packets|frames|traffic|from port)\b
 _SPLIT_VERB = re.compile(r"(?:,?\s+(?:and|then)|;)\s+(?:also\s+)?(?=(?:drop|block|discard|deny|reject|forward|send|"
                          r"route|flood|output|put|mark)\b)")
 _SAME_TRAFFIC = re.compile(r"^\S+\s+(?:it|them|this|that|they)\b")  # "those from B" may be other traffic
-_BOTH_WAYS = re.compile(r"\bbetween\b")
+_OUT_ON_SWITCH = re.compile(r"(?:,?\s*\band\s+|,\s*)?\b((?:out (?:of )?(?:the )?|to |via |through )port\s*\d+|to the "
+                            r"controller)\s+(?:on|at|in) (?:the )?(?:switch|node|openflow|dpid)\s*(\d+)\b")
+# Two rules joined by "and" that each name their own traffic and their own action: "HTTP to A out port 2 and HTTP to B
+# out port 3", "from A to B goes out port 2, and the return traffic from B to A goes out port 1".
+_AND = re.compile(r",?\s+and\s+(?:then\s+)?|;\s*")
 
-SERVICES = {"https": (6, 443), "http": (6, 80), "web": (6, 80), "ssh": (6, 22), "telnet": (6, 23), "dns": (17, 53),
-            "ftp": (6, 21), "smtp": (6, 25), "ntp": (17, 123), "snmp": (17, 161), "bgp": (6, 179)}
 # Protocols an operator may name that no single match field stands for here (DHCP is two ports, the others are not TCP
 # or UDP ports): asked about, since ignoring the word would widen the match to all traffic.
 UNSUPPORTED = r"\b(dhcp|quic|sctp|gre|ospf|vxlan|igmp|ipsec|lldp|mpls|rtp|sip|stp)\b"
@@ -76,31 +83,30 @@ incoming ingress egress received source destination destined through towards tow
 frames frame timeout idle hard seconds between other remaining everything default matching higher address subnet
 network host mark""".split())
 
-# The role of "port N", read from the words just before it (the left context). Checked in this order.
-_L4_SRC = re.compile(r"\b(?:source|src)\s*$")
-_L4_DST = re.compile(r"\b(?:destination|dst|dest|destined (?:to|for))\s*$")
-_OUT = re.compile(r"\b(?:out|out of|out of the|out the|through|via|output (?:it |them )?(?:on|to)|output on|"
-                  r"exits? (?:through|via|on)|leaves? (?:on|via|through)|leave (?:on|via)|egress)\s*$")
-_INGRESS = re.compile(r"\b(?:arriving|arrives|arrive|entering|enters|enter|coming in|comes in|come in|in|incoming|"
-                      r"ingress|received)(?: on| at| via| through| from)?\s*$")
-_PROTO_BEFORE = re.compile(r"\b(?:tcp|udp)\s*$")
-
-
 def translate_to_flows(text: str) -> list[dict]:
     """ofctl_rest flow entries for one sentence; IntentError (structured) when it cannot be read with certainty."""
     t = re.sub(r"\b([a-z]+\d?)_([a-z]+)\b", r"\1 \2", checked(text))  # ofctl's field names: "in_port 1", "ipv4_dst"
     t, _ = corrected(t, FLOW_WORDS)
+    t = normalised(t)
     _ask_about_protocol_typos(t)
+    per_switch = _outputs_per_switch(t)
+    if per_switch:
+        return [flow for part in per_switch for flow in _entries(part)]
+    return _entries(t)
+
+
+def _entries(t: str) -> list[dict]:
+    """The entries of a normalised sentence."""
     dpids, t = _take_switches(t)
     priority, t = _take_priority(t)
     timeouts, t = _take_timeouts(t)
-    if not (_DROP.search(t) or _FORWARD.search(t) or _PORT.search(t) or _IP.search(t)):
+    if not (_DROP.search(t) or _FORWARD.search(t) or _PORT.search(t) or IP.search(t) or ipv6_addresses(t)):
         raise IntentError("not_understood", "no flow rule found: say what to forward or drop, on which switch")
     if not dpids:
         raise ambiguous("the sentence names no switch", "On which switch (e.g. 'on switch 1')?", field="dpid")
     segments = _segments(t)
     rules = []
-    context_family = _family(t)
+    context_family = family(t)
     for seg, drop in zip(segments, _drops(segments)):
         is_default = bool(_DEFAULT.search(seg))
         inherited = context_family if len(segments) > 1 and not is_default else None
@@ -119,6 +125,18 @@ def translate_to_flows(text: str) -> list[dict]:
     return flows
 
 
+def _outputs_per_switch(t: str) -> list[str]:
+    """'send SSH to A out port 2 on switch 1 and out port 3 on switch 2': the same traffic, an output per switch; one
+    sentence per switch, or [] when the sentence is not of that form."""
+    found = list(_OUT_ON_SWITCH.finditer(t))
+    if len(found) < 2 or len({m.group(2) for m in found}) < len(found):
+        return []
+    rest = _OUT_ON_SWITCH.sub(" ", t).strip(" .")
+    if _SWITCHES.search(rest):
+        return []
+    return [f"on switch {m.group(2)}, {rest} {m.group(1)}" for m in found]
+
+
 def _ask_about_protocol_typos(t: str) -> None:
     """A misspelt protocol is never guessed ("htpp": http or https?) nor ignored (that would widen the match)."""
     for w in re.findall(r"(?<![\w:.])[a-z]{3,}(?![\w:]|\.\w)", t):
@@ -133,9 +151,13 @@ def _ask_about_protocol_typos(t: str) -> None:
 
 
 def _per_service(seg: str) -> list[str]:
-    """'drop telnet and ssh to A' is one rule per service: the part once per service named, without the others."""
+    """'drop telnet and ssh to A' is one rule per service (or transport protocol): the part once per service named,
+    without the others."""
     names = sorted((m.start(), m.group(0)) for m in re.finditer(r"\b(?:" + "|".join(SERVICES) + r")\b", seg))
     names = list(dict.fromkeys(n for _, n in names))
+    listed = re.search(r"\b(?:tcp|udp|icmp)(?:\s*(?:,|/|&|and|or|,\s*and|,\s*or)\s*(?:tcp|udp|icmp)\b)+", seg)
+    if len(names) < 2 and listed:  # "drop tcp and udp from A": one rule per transport protocol
+        names = list(dict.fromkeys(re.findall(r"\b(?:tcp|udp|icmp)\b", listed.group(0))))
     if len(names) < 2:
         return [seg]
     return [re.sub(r"\b(?:" + "|".join(o for o in names if o != n) + r")\b", " ", seg) for n in names]
@@ -152,13 +174,30 @@ def _segments(t: str) -> list[str]:
                 merged[-1] += " and " + piece
             else:
                 merged.append(piece)
-        parts += merged
+        parts += [p for piece in merged for p in _complete_rules(piece)]
     return parts
+
+
+def _complete_rules(part: str) -> list[str]:
+    """A part split where both sides of an "and" are whole rules (their own traffic and their own output or drop)."""
+    pieces, start = [], 0
+    cuts = [m for m in _AND.finditer(part)]
+    for i, m in enumerate(cuts):
+        right_end = cuts[i + 1].start() if i + 1 < len(cuts) else len(part)
+        if _whole_rule(part[start:m.start()]) and _whole_rule(part[m.end():right_end]):
+            pieces.append(part[start:m.start()])
+            start = m.end()
+    return pieces + [part[start:]]
+
+
+def _whole_rule(piece: str) -> bool:
+    return _selects(piece) and bool(_DROP.search(piece) or _outputs_named(piece)
+                                    or any(OUT.search(piece[:m.start()]) for m in _PORT.finditer(piece)))
 
 
 def _selects(part: str) -> bool:
     """Whether a part names traffic of its own: an address, a protocol, an ingress port, or 'everything else'."""
-    return bool(_IP.search(part) or _MAC.search(part) or _family(part) or _DEFAULT.search(part)
+    return bool(IP.search(part) or ipv6_addresses(part) or MAC.search(part) or family(part) or _DEFAULT.search(part)
                 or re.search(r"\b(?:arriving|entering|coming in|in|from) (?:on )?port \d", part))
 
 
@@ -211,31 +250,14 @@ def _take_timeouts(t: str) -> tuple[dict, str]:
     return out, _TIMEOUT.sub(" ", t)
 
 
-def _family(t: str) -> dict:
-    """eth_type / ip_proto / a service's well-known port, from the protocol words."""
-    fam: dict = {}
-    for name, (proto, port) in SERVICES.items():
-        if re.search(rf"\b{name}\b", t):
-            fam.update(eth_type=ETH_IPV4, ip_proto=proto, service_port=port)
-            break
-    if re.search(r"\btcp\b", t):
-        fam.update(eth_type=ETH_IPV4, ip_proto=6)
-    elif re.search(r"\b(udp|datagrams?)\b", t):
-        fam.update(eth_type=ETH_IPV4, ip_proto=17)
-    elif re.search(r"\bicmp\b", t):
-        fam.update(eth_type=ETH_IPV4, ip_proto=1)
-    if re.search(r"\barp\b", t):
-        fam["eth_type"] = ETH_ARP
-    elif re.search(r"\bipv6\b", t):
-        fam["eth_type"] = ETH_IPV6
-    elif re.search(r"\b(ipv4|ip|dscp)\b", t):
-        fam.setdefault("eth_type", ETH_IPV4)
-    return fam
-
-
 def _rules_for(seg: str, drop: bool, inherited: dict | None) -> list[tuple[dict, list, bool]]:
     """(match, actions, sent to a queue) for one part of the sentence; two for 'between A and B'."""
-    fam = _family(seg) or dict(inherited or {})
+    protocols = {SERVICES[n][0] for n in re.findall(r"\b(?:" + "|".join(SERVICES) + r")\b", seg)}
+    protocols |= {{"tcp": 6, "udp": 17, "icmp": 1}[p] for p in re.findall(r"\b(?:tcp|udp|icmp)\b", seg)}
+    if len(protocols) > 1:  # "drop tcp src port 99 and udp dst 53": which port goes with which protocol?
+        raise ambiguous("one rule names several IP protocols", "Which protocol (one rule each, with its own ports)?",
+                        field="ip_proto", options=[{6: "tcp", 17: "udp", 1: "icmp"}[p] for p in sorted(protocols)])
+    fam = family(seg) or dict(inherited or {})
     match: dict = {}
     if "eth_type" in fam:
         match["eth_type"] = fam["eth_type"]
@@ -243,32 +265,16 @@ def _rules_for(seg: str, drop: bool, inherited: dict | None) -> list[tuple[dict,
         match["ip_proto"] = fam["ip_proto"]
     l4 = {6: "tcp", 17: "udp"}.get(fam.get("ip_proto"))
 
-    roles: dict[int, str] = {}  # position of an address -> "src" | "dst" | "pair"
-    pair: list[str] = []
-    for m in _IP.finditer(seg):
-        addr = _address(m.group(1), m.group(2))
-        role = _role(seg[:m.start()], m.group(0))
-        roles[m.end()] = role
-        if role in ("pair", "and"):
-            pair.append(addr)
-            continue
-        _set_once(match, f"ipv4_{role}", addr)
-        match.setdefault("eth_type", ETH_IPV4)
-    for m in _MAC.finditer(seg):
-        role = _role(re.sub(r"\b(?:mac|address)\s*$", "", seg[:m.start()].rstrip()).rstrip(), m.group(0))
-        if role not in ("src", "dst"):
-            raise ambiguous(f"is {m.group(1)} the source or the destination?", "Is the MAC the source or the "
-                            "destination?", field="eth", options=["source", "destination"])
-        _set_once(match, f"eth_{role}", m.group(1))
+    roles, pair = read_addresses(seg, match)  # roles: position of an address -> "src" | "dst" | "pair"
 
     outputs: list = []
     l4_port: dict[str, int] = {}
-    for m in _PROTO_PORT.finditer(seg):
-        l4_port["dst"] = _l4_number(m.group(2))
-    explicit_out = any(_OUT.search(seg[:m.start()]) for m in _PORT.finditer(seg))
+    for m in [*L4_TERSE.finditer(seg), *L4_BARE.finditer(seg)]:
+        l4_port["src" if m.group(1) in ("src", "source") else "dst"] = l4_number(m.group(2))
+    explicit_out = any(OUT.search(seg[:m.start()]) for m in _PORT.finditer(seg))
     for m in _PORT.finditer(seg):
         left = seg[:m.start()].rstrip()
-        role = _port_role(left, roles, l4, drop or explicit_out)
+        role = port_role(left, roles, l4, drop or explicit_out)
         n = int(m.group(1))
         if role == "out":
             if not 1 <= n <= MAX_SWITCH_PORT:
@@ -277,9 +283,9 @@ def _rules_for(seg: str, drop: bool, inherited: dict | None) -> list[tuple[dict,
         elif role == "in_port":
             if not 1 <= n <= MAX_SWITCH_PORT:
                 raise IntentError("invalid", f"switch port {n} does not exist", field="in_port")
-            _set_once(match, "in_port", n)
+            set_once(match, "in_port", n)
         elif role in ("l4_src", "l4_dst"):
-            l4_port[role[3:]] = _l4_number(m.group(1))
+            l4_port[role[3:]] = l4_number(m.group(1))
         else:
             raise ambiguous(f"'port {n}' is neither clearly a switch port nor a transport port",
                             f"Is port {n} the switch port to send to, the port it arrives on, or a TCP/UDP port?",
@@ -290,7 +296,7 @@ def _rules_for(seg: str, drop: bool, inherited: dict | None) -> list[tuple[dict,
         if l4 is None:
             raise ambiguous(f"a transport port ({value}) without TCP or UDP", "TCP or UDP?", field="ip_proto",
                             options=["tcp", "udp"])
-        _set_once(match, f"{l4}_{side}", value)
+        set_once(match, f"{l4}_{side}", value)
 
     if _IN_PORT_BACK.search(seg):
         outputs.append("IN_PORT")
@@ -320,65 +326,11 @@ def _rules_for(seg: str, drop: bool, inherited: dict | None) -> list[tuple[dict,
     if pair:
         if len(pair) != 2:
             raise ambiguous("'between' needs exactly two addresses", "Between which two addresses?", field="ipv4")
-        a, b = pair
-        return [({**match, "ipv4_src": a, "ipv4_dst": b, "eth_type": ETH_IPV4}, actions, bool(queue)),
-                ({**match, "ipv4_src": b, "ipv4_dst": a, "eth_type": ETH_IPV4}, actions, bool(queue))]
+        (version, a), (_, b) = pair
+        if match.get("eth_type") == ETH_ARP:
+            src, dst, eth = "arp_spa", "arp_tpa", ETH_ARP
+        else:
+            src, dst, eth = f"{version}_src", f"{version}_dst", ETH_IPV6 if version == "ipv6" else ETH_IPV4
+        return [({**match, src: a, dst: b, "eth_type": eth}, actions, bool(queue)),
+                ({**match, src: b, dst: a, "eth_type": eth}, actions, bool(queue))]
     return [(match, actions, bool(queue))]
-
-
-def _address(addr: str, prefix: str | None) -> str:
-    try:
-        net = ipaddress.IPv4Network(f"{addr}/{prefix or 32}", strict=True)
-    except ValueError:
-        raise IntentError("invalid", f"{addr}{'/' + prefix if prefix else ''} is not an IPv4 address or network",
-                          field="ipv4") from None
-    return str(net.network_address) if net.prefixlen == 32 else str(net)
-
-
-def _role(left: str, what: str) -> str:
-    """src | dst | pair (after 'between') | and (the second of a pair), from the words before an address."""
-    left = re.sub(r"(?:\b(?:the|subnet|network|host|ip|ipv4|address|mac)\s*)+$", "", left.rstrip()).rstrip()
-    if re.search(r"\b(?:from|source|src|sourced from)$", left):
-        return "src"
-    if re.search(r"\b(?:to|for|towards?|destined|destined (?:to|for)|destination|dst)$", left):
-        return "dst"
-    if re.search(r"\bbetween$", left):
-        return "pair"
-    if re.search(r"\band$", left) and _BOTH_WAYS.search(left):
-        return "and"
-    raise ambiguous(f"is {what} the source or the destination?", f"Is {what} the source or the destination?",
-                    field="ipv4", options=["source", "destination"])
-
-
-def _port_role(left: str, addr_roles: dict[int, str], l4: str | None, out_elsewhere: bool) -> str:
-    if len(left) in addr_roles and addr_roles[len(left)] in ("src", "dst"):  # "from 10.0.0.4 port 6000"
-        return "l4_src" if addr_roles[len(left)] == "src" else "l4_dst"
-    if _L4_SRC.search(left):
-        return "l4_src"
-    if _L4_DST.search(left):
-        return "l4_dst"
-    if _OUT.search(left):
-        return "out"
-    if _PROTO_BEFORE.search(left):
-        return "l4_dst"
-    if _INGRESS.search(left) or re.search(r"\bfrom\s*$", left):
-        return "in_port"
-    if re.search(r"\bto\s*$", left):
-        return "l4_dst" if out_elsewhere else "out"
-    if re.search(r"\bon\s*$", left):
-        return "l4_dst" if l4 else "in_port"
-    return "unknown"
-
-
-def _l4_number(s: str) -> int:
-    n = int(s)
-    if not 1 <= n <= 65535:
-        raise IntentError("invalid", f"transport port {n} is outside 1..65535", field="l4_port")
-    return n
-
-
-def _set_once(match: dict, field: str, value) -> None:
-    if field in match and match[field] != value:
-        raise ambiguous(f"{field} is given twice ({match[field]} and {value})", f"Which {field}: {match[field]} or "
-                        f"{value}?", field=field, options=[str(match[field]), str(value)])
-    match[field] = value

@@ -33,6 +33,7 @@ from netgpt.intent.compile import (
     is_blocking,
 )
 from netgpt.intent.errors import IntentError
+from netgpt.intent.flow_fields import normalised
 from netgpt.intent.flows import FLOW_WORDS, translate_to_flows
 from netgpt.intent.parse import understand
 from netgpt.intent.rules import is_question
@@ -45,6 +46,7 @@ _FLOW_LEVEL = re.compile(r"\b(?:switch(?:es)?|dpids?|openflow:?|node)\s*:?\s*\d"
 
 def level_of(text: str) -> str:
     t, _ = corrected(checked(text), FLOW_WORDS)  # "on swtich 8", "sw 3" are flow-level too
+    t = normalised(t)  # and "on switch five"
     return "flow" if _FLOW_LEVEL.search(t) and not is_question(t) else "high"
 
 
