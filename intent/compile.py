@@ -167,6 +167,11 @@ def compile_intent(intent: HighLevelIntent, view: NetworkView, intent_id: str, t
         return OperatorIntent(action="allocate", selector={"cells": cells}, params={"node_id": intent.node, **params},
                               **common)
     if a in PRIORITY:
+        if intent.link:  # a link is avoided, never a place where traffic entries go: refused rather than left out
+            name = "-".join(intent.link)
+            raise IntentError("invalid", f"{a} on link {name} is not compiled: this network marks, caps or blocks "
+                              "traffic at its access switches, whatever links it crosses", field="link",
+                              question="For which traffic (a class, cells, a source or a destination)?")
         flows = traffic_flows(intent, view)
         if a == "rate_limit":
             params["rate_kbps"] = max(1, round(intent.rate_mbps * 1000))

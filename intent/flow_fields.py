@@ -26,7 +26,8 @@ SERVICES = {"https": (6, 443), "http": (6, 80), "web": (6, 80), "ssh": (6, 22), 
 IP = re.compile(r"\b(\d{1,3}(?:\.\d{1,3}){3})(?:/(\d{1,2}))?\b")
 # An IPv6 candidate: hex groups with two colons or more; ipaddress decides (a MAC or "10:30" is no IPv6 address).
 IP6 = re.compile(r"(?<![\w:.])((?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{0,4})(?:/(\d{1,3}))?(?![\w:]|\.\w)")
-_IP6_LIKE = re.compile(r"(?<![\w:.])([0-9a-z]{0,4}(?::[0-9a-z]{0,4}){2,7})(?![\w:]|\.\w)")  # checked when "::" or 8 groups
+# What looks like an IPv6 address, checked when it has "::" or 8 groups ("2001:db8::zz" is refused, not ignored)
+_IP6_LIKE = re.compile(r"(?<![\w:.])([0-9a-z]{0,4}(?::[0-9a-z]{0,4}){2,7})(?![\w:]|\.\w)")
 MAC = re.compile(r"\b([0-9a-f]{2}(?::[0-9a-f]{2}){5})\b")
 
 # Number words after the keywords that take a number ("switch three", "port six", "queue two", "switches one and two").
@@ -39,8 +40,8 @@ _ARROWS = [  # (pattern, replacement), in this order
     (_ARROW + r"(?:the\s+)?(?:drop|block|discard|deny)\b", " drop"),
     (_ARROW + r"(?:to\s+)?(?:the\s+)?controller\b", " to the controller"),
     (_ARROW + r"flood\b", " flood"),
-    (_ARROW + r"(?:set\s+)?queue\s*(\d+)\s*(?:,|and|then|;)?\s*(?:out(?:put)?\s+)?(?:(?:on|of|via)\s+)?(?:port\s*)?(\d+)\b",
-     r" queue \1 out port \2"),
+    (_ARROW + r"(?:set\s+)?queue\s*(\d+)\s*(?:,|and|then|;)?\s*(?:out(?:put)?\s+)?(?:(?:on|of|via)\s+)?"
+     r"(?:port\s*)?(\d+)\b", r" queue \1 out port \2"),
     (_ARROW + r"(?:out(?:put)?\s*)?(?:(?:of|to|on)\s+)?(?:the\s+)?(?:port\s*)?(\d+)\b", r" out port \1"),
 ]
 
@@ -185,7 +186,8 @@ _INGRESS = re.compile(r"\b(?:arriving|arrives|arrive|entering|enters|enter|comin
 _PROTO_BEFORE = re.compile(r"\b(?:tcp|udp)\s*$")
 # A transport port written without the word "port": "tcp dst 445", "udp src 53", "tcp_dst=8080", "tcp 80".
 L4_TERSE = re.compile(r"\b(?:tcp|udp)\s+(?:(src|source|dst|destination)\s*[=:]?\s*)?(\d+)(?![\d:/]|\.\d)")
-L4_BARE = re.compile(r"(?<!tcp )(?<!udp )\b(src|source|dst|destination)\s*[=:]?\s*(\d+)(?![\d:/]|\.\d)")  # "dst 53": TCP or UDP?
+# "dst 53" alone: TCP or UDP? (asked, never left unread)
+L4_BARE = re.compile(r"(?<!tcp )(?<!udp )\b(src|source|dst|destination)\s*[=:]?\s*(\d+)(?![\d:/]|\.\d)")
 
 
 def port_role(left: str, addr_roles: dict[int, str], l4: str | None, out_elsewhere: bool) -> str:

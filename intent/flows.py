@@ -43,7 +43,8 @@ _TIMEOUT = re.compile(r"\b(?:with\s+(?:an?\s+)?)?(idle|hard)[ -]timeout\s*(?:of\
 # A default rule: "traffic not matching (any) higher-priority rule(s)", "that doesn't match any other rule", "unmatched
 # traffic", "everything else", "the rest", "by default".
 _DEFAULT = re.compile(r"(?:\bnot|n't|\bno|\bfails? to|\bfailing to) match(?:es|ing)? (?:any(?:thing)? |an |the |a )?"
-                      r"(?:higher[- ]priority|other|else|earlier|previous|more specific)|\bmatch(?:es|ing)? no (?:other|higher|earlier)|"
+                      r"(?:higher[- ]priority|other|else|earlier|previous|more specific)|"
+                      r"\bmatch(?:es|ing)? no (?:other|higher|earlier)|"
                       r"\bnot matched by|\bunmatched\b|"
                       r"everything else|all (?:other|remaining) traffic|remaining traffic|any other traffic|the rest\b|"
                       r"default (?:rule|action|route)|by default|(?:doesn't|does not|don't|do not) match anything else")

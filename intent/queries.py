@@ -9,7 +9,7 @@ Subjects and where their numbers come from:
                                'port:<dpid>:<port>:tx_bps', as controller/te.py reads them), at the quantile TE acts on
                                (Settings.forecast_act_quantile), over capacities in Keys.LINK_CAPACITY (Mbit/s)
     link_throughput            the latest PortStats of the link's two ports (Keys.TOPOLOGY) on bus.Streams.TELEMETRY
-    compute_load               the node's latest AgentHeartbeat (bus.live_agents)
+    compute_load               the node's latest AgentHeartbeat (bus.live_agents); every live node's when none is named
     flows                      the intents with entries on the switch (intent store) and the controller's REST view
     intent_status              every record in the intent store
 
@@ -227,24 +227,37 @@ def _throughput(r, intent: HighLevelIntent, plot_dir: Path | None) -> QueryAnswe
 
 
 def _compute_load(r, intent: HighLevelIntent) -> QueryAnswer:
+    """One node's load ("how loaded is mec1?"), or every live node's when the question names none ("the MEC
+    servers")."""
     subject = QuerySubject.compute_load
-    hb: AgentHeartbeat | None = bus.live_agents(r).get(intent.node)
+    agents = bus.live_agents(r)
+    note = ("Sessions: heartbeats carry no session count; the load is requests per second over the agent's recent "
+            "window (load_rps), against the capacity it announces (capacity_rps).")
+    if intent.node is None:
+        if not agents:
+            return QueryAnswer(subject=subject, text="No live heartbeat from any MEC node: their load is not known.",
+                               data=[])
+        rows = [_load(agents[n]) for n in sorted(agents)]
+        return QueryAnswer(subject=subject, text="\n".join([line for line, _ in rows] + [note]),
+                           data=[row for _, row in rows])
+    hb: AgentHeartbeat | None = agents.get(intent.node)
     if hb is None:
         return QueryAnswer(subject=subject, text=f"No live heartbeat from {intent.node} (its agent is not running or "
                            "its heartbeat expired): its load is not known.", data={})
+    line, row = _load(hb)
+    return QueryAnswer(subject=subject, text="\n".join([line, note]), data=row)
+
+
+def _load(hb: AgentHeartbeat) -> tuple[str, dict]:
     age = time.time() - hb.ts
     pct = 100.0 * hb.load_rps / hb.capacity_rps
     extras = f" (+ adapters {', '.join(hb.adapters)})" if hb.adapters else ""
-    text = "\n".join([
-        f"{hb.node_id}: {hb.load_rps:.2f} of {hb.capacity_rps:g} requests/s ({pct:.0f}% of its announced capacity); "
-        f"cells {', '.join(hb.cells) or 'none'}; models {', '.join(hb.models) or 'none'}{extras}; heartbeat "
-        f"{age:.1f} s old.",
-        "Sessions: heartbeats carry no session count; the load is requests per second over the agent's recent "
-        "window (load_rps), against the capacity it announces (capacity_rps)."])
-    return QueryAnswer(subject=subject, text=text, data={
-        "node_id": hb.node_id, "load_rps": hb.load_rps, "capacity_rps": hb.capacity_rps,
-        "load_pct": round(pct, 2), "cells": hb.cells, "models": hb.models, "adapters": hb.adapters,
-        "address": hb.address, "ts": hb.ts, "age_s": round(age, 3)})
+    line = (f"{hb.node_id}: {hb.load_rps:.2f} of {hb.capacity_rps:g} requests/s ({pct:.0f}% of its announced "
+            f"capacity); cells {', '.join(hb.cells) or 'none'}; models {', '.join(hb.models) or 'none'}{extras}; "
+            f"heartbeat {age:.1f} s old.")
+    return line, {"node_id": hb.node_id, "load_rps": hb.load_rps, "capacity_rps": hb.capacity_rps,
+                  "load_pct": round(pct, 2), "cells": hb.cells, "models": hb.models, "adapters": hb.adapters,
+                  "address": hb.address, "ts": hb.ts, "age_s": round(age, 3)}
 
 
 def _flows(r, intent: HighLevelIntent, settings: Settings, timeout_s: float) -> QueryAnswer:

@@ -31,13 +31,17 @@ CLASSES = [
     ("file_transfer", r"file[- ]transfers?|downloads?|ftp|bulk(?: transfers?| data)?|backups?"),
 ]
 
+# "stop using the link s2-s5", "don't use s3-s4": avoid_link; "stop using video" stays a block
+_USE_LINK = r" (?:using|use|routing(?: traffic)?(?: over| through| via)?) (?=(?:the |this |that )?(?:links?\b|s\d))"
 ACTIONS = [  # (action, cue); "unblock" is not "block" thanks to the word boundary
     ("allow", r"\b(?:allow|allows|permit|permits|unblock|re-?enable|let)\b"),
-    ("block", r"\b(?:block|blocks|drop|stop|deny|forbid|ban|prevent|disallow|cut off|shut off)\b"),
+    ("block", r"\b(?:block|blocks|drop|stop(?!" + _USE_LINK + r")|deny|forbid|ban|prevent|disallow|cut off|"
+              r"shut off)\b"),
     ("rate_limit", r"\b(?:cap|caps|limit|limits|throttle|rate[- ]limit|slow down|restrict|police)\b"),
     ("prioritize", r"\b(?:prioriti[sz]e|priority|precedence|expedite)\b"),
     ("avoid_link", r"\b(?:avoid|keep (?:all )?traffic off|route around|bypass|drain|out of service|"
-                   r"(?:don't|do not) route|steer (?:traffic )?away from)\b"),
+                   r"(?:don't|do not) route|steer (?:traffic )?away from|take (?:down|offline)|"
+                   r"(?:stop|(?:don't|do not|no longer|never))" + _USE_LINK + r")\b"),
     ("reserve_bandwidth", r"\b(?:reserve|guarantee|set aside|dedicate)\b"),
     ("allocate_compute", r"\b(?:serve|serves|allocate|assign|move|pin|put)\b"),
 ]
@@ -46,7 +50,7 @@ _QUESTION = re.compile(r"^(?:which|what's|what|how|is|are|will|does|do|show|list
 SUBJECTS = [
     ("intent_status", r"\bintents?\b"),
     ("flows", r"\bflows?\b|\bflow table\b"),
-    ("compute_load", r"\bsessions?\b|\bloaded\b|\boverloaded\b|\bbusy\b|\bload (?:on|of)\b|\bcpu\b"),
+    ("compute_load", r"\bsessions?\b|\bloaded\b|\boverloaded\b|\bbusy\b|\bload (?:on|of)\b|\bcompute load\b|\bcpu\b"),
     ("link_utilization_forecast", r"\b(?:will|forecast|predict|predicted|expected|going to)\b"),
     ("link_throughput", r"\bthroughput\b|\bhow much traffic\b|\btraffic (?:is )?(?:crossing|on|over)\b"),
 ]
@@ -139,7 +143,7 @@ def read(t: str, raw: str = "") -> Reading:
     elif "horizon_min" in out:
         out["duration_min"] = out.get("duration_min") or out.pop("horizon_min")
         out.pop("horizon_min", None)
-    check_required(out)
+    check_required(out, every_node=bool(s.take(_EVERY_NODE)))
     unread = s.unread()
     # a corrected word was read, but less surely than one spelt right: it counts as half a word unread
     doubt = len(unread) + len(s.corrected) / 2
@@ -148,7 +152,8 @@ def read(t: str, raw: str = "") -> Reading:
 
 
 def _rate(s: _Sentence, out: dict, raw: str) -> None:
-    unit = r"(k|m|g|t)?\s*(bit/s|bits?/s|bits? per second|bps|b/s|bytes?/s|bytes? per second|byte/s|bit|b)\b"
+    unit = (r"(k|m|g|t|kilo|mega|giga|tera)?\s*(bit/s|bits?/s|bits? per second|bps|b/s|bytes?/s|bytes? per second|"
+            r"byte/s|bits?|bytes|b)\b")
     found = s.take(rf"(-\s*)?(\d+(?:\.\d+)?)\s*{unit}")
     if not found:
         return
@@ -156,7 +161,8 @@ def _rate(s: _Sentence, out: dict, raw: str) -> None:
         raise ambiguous("the sentence gives more than one rate", "Which rate applies?", field="rate_mbps",
                         options=[m.group(0) for m in found])
     m = found[0]
-    value = float(m.group(2)) * {"k": 1e-3, None: 1e-6, "m": 1.0, "g": 1e3, "t": 1e6}[m.group(3)]
+    value = float(m.group(2)) * {"k": 1e-3, None: 1e-6, "m": 1.0, "g": 1e3, "t": 1e6}[(m.group(3) or " ")[0].strip()
+                                                                                      or None]
     in_bytes = {float(x) for x in re.findall(r"(\d+(?:\.\d+)?)\s*[kKMGT]?B(?:/s|ps)\b", raw)}
     if "byte" in m.group(4) or float(m.group(2)) in in_bytes:
         value *= 8
@@ -288,6 +294,10 @@ def _entities(s: _Sentence) -> list[tuple[str, str]]:
     return out
 
 
+# All MEC nodes at once: "the MEC servers", "every edge node", "all nodes" (a load question about them names no node).
+_EVERY_NODE = (r"\b(?:(?:all|every|each)(?: of)?(?: the)? (?:mec |edge )?(?:servers?|nodes?|sites?)|"
+               r"(?:the )?(?:mec|edge) (?:servers|nodes|sites|hosts))\b")
+
 # The words of a question that only say what is asked, once the subject is known ("how high is the compute load").
 _QUERY_WORDS = (r"\b(?:links?|above|over|exceed|exceeds|more than|(?:go|goes|going) (?:over|above|beyond)|"
                 r"utili[sz]ed|utili[sz]ation|percent|compute|high|higher)\b")
@@ -368,8 +378,9 @@ def _set(out: dict, key: str, value: str) -> None:
     out[key] = value
 
 
-def check_required(out: dict) -> None:
-    """IntentError(ambiguous) with the question to ask when the action lacks what it needs."""
+def check_required(out: dict, every_node: bool = False) -> None:
+    """IntentError(ambiguous) with the question to ask when the action lacks what it needs; `every_node`: the
+    sentence asks about all MEC nodes ("the MEC servers"), so a load question needs no node."""
     a = out["action"]
     need = {"rate_limit": ["rate_mbps"], "reserve_bandwidth": ["rate_mbps"], "avoid_link": ["link"],
             "allocate_compute": ["node", "scope"]}.get(a, [])
@@ -378,13 +389,15 @@ def check_required(out: dict) -> None:
             question = {"rate_mbps": "At what rate (e.g. 5 Mbit/s)?", "link": "Which link (e.g. s1-s2)?",
                         "node": "Which MEC node (e.g. mec1)?", "scope": "Which cells?"}[key]
             raise ambiguous(f"{a} needs {key}", question, field=key)
+    # a reservation may name a link alone ("reserve 200 Mbps on the link s3-s4")
+    selectors = ("traffic_class", "scope", "src", "dst") + (("link",) if a == "reserve_bandwidth" else ())
     if a in ("block", "allow", "prioritize", "rate_limit", "reserve_bandwidth") and not any(
-            out.get(k) for k in ("traffic_class", "scope", "src", "dst")):
+            out.get(k) for k in selectors):
         raise ambiguous(f"{a} of what traffic?", "Which traffic (a class, cells, a source or a destination)?",
                         field="traffic_class")
     if a == "query":
         subject = out.get("subject")
         if subject == "link_throughput" and not out.get("link"):
             raise ambiguous("throughput of which link?", "Which link (e.g. s1-s2)?", field="link")
-        if subject == "compute_load" and not out.get("node"):
+        if subject == "compute_load" and not out.get("node") and not every_node:
             raise ambiguous("load of which node?", "Which MEC node (e.g. mec1)?", field="node")

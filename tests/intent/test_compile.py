@@ -54,3 +54,12 @@ def test_hosts_and_cells_on_a_switch_that_is_not_connected_are_absent(r):
 def test_without_a_topology_the_inventory_is_taken_as_it_is(r):
     view = NetworkView.from_redis(r, nodes=False)  # the controller has published nothing yet
     assert {n: (h["dpid"], h["cell"]) for n, h in view.hosts.items()} == {"u1": (1, "c1"), "u2": (2, "c2")}
+
+
+def test_a_reservation_on_a_link_is_refused_not_compiled_without_its_link(r):
+    topology(r, {})
+    view = NetworkView.from_redis(r, nodes=False)
+    for text in ("reserve 300 Mbps on the link between switch 1 and switch 2", "reserve 5 Mbps for gaming on s1-s2"):
+        with pytest.raises(IntentError) as err:
+            compile_intent(parse_intent(text, lm=None), view, "x")
+        assert err.value.kind == "invalid" and err.value.problem.field == "link"

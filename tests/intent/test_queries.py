@@ -160,3 +160,14 @@ def test_flows_and_intent_status_from_the_store(network, settings):
     status = answer(network, query("intent_status"))
     assert [(x["intent_id"], x["state"]) for x in status.data] == [(record.intent_id, "compiled")]
     assert status.data[0]["last_event"]["state"] == "compiled" and "1 intent(s), 1 active" in status.text
+
+
+def test_compute_load_of_every_node_when_none_is_named(network, settings):
+    a = answer(network, query("compute_load"))
+    assert a.data == [] and "any MEC node" in a.text
+    for node, load in (("mec2", 1.0), ("mec1", 0.5)):
+        bus.write_heartbeat(network, AgentHeartbeat(node_id=node, address="10.0.0.12:8100", cells=["c3"],
+                                                    capacity_rps=2.0, load_rps=load, models=["gpt2-edge"]), ttl_s=5)
+    a = answer(network, query("compute_load"))
+    assert [(x["node_id"], x["load_pct"]) for x in a.data] == [("mec1", 25.0), ("mec2", 50.0)]
+    assert "mec1: 0.50 of 2 requests/s" in a.text and "mec2: 1.00 of 2" in a.text

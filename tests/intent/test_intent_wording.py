@@ -1,0 +1,58 @@
+"""High-level sentences in wordings the rules missed on the blind2 set (issue 11): "stop using the link", a
+reservation on a link, rates in words ("megabytes per second"), a load question about all MEC nodes. The sentences are
+this test's own, not the evaluation set's."""
+import pytest
+
+from netgpt.intent import IntentError, parse_intent
+
+
+def read(text):
+    return {k: v for k, v in parse_intent(text, lm=None).model_dump(mode="json").items() if v is not None}
+
+
+@pytest.mark.parametrize("text, link", [
+    ("Stop using the link between switch 4 and switch 7.", ["s4", "s7"]),
+    ("please don't use the s3-s4 link", ["s3", "s4"]),
+    ("stop routing traffic over the link from switch 1 to switch 3", ["s1", "s3"]),
+    ("no longer use the lnik s2-s6", ["s2", "s6"]),
+])
+def test_stop_using_a_link_is_avoid_link(text, link):
+    assert read(text) == {"action": "avoid_link", "link": link}
+
+
+def test_stop_without_a_link_is_still_a_block():
+    assert read("stop gaming in cell 4") == {"action": "block", "traffic_class": "gaming", "scope": ["c4"]}
+    assert read("stop traffic from u2 to u5") == {"action": "block", "src": "u2", "dst": "u5"}
+    with pytest.raises(IntentError) as err:
+        parse_intent("stop using the link", lm=None)
+    assert err.value.kind == "ambiguous" and err.value.problem.field == "link"
+
+
+def test_a_reservation_on_a_link():
+    assert read("reserve 150 Mbps on the link between switch 2 and switch 6") == {
+        "action": "reserve_bandwidth", "link": ["s2", "s6"], "rate_mbps": 150}
+    assert read("set aside 1 Gbit/s on s1-s2") == {"action": "reserve_bandwidth", "link": ["s1", "s2"],
+                                                   "rate_mbps": 1000}
+    with pytest.raises(IntentError) as err:  # a cap still needs its traffic
+        parse_intent("cap traffic on the link s1-s2 at 10 Mbps", lm=None)
+    assert err.value.kind == "ambiguous"
+
+
+@pytest.mark.parametrize("rate, mbps", [("12 megabytes per second", 96), ("3 megabits per second", 3),
+                                        ("1.5 gigabits/s", 1500), ("500 kilobits per second", 0.5),
+                                        ("2 gigabytes/s", 16000), ("40 mbit", 40)])
+def test_rates_with_the_unit_in_words(rate, mbps):
+    assert read(f"reserve {rate} for gaming in cell 2")["rate_mbps"] == mbps
+
+
+@pytest.mark.parametrize("text", ["What's the compute load on the MEC servers?", "how busy are all the edge nodes?",
+                                  "how loaded is every mec node right now?"])
+def test_the_load_of_every_mec_node(text):
+    assert read(text) == {"action": "query", "subject": "compute_load"}
+
+
+def test_a_load_question_about_no_node_at_all_is_asked():
+    with pytest.raises(IntentError) as err:
+        parse_intent("What's the compute load?", lm=None)
+    assert err.value.kind == "ambiguous" and err.value.problem.field == "node"
+    assert read("how loaded is mec3?") == {"action": "query", "subject": "compute_load", "node": "mec3"}
