@@ -30,11 +30,16 @@ IP6 = re.compile(r"(?<![\w:.])((?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{0,4})(?:/(\d{1,3}
 _IP6_LIKE = re.compile(r"(?<![\w:.])([0-9a-z]{0,4}(?::[0-9a-z]{0,4}){2,7})(?![\w:]|\.\w)")
 MAC = re.compile(r"\b([0-9a-f]{2}(?::[0-9a-f]{2}){5})\b")
 
-# Number words after the keywords that take a number ("switch three", "port six", "queue two", "switches one and two").
+# Number words after the keywords that take a number ("switch three", "port six", "queue two", "switches one and two",
+# "port forty-two"): one to ninety-nine.
 _NUMBERS = {w: n for w, n in NUMBER_WORDS.items() if len(w) > 2}
+_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
+_UNITS = "|".join(w for w, n in _NUMBERS.items() if 1 <= n <= 9)
 _NUMBER_AFTER_KEYWORD = re.compile(
-    r"(\b(?:switch(?:es)?|nodes?|openflow|dpids?|ports?|queues?)\s+(?:\d+\s*(?:,\s*(?:and\s+)?|and\s+|&\s*|or\s+))*)("
-    + "|".join(sorted(_NUMBERS, key=len, reverse=True)) + r")\b")
+    r"(\b(?:switch(?:es)?|nodes?|openflow|dpids?|ports?|queues?)\s+(?:\d+\s*(?:,\s*(?:and\s+)?|and\s+|&\s*|or\s+))*)"
+    rf"(?:({'|'.join(_TENS)})(?:[- ]({_UNITS}))?|(" + "|".join(sorted(_NUMBERS, key=len, reverse=True)) + r"))\b")
+# A number in words this reader does not read ("port two hundred"): asked, never left out.
+_BIG_NUMBER = re.compile(r"\b(?:switch(?:es)?|nodes?|openflow|dpids?|ports?|queues?)\s+\d*\s*(hundred|thousand)\b")
 _ARROW = r"\s*(?:->|=>|\u2192)\s*"
 _ARROWS = [  # (pattern, replacement), in this order
     (_ARROW + r"(?:the\s+)?(?:drop|block|discard|deny)\b", " drop"),
@@ -51,10 +56,19 @@ def normalised(t: str) -> str:
     before = None
     while before != t:
         before = t
-        t = _NUMBER_AFTER_KEYWORD.sub(lambda m: m.group(1) + str(_NUMBERS[m.group(2)]), t)
+        t = _NUMBER_AFTER_KEYWORD.sub(_digits, t)
+    if _BIG_NUMBER.search(t):
+        raise ambiguous(f"'{_BIG_NUMBER.search(t).group(0)}': a number in words this reader does not read",
+                        "Please write the number in digits.", field="port")
     for pattern, replacement in _ARROWS:
         t = re.sub(pattern, replacement, t)
     return re.sub(r"\bout\s+(\d+)\b(?![:/]|\.\d)", r"out port \1", t)
+
+
+def _digits(m: re.Match) -> str:
+    if m.group(4):
+        return m.group(1) + str(_NUMBERS[m.group(4)])
+    return m.group(1) + str(_TENS[m.group(2)] + (_NUMBERS[m.group(3)] if m.group(3) else 0))
 
 
 def family(t: str) -> dict:

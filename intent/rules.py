@@ -40,7 +40,7 @@ ACTIONS = [  # (action, cue); "unblock" is not "block" thanks to the word bounda
     ("rate_limit", r"\b(?:cap|caps|limit|limits|throttle|rate[- ]limit|slow down|restrict|police)\b"),
     ("prioritize", r"\b(?:prioriti[sz]e|priority|precedence|expedite)\b"),
     ("avoid_link", r"\b(?:avoid|keep (?:all )?traffic off|route around|bypass|drain|out of service|"
-                   r"(?:don't|do not) route|steer (?:traffic )?away from|take (?:down|offline)|"
+                   r"(?:don't|do not) route|steer (?:traffic )?away from|take (?:down|offline)|offline|"
                    r"(?:stop|(?:don't|do not|no longer|never))" + _USE_LINK + r")\b"),
     ("reserve_bandwidth", r"\b(?:reserve|guarantee|set aside|dedicate)\b"),
     ("allocate_compute", r"\b(?:serve|serves|allocate|assign|move|pin|put)\b"),
@@ -143,7 +143,7 @@ def read(t: str, raw: str = "") -> Reading:
     elif "horizon_min" in out:
         out["duration_min"] = out.get("duration_min") or out.pop("horizon_min")
         out.pop("horizon_min", None)
-    check_required(out, every_node=bool(s.take(_EVERY_NODE)))
+    check_required(out, every_node=out.get("subject") == "compute_load" and bool(s.take(_EVERY_NODE)))
     unread = s.unread()
     # a corrected word was read, but less surely than one spelt right: it counts as half a word unread
     doubt = len(unread) + len(s.corrected) / 2
@@ -342,7 +342,8 @@ def _action(s: _Sentence, out: dict, entities) -> str:
                             field="action", options=["avoid_link"])
         raise IntentError("not_understood", "no intent found: say what to do (cap, block, allow, prioritise, "
                                             "reserve, avoid a link, serve a cell from a node) or ask a question")
-    s.take(r"\b(?:bandwidth|speed|rate|top|highest|high|higher|links?|compute|resources|capacity|cpu|maintenance)\b")
+    s.take(r"\b(?:bandwidth|speed|rate|top|highest|high|higher|links?|compute|resources|capacity|cpu|maintenance|"
+           r"take)\b")
     return found[0]
 
 

@@ -159,3 +159,11 @@ def test_flooding_specific_traffic_stays_a_specific_forward():
 def test_a_switch_named_in_words_is_flow_level(text):
     from netgpt.intent.service import level_of
     assert level_of(text) == "flow"
+
+
+def test_tens_in_words_and_numbers_too_big_to_read_in_words():
+    assert translate_to_flows("On switch twenty-one, drop UDP to 10.0.0.20 port forty two.") == [
+        entry(21, 300, {"eth_type": 2048, "ip_proto": 17, "ipv4_dst": "10.0.0.20", "udp_dst": 42}, [])]
+    # before, "fifty" was left unread and the drop covered all UDP to the host
+    assert translate_to_flows("On switch 7, drop UDP to 10.0.0.20 port fifty.")[0]["match"]["udp_dst"] == 50
+    assert "digits" in asks("On switch 2, forward arp out port two hundred.").question

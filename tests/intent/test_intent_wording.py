@@ -56,3 +56,10 @@ def test_a_load_question_about_no_node_at_all_is_asked():
         parse_intent("What's the compute load?", lm=None)
     assert err.value.kind == "ambiguous" and err.value.problem.field == "node"
     assert read("how loaded is mec3?") == {"action": "query", "subject": "compute_load", "node": "mec3"}
+
+
+def test_offline_is_avoid_link_and_every_node_counts_only_in_a_load_question():
+    assert read("take the s4-s5 link offline for maintenance") == {"action": "avoid_link", "link": ["s4", "s5"]}
+    from netgpt.intent import understand
+    u = understand("block video on the mec servers", lm=None)  # not "every node": left unread, the LM is asked
+    assert u.unread == ["mec", "servers"] and u.confidence < 1
