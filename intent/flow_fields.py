@@ -40,6 +40,8 @@ _NUMBER_AFTER_KEYWORD = re.compile(
     rf"(?:({'|'.join(_TENS)})(?:[- ]({_UNITS}))?|(" + "|".join(sorted(_NUMBERS, key=len, reverse=True)) + r"))\b")
 # A number in words this reader does not read ("port two hundred"): asked, never left out.
 _BIG_NUMBER = re.compile(r"\b(?:switch(?:es)?|nodes?|openflow|dpids?|ports?|queues?)\s+\d*\s*(hundred|thousand)\b")
+_FIELD_EQUALS = re.compile(r"\b(port|dst|src|destination|source|queue|priority|out|output|dpid|switch|node|openflow|"
+                           r"timeout|dscp|tcp|udp)\s*[=:]\s*(?=\d)")
 _ARROW = r"\s*(?:->|=>|\u2192)\s*"
 _ARROWS = [  # (pattern, replacement), in this order
     (_ARROW + r"(?:the\s+)?(?:drop|block|discard|deny)\b", " drop"),
@@ -60,6 +62,7 @@ def normalised(t: str) -> str:
     if _BIG_NUMBER.search(t):
         raise ambiguous(f"'{_BIG_NUMBER.search(t).group(0)}': a number in words this reader does not read",
                         "Please write the number in digits.", field="port")
+    t = _FIELD_EQUALS.sub(r"\1 ", t)  # "in port=3", "out:4", "queue = 2"
     for pattern, replacement in _ARROWS:
         t = re.sub(pattern, replacement, t)
     return re.sub(r"\bout\s+(\d+)\b(?![:/]|\.\d)", r"out port \1", t)

@@ -101,16 +101,20 @@ def _entries(t: str) -> list[dict]:
     dpids, t = _take_switches(t)
     priority, t = _take_priority(t)
     timeouts, t = _take_timeouts(t)
-    if not (_DROP.search(t) or _FORWARD.search(t) or _PORT.search(t) or IP.search(t) or ipv6_addresses(t)):
+    if not (_DROP.search(t) or _FORWARD.search(t) or _PORT.search(t) or IP.search(t) or ipv6_addresses(t)
+            or re.search(r"\bto the controller\b", t)):  # "udp dst 67 -> controller"
         raise IntentError("not_understood", "no flow rule found: say what to forward or drop, on which switch")
     if not dpids:
         raise ambiguous("the sentence names no switch", "On which switch (e.g. 'on switch 1')?", field="dpid")
     segments = _segments(t)
     rules = []
-    context_family = family(t)
-    for seg, drop in zip(segments, _drops(segments)):
+    families = [family(seg) for seg in segments]
+    for i, (seg, drop) in enumerate(zip(segments, _drops(segments))):
         is_default = bool(_DEFAULT.search(seg))
-        inherited = context_family if len(segments) > 1 and not is_default else None
+        # a part without a protocol of its own takes the one named before it ("ARP from A out port 2, and from B out
+        # port 3"), never one named after it ("traffic from A out port 5 and ARP out port 6": the first is all traffic)
+        earlier = [f for f in families[:i] if f]
+        inherited = earlier[-1] if earlier and not is_default else None
         for part in _per_service(seg):
             for rule in _rules_for(part, drop, inherited):
                 if (*rule, drop, is_default) not in rules:  # "web (http)" is one rule

@@ -167,3 +167,17 @@ def test_tens_in_words_and_numbers_too_big_to_read_in_words():
     # before, "fifty" was left unread and the drop covered all UDP to the host
     assert translate_to_flows("On switch 7, drop UDP to 10.0.0.20 port fifty.")[0]["match"]["udp_dst"] == 50
     assert "digits" in asks("On switch 2, forward arp out port two hundred.").question
+
+
+def test_ofctl_style_fields_with_equals_or_colon():
+    assert translate_to_flows("switch 1: in_port=3 -> 4") == [entry(1, 100, {"in_port": 3}, out(4))]
+    assert translate_to_flows("dpid=5 udp_src=68 udp_dst=67 -> controller") == [
+        entry(5, 100, {"eth_type": 2048, "ip_proto": 17, "udp_src": 68, "udp_dst": 67}, out("CONTROLLER"))]
+    asks("hello switch 4, how is the controller?", kind="not_understood")
+
+
+def test_a_part_takes_the_protocol_named_before_it_not_after_it():
+    assert translate_to_flows("On switch 2, traffic to 10.0.0.1 goes out port 5 and ARP goes out port 6.") == [
+        entry(2, 100, {"ipv4_dst": "10.0.0.1", "eth_type": 2048}, out(5)), entry(2, 100, {"eth_type": 2054}, out(6))]
+    assert translate_to_flows("On switch 2, ARP from 10.0.0.1 goes out port 5, and from 10.0.0.2 out port 6.") == [
+        entry(2, 100, {"eth_type": 2054, "arp_spa": a}, out(p)) for a, p in (("10.0.0.1", 5), ("10.0.0.2", 6))]
