@@ -5,11 +5,13 @@ SHELL := /bin/bash
 setup:
 	@bash scripts/setup.sh
 
-# The offline models the demo runs on: built once, then cached (idempotent). The adapter check loads the edge base for
-# its fingerprint once, then reads it from the record beside the weights (models/lora.py base_identity).
+# The offline models the demo runs on: built once, then cached (idempotent). The edge LM's `complete` adapter is the one
+# shipped in models/adapters/complete (trained here; its README says how), checked against the edge base's fingerprint
+# (loaded once, then read from the record beside the weights: models/lora.py base_identity); one is trained (5 minutes)
+# only for another edge base (NETGPT_EDGE_BASE).
 models: setup
 	@.venv/bin/netgpt models prepare
-	@.venv/bin/netgpt models check --task complete || .venv/bin/netgpt models train --task complete  # missing, or for another edge base
+	@.venv/bin/netgpt models install --task complete || .venv/bin/netgpt models train --task complete
 
 demo: models
 	@.venv/bin/netgpt demo

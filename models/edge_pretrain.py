@@ -118,7 +118,8 @@ def build_edge_model(out_dir: Path, steps: int = 1000, batch_size: int = 8, seq_
 
     model.train()
     done, loss = 0, float("nan")
-    bar = tqdm(range(steps), desc="pre-train edge GPT-2", disable=not progress or not sys.stderr.isatty())  # no bar in a log
+    # a bar on a terminal only: in a log each refresh is a line
+    bar = tqdm(range(steps), desc="pre-train edge GPT-2", disable=not progress or not sys.stderr.isatty())
     for step in bar:
         x = batch(train_data)
         out = model(input_ids=x, labels=x)

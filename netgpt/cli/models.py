@@ -4,7 +4,9 @@ torch and transformers are imported inside netgpt.models' functions, not here: `
 """
 from __future__ import annotations
 
+import filecmp
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Optional
@@ -25,7 +27,7 @@ from netgpt.models.base import (
     load_base,
     models_dir,
 )
-from netgpt.models.lora import LoraTaskConfig, base_identity, check_adapter_for, train_adapter
+from netgpt.models.lora import CARD, SHIPPED_ADAPTERS, LoraTaskConfig, base_identity, check_adapter_for, train_adapter
 from netgpt.models.tasks import TASKS
 
 app = typer.Typer(help="Build, fine-tune and inspect the language models.", no_args_is_help=True)
@@ -64,13 +66,10 @@ def prepare(edge_steps: int = typer.Option(1000, help="Pre-training steps for th
         console.print(f"[green]{name}[/]: {where} ({what})", highlight=False)
 
 
-@app.command()
-def check(task: str = typer.Option("complete", help="The adapter's task"),
-          adapter: Optional[Path] = typer.Option(None, help="Adapter folder (default: <cache>/adapters/<task>)")) -> None:
-    """Exit 0 when the task's adapter exists and was trained for the configured edge base (Settings.edge_base, by
-    its weights' fingerprint), else 1 with the reason: what `make models` asks before it trains one."""
+def _checked(path: Path, task: str) -> dict:
+    """The card of the adapter at `path` when it is the task's and was trained for the configured edge base
+    (Settings.edge_base, by its weights' fingerprint); else fail() with the reason."""
     settings = get_settings()
-    path = adapter or settings.cache_dir / "adapters" / task
     if not (path / "adapter_config.json").is_file():
         fail(f"no {task} adapter at {path}")
     try:
@@ -79,8 +78,43 @@ def check(task: str = typer.Option("complete", help="The adapter's task"),
         fail(str(exc))
     if card.get("task") not in (None, task):
         fail(f"the adapter at {path} is for task {card.get('task')!r}, not {task!r}")
-    console.print(f"[green]{path}[/]: {task} adapter for {settings.edge_base} ({card.get('steps', '?')} steps)",
+    return card
+
+
+@app.command()
+def check(task: str = typer.Option("complete", help="The adapter's task"),
+          adapter: Optional[Path] = typer.Option(None, help="Adapter folder (default: <cache>/adapters/<task>)")) -> None:
+    """Exit 0 when the task's adapter exists and was trained for the configured edge base (Settings.edge_base, by
+    its weights' fingerprint), else 1 with the reason."""
+    path = adapter or get_settings().cache_dir / "adapters" / task
+    card = _checked(path, task)
+    console.print(f"[green]{path}[/]: {task} adapter for {get_settings().edge_base} ({card.get('steps', '?')} steps)",
                   highlight=False)
+
+
+@app.command()
+def install(task: str = typer.Option("complete", help="The adapter's task"),
+            source: Optional[Path] = typer.Option(None, help="Adapter folder (default: the one shipped in "
+                                                  "models/adapters/<task>)")) -> None:
+    """Make the shipped adapter (models/adapters/<task>, trained here with the command its README names) the cache's
+    <task> adapter, which the edge agent loads, after checking it was trained for the configured edge base: what
+    `make models` does, and it trains one only when this fails (another edge base). Idempotent; an adapter of the
+    cache that differs (trained by `netgpt models train`) is replaced: train yours with --out to keep it."""
+    src = source or SHIPPED_ADAPTERS / task
+    card = _checked(src, task)
+    dest = get_settings().cache_dir / "adapters" / task
+    if all((dest / f).is_file() and filecmp.cmp(dest / f, src / f, shallow=False)
+           for f in ("adapter_model.safetensors", "adapter_config.json", CARD)):
+        console.print(f"[green]{dest}[/]: the shipped {task} adapter ({card.get('steps', '?')} steps), installed",
+                      highlight=False)
+        return
+    staging = dest.with_name(dest.name + ".installing")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(src, staging, ignore=shutil.ignore_patterns("*.gguf"))  # the GGUF LoRA is made again on load
+    shutil.rmtree(dest, ignore_errors=True)
+    staging.rename(dest)
+    console.print(f"[green]{dest}[/]: installed the shipped {task} adapter ({card.get('steps', '?')} steps, "
+                  f"eval loss {card.get('metrics', {}).get('eval_loss', '?')})", highlight=False)
 
 
 @app.command()

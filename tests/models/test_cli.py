@@ -87,6 +87,34 @@ def test_check_says_whether_an_adapter_fits_the_configured_edge_base(monkeypatch
     assert results["gpt2-missing"].exit_code == 1 and "nocompleteadapterat" in flat(results["gpt2-missing"].output)
 
 
+def test_install_copies_an_adapter_for_the_edge_base_into_the_cache_once(monkeypatch, tmp_path, tiny_dirs,
+                                                                         tiny_adapters):
+    """`make models` installs the shipped adapter: copied into <cache>/adapters/<task> when it fits the edge base,
+    left as it is when it is already there, put back over another adapter; refused, nothing copied, for another
+    base."""
+    intent = tiny_adapters["intent"]["path"]  # trained on the tiny GPT-2
+    monkeypatch.setenv("NETGPT_CACHE_DIR", str(tmp_path))
+    dest = tmp_path / "adapters" / "intent"
+    monkeypatch.setenv("NETGPT_EDGE_BASE", str(tiny_dirs["llama"]))
+    settings.get_settings.cache_clear()
+    try:
+        refused = runner.invoke(app, ["install", "--task", "intent", "--source", str(intent)])
+        assert refused.exit_code == 1 and "wastrainedforbase" in flat(refused.output) and not dest.exists()
+        monkeypatch.setenv("NETGPT_EDGE_BASE", str(tiny_dirs["gpt2"]))
+        settings.get_settings.cache_clear()
+        first = runner.invoke(app, ["install", "--task", "intent", "--source", str(intent)])
+        assert first.exit_code == 0 and "installedtheshipped" in flat(first.output), first.output
+        assert (dest / "adapter_model.safetensors").read_bytes() == (intent / "adapter_model.safetensors").read_bytes()
+        again = runner.invoke(app, ["install", "--task", "intent", "--source", str(intent)])
+        assert again.exit_code == 0 and flat(again.output).endswith("installed"), again.output
+        (dest / "adapter_model.safetensors").write_bytes(b"another adapter")
+        assert runner.invoke(app, ["install", "--task", "intent", "--source", str(intent)]).exit_code == 0
+        assert (dest / "adapter_model.safetensors").read_bytes() == (intent / "adapter_model.safetensors").read_bytes()
+        assert runner.invoke(app, ["check", "--task", "intent"]).exit_code == 0
+    finally:
+        settings.get_settings.cache_clear()
+
+
 def test_a_bases_identity_is_recorded_and_read_back_until_its_files_change(monkeypatch, tmp_path, tiny_dirs,
                                                                            tiny_tokenizer):
     """`models check` runs on every `make demo`: it reads the base's identity from the record next to its weights
