@@ -175,9 +175,12 @@ def section_allocations(data: RunData, fig: dict, out: Path) -> Section:
     plot_allocations(data, out / "allocation.png")
     rows = [[f"{a.ts - data.t0:.1f}", a.cell, a.previous_node_id or "-", a.node_id, md_escape(a.reason)]
             for a in sorted(data.allocations, key=lambda a: a.ts)]
-    teardown = (f" Not counted: {data.teardown_allocations} made while the edge agents were stopped at the end."
-                if data.teardown_allocations else "")
-    return Section(title, [f"{fig['allocation_changes']} changes, {fig['failovers']} of them failovers.{teardown}",
+    apart = [f"{data.setup_allocations} before every cell was on its home node at the start (cells an earlier run "
+             "left elsewhere, moved while the agents started)"] if data.setup_allocations else []
+    apart += [f"{data.teardown_allocations} while the edge agents were stopped at the end"] \
+        if data.teardown_allocations else []
+    note = f" Not counted or shown: {'; '.join(apart)}." if apart else ""
+    return Section(title, [f"{fig['allocation_changes']} changes, {fig['failovers']} of them failovers.{note}",
                            md_table(["t (s)", "cell", "from", "to", "reason"], rows)], "allocation.png")
 
 
@@ -309,5 +312,6 @@ def write_report(data: RunData, out: Path, summary: list[tuple[str, str]], fig: 
         "body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:2px 6px;font-size:90%}img{max-width:100%}</style></head>"
         f"<body>{body}</body></html>")
-    (out / "report.json").write_text(json.dumps({"since_ms": data.since_ms, "figures": fig}, indent=1))
+    (out / "report.json").write_text(json.dumps({"since_ms": data.since_ms, "figures": fig,
+                                                 "allocations_counted": data.allocations_counted}, indent=1))
     return out / "report.md"

@@ -35,6 +35,8 @@ class RunData:
     cell_forecasts: dict[str, list[Forecast]] = field(default_factory=dict)
     te_actions: list[FlowAction] = field(default_factory=list)
     allocations: list[Allocation] = field(default_factory=list)
+    allocations_counted: tuple[float | None, float | None] = (None, None)  # the times `allocations` lie between
+    setup_allocations: int = 0  # allocation changes before every cell was home at the start (not in `allocations`)
     teardown_allocations: int = 0  # allocation changes once the edge agents were being stopped (not in `allocations`)
     user_intents: int = 0
     responses: list[dict] = field(default_factory=list)
@@ -74,14 +76,18 @@ def reached(rec: IntentRecord, state: IntentState) -> bool:
     return any(e.state == state for e in rec.history) or rec.state == state
 
 
-def collect(r, since_ms: int, run_dir: Path, end_ts: float, edge_stopped_ts: float | None = None) -> RunData:
+def collect(r, since_ms: int, run_dir: Path, end_ts: float,
+            allocations_counted: tuple[float | None, float | None] = (None, None)) -> RunData:
     """Everything the report needs, read while the run's Redis is still up (the topology view empties when the
-    network stops, so call this before tearing it down). Allocation changes from `edge_stopped_ts` on are the
-    teardown's (the controller fails cells over as the agents stop): counted apart, not as the run's."""
-    data = RunData(since_ms=since_ms, end_ts=end_ts)
+    network stops, so call this before tearing it down). Allocation changes outside `allocations_counted` (from when
+    every cell was on its home node at the start to when the edge agents began to stop) are counted apart, not as the
+    run's: before, the controller moves the cells it restored from an earlier run while the agents start; after, it
+    fails cells over as the agents stop."""
+    data = RunData(since_ms=since_ms, end_ts=end_ts, allocations_counted=allocations_counted)
     data.port_names, data.capacity_bps = port_names(r)
     data.host_names = {json.loads(h).get("mac"): name for name, h in r.hgetall(bus.Keys.HOSTS).items()}
     start = f"{since_ms}-0"
+    first, last = allocations_counted
     for _id, msg in bus.read_range(r, bus.Streams.TELEMETRY, start=start):
         data.telemetry_entries += 1
         if isinstance(msg, PortStats) and (msg.dpid, msg.port_no) in data.port_names and msg.interval_s > 0:
@@ -100,7 +106,9 @@ def collect(r, since_ms: int, run_dir: Path, end_ts: float, edge_stopped_ts: flo
         if isinstance(msg, FlowAction) and msg.source == "controller:te":
             data.te_actions.append(msg)
         elif isinstance(msg, Allocation):
-            if edge_stopped_ts is not None and msg.ts >= edge_stopped_ts:
+            if first is not None and msg.ts < first:
+                data.setup_allocations += 1
+            elif last is not None and msg.ts >= last:
                 data.teardown_allocations += 1
             else:
                 data.allocations.append(msg)

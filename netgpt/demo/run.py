@@ -49,6 +49,7 @@ class DemoRun:
     leftover_bridges: list[str] = field(default_factory=list)
     outcome: Outcome | None = None
     data: RunData | None = None
+    cells_home_ts: float | None = None  # every cell on its home node at the start: earlier changes are the start's
     edge_stopped_ts: float | None = None  # the edge agents' teardown began: later allocation changes are its doing
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
@@ -153,6 +154,7 @@ def _scenario(net, s: Settings, demo: DemoRun, plan: Plan, phase: Phases, consol
         edge.start()
         edge.wait_ready()
         services.wait_for(lambda: allocations(r) == HOME, 60, "cells on their home nodes")
+        demo.cells_home_ts = time.time()
         phase.detail(f"  allocations {HOME}; users reach the edge service at {s.edge_vip}")
         phase(f"a time-compressed day: {plan.steps} trace steps of 5 min, {plan.seconds:.0f} s (background traces, "
               f"prompts in {len(HOME)} cells, forecasts, a failover)")
@@ -210,7 +212,8 @@ def _network(s: Settings, demo: DemoRun, plan: Plan, phase: Phases, console: Con
                 _free_shells(net)
                 phase("reading the run's streams from Redis, then stopping everything")
                 try:
-                    demo.data = collect(r, demo.since_ms, demo.run_dir, time.time(), demo.edge_stopped_ts)
+                    demo.data = collect(r, demo.since_ms, demo.run_dir, time.time(),
+                                        (demo.cells_home_ts, demo.edge_stopped_ts))
                     demo.data.marks = dict(demo.outcome.marks) if demo.outcome else {}
                 except redis.RedisError as exc:
                     demo.errors.append(f"the run's streams could not be read: {exc}")

@@ -161,17 +161,20 @@ def test_two_figures_recomputed_from_the_streams(run):
     assert (co["prompts"], co["facts_used"], co["echoes"], co["cloud_tokens_in"]) == (2, 0.0, 1, 20.0)
 
 
-def test_allocation_changes_of_the_teardown_are_counted_apart(run, tmp_path):
-    """The controller fails cells over while the demo stops the edge agents: those changes (here, from t0 + 16 on, the
-    fail-back) are not the run's failovers or changes, and the section says how many were left out."""
+def test_allocation_changes_of_the_start_and_the_teardown_are_counted_apart(run, tmp_path):
+    """The controller moves the cells an earlier run left elsewhere while the agents start, and fails cells over while
+    the demo stops them: those changes (here, c1's first placement at t0 + 0.5 and, from t0 + 12 on, the fail-back)
+    are not the run's changes or failovers, and the section says how many were left out."""
     r, since_ms, _out = run
     t0 = since_ms / 1000
-    data = collect(r, since_ms, tmp_path, end_ts=t0 + 20, edge_stopped_ts=t0 + 12)
-    assert [a.cell for a in data.allocations] == ["c1", "c3", "c1"] and data.teardown_allocations == 1
+    data = collect(r, since_ms, tmp_path, end_ts=t0 + 20, allocations_counted=(t0 + 0.55, t0 + 12))
+    assert [a.cell for a in data.allocations] == ["c3", "c1"]
+    assert (data.setup_allocations, data.teardown_allocations) == (1, 1)
     md = write_report(data, tmp_path / "teardown", []).read_text()
     fig = json.loads((tmp_path / "teardown" / "report.json").read_text())["figures"]
     assert (fig["allocation_changes"], fig["failovers"]) == (1, 1)
-    assert "1 changes, 1 of them failovers. Not counted: 1 made while the edge agents were stopped" in md
+    assert ("1 changes, 1 of them failovers. Not counted or shown: 1 before every cell was on its home node at the "
+            "start") in md and "; 1 while the edge agents were stopped at the end." in md
 
 
 def test_sections_without_data_say_so(redis_client, tmp_path):

@@ -115,9 +115,11 @@ def test_every_report_section_has_numbers(quick_run):
 def test_two_figures_recomputed_from_the_runs_own_redis(quick_run, run_dir, tmp_path):
     """The run's Redis, read again after the demo stopped it: a redis-server of the test's own on a copy of the run's
     append-only file. The user intents and the allocation changes the report counts are the entries of this run
-    (stream ids from report.json's since_ms on) there, counted here with plain XRANGE, not the report's reader."""
+    (stream ids from report.json's since_ms on; allocation changes between the times it names) there, counted here
+    with plain XRANGE, not the report's reader."""
     _output, _md, fig = quick_run
-    since = json.loads(sorted(run_dir.glob("demo-*/report.json"))[-1].read_text())["since_ms"]
+    saved = json.loads(sorted(run_dir.glob("demo-*/report.json"))[-1].read_text())
+    since, (first, last) = saved["since_ms"], saved["allocations_counted"]
     data = tmp_path / "redis-data"
     shutil.copytree(run_dir / "redis-data", data)
     port = free_port()
@@ -138,7 +140,8 @@ def test_two_figures_recomputed_from_the_runs_own_redis(quick_run, run_dir, tmp_
             return [json.loads(f["data"]) for _, f in r.xrange(stream, min=f"{since}-0") if f["kind"] == kind]
 
         intents = entries(bus.Streams.USER_INTENTS, "user_intent")
-        changes = [a for a in entries(bus.Streams.AUDIT, "allocation") if a["previous_node_id"]]
+        changes = [a for a in entries(bus.Streams.AUDIT, "allocation") if a["previous_node_id"]
+                   and first <= a["ts"] < last]  # from every cell home at the start to the agents' teardown
         assert fig["user_intents"] == len(intents) > 0
         assert fig["allocation_changes"] == len(changes) >= 1
     finally:
