@@ -5,7 +5,7 @@ match fields (protocol family, addresses and their roles, the role of "port N") 
 
 Terse notation is rewritten into the words the reader knows: a number word after a switch/port/queue keyword is the
 number ("port six"), an arrow is where the traffic goes ("-> port 1", "-> out 3", "-> queue 1, port 2", "-> drop",
-"-> controller"). Addresses are IPv4 (ipv4_src/ipv4_dst, eth_type 2048), IPv6 (ipv6_src/ipv6_dst, eth_type 34525),
+"-> controller"), an arrow between two addresses a source and a destination ("mac A -> B"). Addresses are IPv4 (ipv4_src/ipv4_dst, eth_type 2048), IPv6 (ipv6_src/ipv6_dst, eth_type 34525),
 MAC (eth_src/eth_dst) or, in ARP, the sender and target protocol addresses (arp_spa/arp_tpa: "ARP whose target IP is
 A", "ARP from A"); the words before an address give its role, and an address without one is asked about.
 """
@@ -43,6 +43,9 @@ _BIG_NUMBER = re.compile(r"\b(?:switch(?:es)?|nodes?|openflow|dpids?|ports?|queu
 _FIELD_EQUALS = re.compile(r"\b(port|dst|src|destination|source|queue|priority|out|output|dpid|switch|node|openflow|"
                            r"timeout|dscp|tcp|udp)\s*[=:]\s*(?=\d)")
 _ARROW = r"\s*(?:->|=>|\u2192)\s*"
+# An address on both sides of an arrow is a source and a destination: "mac A -> B", "10.0.0.1 -> 10.0.0.2/32"
+_ADDRESS = (r"\d{1,3}(?:\.\d{1,3}){3}(?:/\d{1,2})?|[0-9a-f]{2}(?::[0-9a-f]{2}){5}|"
+            r"[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}(?:/\d{1,3})?")
 _ARROWS = [  # (pattern, replacement), in this order
     (_ARROW + r"(?:the\s+)?(?:drop|block|discard|deny)\b", " drop"),
     (_ARROW + r"(?:to\s+)?(?:the\s+)?controller\b", " to the controller"),
@@ -63,6 +66,7 @@ def normalised(t: str) -> str:
         raise ambiguous(f"'{_BIG_NUMBER.search(t).group(0)}': a number in words this reader does not read",
                         "Please write the number in digits.", field="port")
     t = _FIELD_EQUALS.sub(r"\1 ", t)  # "in port=3", "out:4", "queue = 2"
+    t = re.sub(rf"(?<![\w:.])({_ADDRESS}){_ARROW}({_ADDRESS})(?![\w:]|\.\w)", r"from \1 to \2", t)  # "A -> B"
     for pattern, replacement in _ARROWS:
         t = re.sub(pattern, replacement, t)
     return re.sub(r"\bout\s+(\d+)\b(?![:/]|\.\d)", r"out port \1", t)

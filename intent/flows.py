@@ -20,14 +20,18 @@ Keywords are read through their typos and abbreviations ("swtich 8", "prio 250":
 unsupported protocol is asked about, since leaving it out would widen the match. Terse notation ("switch three",
 "icmp to A -> port 1", "tcp dst 445", "-> queue 1, port 2") is rewritten first, and the match fields (IPv4, IPv6, MAC,
 ARP sender/target, the role of each "port N") are read by netgpt.intent.flow_fields. Two rules joined by "and" that each
-name their own traffic and output ("HTTP to A out port 2 and HTTP to B out port 3") are two entries; "out port 2 on
-switch 1 and out port 3 on switch 2" is an entry per switch; "drop tcp and udp" an entry per protocol.
+name their own traffic and output ("HTTP to A out port 2 and HTTP to B out port 3") are two entries; "drop tcp and udp"
+an entry per protocol. A switch per clause ("on switch 3, flood ARP; on switch 4, send it to the controller", "out port
+2 on switch 1 and out port 3 on switch 2") gives each clause's rules to its own switch (netgpt.intent.flow_clauses; a
+clause without traffic of its own is about the traffic of the clause before it), and is asked where the words do not
+say which goes where. Reserved ports are output targets ("back out its ingress port", "to the reserved port ALL").
 """
 from __future__ import annotations
 
 import re
 
 from netgpt.intent.errors import IntentError, ambiguous
+from netgpt.intent.flow_clauses import SWITCHES, clauses
 from netgpt.intent.flow_fields import (ETH_ARP, ETH_IPV4, ETH_IPV6, IP, L4_BARE, L4_TERSE, MAC, MAX_SWITCH_PORT, OUT, SERVICES,
                                        family, ipv6_addresses, l4_number, normalised, port_role, read_addresses,
                                        set_once)
@@ -36,8 +40,6 @@ from netgpt.intent.typos import corrected, near_protocol
 
 PRIO_DROP, PRIO_QUEUE, PRIO_FORWARD, PRIO_DEFAULT = 300, 200, 100, 50
 
-_SWITCHES = re.compile(r"\b(?:(?:in|on|at|for)\s+)?(?:the\s+)?(?:switch(?:es)?|nodes?|openflow|dpids?)\s*:?\s*"
-                       r"(\d+(?:\s*(?:,\s*(?:and\s+)?|\band\s+|&\s*)\d+)*)")
 _PRIORITY = re.compile(r"\b(?:with\s+(?:a\s+)?)?priority\s*(?:of\s*|=\s*|:\s*)?(-?\d+)")
 _TIMEOUT = re.compile(r"\b(?:with\s+(?:an?\s+)?)?(idle|hard)[ -]timeout\s*(?:of\s*)?(\d+)\s*(?:s|secs?|seconds?)?\b")
 # A default rule: "traffic not matching (any) higher-priority rule(s)", "that doesn't match any other rule", "unmatched
@@ -55,16 +57,12 @@ _FORWARD = re.compile(r"\b(forward|forwards|forwarded|forwarding|send|sends|sent
 _PORT = re.compile(r"\bport\s*(\d+)\b")
 _QUEUE = re.compile(r"\bqueue\s*(\d+)\b")
 _DSCP = re.compile(r"\bdscp\s*(?:to\s*|of\s*|value\s*|=\s*)?(\d+)\b")
-_IN_PORT_BACK = re.compile(r"\bback out (?:of )?the (?:same )?port (?:it|they) came in on\b|\bout (?:of )?the ingress "
-                           r"port\b")
 _SPLIT = re.compile(r",?\s+and\s+(?=(?:those|packets|frames|traffic|from port)\b)")
 # A second rule with a verb of its own: "block http to A, and block https to A", "drop arp; forward the rest to port 1".
 # It is a rule of its own only when it names its own traffic ("... and send it out port 5" is the same traffic).
 _SPLIT_VERB = re.compile(r"(?:,?\s+(?:and|then)|;)\s+(?:also\s+)?(?=(?:drop|block|discard|deny|reject|forward|send|"
                          r"route|flood|output|put|mark)\b)")
 _SAME_TRAFFIC = re.compile(r"^\S+\s+(?:it|them|this|that|they)\b")  # "those from B" may be other traffic
-_OUT_ON_SWITCH = re.compile(r"(?:,?\s*\band\s+|,\s*)?\b((?:out (?:of )?(?:the )?|to |via |through )port\s*\d+|to the "
-                            r"controller)\s+(?:on|at|in) (?:the )?(?:switch|node|openflow|dpid)\s*(\d+)\b")
 # Two rules joined by "and" that each name their own traffic and their own action: "HTTP to A out port 2 and HTTP to B
 # out port 3", "from A to B goes out port 2, and the return traffic from B to A goes out port 1".
 _AND = re.compile(r",?\s+and\s+(?:then\s+)?|;\s*")
@@ -72,8 +70,21 @@ _AND = re.compile(r",?\s+and\s+(?:then\s+)?|;\s*")
 # Protocols an operator may name that no single match field stands for here (DHCP is two ports, the others are not TCP
 # or UDP ports): asked about, since ignoring the word would widen the match to all traffic.
 UNSUPPORTED = r"\b(dhcp|quic|sctp|gre|ospf|vxlan|igmp|ipsec|lldp|mpls|rtp|sip|stp)\b"
-RESERVED = [(r"\b(?:to|for) the controller\b|\bcontroller\b", "CONTROLLER"), (r"\bflood(?:s|ed)?\b", "FLOOD"),
-            (r"\bnormal\b", "NORMAL"), (r"\bout (?:of )?all ports\b", "ALL")]
+# Reserved ports as output targets (OpenFlow 1.3), the first that fits: "back out its ingress port", "to the reserved
+# port ALL", "out all ports", "flood", "to the controller"; a reserved port named but not known here is asked.
+_OUT_TO = r"(?:out|through|via|to|into)(?: of)?(?: the| its| their)?"
+RESERVED = [
+    (rf"\bback (?:{_OUT_TO} )?(?:the |its |their )?(?:same )?(?:ingress|input|incoming|in) port\b(?!\s*\d)|"
+     rf"\b{_OUT_TO} (?:same )?(?:ingress|input|incoming) port\b(?!\s*\d)|"
+     r"\bback out (?:of )?the (?:same )?port (?:it|they) came in on\b|"
+     rf"\b{_OUT_TO}(?: reserved)?(?: port)? in port\b(?!\s*\d)", "IN_PORT"),
+    (r"\b(?:to|for) the controller\b|\bcontroller\b", "CONTROLLER"), (r"\bflood(?:s|ed|ing)?\b", "FLOOD"),
+    (r"\bnormal\b", "NORMAL"),
+    (rf"\b{_OUT_TO} (?:all|every)(?: the)?(?: switch)? ports\b|\bevery port\b|\b(?:reserved )?port all\b|"
+     r"\bthe all port\b", "ALL"),
+    (r"\b(?:reserved )?port local\b|\bthe local port\b", "LOCAL"),
+]
+_RESERVED_NAMED = re.compile(r"\breserved (?:output )?port\s+([a-z_]+)")
 
 # The words the patterns above know (netgpt.intent.typos reads a misspelt one as the word: "swtich", "forwrad").
 FLOW_WORDS = frozenset("""switch switches node nodes openflow dpid dpids priority forward forwards forwarded
@@ -82,7 +93,7 @@ flooded flooding enqueue normal drop drops dropped dropping block blocks blocked
 deny denies denied reject rejects rejected port ports queue arriving arrives arrive entering enters enter coming
 incoming ingress egress received source destination destined through towards toward controller traffic packets packet
 frames frame timeout idle hard seconds between other remaining everything default matching higher address subnet
-network host mark""".split())
+network host mark reserved local""".split())
 
 def translate_to_flows(text: str) -> list[dict]:
     """ofctl_rest flow entries for one sentence; IntentError (structured) when it cannot be read with certainty."""
@@ -90,14 +101,44 @@ def translate_to_flows(text: str) -> list[dict]:
     t, _ = corrected(t, FLOW_WORDS)
     t = normalised(t)
     _ask_about_protocol_typos(t)
-    per_switch = _outputs_per_switch(t)
-    if per_switch:
-        return [flow for part in per_switch for flow in _entries(part)]
-    return _entries(t)
+    parts = clauses(t)
+    if not parts:
+        return _flows(*_read(t))
+    # a switch per clause: each clause's rules go to its own switch only; a clause that names no traffic of its own
+    # ("... and on switch 3 send it out port 6") is about the traffic of the nearest clause before it that does
+    for i in range(1, len(parts)):  # "drop ssh on switch 1 and telnet on switch 2": the verb of the clause before
+        parts[i] = re.sub(r"^port(?=\s*\d)", "out port", parts[i])  # "out port 2 on switch 1 and port 3 on switch 2"
+        verb = _DROP.search(parts[i - 1]) or _FORWARD.search(parts[i - 1])
+        if verb and not (_DROP.search(parts[i]) or _FORWARD.search(parts[i]) or _outputs_named(parts[i])):
+            parts[i] = f"{verb.group(0)} {parts[i]}"
+    readings = [_read(p) for p in parts]
+    own = [_selects(SWITCHES.sub(" ", p)) for p in parts]
+    flows = []
+    for i, reading in enumerate(readings):
+        if not own[i]:
+            sources = [j for j in range(i) if own[j]][-1:] or [j for j in range(i + 1, len(parts)) if own[j]][:1]
+            if sources:
+                reading = _inherit(reading, readings[sources[0]])
+        flows += _flows(*reading)
+    return flows
 
 
-def _entries(t: str) -> list[dict]:
-    """The entries of a normalised sentence."""
+def _inherit(reading: tuple, source: tuple) -> tuple:
+    """A clause's rules on the traffic of another clause: its match (every rule of it), and whether that is a default."""
+    dpids, priority, timeouts, rules, _ = reading
+    _, _, _, src_rules, src_parts = source
+    if src_parts > 1:
+        raise ambiguous("a clause without traffic of its own follows a clause with several rules",
+                        "Which traffic does it mean? Please name it in that clause.", field="match")
+    matches = list(dict.fromkeys((tuple(m.items()), d) for m, _, _, _, d in src_rules))
+    new = [({**dict(m), **match}, actions, queued, drop, default)
+           for match, actions, queued, drop, _ in rules for m, default in matches]
+    return dpids, priority, timeouts, new, 1
+
+
+def _read(t: str) -> tuple:
+    """(dpids, priority, timeouts, rules, number of parts) of a normalised sentence; a rule is (match, actions,
+    queued, drop, is_default)."""
     dpids, t = _take_switches(t)
     priority, t = _take_priority(t)
     timeouts, t = _take_timeouts(t)
@@ -107,7 +148,7 @@ def _entries(t: str) -> list[dict]:
     if not dpids:
         raise ambiguous("the sentence names no switch", "On which switch (e.g. 'on switch 1')?", field="dpid")
     segments = _segments(t)
-    rules = []
+    rules: list[tuple] = []
     families = [family(seg) for seg in segments]
     for i, (seg, drop) in enumerate(zip(segments, _drops(segments))):
         is_default = bool(_DEFAULT.search(seg))
@@ -119,6 +160,10 @@ def _entries(t: str) -> list[dict]:
             for rule in _rules_for(part, drop, inherited):
                 if (*rule, drop, is_default) not in rules:  # "web (http)" is one rule
                     rules.append((*rule, drop, is_default))
+    return dpids, priority, timeouts, rules, len(segments)
+
+
+def _flows(dpids: list[int], priority: int | None, timeouts: dict, rules: list[tuple], _parts: int) -> list[dict]:
     flows = []
     for dpid in dpids:
         for match, actions, queued, drop, is_default in rules:
@@ -128,18 +173,6 @@ def _entries(t: str) -> list[dict]:
             flow.update(timeouts)
             flows.append(flow)
     return flows
-
-
-def _outputs_per_switch(t: str) -> list[str]:
-    """'send SSH to A out port 2 on switch 1 and out port 3 on switch 2': the same traffic, an output per switch; one
-    sentence per switch, or [] when the sentence is not of that form."""
-    found = list(_OUT_ON_SWITCH.finditer(t))
-    if len(found) < 2 or len({m.group(2) for m in found}) < len(found):
-        return []
-    rest = _OUT_ON_SWITCH.sub(" ", t).strip(" .")
-    if _SWITCHES.search(rest):
-        return []
-    return [f"on switch {m.group(2)}, {rest} {m.group(1)}" for m in found]
 
 
 def _ask_about_protocol_typos(t: str) -> None:
@@ -226,13 +259,13 @@ def _outputs_named(seg: str) -> bool:
 
 def _take_switches(t: str) -> tuple[list[int], str]:
     dpids: list[int] = []
-    for m in _SWITCHES.finditer(t):
+    for m in SWITCHES.finditer(t):
         for d in re.findall(r"\d+", m.group(1)):
             if int(d) < 1:
                 raise IntentError("invalid", f"switch {d}: datapath ids start at 1", field="dpid")
             if int(d) not in dpids:
                 dpids.append(int(d))
-    return dpids, _SWITCHES.sub(" ", t)
+    return dpids, SWITCHES.sub(" ", t)
 
 
 def _take_priority(t: str) -> tuple[int | None, str]:
@@ -303,8 +336,11 @@ def _rules_for(seg: str, drop: bool, inherited: dict | None) -> list[tuple[dict,
                             options=["tcp", "udp"])
         set_once(match, f"{l4}_{side}", value)
 
-    if _IN_PORT_BACK.search(seg):
-        outputs.append("IN_PORT")
+    named = _RESERVED_NAMED.search(seg)
+    if named and named.group(1) not in ("all", "flood", "controller", "in", "local", "normal"):
+        raise ambiguous(f"'{named.group(1)}' is not a reserved port this reader sends to", "Which port: IN_PORT, ALL, "
+                        "FLOOD, CONTROLLER, LOCAL or NORMAL?", field="actions",
+                        options=["IN_PORT", "ALL", "FLOOD", "CONTROLLER", "LOCAL", "NORMAL"])
     for pattern, name in RESERVED:
         if re.search(pattern, seg):
             outputs.append(name)
