@@ -14,7 +14,8 @@ before forwarding in table 1):
 Where the traffic is selected (first that applies): a source host at its access switch (ipv4_src), the cells' access
 ports (uplink by in_port, downlink by the hosts' MACs), a destination host at its access switch (ipv4_dst), or every
 access port ("network"). A class adds its transport ports (server side: the destination port uplink, the source
-port downlink). avoid_link and allocate_compute compile to the controller's own actions. Every name is checked against
+port downlink). avoid_link and allocate_compute compile to the controller's own actions (compute goes to cells, the
+whole network being every cell; a user or a traffic class alone is refused, not left out). Every name is checked against
 the network view first: an unknown host, cell, switch, link or MEC node is an IntentError(unknown_entity) and nothing
 is sent.
 """
@@ -161,7 +162,16 @@ def compile_intent(intent: HighLevelIntent, view: NetworkView, intent_id: str, t
     if a == "allocate_compute":
         if intent.node not in view.nodes:
             raise IntentError("unknown_entity", f"MEC node {intent.node!r} is not alive (no heartbeat)", field="node")
-        cells = intent.scope if isinstance(intent.scope, list) else []
+        # a MEC node serves every edge LLM session of the cells pinned to it: compute goes to cells, not to a user
+        # or a traffic class alone, which would otherwise be left out silently
+        cells = intent.scope if isinstance(intent.scope, list) else sorted(view.cells) if intent.scope else []
+        others = [c for c in cells if not re.fullmatch(r"c\d+", c)]
+        if others or not cells or intent.traffic_class:
+            what = (", ".join(others) if others else intent.traffic_class.value if intent.traffic_class else
+                    "no cell")
+            raise IntentError("invalid", f"compute is allocated per cell here (a MEC node serves all the sessions of "
+                              f"the cells pinned to it), not for {what}", field="scope",
+                              question=f"Which cells should {intent.node} serve?")
         for c in cells:
             view.cell_ports(c)
         return OperatorIntent(action="allocate", selector={"cells": cells}, params={"node_id": intent.node, **params},

@@ -141,7 +141,7 @@ CUES = {
     "allow": "allow permit unblock enable let",
     "avoid_link": "avoid off around bypass drain service maintenance route",
     "reserve_bandwidth": "reserve guarantee aside dedicate",
-    "allocate_compute": "serve allocate assign move pin put",
+    "allocate_compute": "serve allocate assign move pin put spin provision",
     "query": "which what how is are will does show list display tell report",
     "video_streaming": "video streaming stream youtube netflix",
     "navigation": "navigation maps map",

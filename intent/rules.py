@@ -43,7 +43,7 @@ ACTIONS = [  # (action, cue); "unblock" is not "block" thanks to the word bounda
                    r"(?:don't|do not) route|steer (?:traffic )?away from|take (?:down|offline)|offline|"
                    r"(?:stop|(?:don't|do not|no longer|never))" + _USE_LINK + r")\b"),
     ("reserve_bandwidth", r"\b(?:reserve|guarantee|set aside|dedicate)\b"),
-    ("allocate_compute", r"\b(?:serve|serves|allocate|assign|move|pin|put)\b"),
+    ("allocate_compute", r"\b(?:serve|serves|allocate|assign|move|pin|put|spin up|provision)\b"),
 ]
 _QUESTION = re.compile(r"^(?:which|what's|what|how|is|are|will|does|do|show|list|display|tell me|give me|report|"
                        r"forecast|predict)\b")
@@ -93,6 +93,8 @@ class _Sentence:
         t = re.sub(r"\bhalf an hour\b", "30 minutes", t)
         t = re.sub(r"\b(?:an|a) hour\b", "1 hour", t)
         t = re.sub(r"\b(?:the )?next hour\b", "next 1 hour", t)
+        t = re.sub(r"\b(?:12 )?(?:noon|midday)\b", "12:00", t)  # "between 10am and noon"
+        t = re.sub(r"\b(?:12 )?midnight\b", "00:00", t)
         t = re.sub(r"\bswitch(?:es)? (\d+)\b", r"s\1", t)
         t = re.sub(r"\bhost (\d+)\b", r"h\1", t)
         t = re.sub(r"\buser (\d+)\b", r"u\1", t)
@@ -384,11 +386,11 @@ def check_required(out: dict, every_node: bool = False) -> None:
     sentence asks about all MEC nodes ("the MEC servers"), so a load question needs no node."""
     a = out["action"]
     need = {"rate_limit": ["rate_mbps"], "reserve_bandwidth": ["rate_mbps"], "avoid_link": ["link"],
-            "allocate_compute": ["node", "scope"]}.get(a, [])
+            "allocate_compute": ["node"] + ([] if out.get("traffic_class") else ["scope"])}.get(a, [])
     for key in need:
-        if out.get(key) is None:
+        if out.get(key) is None:  # compute is for cells, users or a traffic class ("on mec1 for AR/VR")
             question = {"rate_mbps": "At what rate (e.g. 5 Mbit/s)?", "link": "Which link (e.g. s1-s2)?",
-                        "node": "Which MEC node (e.g. mec1)?", "scope": "Which cells?"}[key]
+                        "node": "Which MEC node (e.g. mec1)?", "scope": "For which cells or traffic?"}[key]
             raise ambiguous(f"{a} needs {key}", question, field=key)
     # a reservation may name a link alone ("reserve 200 Mbps on the link s3-s4")
     selectors = ("traffic_class", "scope", "src", "dst") + (("link",) if a == "reserve_bandwidth" else ())

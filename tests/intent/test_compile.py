@@ -63,3 +63,17 @@ def test_a_reservation_on_a_link_is_refused_not_compiled_without_its_link(r):
         with pytest.raises(IntentError) as err:
             compile_intent(parse_intent(text, lm=None), view, "x")
         assert err.value.kind == "invalid" and err.value.problem.field == "link"
+
+
+def test_compute_goes_to_cells_and_a_user_or_a_class_alone_is_refused(r):
+    topology(r, {})
+    view = NetworkView.from_redis(r, nodes=False)
+    view.nodes = {"mec1"}
+    assert compile_intent(parse_intent("serve cell 2 from mec1", lm=None), view, "x").selector == {"cells": ["c2"]}
+    # the whole network: every cell (before: no cell at all, silently)
+    assert compile_intent(parse_intent("allocate compute on mec1 for all cells", lm=None), view,
+                          "x").selector == {"cells": ["c1", "c2"]}
+    for text in ("spin up compute on mec1 for user 1", "allocate compute on mec1 for gaming"):
+        with pytest.raises(IntentError) as err:
+            compile_intent(parse_intent(text, lm=None), view, "x")
+        assert err.value.kind == "invalid" and err.value.problem.field == "scope"

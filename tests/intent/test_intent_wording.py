@@ -63,3 +63,31 @@ def test_offline_is_avoid_link_and_every_node_counts_only_in_a_load_question():
     from netgpt.intent import understand
     u = understand("block video on the mec servers", lm=None)  # not "every node": left unread, the LM is asked
     assert u.unread == ["mec", "servers"] and u.confidence < 1
+
+
+# blind3 classes (issue 11): "spin up"/"provision" compute, compute for a traffic class with no cells, noon/midnight
+@pytest.mark.parametrize("text, want", [
+    ("spin up compute on edge2 for user 7", {"node": "edge2", "scope": ["u7"]}),
+    ("Provision compute on mec3 for cell 5.", {"node": "mec3", "scope": ["c5"]}),
+    ("allocate compute on mec2 for gaming", {"node": "mec2", "traffic_class": "gaming"}),
+    ("Allocate compute on mec3 for video streaming for 2 hours", {"node": "mec3", "traffic_class": "video_streaming",
+                                                                  "duration_min": 120}),
+])
+def test_compute_allocation_wordings(text, want):
+    assert read(text) == {"action": "allocate_compute", **want}
+
+
+def test_compute_for_nothing_is_still_asked():
+    with pytest.raises(IntentError) as err:
+        parse_intent("allocate compute on mec2", lm=None)
+    assert err.value.kind == "ambiguous" and err.value.problem.field == "scope"
+
+
+@pytest.mark.parametrize("text, window", [
+    ("cap video in cell 4 at 3 Mbit/s between 9am and noon", {"start": "09:00", "end": "12:00"}),
+    ("cap video in cell 4 at 3 Mbit/s from noon to 5pm", {"start": "12:00", "end": "17:00"}),
+    ("cap video in cell 4 at 3 Mbit/s from 10pm until midnight", {"start": "22:00", "end": "00:00"}),
+    ("cap video in cell 4 at 3 Mbit/s until midday", {"start": None, "end": "12:00"}),
+])
+def test_noon_and_midnight_are_times(text, window):
+    assert read(text)["window"] == window
