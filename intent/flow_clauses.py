@@ -26,12 +26,23 @@ _SEP = re.compile(r"\s*(?:;|\.(?=\s)|,\s*(?:and then|and also|and|then|but|while
 _EDGE = r"[\s,;:.]*(?:(?:and then|and also|and|then|also|but|while|whereas)\b[\s,]*)?"
 
 
-def clauses(t: str) -> list[str]:
-    """The clauses of a sentence with a switch each, in order; [] when all its rules go to every switch it names."""
+def clauses(t: str, sentence_wide: tuple[re.Pattern, ...] = ()) -> list[str]:
+    """The clauses of a sentence with a switch each, in order; [] when all its rules go to every switch it names.
+    A `sentence_wide` phrase (a priority, a timeout) before the first clause's switch or after the last one's, outside
+    every clause ("... out port 1 on switch 7 with priority 400"), is asked: one clause's, or every clause's?"""
     groups = _groups(t)
     if len({dpids for _, _, dpids in groups}) < 2:
         return []
-    roles = [_role(t, start, end) for start, end, _ in groups]
+    bare = t  # the roles without the sentence-wide phrases ("... on switch 7 with priority 400" closes its clause)
+    for pattern in sentence_wide:
+        bare = pattern.sub(lambda m: " " * len(m.group(0)), bare)
+    roles = [_role(bare, start, end) for start, end, _ in groups]
+    for pattern in sentence_wide:
+        for m in pattern.finditer(t):
+            if m.start() < groups[0][0] and roles[0] == "prefix" or m.start() >= groups[-1][1] and roles[-1] == "suffix":
+                raise ambiguous(f"'{m.group(0).strip()}' stands outside the clauses of the switches",
+                                "Does it apply to every switch's rule, or to one (say it in that clause)?",
+                                field="priority")
     cuts = [0]
     for (a, b), (ra, rb) in zip(zip(groups, groups[1:]), zip(roles, roles[1:])):
         gap = t[a[1]:b[0]]

@@ -101,7 +101,7 @@ def translate_to_flows(text: str) -> list[dict]:
     t, _ = corrected(t, FLOW_WORDS)
     t = normalised(t)
     _ask_about_protocol_typos(t)
-    parts = clauses(t)
+    parts = clauses(t, (_PRIORITY, _TIMEOUT))
     if not parts:
         return _flows(*_read(t))
     # a switch per clause: each clause's rules go to its own switch only; a clause that names no traffic of its own
@@ -126,7 +126,10 @@ def translate_to_flows(text: str) -> list[dict]:
 def _inherit(reading: tuple, source: tuple) -> tuple:
     """A clause's rules on the traffic of another clause: its match (every rule of it), and whether that is a default."""
     dpids, priority, timeouts, rules, _ = reading
-    _, _, _, src_rules, src_parts = source
+    _, src_priority, src_timeouts, src_rules, src_parts = source
+    if src_priority is not None and priority is None or src_timeouts and not timeouts:
+        raise ambiguous("the priority or timeout of one switch's clause is not said for the other's",
+                        "Does it apply to the other switch's rule too (say it in that clause)?", field="priority")
     if src_parts > 1:
         raise ambiguous("a clause without traffic of its own follows a clause with several rules",
                         "Which traffic does it mean? Please name it in that clause.", field="match")

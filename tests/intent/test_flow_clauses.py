@@ -83,3 +83,14 @@ def test_an_arrow_between_two_addresses_is_source_and_destination():
         entry(9, 300, {"ipv4_src": "10.1.0.0/16", "eth_type": 2048, "ipv4_dst": "10.2.0.9"}, [])]
     assert translate_to_flows("switch 9: arp 10.1.0.1 -> 10.1.0.2 -> controller") == [
         entry(9, 100, {"eth_type": 2054, "arp_spa": "10.1.0.1", "arp_tpa": "10.1.0.2"}, out("CONTROLLER"))]
+
+
+def test_a_priority_outside_every_clause_is_asked_and_one_inside_a_clause_is_its_own():
+    with pytest.raises(IntentError) as err:  # before: priority 400 on switch 7's entry only
+        translate_to_flows("Send ARP out port 4 on switch 3 and out port 1 on switch 7 with priority 400")
+    assert err.value.kind == "ambiguous"
+    with pytest.raises(IntentError) as err:  # the same traffic on switch 7: at priority 400 too?
+        translate_to_flows("Send ARP with priority 400 out port 4 on switch 3 and out port 1 on switch 7")
+    assert err.value.kind == "ambiguous"
+    assert translate_to_flows("On switch 1 drop ARP with priority 400; on switch 2 flood ARP") == [
+        entry(1, 400, ARP, []), entry(2, 100, ARP, out("FLOOD"))]
