@@ -5,7 +5,7 @@
 Sets (intent/data/README.md): `test` was written by hand before any rule existed and was not used while writing them;
 `dev` was written at the same time and the rules were developed on it; `blind` was written by a helper who never saw the
 rules nor the other sets, but its failures were read on 2026-12-02, so it is a development set since (`blind (seen)`);
-`blind2` likewise, scored blind once on 2026-12-07 and read since (`blind2 (seen)`).
+`blind2` and `blind3` likewise, each scored blind once on 2026-12-07 and read since (`blind2 (seen)`, `blind3 (seen)`).
 None was trained on. Rows:
 - flow-level: translate_to_flows, exact match of the whole entry list;
 - high-level, three readers on the same sentences: rules alone, the LM reader alone (every sentence through the LM,
@@ -34,8 +34,9 @@ from netgpt.intent.lm import IntentLM
 DATA = Path(__file__).resolve().parents[1] / "intent" / "data"
 SPLITS = ("test", "dev", "blind", "blind2", "blind3")
 # blind: read since 2026-12-02; blind2: scored blind once (2026-12-07 10:05 UTC: flows 34/50, intents 45/50, saved in
-# bench/out/intent_blind2_first_2026-12-07.txt), read since: both are development sets now
-LABEL = {"blind": "blind (seen)", "blind2": "blind2 (seen)", "blind3": "blind3"}
+# bench/out/intent_blind2_first_2026-12-07.txt), read since; blind3 likewise (10:21 UTC: flows 45/50, intents 47/50,
+# bench/out/intent_blind3_first_2026-12-07.txt): all three are development sets now
+LABEL = {"blind": "blind (seen)", "blind2": "blind2 (seen)", "blind3": "blind3 (seen)"}
 
 
 def rows(name: str) -> list[dict]:
