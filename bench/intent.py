@@ -32,11 +32,11 @@ from netgpt.intent import IntentError, classify_conflict, translate_to_flows, un
 from netgpt.intent.lm import IntentLM
 
 DATA = Path(__file__).resolve().parents[1] / "intent" / "data"
-SPLITS = ("test", "dev", "blind", "blind2", "blind3")
+SPLITS = ("test", "dev", "blind", "blind2", "blind3", "blind4")
 # blind: read since 2026-12-02; blind2: scored blind once (2026-12-07 10:05 UTC: flows 34/50, intents 45/50, saved in
 # bench/out/intent_blind2_first_2026-12-07.txt), read since; blind3 likewise (10:21 UTC: flows 45/50, intents 47/50,
 # bench/out/intent_blind3_first_2026-12-07.txt): all three are development sets now
-LABEL = {"blind": "blind (seen)", "blind2": "blind2 (seen)", "blind3": "blind3 (seen)"}
+LABEL = {"blind": "blind (seen)", "blind2": "blind2 (seen)", "blind3": "blind3 (seen)", "blind4": "blind4"}
 
 
 def rows(name: str) -> list[dict]:
