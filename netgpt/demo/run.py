@@ -61,9 +61,10 @@ class DemoRun:
                 (f"TCP iperf {self.iperf_pair}", "-" if self.iperf_mbps is None else f"{self.iperf_mbps:.0f} Mbit/s")]
         if self.outcome is not None:
             o = self.outcome
-            rows.append(("MEC failover", f"mec1's cells moved to mec2 in {o.failover_s:.1f} s"
-                         if o.failover_s is not None else "not timed (mec1 served no cell when it stopped)"))
-            rows.append(("mec1 back", "yes" if o.restored else "no"))
+            node = o.failed_node or "mec1"
+            rows.append(("MEC failover", f"{node}'s agent stopped, its cells moved in {o.failover_s:.1f} s"
+                         if o.failover_s is not None else f"not timed ({node} served no cell when it stopped)"))
+            rows.append((f"{node} back", "yes" if o.restored else "no"))
         rows.append(("services started and stopped", ", ".join(self.started) or "none (already running)"))
         rows.append(("bridges left behind", ", ".join(self.leftover_bridges) or "none"))
         rows += [("error", e) for e in self.all_errors]

@@ -14,7 +14,8 @@ the day. Meanwhile:
 - the operator, through `netgpt intent`, blocks u1 -> u3 (ping measures it), caps cell 2's video at 5 Mbit/s (iperf
   measures it), asks two questions, withdraws the block, and once TE has moved a flow (or late in the day) takes
   agg1's uplink out of service (a probe across it measures it) (netgpt.demo.operator);
-- mid-run mec1's agent stops, its cells fail over to mec2, and it comes back.
+- mid-run the agent of the MEC node serving the most cells (mec1, unless allocation moved its cells) stops, its
+  cells fail over to the other node, and it comes back.
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from typing import Callable
 from netgpt.core import bus
 from netgpt.core.messages import FlowAction
 from netgpt.core.settings import Settings
-from netgpt.demo.edge import EdgeServices, allocations
+from netgpt.demo.edge import AGENTS, EdgeServices, allocations
 from netgpt.demo.operator import Operator
 from netgpt.demo.report_data import REPLAY_FILE, port_names
 from netgpt.stack.network import NetworkError
@@ -82,6 +83,7 @@ class Plan:
 
 @dataclass
 class Outcome:
+    failed_node: str | None = None  # the MEC node whose agent the demo stopped
     failover_s: float | None = None
     restored: bool = False
     errors: list[str] = field(default_factory=list)
@@ -136,26 +138,34 @@ def _sample(edge: EdgeServices, users: list[str], texts: list[str], log, compare
 
 
 def _failover(edge: EdgeServices, r, log, out: Outcome) -> None:
-    """Stop mec1's agent and time how long until no cell is allocated to it any more."""
-    served = [c for c, n in allocations(r).items() if n == "mec1"]
-    log(f"  mec1's agent stops; it serves {', '.join(served) or 'no cell'} now")
-    edge.stop_agent("mec1")
-    out.marks["mec1 stopped"] = stopped = time.time()
+    """Stop the agent of the MEC node that serves the most cells now, mec1 on a tie (allocation may have moved
+    mec1's cells to mec2 on their predicted demand: a node serving none shows no failover), and time how long until no
+    cell is allocated to it any more."""
+    now = allocations(r)
+    node = max(AGENTS, key=lambda n: (sum(v == n for v in now.values()), n == "mec1"))
+    served = [c for c, n in now.items() if n == node]
+    out.failed_node = node
+    log(f"  {node}'s agent stops; it serves {', '.join(served) or 'no cell'} now")
+    edge.stop_agent(node)
+    out.marks[f"{node} stopped"] = stopped = time.time()
     if not served:
-        return  # nothing to fail over: allocation had moved its cells already (the report's table says why)
-    wait_for(lambda: not any(n == "mec1" for n in allocations(r).values()), 15, "mec1's cells to move")
+        return  # nothing to fail over (the report's table says where the cells were)
+    wait_for(lambda: not any(n == node for n in allocations(r).values()), 15, f"{node}'s cells to move")
     out.failover_s = time.time() - stopped
-    log(f"  {', '.join(served)} moved to mec2 in {out.failover_s:.1f} s")
+    moved = allocations(r)
+    where = ", ".join(f"{c} to {moved.get(c, 'none')}" for c in served)
+    log(f"  {where} in {out.failover_s:.1f} s")
 
 
 def _restore(edge: EdgeServices, log, out: Outcome) -> None:
-    log("  mec1's agent starts again")
-    edge.start_agent("mec1")
+    node = out.failed_node or "mec1"
+    log(f"  {node}'s agent starts again")
+    edge.start_agent(node)
     try:
-        edge.wait_agent("mec1", 120)
+        edge.wait_agent(node, 120)
         out.restored = True
-        out.marks["mec1 back"] = time.time()
-        log("  mec1 is back")
+        out.marks[f"{node} back"] = time.time()
+        log(f"  {node} is back")
     except NetworkError as exc:  # the run goes on without it; the report shows it
         out.errors.append(str(exc))
 
