@@ -65,11 +65,13 @@ def test_short_series_is_a_clear_error(diurnal):
 def test_between_one_and_a_few_periods_fits_only_the_baselines(diurnal):
     y = diurnal[: 2 * PERIOD]
     f = fit_forecaster(y, PERIOD, max_horizon=6)
-    assert set(f.methods) <= {"persistence", "seasonal_naive"}  # the learned methods need more data
+    # the learned methods need more data; damped_trend (last value + damped trend) needs no more than the baselines
+    assert set(f.methods) <= {"persistence", "seasonal_naive", "damped_trend"}
     naive, last = diurnal[PERIOD: PERIOD + 6], np.full(6, y[-1])
+    trend = f.methods["damped_trend"].predict(y, 6) if "damped_trend" in f.methods else last
     f.band[0], f.band[1] = -np.inf, np.inf  # no regime change: its re-weighted history would move seasonal naive
-    got = f.predict(y, 6)  # per step: a weighted mean of seasonal naive and persistence (one of them alone included)
-    lo, hi = np.minimum(naive, last), np.maximum(naive, last)
+    got = f.predict(y, 6)  # per step: a weighted mean of these (one of them alone included)
+    lo, hi = np.minimum(np.minimum(naive, last), trend), np.maximum(np.maximum(naive, last), trend)
     assert np.all((lo - 1e-6 * hi <= got) & (got <= hi * (1 + 1e-6))), (got, naive, last)
 
 

@@ -68,7 +68,7 @@ def test_the_methods_table_is_explicit_and_importing_loads_no_model():
             "print(sorted(forecaster.METHODS), f.fit_forecaster is forecaster.fit_forecaster, "
             "sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
-    assert out == ("['boosted', 'edge_lm', 'gpt4ts', 'patch_linear', 'persistence', 'profile_ridge', 'ridge_lags', "
+    assert out == ("['boosted', 'damped_trend', 'edge_lm', 'gpt4ts', 'patch_linear', 'persistence', 'profile_ridge', 'ridge_lags', "
                    "'seasonal_drift', 'seasonal_naive'] True []")
     assert fc.METHODS["edge_lm"] is fl.EdgeLMForecast and fc.DEFAULT_METHODS == tuple(
         m for m in fc.METHODS if m not in ("edge_lm", "ridge_lags", "gpt4ts", "patch_linear"))
