@@ -6,6 +6,7 @@ here), scaled so that its peak fills a 20 Mbit/s middle link of the diamond; the
 trace before the replay as its warm-start history (Keys.FORECAST_HISTORY) and forecasts every second, 5 s ahead, with
 a 288-step season (one replayed day). TE acts on the forecasts' 90% quantile at its 80% threshold."""
 import json
+import re
 import time
 
 import pytest
@@ -63,6 +64,11 @@ def test_forecast_loop_moves_a_flow_before_the_predicted_overload(loop_stack):
     # when the flow moved; the forecast TE acted on was over it.
     before = [m for m in measured if m.ts <= move.ts]
     assert before and before[-1].tx_bps < s.te_threshold * CAP_BPS, before[-1].tx_bps
-    acted_on = [f for f in forecasts if f.ts <= move.ts]
-    assert acted_on and acted_on[-1].peak(s.forecast_act_quantile) > s.te_threshold * CAP_BPS
-    assert acted_on[-1].model.startswith("forecast:")
+    # TE records the move after the switches acknowledged it, so a forecast published between its decision and that
+    # record may be the last one before the move's time (2026-12-07: the last was 15.5 Mbit/s, under the 16 it acted
+    # on): the one it acted on is among the last few, one a second.
+    acted_on = [f for f in forecasts if f.ts <= move.ts][-3:]
+    over = [f for f in acted_on if f.peak(s.forecast_act_quantile) > s.te_threshold * CAP_BPS]
+    assert over, [round(f.peak(s.forecast_act_quantile) / 1e6, 2) for f in acted_on]
+    assert int(re.search(r" at (\d+)%", move.cause_id).group(1)) > 100 * s.te_threshold, move.cause_id
+    assert over[-1].model.startswith("forecast:")
