@@ -50,10 +50,12 @@ def combine(forecasts: np.ndarray, actual: np.ndarray, window: int, k: int = 2, 
         err = forecasts[:, :, h] - actual[None, :, h]
         score = window_mean(np.abs(err) if absolute else err ** 2, window, h)
         top = np.argsort(np.where(np.isfinite(score), score, np.inf), 0)[:k]
-        inv = 1.0 / (np.take_along_axis(score, top, 0) + 1e-300)
+        inv = np.where(np.isfinite(np.take_along_axis(score, top, 0)), 1.0 / (np.take_along_axis(score, top, 0)
+                                                                               + 1e-300), 0.0)
         weights = np.zeros_like(score)
-        np.put_along_axis(weights, top, inv / inv.sum(0, keepdims=True), 0)
-        out[:, h] = np.where(np.isfinite(score[0]), (weights * forecasts[:, :, h]).sum(0), np.nan)
+        np.put_along_axis(weights, top, inv / np.maximum(inv.sum(0, keepdims=True), 1e-300), 0)
+        step = np.where(np.isfinite(forecasts[:, :, h]), forecasts[:, :, h], 0.0)  # NaN: a step past a max_step
+        out[:, h] = np.where(np.isfinite(score).any(0), (weights * step).sum(0), np.nan)
     return out
 
 
@@ -82,6 +84,9 @@ def replay(key: str) -> None:
     actual = y[origins[:, None] + np.arange(1, H + 1)[None, :]]
     names = list(f.methods)
     forecasts = np.stack([f.methods[m].predict_many(y, origins, H) for m in names])
+    for j, m in enumerate(names):  # a short-range method (damped_trend) is no candidate past its max_step
+        if f.methods[m].max_step:
+            forecasts[j, :, f.methods[m].max_step:] = np.nan
     scored = np.flatnonzero(origins >= split - 1)
     print(f"\n{TRACES[key][1]}, training part only: fitted on {split} steps, {len(scored)} origins scored; MAE")
     print(f"{'rule':<44}{'5 min':>10}{'1 h':>10}{'steps 1-12':>12}")
