@@ -85,8 +85,7 @@ def replay(key: str) -> None:
     names = list(f.methods)
     forecasts = np.stack([f.methods[m].predict_many(y, origins, H) for m in names])
     for j, m in enumerate(names):  # a short-range method (damped_trend) is no candidate past its max_step
-        if f.methods[m].max_step:
-            forecasts[j, :, f.methods[m].max_step:] = np.nan
+        forecasts[j, :, [h for h in range(H) if not f.methods[m].covers(h)]] = np.nan
     scored = np.flatnonzero(origins >= split - 1)
     print(f"\n{TRACES[key][1]}, training part only: fitted on {split} steps, {len(scored)} origins scored; MAE")
     print(f"{'rule':<44}{'5 min':>10}{'1 h':>10}{'steps 1-12':>12}")

@@ -312,7 +312,7 @@ class Forecaster:
                 if len(rows) < self.select_window // 2:
                     continue
                 actual = y[ahead[rows, h]]
-                able = [j for j in use if (self.methods[names[j]].max_step or hmax) > h]  # a short-range method's steps
+                able = [j for j in use if self.methods[names[j]].covers(h)]  # a short-range method's steps only
                 mse = np.array([np.mean((runs[j][rows, h] - actual) ** 2) for j in able])
                 best = np.argsort(mse)[:2]
                 inv = 1.0 / (mse[best] + 1e-12 * mse.max() + 1e-300)  # finite when both are exact (a flat series)
@@ -468,7 +468,7 @@ def fit_forecaster(series: np.ndarray, period: int, max_horizon: int = 36, metho
     weights = np.zeros((max_horizon, len(candidates)))
     combined_error = np.empty_like(result.actual)
     for h in range(max_horizon):
-        able = [c for c in combos if all((METHODS[m].max_step or max_horizon) > h for m in c)]
+        able = [c for c in combos if all(METHODS[m].covers(h) for m in c)]
         best = min(able, key=lambda c: mae[c][h])
         for m in best:
             weights[h, candidates.index(m)] = 1.0 / len(best)

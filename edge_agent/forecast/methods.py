@@ -58,6 +58,11 @@ class Method:
     max_step: int | None = None  # the forecaster combines it at steps 1..max_step only (None: at every step)
 
     @classmethod
+    def covers(cls, h: int) -> bool:
+        """Whether the forecaster may combine the method at step h + 1 (h counts from 0): up to max_step."""
+        return cls.max_step is None or h < cls.max_step
+
+    @classmethod
     def unavailable(cls) -> str | None:
         """Why the method cannot run here (fit_forecaster then leaves it out and logs this), or None."""
         return None

@@ -26,6 +26,8 @@ import pytest
 import redis
 
 from netgpt.core import bus
+from netgpt.core.settings import Settings
+from netgpt.stack import services
 from netgpt.stack.services import free_port
 
 pytestmark = pytest.mark.integration
@@ -59,8 +61,6 @@ def _can_run() -> None:
         pytest.skip(reason)
     if MEC_SWITCHES & _bridges():
         pytest.skip("another MEC topology is running on this machine")
-    from netgpt.core.settings import Settings
-
     if not (Settings().cache_dir / "models" / "cloud-default").is_dir():
         pytest.skip("the models are not built (netgpt models prepare)")
 
@@ -120,21 +120,12 @@ def test_two_figures_recomputed_from_the_runs_own_redis(quick_run, run_dir, tmp_
     _output, _md, fig = quick_run
     saved = json.loads(sorted(run_dir.glob("demo-*/report.json"))[-1].read_text())
     since, (first, last) = saved["since_ms"], saved["allocations_counted"]
-    data = tmp_path / "redis-data"
-    shutil.copytree(run_dir / "redis-data", data)
-    port = free_port()
-    server = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--dir", str(data),
-                               "--appendonly", "yes", "--save", ""], stdout=subprocess.DEVNULL)
+    shutil.copytree(run_dir / "redis-data", tmp_path / "redis-data")  # where services.Redis keeps its append-only file
+    server = services.Redis(Settings(run_dir=tmp_path, redis_port=free_port()))
+    server.start()
     try:
-        r = redis.Redis(port=port, decode_responses=True)
-        deadline = time.monotonic() + 20
-        while True:  # until the append-only file is loaded
-            try:
-                if r.ping():
-                    break
-            except (redis.ConnectionError, redis.BusyLoadingError):
-                assert time.monotonic() < deadline, "the run's redis-data did not load"
-                time.sleep(0.2)
+        services.wait_for(server.healthy, 20, "the run's redis-data to load")
+        r = redis.Redis(port=server.s.redis_port, decode_responses=True)
 
         def entries(stream: str, kind: str) -> list[dict]:
             return [json.loads(f["data"]) for _, f in r.xrange(stream, min=f"{since}-0") if f["kind"] == kind]
@@ -145,8 +136,7 @@ def test_two_figures_recomputed_from_the_runs_own_redis(quick_run, run_dir, tmp_
         assert fig["user_intents"] == len(intents) > 0
         assert fig["allocation_changes"] == len(changes) >= 1
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        server.stop()
 
 
 def test_te_moved_a_flow_during_the_day(quick_run):
