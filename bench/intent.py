@@ -1,6 +1,6 @@
 """Operator-intent benchmark: accuracy and latency of the two readers on the hand-written held-out sets.
 
-    python bench/intent.py [--repeats 3] [--no-lm]
+    python bench/intent.py [--repeats 3] [--no-lm] [--reader student|lora]
 
 Sets (intent/data/README.md): `test` was written by hand before any rule existed and was not used while writing them;
 `dev` was written at the same time and the rules were developed on it; `blind` was written by a helper who never saw the
@@ -13,7 +13,8 @@ None was trained on. Rows:
   a sentence is right when all 13 fields equal the expected ones;
 - bad input: the structured error of the expected kind, and no intent;
 - conflicts: classify_conflict on the 30 hand-built pairs.
-Latency per sentence in ms (median, p95, max over `repeats` passes; the first pass warms up). Targets (issue 11): >= 95%
+Latency per sentence in ms (median, p95, max over `repeats` passes, one with an LM reader; the first pass warms up),
+and the median and p95 over the sentences the LM read ("LM-read p50 / p95"). Targets (issue 11): >= 95%
 exact flow-level, >= 90% high-level, < 100 ms per sentence on 2 cores.
 """
 from __future__ import annotations
@@ -68,12 +69,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-lm", action="store_true", help="Rules only (no LM rows)")
+    ap.add_argument("--reader", choices=["student", "lora"], help="The LM reader (default: Settings.intent_reader)")
     args = ap.parse_args()
-    console = Console(width=150)  # a table for a log or a terminal alike
-    reader = None if args.no_lm else IntentLM.open(get_settings())
+    console = Console(width=170)  # a table for a log or a terminal alike
+    settings = get_settings()
+    if args.reader:
+        settings = settings.model_copy(update={"intent_reader": args.reader})
+    reader = None if args.no_lm else IntentLM.open(settings)
+    if reader is not None:
+        console.print(f"LM reader: {settings.intent_reader} ({getattr(reader.server, 'name', '?')})")
     if reader is None and not args.no_lm:
         console.print("LM reader not built (netgpt intent train): LM rows skipped")
     table = Table("set", "reader", "n", "right", "accuracy", "LM used", "p50 ms", "p95 ms", "max ms",
+                  "LM-read p50 / p95 ms",
                   title="Operator intents on the hand-written sets")
 
     for split in SPLITS:
@@ -81,7 +89,7 @@ def main() -> None:
         got, times = timed(lambda r: translate_to_flows(r["text"]), data, args.repeats)
         right = sum(g == r["flows"] for g, r in zip(got, data))
         table.add_row(f"flows {LABEL.get(split, split)}", "rules", str(len(data)), str(right),
-                      f"{right / len(data):.1%}", "-", *lat(times))
+                      f"{right / len(data):.1%}", "-", *lat(times), "-")
     readers = [("rules", None)]
     if reader is not None:
         readers += [("LM only", "lm-only"), ("rules + LM (default)", reader)]
@@ -96,21 +104,22 @@ def main() -> None:
             got, times = timed(fn, data, repeats)
             right = sum(not isinstance(g, Exception) and g.intent.model_dump(mode="json") == r["intent"]
                         for g, r in zip(got, data))
-            used = sum(not isinstance(g, Exception) and g.by == "lm" for g in got)
+            by_lm = [t for g, t in zip(got, times[-len(got):]) if not isinstance(g, Exception) and g.by == "lm"]
             table.add_row(f"intents {LABEL.get(split, split)}", name, str(len(data)), str(right),
-                          f"{right / len(data):.1%}", str(used) if lm else "-", *lat(times))
+                          f"{right / len(data):.1%}", str(len(by_lm)) if lm else "-", *lat(times),
+                          " / ".join(lat(by_lm)[:2]) if by_lm else "-")
     for name in ("eval_bad_intents.jsonl", "eval_bad_blind.jsonl", "eval_bad_flows.jsonl"):
         data = rows(name)
         read = translate_to_flows if "flows" in name else lambda text: understand(text, lm=reader)
         got, times = timed(lambda r: read(r["text"]), data, 1)
         right = sum(isinstance(g, IntentError) and g.kind == r["error"] for g, r in zip(got, data))
         table.add_row(name.removesuffix(".jsonl"), "default", str(len(data)), str(right), f"{right / len(data):.1%}",
-                      "-", *lat(times))
+                      "-", *lat(times), "-")
     pairs = rows("conflict_pairs.jsonl")
     got, times = timed(lambda r: classify_conflict(r["installed"], r["new"]), pairs, args.repeats)
     right = sum(g == r["expected"] for g, r in zip(got, pairs))
     table.add_row("conflict pairs", "classify_conflict", str(len(pairs)), str(right), f"{right / len(pairs):.1%}", "-",
-                  *lat(times))
+                  *lat(times), "-")
     console.print(table)
 
 

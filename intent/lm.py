@@ -1,6 +1,7 @@
-"""The LM intent reader: SmolLM2-135M with the `operator-intent` LoRA adapter writes the slot line of a sentence.
+"""The LM intent reader: a student cut from SmolLM2-135M and trained on the task (netgpt.models.student), or SmolLM2-135M
+with the `operator-intent` LoRA adapter (Settings.intent_reader), writes the slot line of a sentence.
 
-    reader = IntentLM.open(settings)            # None when the adapter is not built (netgpt intent train)
+    reader = IntentLM.open(settings)            # None when neither is built (netgpt intent train [--reader lora])
     fields, confidence = reader.read(text)      # HighLevelIntent fields, or IntentError
 
 It is the second reader, for what the rules cannot read with certainty (typos, unusual wording); see
@@ -31,6 +32,7 @@ from netgpt.intent.rules import check_required
 from netgpt.intent.training_data import SLOT_KEYS, from_slots
 
 ADAPTER = "operator-intent"
+STUDENT = "operator-intent-student"
 PROMPT = "operator: {text}\nintent:"
 MAX_TOKENS = 48
 
@@ -72,14 +74,20 @@ class IntentLM:
 
     @classmethod
     def open(cls, settings, log=lambda m: None) -> "IntentLM | None":
-        path = adapter_dir(settings)
-        if not (path / "adapter_config.json").is_file():
-            return None
+        """The reader Settings.intent_reader names, when it is built: the student (a model of its own, no adapter) or
+        the base with its LoRA adapter."""
         from netgpt.models.backends import open_server
 
+        if not built(settings):
+            return None
+        guided = settings.serving_backend == "llamacpp"
+        if settings.intent_reader == "student":
+            server = open_server(str(student_dir(settings)), settings.cache_dir, backend=settings.serving_backend,
+                                 build=False, log=log)
+            return cls(server, adapter=None, guided=guided)
         server = open_server(settings.intent_base, settings.cache_dir, backend=settings.serving_backend,
-                             adapters={ADAPTER: path}, build=False, log=log)
-        return cls(server, guided=settings.serving_backend == "llamacpp")
+                             adapters={ADAPTER: adapter_dir(settings)}, build=False, log=log)
+        return cls(server, guided=guided)
 
     def read(self, t: str) -> tuple[dict, float]:
         """Fields from normalised text `t`; IntentError(not_understood) when the LM's reading is not grounded."""
@@ -125,11 +133,28 @@ class IntentLM:
         return tok.decode(new, skip_special_tokens=True), lps
 
 
-def adapter_dir(settings) -> Path:
-    """One adapter folder per base: adapters/operator-intent for the default base, operator-intent-<base> for others."""
+def _per_base(name: str, settings) -> str:
+    """One folder per base: `name` for the default base, `name`-<base> for others."""
     base = str(settings.intent_base)
-    name = ADAPTER if base == "cloud-default" else f"{ADAPTER}-{Path(base).name}"
-    return Path(settings.cache_dir) / "adapters" / name
+    return name if base == "cloud-default" else f"{name}-{Path(base).name}"
+
+
+def adapter_dir(settings) -> Path:
+    return Path(settings.cache_dir) / "adapters" / _per_base(ADAPTER, settings)
+
+
+def student_dir(settings) -> Path:
+    return Path(settings.cache_dir) / "models" / _per_base(STUDENT, settings)
+
+
+def built(settings) -> bool:
+    """Whether the reader Settings.intent_reader names is built: a student needs its card (written last) naming the
+    base it was cut from, an adapter its peft config."""
+    if settings.intent_reader == "student":
+        from netgpt.models import student
+
+        return student.read_card(student_dir(settings)).get("cut_from") == str(settings.intent_base)
+    return (adapter_dir(settings) / "adapter_config.json").is_file()
 
 
 # The words that can stand for an action or a class; the LM's action, class and network scope need one of them in the

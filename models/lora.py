@@ -184,37 +184,7 @@ def train_adapter(model, tokenizer, cfg: LoraTaskConfig, out_dir: Path, log: Cal
                       fan_in_fan_out=model.config.model_type == "gpt2")  # GPT-2 stores weights as Conv1D (in, out)
     peft_model = get_peft_model(model, lora)
     trainable = [p for p in peft_model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=0.0)
-    total = [cfg.steps]  # shortened once the step rate is known when there is a time cap
-    warmup = max(1, cfg.steps // 10)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, total[0]) / total[0])))
-
-    peft_model.train()
-    t_train = time.perf_counter()
-    # a bar on a terminal only: in a log each refresh is a line
-    bar = tqdm(range(cfg.steps), desc=f"LoRA {cfg.task}", disable=not progress or not sys.stderr.isatty())
-    done = 0
-    for step in bar:
-        if step >= total[0]:
-            break
-        if cfg.max_minutes and step == 3:  # three steps timed: keep what fits the cap
-            fits = int(cfg.max_minutes * 60 / ((time.perf_counter() - t_train) / 3))
-            if fits < total[0]:
-                total[0] = max(4, fits)
-                warmup = max(1, total[0] // 10)
-                log(f"{cfg.task}: {cfg.max_minutes:g} min cap: {total[0]} of {cfg.steps} steps")
-        batch = collate(rng.sample(train_enc, min(cfg.batch_size, len(train_enc))), tokenizer.pad_token_id)
-        loss = peft_model(**batch).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-        optimizer.step()
-        schedule.step()
-        optimizer.zero_grad(set_to_none=True)
-        done += 1
-        bar.set_postfix(loss=f"{loss.item():.3f}")
-    bar.close()
-    steps_per_s = done / max(time.perf_counter() - t_train, 1e-9)
+    done, steps_per_s = optimise(peft_model, trainable, train_enc, cfg, tokenizer.pad_token_id, rng, log, progress)
 
     peft_model.eval()
     loss_after = eval_loss(peft_model, tokenizer, eval_enc)
@@ -243,6 +213,46 @@ def train_adapter(model, tokenizer, cfg: LoraTaskConfig, out_dir: Path, log: Cal
                                        f"({card['base_architecture']}, fingerprint {card['base_fingerprint']}).\n\n"
                                        f"Data: {card['data']}\n\n```json\n{json.dumps(card, indent=2)}\n```\n")
     return {"path": out_dir, "metrics": metrics, "card": card, "model": peft_model}
+
+
+def optimise(model, trainable: list, train_enc: list, cfg, pad_id: int, rng: random.Random,
+             log: Callable[[str], None] = print, progress: bool = True) -> tuple[int, float]:
+    """AdamW over `trainable` on random batches of `train_enc`, warm-up then cosine decay, gradients clipped at 1;
+    `cfg` gives steps, batch_size, lr, max_minutes (the wall-clock cap) and task (for the log). Returns the steps
+    done and their rate."""
+    import torch
+
+    optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=0.0)
+    total = [cfg.steps]  # shortened once the step rate is known when there is a time cap
+    warmup = max(1, cfg.steps // 10)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, total[0]) / total[0])))
+
+    model.train()
+    t_train = time.perf_counter()
+    # a bar on a terminal only: in a log each refresh is a line
+    bar = tqdm(range(cfg.steps), desc=f"train {cfg.task}", disable=not progress or not sys.stderr.isatty())
+    done = 0
+    for step in bar:
+        if step >= total[0]:
+            break
+        if cfg.max_minutes and step == 3:  # three steps timed: keep what fits the cap
+            fits = int(cfg.max_minutes * 60 / ((time.perf_counter() - t_train) / 3))
+            if fits < total[0]:
+                total[0] = max(4, fits)
+                warmup = max(1, total[0] // 10)
+                log(f"{cfg.task}: {cfg.max_minutes:g} min cap: {total[0]} of {cfg.steps} steps")
+        batch = collate(rng.sample(train_enc, min(cfg.batch_size, len(train_enc))), pad_id)
+        loss = model(**batch).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+        done += 1
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+    bar.close()
+    return done, done / max(time.perf_counter() - t_train, 1e-9)
 
 
 # --- loading ----------------------------------------------------------------------------------------------------------

@@ -78,9 +78,12 @@ class Settings(BaseSettings):
     # or torch (the fp32 reference). Slots: independent llama.cpp contexts serving requests side by side.
     serving_backend: Literal["llamacpp", "torch"] = "llamacpp"
     serving_slots: int = Field(1, ge=1, le=8)
-    # Operator intents (intent/): the base of the LM intent reader (SmolLM2-135M, the paper's edge size class) and
-    # whether parse_intent asks it when the rules read a sentence only in part. Off: the rules alone.
+    # Operator intents (intent/): the base of the LM intent reader (SmolLM2-135M, the paper's edge size class), which
+    # reader parse_intent asks when the rules read a sentence only in part (a student of 10 of the base's blocks
+    # trained on the task, or the whole base with a LoRA adapter: netgpt.intent.lm), and whether it asks one at all.
+    # Off: the rules alone.
     intent_base: str = "cloud-default"
+    intent_reader: Literal["student", "lora"] = "student"
     intent_lm: bool = True
     # Forecasting: also try the edge LM with its `forecast` adapter (method `edge_lm`) among fit_forecaster's default
     # methods. Off by default: each LM forecast is 1-3 generations (netgpt.edge_agent.forecast.lm).

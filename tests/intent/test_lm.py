@@ -1,13 +1,13 @@
 """The LM intent reader: parse-and-repair of its slot line, grounding (no value the sentence does not contain), and how
 parse_intent combines it with the rules. A stub server stands in for the LM where its answer must be controlled; the
-real adapter, when built (netgpt intent train), is checked on sentences the rules cannot read."""
+real reader (the student, or the adapter), when built (netgpt intent train), is checked on sentences the rules cannot read."""
 from dataclasses import dataclass
 
 import pytest
 
 from netgpt.core.settings import get_settings
 from netgpt.intent import IntentError, understand
-from netgpt.intent.lm import IntentLM, adapter_dir, ungrounded
+from netgpt.intent.lm import IntentLM, built, ungrounded
 from netgpt.intent.training_data import from_slots, generate, to_slots
 
 
@@ -89,9 +89,8 @@ def test_the_lm_fills_what_the_rules_left_unread_but_does_not_overrule_them():
     assert kept.by == "rules" and kept.intent.action.value == "block"
 
 
-@pytest.mark.skipif(not (adapter_dir(get_settings()) / "adapter_config.json").is_file(),
-                    reason="the operator-intent adapter is not built (netgpt intent train)")
-def test_the_real_adapter_reads_typos_the_rules_cannot():
+@pytest.mark.skipif(not built(get_settings()), reason="the LM intent reader is not built (netgpt intent train)")
+def test_the_real_reader_reads_typos_the_rules_cannot():
     reader = IntentLM.open(get_settings())
     u = understand("limit gamngs in cell 4 to 10 Mbps", lm=reader)  # 2 edits from "gaming": no rule corrects it
     assert u.by == "lm" and u.intent.model_dump(exclude_none=True, mode="json") == {

@@ -1,0 +1,108 @@
+"""A task student cut from a base (netgpt.models.student): the blocks it keeps, its training, the folder it saves, and
+the intent reader that serves it on either backend."""
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from netgpt.intent.lm import IntentLM, built, student_dir
+from netgpt.models.base import BaseSpec, ModelError, load_base
+from netgpt.models.lora import answer, encode, optimise
+from netgpt.models.student import CARD, StudentConfig, cut, train_student
+from netgpt.models.tasks import Example
+
+
+@pytest.fixture(scope="module")
+def tiny_llama4(tmp_path_factory, tiny_tokenizer):
+    """A 4-block LLaMA (the tiny fixture bases have 2) trained, every weight, on the toy task: a teacher whose
+    embeddings mean something, as a pretrained base's do (the student trains no embedding)."""
+    import random
+
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(5)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tiny_tokenizer), hidden_size=64, intermediate_size=128,
+                                         num_hidden_layers=4, num_attention_heads=2, num_key_value_heads=2,
+                                         max_position_embeddings=128, bos_token_id=0, eos_token_id=0, pad_token_id=0))
+    tiny_tokenizer.pad_token = tiny_tokenizer.eos_token
+    encoded = [encode(tiny_tokenizer, e, 96) for e in _examples(64)]
+    optimise(model, list(model.parameters()), encoded, StudentConfig(task="toy", steps=150, lr=1e-2), 0,
+             random.Random(0), progress=False)
+    out = tmp_path_factory.mktemp("student") / "tiny-llama4"
+    model.save_pretrained(out)
+    tiny_tokenizer.save_pretrained(out)
+    return out
+
+
+def _examples(n: int) -> list[Example]:
+    verbs = ["block", "allow", "cap", "prioritize"]
+    return [Example(f"operator: {verbs[i % 4]} cell {i % 7}\nintent:", f" action={verbs[i % 4]} scope=c{i % 7}")
+            for i in range(n)]
+
+
+def test_cut_keeps_the_named_blocks_in_order_and_still_generates(tiny_llama4, tmp_path):
+    import torch
+
+    model, tokenizer = load_base(BaseSpec(str(tiny_llama4), tmp_path))
+    first, last = model.model.layers[0], model.model.layers[3]
+    cut(model, (0, -1))
+    assert list(model.model.layers) == [first, last] and model.config.num_hidden_layers == 2
+    assert [b.self_attn.layer_idx for b in model.model.layers] == [0, 1]  # the KV cache's index follows the cut
+    ids = tokenizer("operator: block cell 2", return_tensors="pt")["input_ids"]
+    with torch.no_grad():  # with the cache (generate) and without it, the same next tokens
+        out = model.generate(ids, max_new_tokens=4, do_sample=False, pad_token_id=0)
+        step = ids
+        for _ in range(4):
+            step = torch.cat([step, model(step).logits[:, -1:].argmax(-1)], dim=1)
+    assert out.tolist() == step.tolist()
+
+
+@pytest.mark.parametrize("keep", [(0, 0), (4,), (-5,), ()])
+def test_cut_refuses_blocks_the_base_does_not_have(tiny_llama4, tmp_path, keep):
+    model, _ = load_base(BaseSpec(str(tiny_llama4), tmp_path))
+    with pytest.raises(ModelError, match="not distinct blocks"):
+        cut(model, keep)
+
+
+def test_cut_refuses_another_architecture(load_tiny):
+    model, _ = load_tiny("gpt2")
+    with pytest.raises(ModelError, match="only LLaMA"):
+        cut(model, (0,))
+
+
+def test_training_fits_the_task_and_saves_a_servable_student(tiny_llama4, tmp_path):
+    import torch
+
+    model, tokenizer = load_base(BaseSpec(str(tiny_llama4), tmp_path))
+    embeddings = model.get_input_embeddings().weight.detach().clone()
+    kept_block = {k: v.clone() for k, v in model.model.layers[3].state_dict().items()}
+    settings = SimpleNamespace(intent_base=str(tiny_llama4), intent_reader="student", cache_dir=tmp_path / "cache",
+                               serving_backend="torch")
+    assert not built(settings)
+    cfg = StudentConfig(task="operator-intent-student", keep=(0, 3), steps=100, lr=1e-2, n_generate=4)
+    result = train_student(model, tokenizer, cfg, student_dir(settings), (_examples(64), _examples(16), "generated"),
+                           log=lambda m: None, progress=False)
+
+    m = result["metrics"]
+    assert m["eval_loss"] < 0.9 * m["eval_loss_cut"]
+    card = json.loads((result["path"] / CARD).read_text())
+    assert card["cut_from"] == str(tiny_llama4) and card["blocks_kept"] == [0, 3] and card["blocks_of_base"] == 4
+    assert card["steps"] == 100 and card["data"] == "generated"
+    saved, _ = load_base(BaseSpec(str(result["path"]), tmp_path))
+    assert saved.config.num_hidden_layers == 2
+    assert torch.equal(saved.get_input_embeddings().weight, embeddings)  # the head is tied to them: kept as they were
+    assert any(not torch.equal(saved.model.layers[1].state_dict()[k], v) for k, v in kept_block.items())
+
+    assert built(settings)
+    reader = IntentLM.open(settings)  # the reader serves the student itself, with no adapter
+    assert reader.adapter is None
+    prompts = [e.prompt for e in _examples(8)]
+    in_memory = [answer(result["model"], tokenizer, p, 24) for p in prompts]
+    assert [reader.server.complete(p, max_tokens=24).text for p in prompts] == in_memory
+    assert [a.split()[:1] for a in in_memory] == [e.target.split()[:1] for e in _examples(8)]  # the verb, at least
+    fast = IntentLM.open(SimpleNamespace(**{**vars(settings), "serving_backend": "llamacpp"}))
+    assert fast.guided and fast.server.complete(prompts[0], max_tokens=8).text.strip()  # converted to GGUF and served
+    assert not built(SimpleNamespace(**{**vars(settings), "intent_base": "cloud-default"}))  # cut from another base
