@@ -157,8 +157,9 @@ def built(settings) -> bool:
     return (adapter_dir(settings) / "adapter_config.json").is_file()
 
 
-# The words that can stand for an action or a class; the LM's action, class and network scope need one of them in the
-# sentence, spelt at most a little differently ("blok" is "block"), or it is reading what is not there.
+# The words that can stand for an action, a class or a query's subject; the LM's action, class, subject and network
+# scope need one of them in the sentence, spelt at most a little differently ("blok" is "block"), or it is reading what
+# is not there.
 CUES = {
     "rate_limit": "cap limit throttle rate restrict slow police shape",
     "prioritize": "prioritize prioritise priority precedence expedite",
@@ -167,7 +168,7 @@ CUES = {
     "avoid_link": "avoid off around bypass drain service maintenance route",
     "reserve_bandwidth": "reserve guarantee aside dedicate",
     "allocate_compute": "serve allocate assign move pin put spin provision",
-    "query": "which what how is are will does show list display tell report",
+    "query": "which what how is are will does show list display tell report forecast predict",
     "video_streaming": "video streaming stream youtube netflix",
     "navigation": "navigation maps map",
     "ar_vr": "ar vr xr augmented virtual reality",
@@ -176,6 +177,12 @@ CUES = {
     "file_transfer": "file transfer transfers downloads download ftp bulk backup backups",
     "voice_video_call": "call calls voice voip conferencing conference",
     "network": "network everywhere all",
+    # a query's subject (netgpt.intent.rules.SUBJECTS' words and their kin): "the weather is lovely today" asks nothing
+    "intent_status": "intent intents status state installed verified active",
+    "flows": "flow flows rules entries table",
+    "compute_load": "load loaded overloaded busy sessions session compute cpu serving",
+    "link_utilization_forecast": "will forecast predict predicted expected going utilization utilisation",
+    "link_throughput": "throughput traffic bandwidth carrying",
 }
 
 
@@ -190,8 +197,8 @@ def ungrounded(fields: dict, t: str) -> list[str]:
     numbers = {float(n) for n in re.findall(r"\d+(?:\.\d+)?", t)}
     words = set(re.findall(r"[a-z]+\d*|\d+", t))
     missing = []
-    for name in (fields.get("action"), fields.get("traffic_class"), "network" if fields.get("scope") == "network"
-                 else None):
+    for name in (fields.get("action"), fields.get("traffic_class"), fields.get("subject"),
+                 "network" if fields.get("scope") == "network" else None):
         if name in CUES and not _cued(name, words):
             missing.append(name)
     for name in ("src", "dst", "node"):

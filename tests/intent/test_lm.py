@@ -1,13 +1,16 @@
 """The LM intent reader: parse-and-repair of its slot line, grounding (no value the sentence does not contain), and how
 parse_intent combines it with the rules. A stub server stands in for the LM where its answer must be controlled; the
 real reader (the student, or the adapter), when built (netgpt intent train), is checked on sentences the rules cannot read."""
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from netgpt.core.settings import get_settings
 from netgpt.intent import IntentError, understand
 from netgpt.intent.lm import IntentLM, built, ungrounded
+from netgpt.intent.text import checked
 from netgpt.intent.training_data import from_slots, generate, to_slots
 
 
@@ -60,6 +63,23 @@ def test_an_ungrounded_lm_reading_is_refused(slots, text):
 def test_grounding_accepts_units_and_spoken_numbers():
     assert ungrounded({"rate_mbps": 1000, "scope": ["c5"]}, "cap video in cell five at 1 gbit/s") == []
     assert ungrounded({"link": ["s2", "s4"], "duration_min": 60}, "avoid switch 2 to switch 4 for 1 hour") == []
+
+
+def test_a_query_subject_needs_a_word_of_the_sentence():
+    # the student read "the weather is lovely today" as a question about intent status (bench/intent.py, 2026-12-07)
+    assert ungrounded({"action": "query", "subject": "intent_status"}, "the weather is lovely today") == ["intent_status"]
+    with pytest.raises(IntentError) as err:
+        understand("the weather is lovely today", lm=IntentLM(StubServer(" action=query subject=intent_status")))
+    assert err.value.kind == "not_understood"
+    # every question of the development sets is still grounded as expected
+    data = Path(__file__).resolve().parents[2] / "intent" / "data"
+    rows = [json.loads(line) for name in ("eval_intents_dev.jsonl", "eval_intents_blind.jsonl")
+            for line in (data / name).read_text().splitlines() if line.strip()]
+    queries = [r for r in rows if r["intent"]["action"] == "query"]
+    assert len(queries) >= 5
+    for r in queries:
+        fields = {k: v for k, v in r["intent"].items() if k in ("action", "subject")}
+        assert ungrounded(fields, checked(r["text"])) == [], r["text"]
 
 
 def test_an_lm_reading_that_does_not_validate_leaves_the_rules_answer():
