@@ -106,3 +106,33 @@ def test_training_fits_the_task_and_saves_a_servable_student(tiny_llama4, tmp_pa
     fast = IntentLM.open(SimpleNamespace(**{**vars(settings), "serving_backend": "llamacpp"}))
     assert fast.guided and fast.server.complete(prompts[0], max_tokens=8).text.strip()  # converted to GGUF and served
     assert not built(SimpleNamespace(**{**vars(settings), "intent_base": "cloud-default"}))  # cut from another base
+
+
+def test_intent_train_command_builds_either_reader_and_refuses_bad_blocks(tiny_llama4, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from netgpt.cli.intent import app
+    from netgpt.core.settings import get_settings
+
+    monkeypatch.setenv("NETGPT_INTENT_BASE", str(tiny_llama4))
+    monkeypatch.setenv("NETGPT_CACHE_DIR", str(tmp_path / "cache"))
+    get_settings.cache_clear()
+    try:
+        run = CliRunner().invoke
+        small = ["--steps", "3", "--n-train", "24", "--n-eval", "6"]
+        result = run(app, ["train", "--blocks", "0,3", *small])
+        assert result.exit_code == 0, result.output
+        assert built(get_settings())  # the default reader, Settings.intent_reader: the student
+        card = json.loads((student_dir(get_settings()) / CARD).read_text())
+        assert card["blocks_kept"] == [0, 3] and card["steps"] == 3 and "GENERATED" in card["data"]
+        result = run(app, ["train", "--reader", "lora", *small])
+        assert result.exit_code == 0, result.output
+        monkeypatch.setenv("NETGPT_INTENT_READER", "lora")
+        get_settings.cache_clear()
+        assert built(get_settings())
+        for bad, says in ((["--reader", "student", "--blocks", "0,0"], "notdistinctblocks"),
+                          (["--blocks", "two"], "expectedblocknumbers"), (["--reader", "teacher"], "studentorlora")):
+            result = run(app, ["train", *bad, *small])
+            assert result.exit_code == 1 and says in "".join(result.output.split()), result.output
+    finally:
+        get_settings.cache_clear()
