@@ -51,15 +51,39 @@ def _convert(kind: str, args: list[str], out: Path, what: str) -> Path:
     return out
 
 
+# Types llama.cpp's own quantizer makes from an f16 GGUF (the converter writes only f32, f16, bf16 and q8_0).
+QUANTIZED = ("q4_0", "q4_1", "q5_0", "q5_1")
+
+
 def base_gguf(model_dir: Path, outtype: str = "q8_0") -> Path:
-    """The GGUF of a Hugging Face checkpoint folder, converted once (q8_0: a quarter of fp32's bytes per token)."""
+    """The GGUF of a Hugging Face checkpoint folder, converted once (q8_0: a quarter of fp32's bytes per token; a type
+    of QUANTIZED: converted to f16, then quantized by llama.cpp, the f16 file removed)."""
     model_dir = Path(model_dir)
     out = model_dir / f"model-{outtype}.gguf"
     weights = sorted(model_dir.glob("*.safetensors")) + sorted(model_dir.glob("*.bin")) + [model_dir / "config.json"]
+    if outtype in QUANTIZED:
+        if _stale(out, weights):
+            f16 = base_gguf(model_dir, "f16")
+            _quantize(f16, out, outtype)
+            f16.unlink(missing_ok=True)
+        return out
     if _stale(out, weights):
         log.info("converting %s to GGUF (%s)", model_dir, outtype)
         _convert("hf", [str(model_dir), "--outtype", outtype], out, str(model_dir))
     return out
+
+
+def _quantize(src: Path, out: Path, outtype: str) -> None:
+    import llama_cpp  # the backend's shared library: loaded only when a file is quantized
+
+    log.info("quantizing %s to %s", src, outtype)
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{outtype.upper()}")
+    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
+    if llama_cpp.llama_model_quantize(str(src).encode(), str(tmp).encode(), params) != 0 or not tmp.is_file():
+        tmp.unlink(missing_ok=True)
+        raise ModelError(f"quantizing {src} to {outtype} failed")
+    tmp.replace(out)
 
 
 def adapter_gguf(adapter_dir: Path, base_dir: Path) -> Path:

@@ -105,6 +105,8 @@ def test_training_fits_the_task_and_saves_a_servable_student(tiny_llama4, tmp_pa
     assert [a.split()[:1] for a in in_memory] == [e.target.split()[:1] for e in _examples(8)]  # the verb, at least
     fast = IntentLM.open(SimpleNamespace(**{**vars(settings), "serving_backend": "llamacpp"}))
     assert fast.guided and fast.server.complete(prompts[0], max_tokens=8).text.strip()  # converted to GGUF and served
+    ggufs = sorted(f.name for f in student_dir(settings).glob("*.gguf"))
+    assert ggufs == ["model-q4_0.gguf"]  # quantized by llama.cpp from an f16 file, which is not kept
     assert not built(SimpleNamespace(**{**vars(settings), "intent_base": "cloud-default"}))  # cut from another base
 
 
