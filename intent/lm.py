@@ -186,7 +186,7 @@ CUES = {
     "flows": "flow flows rules entries table",
     "compute_load": "load loaded overloaded busy sessions session compute cpu serving",
     "link_utilization_forecast": "will forecast predict predicted expected going utilization utilisation",
-    "link_throughput": "throughput traffic bandwidth carrying",
+    "link_throughput": "throughput traffic bandwidth carrying crossing utilization utilisation usage used full data",
 }
 
 

@@ -57,15 +57,20 @@ QUANTIZED = ("q4_0", "q4_1", "q5_0", "q5_1")
 
 def base_gguf(model_dir: Path, outtype: str = "q8_0") -> Path:
     """The GGUF of a Hugging Face checkpoint folder, converted once (q8_0: a quarter of fp32's bytes per token; a type
-    of QUANTIZED: converted to f16, then quantized by llama.cpp, the f16 file removed)."""
+    of QUANTIZED: converted to an f16 file of this process's own, quantized by llama.cpp, the f16 file removed, so
+    that processes starting together never read another's half-written or removed file)."""
     model_dir = Path(model_dir)
     out = model_dir / f"model-{outtype}.gguf"
     weights = sorted(model_dir.glob("*.safetensors")) + sorted(model_dir.glob("*.bin")) + [model_dir / "config.json"]
     if outtype in QUANTIZED:
         if _stale(out, weights):
-            f16 = base_gguf(model_dir, "f16")
-            _quantize(f16, out, outtype)
-            f16.unlink(missing_ok=True)
+            log.info("converting %s to GGUF (f16, then %s)", model_dir, outtype)
+            f16 = _convert("hf", [str(model_dir), "--outtype", "f16"], model_dir / f"model-f16.{os.getpid()}.gguf",
+                           str(model_dir))
+            try:
+                _quantize(f16, out, outtype)
+            finally:
+                f16.unlink(missing_ok=True)
         return out
     if _stale(out, weights):
         log.info("converting %s to GGUF (%s)", model_dir, outtype)

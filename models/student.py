@@ -39,7 +39,7 @@ DEFAULT_KEEP = (0, 1, 2, 3, 4, 5, 6, 7, 28, 29)
 @dataclass
 class StudentConfig:
     task: str
-    keep: tuple[int, ...] = DEFAULT_KEEP  # block indices of the base, in order; negative ones count from the top
+    keep: tuple[int, ...] = DEFAULT_KEEP  # block indices of the base (kept in the base's order); negative: from the top
     steps: int = 1000
     batch_size: int = 8
     lr: float = 5e-4
@@ -101,12 +101,13 @@ def train_student(model, tokenizer, cfg: StudentConfig, out_dir: Path, data: tup
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / CARD).unlink(missing_ok=True)  # written last: a folder without it is not a (complete) student
     for p in model.parameters():
         p.requires_grad = False
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     card = {"task": cfg.task, "cut_from": teacher["source"], "cut_from_fingerprint": teacher["fingerprint"],
-            "blocks_kept": [i % n_base for i in cfg.keep], "blocks_of_base": n_base,
+            "blocks_kept": sorted(i % n_base for i in cfg.keep), "blocks_of_base": n_base,
             "params_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 1), "data": provenance,
             "steps": done, "config": asdict(cfg), "metrics": metrics,
             "minutes": round((time.perf_counter() - t_start) / 60, 2)}

@@ -68,17 +68,19 @@ def parse(text: str = typer.Argument(..., help="One high-level operator sentence
 
 
 @app.command()
-def train(reader: str = typer.Option("", help="student (a cut of the base, every block trained) or lora (an adapter "
-                                                "on the whole base); default: Settings.intent_reader"),
-          steps: Optional[int] = typer.Option(None, help="Optimiser steps (default: student 1000, lora 400)"),
-          batch_size: int = typer.Option(8),
-          lr: Optional[float] = typer.Option(None, help="Learning rate (default: student 5e-4, lora 1e-3)"),
-          rank: int = typer.Option(16, help="LoRA rank (lora)"),
-          blocks: str = typer.Option("", help="The base's blocks the student keeps, e.g. 0-7,28,29 (default: "
-                                              "netgpt.models.student.DEFAULT_KEEP)"),
-          minutes: Optional[float] = typer.Option(None, help="Wall-clock cap for the optimiser steps"),
-          n_train: int = typer.Option(3000, help="Generated training sentences"),
-          n_eval: int = typer.Option(200, help="Generated held-out sentences (another seed)"),
+def train(reader: str = typer.Option("", help="student (a cut of the base, every kept block trained) or lora (an "
+                                                "adapter on the whole base); default: NETGPT_INTENT_READER, student"),
+          steps: Optional[int] = typer.Option(None, min=1, help="Optimiser steps (default: student 1000, lora 400)"),
+          batch_size: int = typer.Option(8, min=1),
+          lr: Optional[float] = typer.Option(None, min=0,
+                                             help="Learning rate (default: student 5e-4, lora 1e-3)"),
+          rank: int = typer.Option(16, min=1, help="LoRA rank (lora only)"),
+          blocks: str = typer.Option("", help="The base's blocks the student keeps (student only; default "
+                                              "0-7,28,29)"),
+          minutes: Optional[float] = typer.Option(None, min=0,
+                                                  help="Wall-clock cap for the optimiser steps"),
+          n_train: int = typer.Option(3000, min=1, help="Generated training sentences"),
+          n_eval: int = typer.Option(200, min=1, help="Generated held-out sentences (another seed)"),
           seed: int = typer.Option(0)) -> None:
     """Train the LM intent reader on generated paraphrases (never on the evaluation sets)."""
     from netgpt.intent import lm, training_data
@@ -109,14 +111,15 @@ def train(reader: str = typer.Option("", help="student (a cut of the base, every
     try:
         model, tokenizer = load_base(BaseSpec(settings.intent_base, settings.cache_dir), log=log)
         if reader == "student":
-            cfg = StudentConfig(task=lm.STUDENT, keep=keep, steps=steps or 1000, batch_size=batch_size,
-                                lr=lr or 5e-4, seed=seed, max_minutes=minutes)
+            cfg = StudentConfig(task=lm.STUDENT, keep=keep, steps=1000 if steps is None else steps,
+                                batch_size=batch_size, lr=5e-4 if lr is None else lr, seed=seed, max_minutes=minutes)
             result = train_student(model, tokenizer, cfg, lm.student_dir(settings), (train_set, eval_set, provenance),
                                    log=log, progress=sys.stderr.isatty())
         else:
             # LLaMA: every projection (attention and MLP); other architectures: netgpt.models.lora's defaults
             llama = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-            cfg = LoraTaskConfig(task=lm.ADAPTER, steps=steps or 400, batch_size=batch_size, lr=lr or 1e-3, rank=rank,
+            cfg = LoraTaskConfig(task=lm.ADAPTER, steps=400 if steps is None else steps, batch_size=batch_size,
+                                 lr=1e-3 if lr is None else lr, rank=rank,
                                  alpha=2 * rank, n_train=n_train, n_eval=n_eval, seed=seed, max_minutes=minutes,
                                  target_modules=llama if model.config.model_type == "llama" else None)
             result = train_adapter(model, tokenizer, cfg, lm.adapter_dir(settings), log=log,
@@ -131,8 +134,8 @@ def _blocks(spec: str) -> list[int]:
     """"0-7,28,29" -> [0, ..., 7, 28, 29]; ValueError when it is not that."""
     out = []
     for part in spec.split(","):
-        a, _, b = part.strip().partition("-")
-        out += list(range(int(a), int(b) + 1)) if b else [int(a)]
+        a, dash, b = part.strip().partition("-")
+        out += list(range(int(a), int(b) + 1)) if dash else [int(a)]  # "3-" is int("") -> ValueError
     return out
 
 

@@ -75,6 +75,10 @@ def test_a_query_subject_needs_a_word_of_the_sentence():
     data = Path(__file__).resolve().parents[2] / "intent" / "data"
     rows = [json.loads(line) for name in ("eval_intents_dev.jsonl", "eval_intents_blind.jsonl")
             for line in (data / name).read_text().splitlines() if line.strip()]
+    # and wordings of a throughput question that no development sentence uses
+    for text in ("how full is the link s1-s2", "what is the current usage of link s1-s2",
+                 "how much data is crossing s1-s2"):
+        assert ungrounded({"action": "query", "subject": "link_throughput", "link": ["s1", "s2"]}, text) == [], text
     queries = [r for r in rows if r["intent"]["action"] == "query"]
     assert len(queries) >= 5
     for r in queries:

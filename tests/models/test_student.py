@@ -3,12 +3,14 @@ the intent reader that serves it on either backend."""
 from __future__ import annotations
 
 import json
+import os
 from types import SimpleNamespace
 
 import pytest
 
 from netgpt.intent.lm import IntentLM, built, student_dir
 from netgpt.models.base import BaseSpec, ModelError, load_base
+from netgpt.models.gguf_export import base_gguf
 from netgpt.models.lora import answer, encode, optimise
 from netgpt.models.student import CARD, StudentConfig, cut, train_student
 from netgpt.models.tasks import Example
@@ -107,6 +109,12 @@ def test_training_fits_the_task_and_saves_a_servable_student(tiny_llama4, tmp_pa
     assert fast.guided and fast.server.complete(prompts[0], max_tokens=8).text.strip()  # converted to GGUF and served
     ggufs = sorted(f.name for f in student_dir(settings).glob("*.gguf"))
     assert ggufs == ["model-q4_0.gguf"]  # quantized by llama.cpp from an f16 file, which is not kept
+    q4 = student_dir(settings) / "model-q4_0.gguf"
+    built_at = q4.stat().st_mtime_ns
+    weights = student_dir(settings) / "model.safetensors"
+    os.utime(weights, ns=(built_at + 10**9, built_at + 10**9))  # retrained: newer weights than the GGUF
+    assert base_gguf(student_dir(settings), "q4_0") == q4 and q4.stat().st_mtime_ns > built_at
+    assert sorted(f.name for f in student_dir(settings).glob("*.gguf")) == ["model-q4_0.gguf"]
     assert not built(SimpleNamespace(**{**vars(settings), "intent_base": "cloud-default"}))  # cut from another base
 
 
@@ -122,7 +130,7 @@ def test_intent_train_command_builds_either_reader_and_refuses_bad_blocks(tiny_l
     try:
         run = CliRunner().invoke
         small = ["--steps", "3", "--n-train", "24", "--n-eval", "6"]
-        result = run(app, ["train", "--blocks", "0,3", *small])
+        result = run(app, ["train", "--blocks", "3,0", *small])
         assert result.exit_code == 0, result.output
         assert built(get_settings())  # the default reader, Settings.intent_reader: the student
         card = json.loads((student_dir(get_settings()) / CARD).read_text())
@@ -133,7 +141,8 @@ def test_intent_train_command_builds_either_reader_and_refuses_bad_blocks(tiny_l
         get_settings.cache_clear()
         assert built(get_settings())
         for bad, says in ((["--reader", "student", "--blocks", "0,0"], "notdistinctblocks"),
-                          (["--blocks", "two"], "expectedblocknumbers"), (["--reader", "teacher"], "studentorlora")):
+                          (["--blocks", "two"], "expectedblocknumbers"), (["--blocks", "3-"], "expectedblocknumbers"),
+                          (["--reader", "teacher"], "studentorlora")):
             result = run(app, ["train", *bad, *small])
             assert result.exit_code == 1 and says in "".join(result.output.split()), result.output
     finally:
