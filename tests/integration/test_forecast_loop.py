@@ -70,5 +70,7 @@ def test_forecast_loop_moves_a_flow_before_the_predicted_overload(loop_stack):
     acted_on = [f for f in forecasts if f.ts <= move.ts][-3:]
     over = [f for f in acted_on if f.peak(s.forecast_act_quantile) > s.te_threshold * CAP_BPS]
     assert over, [round(f.peak(s.forecast_act_quantile) / 1e6, 2) for f in acted_on]
-    assert int(re.search(r" at (\d+)%", move.cause_id).group(1)) > 100 * s.te_threshold, move.cause_id
+    # the cause gives the load to a whole percent (te.py, :.0%): 80.3% over an 80% threshold reads "at 80%"
+    # (session 9's make test failed on `>` here)
+    assert int(re.search(r" at (\d+)%", move.cause_id).group(1)) >= round(100 * s.te_threshold), move.cause_id
     assert over[-1].model.startswith("forecast:")
