@@ -157,7 +157,7 @@ def built(settings) -> bool:
     if settings.intent_reader == "student":
         from netgpt.models import student
 
-        return student.read_card(student_dir(settings)).get("cut_from") == str(settings.intent_base)
+        return student.card_of(student_dir(settings)).get("cut_from") == str(settings.intent_base)
     return (adapter_dir(settings) / "adapter_config.json").is_file()
 
 

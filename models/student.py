@@ -119,8 +119,9 @@ def train_student(model, tokenizer, cfg: StudentConfig, out_dir: Path, data: tup
     return {"path": out_dir, "metrics": metrics, "card": card, "model": model}
 
 
-def read_card(path: Path) -> dict:
-    """The student's card; {} when the folder has none (not a student, or an interrupted save)."""
+def card_of(path: Path) -> dict:
+    """The student's card; {} when the folder has none (not a student, or an interrupted save). Unlike
+    netgpt.models.lora.read_card, which raises for a folder that is no adapter: "not built" is an answer here."""
     card = Path(path) / CARD
     try:
         return json.loads(card.read_text())
