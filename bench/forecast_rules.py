@@ -8,7 +8,7 @@ scored on every origin after that).
 The candidates are fitted once (fit_forecaster's methods) and forecast from every origin; the rules are then replayed
 on those forecasts, vectorised, so many variants cost seconds: per step, the top k methods by squared (or absolute)
 error over the last `window` origins whose step is observed, weighted by the inverse of it (the forecaster's rule is
-k 2, MSE, window Forecaster.select_window), and the best single method. Then the coverage of the 80% and 95% bands
+k Forecaster.select_top, MSE, window Forecaster.select_window), and the best single method. Then the coverage of the 80% and 95% bands
 when the quantiles of each step come from the rolling errors of the last `calibration` origins, mixed with fit's
 backtest errors (`recent weight` of the mass on the rolling ones). The regime re-weighting is not replayed (it is
 rare at a x2 threshold), so the forecaster's own numbers come from bench/forecast.py --dev.
@@ -100,10 +100,12 @@ def replay(key: str) -> None:
     for window in (P // 8, P // 6, P // 4, P // 3, P // 2, P, 2 * P):
         show(f"top 2, MSE, {window * 5 / 60:g} h", combine(forecasts, actual, window))
     show(f"top 2, MAE, {P // 4 * 5 / 60:g} h", combine(forecasts, actual, P // 4, absolute=True))
-    show(f"top 3, MSE, {P // 4 * 5 / 60:g} h", combine(forecasts, actual, P // 4, k=3))
-    point = combine(forecasts, actual, f.select_window)
+    for k in (3, 4, len(names)):
+        for window in (P // 6, P // 4, P // 3):
+            show(f"top {k}, MSE, {window * 5 / 60:g} h", combine(forecasts, actual, window, k=k))
+    point = combine(forecasts, actual, f.select_window, k=f.select_top)
     scale = recent_level(y, origins, floor_window=7 * P)  # as the forecaster scales its errors
-    print(f"coverage with the {f.select_window * 5 / 60:g}-hour combination (every 4th origin): 80% / 95% band, "
+    print(f"coverage with the {f.select_window * 5 / 60:g}-hour top-{f.select_top} combination (every 4th origin): 80% / 95% band, "
           "5 min, 1 h, lowest and highest step")
     for recent_weight in (0.5, 0.8, 1.0):
         for calibration in (P, 2 * P):

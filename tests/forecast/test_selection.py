@@ -1,0 +1,31 @@
+"""The online re-selection: per step, the `select_top` methods with the lowest squared error over the last selection
+window of observed origins, weighted by the inverse of it (forecaster.Forecaster._combined)."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from netgpt.edge_agent.forecast.forecaster import fit_forecaster
+from tests.forecast.conftest import PERIOD
+
+
+@pytest.mark.parametrize("top", [1, 2, 3])
+def test_it_combines_the_top_methods_by_inverse_mse(diurnal, top):
+    f = dataclasses.replace(fit_forecaster(diurnal[: 20 * PERIOD], PERIOD, max_horizon=6), select_top=top)
+    y = diurnal[: 24 * PERIOD]
+    origins = np.arange(22 * PERIOD, 24 * PERIOD - 7)
+    seen = origins[:, None] + np.arange(1, 7)[None, :] <= origins[-1]
+    _, weights = f._combined(y, origins, seen)
+    names = list(f.methods)
+    for h in range(6):
+        rows = np.flatnonzero(seen[:, h])[-f.select_window:]
+        actual = y[origins[rows] + h + 1]
+        mse = {m: np.mean((f.methods[m].predict_many(y, origins[rows], 6)[:, h] - actual) ** 2)
+               for m in names if f.methods[m].covers(h)}
+        used = [m for j, m in enumerate(names) if weights[h, j] > 0]
+        assert len(used) == min(top, len(mse)), (h, used)
+        assert max(mse[m] for m in used) <= min(v for m, v in mse.items() if m not in used)
+        w = {m: weights[h, names.index(m)] for m in used}
+        assert np.isclose(sum(w.values()), 1.0)
+        # inverse-MSE weights: weight x MSE is the same for every method used
+        assert np.allclose([w[m] * mse[m] for m in used], w[used[0]] * mse[used[0]], rtol=1e-6)
