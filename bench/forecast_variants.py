@@ -1,6 +1,6 @@
 """Scratch (2026-12-07): the forecaster itself on the dev origins (training parts only) with variants of its fields:
     python bench/forecast_variants.py STRIDE '{"label": {"regime_clear": 12}}' uk wc98   (env: FC_DT=1 keeps damped_trend,
-    DT_GRID=alpha,beta,phi, DT_MAX, DT_CAP set it). Outputs: bench/out/forecast_dev_variants_2026-12-07.txt."""
+    DT_GRID=beta,phi, DT_MAX, DT_CAP set it). Outputs: bench/out/forecast_dev_variants_2026-12-07.txt."""
 import sys, time, json, dataclasses
 import numpy as np
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
@@ -19,7 +19,7 @@ for key in sys.argv[3:]:
     from netgpt.edge_agent.forecast.forecaster import DEFAULT_METHODS
     from netgpt.edge_agent.forecast.methods import DampedTrend
     if os.environ.get("DT_GRID"):
-        DampedTrend.alpha, DampedTrend.beta, DampedTrend.phi = map(float, os.environ["DT_GRID"].split(","))
+        DampedTrend.beta, DampedTrend.phi = map(float, os.environ["DT_GRID"].split(","))
     DampedTrend.max_step = int(os.environ.get("DT_MAX", "3"))
     DampedTrend.max_slope = float(os.environ.get("DT_CAP", "0.1"))
     ms = tuple(m for m in DEFAULT_METHODS if m != "damped_trend" or os.environ.get("FC_DT") == "1")

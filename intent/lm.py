@@ -33,10 +33,6 @@ from netgpt.intent.training_data import SLOT_KEYS, from_slots
 
 ADAPTER = "operator-intent"
 STUDENT = "operator-intent-student"
-# The student is served as q4_0 (from f16): on the 64 development sentences (dev, blind seen) it read 47 right against
-# q8_0's 46, at a p50 of 50-54 ms against 70-76 and a p95 of 98-113 against 134-143 (two passes of each, alternated,
-# 2026-12-07, 2 cores, /tmp script).
-STUDENT_GGUF = "q4_0"
 PROMPT = "operator: {text}\nintent:"
 MAX_TOKENS = 48
 
@@ -80,6 +76,7 @@ class IntentLM:
     def open(cls, settings, log=lambda m: None) -> "IntentLM | None":
         """The reader Settings.intent_reader names, when it is built: the student (a model of its own, no adapter) or
         the base with its LoRA adapter."""
+        from netgpt.models import student
         from netgpt.models.backends import open_server
 
         if not built(settings):
@@ -87,7 +84,7 @@ class IntentLM:
         guided = settings.serving_backend == "llamacpp"
         if settings.intent_reader == "student":
             server = open_server(str(student_dir(settings)), settings.cache_dir, backend=settings.serving_backend,
-                                 build=False, log=log, gguf_type=STUDENT_GGUF)
+                                 build=False, log=log, gguf_type=student.SERVE_AS)
             return cls(server, adapter=None, guided=guided)
         server = open_server(settings.intent_base, settings.cache_dir, backend=settings.serving_backend,
                              adapters={ADAPTER: adapter_dir(settings)}, build=False, log=log)

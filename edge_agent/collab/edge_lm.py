@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Optional
 
 from netgpt.edge_agent.collab.completion import LMText
+from netgpt.models import student
 from netgpt.models.backends import open_server
 from netgpt.models.base import ModelError
 
@@ -13,9 +14,11 @@ from netgpt.models.base import ModelError
 class EdgeLM:
     """The edge base model with its `complete` adapter (when loaded) on a serving backend (a TextServer)."""
 
-    def __init__(self, server, adapter: str | None = None):
+    def __init__(self, server, adapter: str | None = None, answers: bool = True):
         self.server = server
         self.adapter = adapter if adapter in getattr(server, "adapters", {}) else None
+        # Whether `answer` is the model's own answer: not for a task student, which only completes prompts.
+        self.answers = answers
 
     @property
     def name(self) -> str:
@@ -65,7 +68,19 @@ class EdgeLM:
 def load_edge_lm(base: str, cache_dir: Path, adapter: Optional[Path], backend: str = "llamacpp", slots: int = 1):
     """The edge base on a serving backend, with the `complete` adapter when its folder exists. Never trains. `slots`
     (llama.cpp): contexts side by side, each with cores/slots threads (2 on 2 cores: one thread, which a machine
-    shared with another busy job needs: two llama.cpp threads there wait on each other for seconds a token)."""
+    shared with another busy job needs: two llama.cpp threads there wait on each other for seconds a token).
+
+    `base` may also be a task student of the `complete` task (`netgpt models train --task complete --student`, saved
+    in <cache>/models/complete-student): a model of its own, cut from the base and trained on the task, so it is served
+    with no adapter (llama.cpp: as student.SERVE_AS)."""
+    card = student.card_of(Path(base))
+    if card:
+        if card.get("task") != "complete":
+            raise ModelError(f"{base} is a student of the {card.get('task')!r} task, not of 'complete'")
+        if adapter is not None:
+            raise ModelError(f"{base} is a student of the complete task: it takes no adapter")
+        return EdgeLM(open_server(base, cache_dir, backend, slots=slots, build=False, gguf_type=student.SERVE_AS),
+                      answers=False)
     server = open_server(base, cache_dir, backend, slots=slots, build=False)
     path = adapter or cache_dir / "adapters" / "complete"
     if adapter is not None and not (path / "adapter_config.json").is_file():

@@ -147,7 +147,7 @@ class CollabEngine:
         exact = context_answer(facts)
         if exact is not None:
             return EdgeAnswer(exact, 1.0)
-        if self.lm is None:
+        if self.lm is None or not self.lm.answers:  # no LM, or a student that only completes prompts
             return EdgeAnswer(f"This edge node has no language model to answer this. {known_facts(facts)}", 0.0,
                               source="none", facts_only=True)
         out = self.lm.answer(completed, max_tokens=self.edge_max_tokens)

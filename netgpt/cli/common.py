@@ -11,3 +11,12 @@ def fail(message: str, code: int = 1) -> None:
     """One line on stderr, no traceback."""
     Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+def parse_blocks(spec: str) -> list[int]:
+    """"0-7,28,29" -> [0, ..., 7, 28, 29] (a student's blocks); ValueError when it is not that."""
+    out = []
+    for part in spec.split(","):
+        a, dash, b = part.strip().partition("-")
+        out += list(range(int(a), int(b) + 1)) if dash else [int(a)]  # "3-" is int("") -> ValueError
+    return out

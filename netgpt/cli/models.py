@@ -7,6 +7,7 @@ from __future__ import annotations
 import filecmp
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Optional
@@ -14,7 +15,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from netgpt.cli.common import console, fail
+from netgpt.cli.common import console, fail, parse_blocks
 from netgpt.core.settings import get_settings
 from netgpt.models.base import (
     CLOUD_DEFAULT,
@@ -27,7 +28,8 @@ from netgpt.models.base import (
     load_base,
     models_dir,
 )
-from netgpt.models.lora import CARD, SHIPPED_ADAPTERS, LoraTaskConfig, base_identity, check_adapter_for, train_adapter
+from netgpt.models.lora import (CARD, SHIPPED_ADAPTERS, LoraTaskConfig, base_identity, check_adapter_for, split,
+                                train_adapter)
 from netgpt.models.tasks import TASKS
 
 app = typer.Typer(help="Build, fine-tune and inspect the language models.", no_args_is_help=True)
@@ -144,26 +146,49 @@ def info(adapters: Optional[Path] = typer.Option(None, help="Adapter folder (def
 
 @app.command()
 def train(task: str = typer.Option(..., help="complete, forecast or intent"),
-          base: Optional[str] = typer.Option(None, help="edge-default (default), cloud-default, a folder or a hub id"),
-          steps: int = typer.Option(300, help="Optimiser steps"),
-          batch_size: int = typer.Option(16),
-          lr: float = typer.Option(2e-3),
-          rank: int = typer.Option(8, help="LoRA rank"),
-          n_train: int = typer.Option(2000, help="Generated training examples"),
-          n_eval: int = typer.Option(200, help="Generated held-out examples"),
-          out: Optional[Path] = typer.Option(None, help="Adapter folder (default: <cache>/adapters/<task>)")) -> None:
-    """Fine-tune one LoRA adapter for a task; print eval metrics; save it in peft format with a model card."""
+          base: Optional[str] = typer.Option(None, help="Settings.edge_base (default), cloud-default, edge-default, a folder or a hub id"),
+          student: bool = typer.Option(False, "--student", help="Train a task student instead of a LoRA adapter: "
+                                       "blocks of the base (--blocks), every one trained (netgpt.models.student)"),
+          blocks: str = typer.Option("", help="The base's blocks a student keeps (default 0-7,28,29)"),
+          steps: Optional[int] = typer.Option(None, min=1, help="Optimiser steps (default: adapter 300, student 1000)"),
+          batch_size: Optional[int] = typer.Option(None, min=1, help="(default: adapter 16, student 8)"),
+          lr: Optional[float] = typer.Option(None, min=0, help="Learning rate (default: adapter 2e-3, student 5e-4)"),
+          rank: int = typer.Option(8, min=1, help="LoRA rank (adapter only)"),
+          n_train: int = typer.Option(2000, min=1, help="Generated training examples"),
+          n_eval: int = typer.Option(200, min=1, help="Generated held-out examples"),
+          minutes: Optional[float] = typer.Option(None, min=0, help="Wall-clock cap for the optimiser steps"),
+          out: Optional[Path] = typer.Option(None, help="Output folder (default: <cache>/adapters/<task>, a student "
+                                                        "<cache>/models/<task>-student)")) -> None:
+    """Fine-tune one LoRA adapter (or a task student) for a task; print eval metrics; save it with a model card."""
+    from netgpt.models.student import DEFAULT_KEEP, StudentConfig, task_dir, train_student
+
     if task not in TASKS:
         fail(f"unknown task {task!r}: expected one of {', '.join(TASKS)}")
+    if blocks and not student:
+        fail("--blocks is for --student")
+    try:
+        keep = tuple(parse_blocks(blocks)) if blocks else DEFAULT_KEEP
+    except ValueError:
+        fail(f"--blocks {blocks!r}: expected block numbers and ranges, e.g. 0-7,28,29")
     configure_threads()
     settings = get_settings()
-    cfg = LoraTaskConfig(task=task, steps=steps, batch_size=batch_size, lr=lr, rank=rank, n_train=n_train,
-                         n_eval=n_eval)
+    log = lambda m: console.print(m, highlight=False)  # noqa: E731
     try:
-        model, tokenizer = load_base(BaseSpec(base or settings.edge_base, settings.cache_dir),
-                                     log=lambda m: console.print(m, highlight=False))
-        result = train_adapter(model, tokenizer, cfg, out or settings.cache_dir / "adapters" / task,
-                               log=lambda m: console.print(m, highlight=False))
+        model, tokenizer = load_base(BaseSpec(base or settings.edge_base, settings.cache_dir), log=log)
+        if student:
+            cfg = StudentConfig(task=task, keep=keep, steps=steps or 1000, batch_size=batch_size or 8,
+                                lr=5e-4 if lr is None else lr, max_minutes=minutes)
+            lcfg = LoraTaskConfig(task=task, n_train=n_train, n_eval=n_eval, seed=cfg.seed)
+            train_set, eval_set = split(lcfg)
+            provenance = (f"GENERATED by netgpt/models/tasks.py ({task}), seeds {lcfg.seed} (train, {n_train}) and "
+                          f"{lcfg.seed + 10_007} (eval, {len(eval_set)}, none of its prompts in train)")
+            result = train_student(model, tokenizer, cfg, out or task_dir(settings.cache_dir, task),
+                                   (train_set, eval_set, provenance), log=log, progress=sys.stderr.isatty())
+        else:
+            cfg = LoraTaskConfig(task=task, steps=steps or 300, batch_size=batch_size or 16,
+                                 lr=2e-3 if lr is None else lr, rank=rank, n_train=n_train, n_eval=n_eval,
+                                 max_minutes=minutes)
+            result = train_adapter(model, tokenizer, cfg, out or settings.cache_dir / "adapters" / task, log=log)
     except ModelError as exc:
         fail(str(exc))
     console.print(f"[green]saved[/] {result['path']}: " + ", ".join(f"{k}={v}" for k, v in result["metrics"].items()),

@@ -68,7 +68,7 @@ def test_an_answer_the_edge_wrote_has_no_cloud_text(cells):
 class InventingLM:
     """An edge LM that answers with a place and a time the cell's context contradicts."""
 
-    name, adapter = "inventing", None
+    name, adapter, answers = "inventing", None, True
 
     def generate(self, prompt, max_tokens=48, stop_at_sentence=False):
         return LMText("Try the harbour. Paris is nice at 09:00.", 20, 10, -0.01)
@@ -105,6 +105,21 @@ def test_an_edge_answer_with_nothing_reliable_left_says_what_the_node_knows(cell
     bare = CollabEngine(cells, None, None).handle(req, now=FIXED_NOW)
     assert bare.answer.startswith("This edge node has no language model to answer this. What this node knows:")
     assert "edge_facts_only" in resp.flags and "edge_facts_only" in bare.flags
+
+
+def test_an_lm_that_only_completes_is_never_asked_for_an_answer(cells):
+    """A task student (EdgeLM.answers False) writes completions only: where the edge must answer, it gives what the
+    node knows, as with no LM, and the student is not asked."""
+    class Completer(InventingLM):
+        answers = False
+
+        def answer(self, question, max_tokens=48):
+            raise AssertionError("a student was asked for an answer")
+
+    req = EdgePromptRequest(user="u", cell="c3", text="where can I try takoyaki", mode=CollabMode.edge_only)
+    resp = CollabEngine(cells, Completer(), None).handle(req, now=FIXED_NOW)
+    assert resp.answered_by == "edge" and "edge_facts_only" in resp.flags
+    assert resp.answer.startswith("This edge node has no language model to answer this. What this node knows:")
 
 
 def test_routed_with_the_cloud_down_runs_the_edge_model_once(cells):

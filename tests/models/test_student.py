@@ -147,3 +147,44 @@ def test_intent_train_command_builds_either_reader_and_refuses_bad_blocks(tiny_l
             assert result.exit_code == 1 and says in "".join(result.output.split()), result.output
     finally:
         get_settings.cache_clear()
+
+
+def test_models_train_builds_a_complete_student_that_the_edge_serves_alone(tiny_llama4, tmp_path, monkeypatch):
+    """`netgpt models train --task complete --student` saves a student of the completion task; load_edge_lm serves it
+    itself (q4_0 on llama.cpp, no adapter, no answers of its own) and refuses an adapter or a student of another task."""
+    from typer.testing import CliRunner
+
+    from netgpt.cli.models import app
+    from netgpt.core.settings import get_settings
+    from netgpt.edge_agent.collab.edge_lm import load_edge_lm
+    from netgpt.models.student import task_dir
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("NETGPT_EDGE_BASE", str(tiny_llama4))
+    monkeypatch.setenv("NETGPT_CACHE_DIR", str(cache))
+    get_settings.cache_clear()
+    try:
+        run = CliRunner().invoke
+        small = ["--task", "complete", "--steps", "3", "--n-train", "24", "--n-eval", "6"]
+        result = run(app, ["train", "--student", "--blocks", "3,0", *small])
+        assert result.exit_code == 0, result.output
+        for bad, says in ((["--blocks", "0,3"], "isfor--student"), (["--student", "--blocks", "x"], "expectedblock")):
+            result = run(app, ["train", *bad, *small])
+            assert result.exit_code == 1 and says in "".join(result.output.split()), result.output
+    finally:
+        get_settings.cache_clear()
+    folder = task_dir(cache, "complete")
+    card = json.loads((folder / CARD).read_text())
+    assert card["task"] == "complete" and card["blocks_kept"] == [0, 3] and card["steps"] == 3
+    assert "GENERATED" in card["data"] and card["cut_from"] == str(tiny_llama4)
+
+    lm = load_edge_lm(str(folder), cache, None, "llamacpp")
+    assert lm.adapter is None and not lm.answers
+    assert sorted(f.name for f in folder.glob("*.gguf")) == ["model-q4_0.gguf"]
+    out = lm.generate("operator: block cell 3\nintent:", max_tokens=6)
+    assert out.tokens_in > 0 and out.tokens_out > 0
+    with pytest.raises(ModelError, match="takes no adapter"):
+        load_edge_lm(str(folder), cache, tmp_path, "llamacpp")
+    (folder / CARD).write_text(json.dumps({**card, "task": "forecast"}))
+    with pytest.raises(ModelError, match="not of 'complete'"):
+        load_edge_lm(str(folder), cache, None, "llamacpp")
