@@ -28,19 +28,22 @@ def tiny_tokenizer():
     return tokenizer
 
 
-def save_tiny(out: Path, tokenizer, seed: int, arch: str = "gpt2") -> Path:
-    """A randomly initialised 2-layer model with a 128-token context, saved as a normal Hugging Face folder."""
+def tiny_model(tokenizer, seed: int, arch: str = "gpt2", layers: int = 2):
+    """A randomly initialised model of `layers` blocks with a 128-token context (GPT-2 or LLaMA)."""
     import torch
     from transformers import GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
     if arch == "gpt2":
-        model = GPT2LMHeadModel(gpt2_config(len(tokenizer), n_layer=2, n_embd=64, n_head=2, n_positions=128))
-    else:
-        model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
-                                             num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
-                                             max_position_embeddings=128, bos_token_id=0, eos_token_id=0,
-                                             pad_token_id=0))
+        return GPT2LMHeadModel(gpt2_config(len(tokenizer), n_layer=layers, n_embd=64, n_head=2, n_positions=128))
+    return LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
+                                        num_hidden_layers=layers, num_attention_heads=2, num_key_value_heads=2,
+                                        max_position_embeddings=128, bos_token_id=0, eos_token_id=0, pad_token_id=0))
+
+
+def save_tiny(out: Path, tokenizer, seed: int, arch: str = "gpt2") -> Path:
+    """A randomly initialised 2-layer model with a 128-token context, saved as a normal Hugging Face folder."""
+    model = tiny_model(tokenizer, seed, arch)
     model.config._name_or_path = out.name
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)

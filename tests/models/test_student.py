@@ -14,6 +14,7 @@ from netgpt.models.gguf_export import base_gguf
 from netgpt.models.lora import answer, encode, optimise
 from netgpt.models.student import CARD, StudentConfig, cut, train_student
 from netgpt.models.tasks import Example
+from tests.models.conftest import tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -22,13 +23,7 @@ def tiny_llama4(tmp_path_factory, tiny_tokenizer):
     embeddings mean something, as a pretrained base's do (the student trains no embedding)."""
     import random
 
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(5)
-    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tiny_tokenizer), hidden_size=64, intermediate_size=128,
-                                         num_hidden_layers=4, num_attention_heads=2, num_key_value_heads=2,
-                                         max_position_embeddings=128, bos_token_id=0, eos_token_id=0, pad_token_id=0))
+    model = tiny_model(tiny_tokenizer, seed=5, arch="llama", layers=4)
     tiny_tokenizer.pad_token = tiny_tokenizer.eos_token
     encoded = [encode(tiny_tokenizer, e, 96) for e in _examples(64)]
     optimise(model, list(model.parameters()), encoded, StudentConfig(task="toy", steps=150, lr=1e-2), 0,
