@@ -57,6 +57,7 @@ from netgpt.core.messages import CollabMode, EdgePromptRequest, EdgePromptRespon
 from netgpt.edge_agent.agent import AgentSettings  # noqa: E402
 from netgpt.edge_agent.collab.completion import retrieval_system, select_facts  # noqa: E402
 from netgpt.edge_agent.collab.edge_lm import load_edge_lm  # noqa: E402
+from netgpt.models import student  # noqa: E402
 from netgpt.edge_agent.collab.engine import (EDGE_LM, FACTS_ONLY, SYSTEM_PROMPT, CloudClient,  # noqa: E402
                                              CollabEngine, cloud_generated_text)
 from netgpt.edge_agent.collab.scoring import score_cloud_text  # noqa: E402
@@ -149,14 +150,14 @@ def edge_source(resp: EdgePromptResponse) -> str:
 
 def build_engines(s: AgentSettings, cloud_url: str, edge_base: str, max_tokens: int, timeout_s: float,
                   threshold: float, alt_base: str = "none", slots: int = 1, adapter: Path | None = None,
-                  alt_adapter: Path | None = None) -> tuple[dict, object, object]:
+                  alt_adapter: Path | None = None, constrained: bool = False) -> tuple[dict, object, object]:
     lm = load_edge_lm(edge_base, s.cache_dir, adapter, s.serving_backend, slots) if edge_base != "none" else None
     alt = (load_edge_lm(alt_base, s.cache_dir, alt_adapter, s.serving_backend, slots)
            if alt_base != "none" else None)
     cloud = RecordingCloud(cloud_url, s.cloud_model, timeout_s, max_tokens)
     cells = load_cells(s.cells_file)
     common = dict(route_threshold=threshold, edge_max_tokens=s.edge_max_tokens, draft_tokens=s.draft_tokens,
-                  source="edge:bench", cloud_prefill=s.cloud_prefill)
+                  source="edge:bench", cloud_prefill=s.cloud_prefill, constrained=constrained)
     engines = {"lm": CollabEngine(cells, lm, cloud, **common), "none": CollabEngine(cells, None, cloud, **common)}
     if alt is not None:
         engines["alt"] = CollabEngine(cells, alt, cloud, **common)
@@ -178,7 +179,7 @@ def run(args) -> dict:
         alt_base = args.alt_edge_base if "netgpt-alt" in args.variants else "none"
         engines, lm, alt = build_engines(settings, cloud_url, args.edge_base or settings.edge_base, args.max_tokens,
                                          args.timeout, args.threshold, alt_base, args.slots, args.adapter,
-                                         args.alt_adapter)
+                                         args.alt_adapter, args.constrained)
         if alt is None:
             args.variants = [v for v in args.variants if v != "netgpt-alt"]
         classify = None
@@ -220,17 +221,22 @@ def run(args) -> dict:
     finally:
         if proc is not None:
             stop(proc)
-    card = lambda m: m.server.adapters.get(m.adapter, {}) if m and m.adapter else {}  # noqa: E731
+
+    def card(m, base: str) -> dict:  # the adapter's card, or a task student's (the LM itself, no adapter)
+        return m.server.adapters.get(m.adapter, {}) if m and m.adapter else student.card_of(Path(base)) if m else {}
+
+    base = args.edge_base or settings.edge_base
     return {"rows": rows, "edge_lm": lm.name if lm else None, "adapter": lm.adapter if lm else None,
-            "adapter_path": str(args.adapter or ""), "adapter_steps": card(lm).get("steps"),
-            "adapter_metrics": card(lm).get("metrics"),
+            "adapter_path": str(args.adapter or ""), "adapter_steps": card(lm, base).get("steps"),
+            "adapter_metrics": card(lm, base).get("metrics"),
             "alt_edge_lm": alt.name if alt else None, "alt_adapter": alt.adapter if alt else None,
-            "alt_adapter_path": str(args.alt_adapter or ""), "alt_adapter_steps": card(alt).get("steps"),
-            "alt_adapter_metrics": card(alt).get("metrics"),
+            "alt_adapter_path": str(args.alt_adapter or ""),
+            "alt_adapter_steps": card(alt, args.alt_edge_base).get("steps"),
+            "alt_adapter_metrics": card(alt, args.alt_edge_base).get("metrics"),
             "max_tokens": args.max_tokens, "slots": args.slots, "load_at_end": os.getloadavg()[0],
             "threshold": args.threshold, "n_prompts": len(prompts),
             "prompts": os.path.relpath(Path(args.prompts).resolve(), ROOT), "started": started,
-            "variants": list(args.variants)}
+            "variants": list(args.variants), "constrained": args.constrained}
 
 
 # --- summary ----------------------------------------------------------------------------------------------------------
@@ -310,7 +316,8 @@ def report(result: dict, summary: dict, markdown: bool) -> None:
              f"edge LM {result['edge_lm']} (+{result['adapter']} {result.get('adapter_path', '')}, "
              f"{result.get('adapter_steps')} steps), alt {result['alt_edge_lm']} "
              f"(+{result['alt_adapter']} {result.get('alt_adapter_path', '')}, {result.get('alt_adapter_steps')} "
-             f"steps); cloud max_tokens {result['max_tokens']}; "
+             f"steps); {'constrained' if result.get('constrained') else 'free'} LM sentences; "
+             f"cloud max_tokens {result['max_tokens']}; "
              "scored on cloud-generated text only, 95% bootstrap intervals over prompts")
     cols = ["variant", "topic", "facts used", "wrong facts/answer", "echo", "p50 ms", "p95 ms", "edge p50 ms",
             "cloud calls", "cloud tok in / out", "tokens vs cloud-only", "LM share of prompt"]
@@ -372,6 +379,8 @@ def main() -> None:
     ap.add_argument("--no-intents", dest="intents", action="store_false", help="skip the user-intent model")
     ap.add_argument("--slots", type=int, default=1, help="llama.cpp slots of the cloud it starts and of the edge LMs "
                     "(2 on 2 cores: one thread each, for a machine shared with another busy job)")
+    ap.add_argument("--constrained", action="store_true", help="the edge LMs' sentences decoded among the task's "
+                    "true sentences only (EdgeLM.choose) instead of free and checked")
     ap.add_argument("--markdown", action="store_true", help="also print the main table as markdown")
     ap.add_argument("--out", default=str(OUT / "collab.json"), help="where to write every answer and the summary")
     args = ap.parse_args()

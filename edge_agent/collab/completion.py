@@ -262,6 +262,16 @@ def template_sentence(f: RequestFacts) -> str:
     return completion_sentence(fact["city"], fact["country"], place, clock)
 
 
+def sentence_options(f: RequestFacts) -> list[str]:
+    """Every sentence the `complete` task can write for this cell now (its targets' form, leading space included):
+    the city and country, with or without one of the cell's places, with or without the weekday and clock. All true
+    by construction; constrained decoding (EdgeLM.choose) lets the LM pick among them only."""
+    fact = f.facts
+    clocks = (None, (fact["weekday"], fact["local_time"]))
+    return [completion_sentence(fact["city"], fact["country"], place, clock)
+            for place in (None, *f.ctx.points_of_interest) for clock in clocks]
+
+
 def grounded(f: RequestFacts, text: str) -> bool:
     """The LM's sentence states only the cell's context: once the context's strings (city, country, places, weekday,
     clock) are taken out, only connecting words are left (no other name, number or claim), and the fact checker
@@ -291,7 +301,7 @@ def ended(request: str) -> str:
 
 
 def complete_prompt(f: RequestFacts, lm=None, draft_tokens: int = 12, draft_min_confidence: float = 0.0,
-                    compact: bool = False, prefill: bool = False) -> CompletedPrompt:
+                    compact: bool = False, prefill: bool = False, constrained: bool = False) -> CompletedPrompt:
     """The user's request completed with the facts relevant to it: one short sentence of facts, "I am in Osaka,
     Japan, near Dotonbori; it is Saturday 19:05.", then the user's words verbatim (the 135M cloud answers what it
     reads last: see the README's collaboration section). The sentence is what the edge LM (`lm`, with
@@ -301,7 +311,9 @@ def complete_prompt(f: RequestFacts, lm=None, draft_tokens: int = 12, draft_min_
     asks for them (`rule_additions`).
     `compact` (routed mode): the user's words and one short bracketed line of the facts, no LM.
     `prefill` (off by default; the cloud must speak continue_final_message): the answer is begun by the opener, which
-    the cloud continues; the opener is edge text, not the cloud's."""
+    the cloud continues; the opener is edge text, not the cloud's.
+    `constrained`: the LM's sentence is decoded among `sentence_options` only (EdgeLM.choose), so it is one of the
+    task's true sentences and the LM's part is the choice of facts; it is still checked as above."""
     request = f.request
     flags: list[str] = []
     tokens_in = tokens_out = 0
@@ -324,7 +336,8 @@ def complete_prompt(f: RequestFacts, lm=None, draft_tokens: int = 12, draft_min_
         kinds = list(f.kinds)
         sentence = ""
         if lm is not None and draft_tokens > 0:
-            out = lm.generate(lm_input(f), max_tokens=COMPLETION_TOKENS)
+            out = (lm.choose(lm_input(f), sentence_options(f))[1] if constrained
+                   else lm.generate(lm_input(f), max_tokens=COMPLETION_TOKENS))
             tokens_in, tokens_out = out.tokens_in, out.tokens_out
             text = re.split(r"(?<=[.!?])\s", out.text.strip())[0]  # one sentence, as trained
             if grounded(f, text) and out.confidence >= draft_min_confidence:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
+
 from netgpt.edge_agent.collab.completion import LMText
 from netgpt.models import student
 from netgpt.models.backends import open_server
@@ -53,6 +55,32 @@ class EdgeLM:
         mean = float(picked.mean()) if picked.numel() else float("-inf")
         return LMText(text, done.prompt_tokens, done.completion_tokens, mean)
 
+
+    def choose(self, prompt: str, options: list[str]) -> tuple[int, LMText]:
+        """Which of `options` (continuations of `prompt`, as training targets are written) the LM writes: greedy
+        decoding kept to the options. Where they agree on the next token it is written in without asking the LM;
+        where they part, the LM's most likely token among theirs is taken. So the text is always one of the options
+        (true, when they are all true), in one LM call per point where they part, each reading only the tokens
+        written since the last (the backend's prefix cache). Returns its index and the text with the mean
+        log-probability of the LM's choices."""
+        tok = self.server.tokenizer
+        options = list(dict.fromkeys(options))  # the same text twice would never part
+        seqs = [tok(o, add_special_tokens=False)["input_ids"] + [tok.eos_token_id] for o in options]
+        ids = self.server.encode(self.server.keep_end(prompt, max(map(len, seqs))), max(map(len, seqs)))
+        alive, new, lps = list(range(len(seqs))), [], []
+        while True:
+            nxt = {seqs[i][len(new)] for i in alive}
+            token = next(iter(nxt))
+            if len(nxt) > 1:
+                logits = np.asarray(self.server.next_logits(ids + new, adapter=self.adapter), dtype=np.float64)
+                token = max(nxt, key=lambda t: logits[t])
+                top = logits.max()
+                lps.append(float(logits[token] - top - np.log(np.exp(logits - top).sum())))
+            alive = [i for i in alive if seqs[i][len(new)] == token]
+            if token == tok.eos_token_id:  # every option ends with it, and no two are the same: one is left
+                break
+            new.append(token)
+        return alive[0], LMText(options[alive[0]], len(ids), len(new), float(np.mean(lps)) if lps else 0.0)
 
     def answer(self, question: str, max_tokens: int = 48) -> LMText:
         """The base model's own answer to `question` (no adapter: the `complete` adapter writes completions, not

@@ -135,8 +135,10 @@ class CollabEngine:
 
     def __init__(self, cells: dict[str, CellContext], lm: EdgeLM | None, cloud: CloudClient | None,
                  route_threshold: float = 1.0, edge_max_tokens: int = 48, draft_tokens: int = 12, source: str = "",
-                 cloud_prefill: bool = True, embed: Embed = embed_texts, prefill_opener: bool = False):
+                 cloud_prefill: bool = True, embed: Embed = embed_texts, prefill_opener: bool = False,
+                 constrained: bool = False):
         self.cells, self.lm, self.cloud, self.cloud_prefill = cells, lm, cloud, cloud_prefill
+        self.constrained = constrained  # the LM's sentence decoded among the task's true sentences (complete_prompt)
         self.prefill_opener = prefill_opener and cloud_prefill  # the prefill mode needs a cloud that continues answers
         self.route_threshold, self.edge_max_tokens, self.draft_tokens = route_threshold, edge_max_tokens, draft_tokens
         self.source, self.embed = source, embed
@@ -184,7 +186,7 @@ class CollabEngine:
         if req.mode != CollabMode.cloud_only:
             facts = select_facts(text, ctx, now, service, self.embed)
             done = complete_prompt(facts, self.lm, self.draft_tokens, compact=req.mode == CollabMode.routed,
-                                   prefill=self.prefill_opener)
+                                   prefill=self.prefill_opener, constrained=self.constrained)
             edge_ms = (time.perf_counter() - t0) * 1000
         flags = list(done.flags)
         edge_in, edge_out = done.edge_tokens_in, done.edge_tokens_out

@@ -8,8 +8,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from netgpt.core.messages import ServiceClass
-from netgpt.edge_agent.collab.completion import (LMText, complete_prompt, context_answer, ended, rank_places,
-                                                 retrieval_system, select_fact_kinds, select_facts)
+from netgpt.edge_agent.collab.completion import (LMText, complete_prompt, context_answer, ended, grounded, lm_input,
+                                                 rank_places, retrieval_system, select_fact_kinds, select_facts,
+                                                 sentence_options)
 from netgpt.edge_agent.location.cells import LocationConfigError, load_cells
 from netgpt.edge_agent.location.fact_check import scrub, unsupported_facts
 from netgpt.mininet_topos.mec import MecTopo
@@ -169,6 +170,37 @@ def test_the_edge_lm_writes_the_completion_from_the_cells_context(cells):
     # only the first sentence is kept, as trained
     two = complete("tell me a joke", ctx, lm=ScriptedLM(" I am in Osaka, Japan. I am in Osaka, Japan."))
     assert two.text == "I am in Osaka, Japan. tell me a joke."
+
+
+def test_constrained_decoding_writes_one_of_the_true_sentences_asking_the_lm_only_where_they_part(cells, edge_lm,
+                                                                                                   monkeypatch):
+    """The random tiny LM's free text is never grounded (above); decoded among the task's sentences it always is, and
+    at each point where they part it took the most likely token they allow."""
+    ctx = cells["c3"]
+    f = select_facts("where can I try takoyaki tonight", ctx, FIXED_NOW)
+    options = sentence_options(f)
+    assert len(options) == 2 * (1 + len(ctx.points_of_interest)) and all(grounded(f, o.strip()) for o in options)
+    real, calls = edge_lm.server.next_logits, []
+
+    def counting(ids, adapter=None):
+        calls.append(list(ids))
+        return real(ids, adapter=adapter)
+
+    monkeypatch.setattr(edge_lm.server, "next_logits", counting)
+    i, out = edge_lm.choose(lm_input(f), options)
+    assert out.text == options[i] and out.tokens_out > len(calls) > 0  # forced tokens cost no call
+    tok = edge_lm.server.tokenizer
+    seqs = [tok(o, add_special_tokens=False)["input_ids"] + [tok.eos_token_id] for o in options]
+    n_prompt = out.tokens_in
+    for ids in calls:  # replayed: the chosen token is the argmax of the logits over the options' next tokens
+        written = ids[n_prompt:]
+        allowed = {q[len(written)] for q in seqs if q[:len(written)] == written}
+        assert len(allowed) > 1
+        logits = real(ids)
+        assert max(allowed, key=lambda t: logits[t]) == seqs[i][len(written)]
+    done = complete_prompt(f, edge_lm, constrained=True)
+    assert "edge_lm_completion" in done.flags and done.draft == options[i].strip()
+    assert done.text == f"{options[i].strip()} where can I try takoyaki tonight?"
 
 
 @pytest.mark.parametrize("invented", [
