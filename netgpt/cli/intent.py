@@ -129,3 +129,193 @@ def train(reader: str = typer.Option("", help="student (a cut of the base, every
     console.print(f"[green]saved[/] {result['path']}: " + ", ".join(f"{k}={v}" for k, v in result["metrics"].items()),
                   highlight=False)
 
+
+# --- the operator API and its clients --------------------------------------------------------------------------------
+
+API = typer.Option(None, "--api", help="Base URL of the operator API (default: http://127.0.0.1:<operator_api_port>)")
+TOKEN = typer.Option(None, "--token", help="Bearer token (default: $NETGPT_OPERATOR_TOKEN or run_dir/operator-token)")
+ENDS = {"installed", "verified", "failed", "withdrawn"}  # states --wait stops at
+
+
+@app.command()
+def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on"),
+          port: Optional[int] = typer.Option(None, min=1, max=65535,
+                                             help="TCP port (default: Settings.operator_api_port, 8090)")) -> None:
+    """Serve the operator API (OpenAPI at /openapi.json, docs at /docs) on the settings' Redis."""
+    import socket
+
+    import redis
+    import uvicorn
+
+    from netgpt.core.bus import connect
+    from netgpt.intent.api import TOKEN_ENV, create_app, token_file
+
+    settings = get_settings()
+    port = port or settings.operator_api_port
+    with socket.socket() as s:  # a clear error now, not uvicorn's after start-up
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    try:
+        application = create_app(settings)
+    except (OSError, RuntimeError) as exc:  # the token file cannot be made or read
+        fail(str(exc))
+    try:
+        connect(settings).ping()
+    except redis.RedisError as exc:
+        console.print(f"[yellow]warning:[/] Redis is not reachable yet ({exc}); requests get 503 until it is",
+                      highlight=False)
+    where = f"${TOKEN_ENV}" if os.environ.get(TOKEN_ENV) else str(token_file(settings))
+    print(f"operator API on http://{host}:{port}/v1 (OpenAPI at /openapi.json; token in {where})", flush=True)
+    uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
+@app.command()
+def submit(text: str = typer.Argument(..., help="One operator sentence"),
+           level: str = typer.Option("auto", help="auto, high or flow"),
+           force: bool = typer.Option(False, "--force", help="Send it even when it conflicts with installed intents"),
+           wait: bool = typer.Option(False, "--wait", help="Follow the record until installed/verified/failed (10 s)"),
+           api: Optional[str] = API, token: Optional[str] = TOKEN) -> None:
+    """Compile and send one intent through the operator API; prints its record."""
+    record = _call("POST", "/v1/intents", api, token, json={"text": text, "level": level, "force": force})
+    _print_record(record)
+    if not wait:
+        return
+    if not record["compiled"]:  # 'allow' withdraws other intents and sends nothing of its own to install
+        console.print("nothing to install: not waiting", highlight=False)
+        return
+    seen, deadline = record["state"], time.monotonic() + 10.0
+    while seen not in ENDS and time.monotonic() < deadline:
+        time.sleep(0.25)
+        record = _call("GET", f"/v1/intents/{record['intent_id']}", api, token)
+        if record["state"] != seen:
+            seen = record["state"]
+            detail = record["history"][-1]["detail"] if record["history"] else ""
+            console.print(f"-> {seen}" + (f": {detail}" if detail else ""), highlight=False, markup=False)
+    if seen not in ENDS:
+        fail(f"still {seen} after 10 s: is the controller running?")
+    if seen == "failed":
+        raise typer.Exit(1)
+
+
+@app.command("list")
+def list_(api: Optional[str] = API, token: Optional[str] = TOKEN,
+          as_json: bool = typer.Option(False, "--json", help="The records as JSON")) -> None:
+    """Every intent in the store, oldest first."""
+    from rich.table import Table
+    from rich.text import Text  # the operator's words as they are, never read as markup
+
+    records = _call("GET", "/v1/intents", api, token)
+    if as_json:
+        print(json.dumps(records, indent=2))
+        return
+    if not records:
+        console.print("no intents", highlight=False)
+        return
+    table = Table("id", "state", "level", "text", "last event")
+    for rec in records:
+        last = rec["history"][-1] if rec["history"] else None
+        event = f"{_clock(last['ts'])} {last['detail']}" if last else rec["measured"].get("problem", {}).get("message",
+                                                                                                            "")
+        table.add_row(*(Text(x) for x in (rec["intent_id"], rec["state"], rec["level"], rec["text"], event)))
+    console.print(table)
+
+
+@app.command()
+def show(intent_id: str = typer.Argument(...), api: Optional[str] = API, token: Optional[str] = TOKEN,
+         as_json: bool = typer.Option(False, "--json", help="The record as JSON")) -> None:
+    """One intent: what was understood, what the controller was sent, its history."""
+    record = _call("GET", f"/v1/intents/{intent_id}", api, token)
+    if as_json:
+        print(json.dumps(record, indent=2))
+        return
+    _print_record(record)
+    if record["intent"]:
+        fields = {k: v for k, v in record["intent"].items() if v is not None}
+        console.print("understood: " + json.dumps(fields), highlight=False, markup=False)
+    for c in record["compiled"]:
+        console.print(f"sent: {c['action']}, {len(c['flows'])} flow entries, params {json.dumps(c['params'])}",
+                      highlight=False, markup=False)
+    for e in record["history"]:
+        console.print(f"  {_clock(e['ts'])} {e['state']}" + (f": {e['detail']}" if e["detail"] else ""),
+                      highlight=False, markup=False)
+    if record["measured"]:
+        console.print("measured: " + json.dumps(record["measured"]), highlight=False, markup=False)
+
+
+@app.command()
+def withdraw(intent_id: str = typer.Argument(...), api: Optional[str] = API, token: Optional[str] = TOKEN) -> None:
+    """Take an intent back: the controller removes what it installed for it."""
+    _call("DELETE", f"/v1/intents/{intent_id}", api, token)
+    console.print(f"withdrawal of {intent_id} sent; the controller records it as withdrawn", highlight=False)
+
+
+@app.command()
+def ask(text: str = typer.Argument(..., help="A question, e.g. 'which links will be above 80% in the next hour?'"),
+        plot: Optional[Path] = typer.Option(None, "--plot", help="Save the answer's plot (PNG) here"),
+        api: Optional[str] = API, token: Optional[str] = TOKEN,
+        as_json: bool = typer.Option(False, "--json", help="The whole answer (text, data) as JSON")) -> None:
+    """Ask the network a question; answered from live telemetry, forecasts, heartbeats and the intent store."""
+    result = _call("POST", "/v1/ask", api, token, json={"text": text, "plot": plot is not None})
+    if as_json:
+        print(json.dumps(result, indent=2))
+    else:
+        console.print(result["text"], highlight=False, markup=False)
+    if plot is not None:
+        if not result["plot"]:
+            console.print("(no plot for this question)", highlight=False)
+            return
+        try:
+            plot.write_bytes(_call("GET", result["plot"], api, token, raw=True))
+        except OSError as exc:
+            fail(f"cannot write {plot}: {exc.strerror or exc}")
+        console.print(f"plot saved to {plot}", highlight=False)
+
+
+def _call(method: str, path: str, api: str, token: str | None, json: dict | None = None, raw: bool = False):
+    """One request to the operator API: the JSON body (bytes when raw), or a one-line error exit (2 for an
+    IntentProblem)."""
+    import httpx
+
+    from netgpt.intent.api import operator_token
+
+    settings = get_settings()
+    api = (api or f"http://127.0.0.1:{settings.operator_api_port}").rstrip("/")
+    url = api + path
+    try:
+        headers = {"Authorization": f"Bearer {token or operator_token(settings)}"}
+    except (OSError, RuntimeError) as exc:
+        fail(f"no operator token: {exc}")
+    try:
+        # long enough for the LM reader's first load on the server; a refused connection fails at once
+        resp = httpx.request(method, url, json=json, headers=headers, timeout=60.0)
+    except httpx.ConnectError:
+        fail(f"operator API not reachable at {api}; start it with netgpt intent serve")
+    except httpx.HTTPError as exc:
+        fail(f"operator API at {api}: {type(exc).__name__}: {exc}")
+    if resp.status_code < 400:
+        return resp.content if raw else resp.json()
+    try:
+        body = resp.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict) or "message" not in body:
+        fail(f"operator API answered {resp.status_code}: {resp.text.strip()[:200]}")
+    line = f"{body.get('kind', resp.status_code)}: {body['message']}"
+    if body.get("question"):
+        line += f" — {body['question']}"
+    if body.get("options"):
+        line += f" (options: {', '.join(body['options'])})"
+    fail(escape(line), code=2 if body.get("kind") in get_args(IntentProblem.model_fields["kind"].annotation) else 1)
+
+
+def _print_record(record: dict) -> None:
+    by = f", read by {record['read_by']}" if record.get("read_by") else ""
+    console.print(f"[bold]{escape(record['intent_id'])}[/] {record['state']} ({record['level']}{by}): "
+                  f"{escape(record['text'])}", highlight=False)
+
+
+def _clock(ts: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(ts))
