@@ -132,7 +132,7 @@ def task_dir(cache_dir: Path, task: str) -> Path:
 def card_of(path: Path) -> dict:
     """The student's card; {} when the folder has none (not a student, or an interrupted save). Unlike
     netgpt.models.lora.read_card, which raises for a folder that is no adapter: "not built" is an answer here."""
-    card = Path(path) / CARD
+    card = Path(path).expanduser() / CARD  # "~/..." as load_base reads it (models/base.py)
     try:
         return json.loads(card.read_text())
     except (OSError, ValueError):

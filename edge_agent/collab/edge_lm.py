@@ -61,10 +61,13 @@ class EdgeLM:
         decoding kept to the options. Where they agree on the next token it is written in without asking the LM;
         where they part, the LM's most likely token among theirs is taken. So the text is always one of the options
         (true, when they are all true), in one LM call per point where they part, each reading only the tokens
-        written since the last (the backend's prefix cache). Returns its index and the text with the mean
-        log-probability of the LM's choices."""
+        written since the last (llama.cpp's prefix cache; torch reads the whole sequence again). Returns its index
+        and the text with the mean log-probability of the LM's choices only (not of the tokens written in: so not
+        comparable with `generate`'s; 0, certain, when a single option left nothing to choose)."""
         tok = self.server.tokenizer
         options = list(dict.fromkeys(options))  # the same text twice would never part
+        if not options:
+            raise ValueError("choose: no options")
         seqs = [tok(o, add_special_tokens=False)["input_ids"] + [tok.eos_token_id] for o in options]
         ids = self.server.encode(self.server.keep_end(prompt, max(map(len, seqs))), max(map(len, seqs)))
         alive, new, lps = list(range(len(seqs))), [], []

@@ -68,6 +68,19 @@ def prepare(edge_steps: int = typer.Option(1000, help="Pre-training steps for th
         console.print(f"[green]{name}[/]: {where} ({what})", highlight=False)
 
 
+def _edge_is_student(task: str) -> bool:
+    """Whether the configured edge base is a task student of `task` (netgpt.models.student): the LM itself, which takes
+    no adapter; printed, so `check` and `install` (what `make models` runs) succeed without one."""
+    from netgpt.models.student import card_of
+
+    base = get_settings().edge_base
+    if card_of(Path(base)).get("task") != task:
+        return False
+    console.print(f"[green]{base}[/]: the edge base is a student of the {task} task; it takes no adapter",
+                  highlight=False)
+    return True
+
+
 def _checked(path: Path, task: str) -> dict:
     """The card of the adapter at `path` when it is the task's and was trained for the configured edge base
     (Settings.edge_base, by its weights' fingerprint); else fail() with the reason."""
@@ -88,6 +101,8 @@ def check(task: str = typer.Option("complete", help="The adapter's task"),
           adapter: Optional[Path] = typer.Option(None, help="Adapter folder (default: <cache>/adapters/<task>)")) -> None:
     """Exit 0 when the task's adapter exists and was trained for the configured edge base (Settings.edge_base, by
     its weights' fingerprint), else 1 with the reason."""
+    if adapter is None and _edge_is_student(task):
+        return
     path = adapter or get_settings().cache_dir / "adapters" / task
     card = _checked(path, task)
     console.print(f"[green]{path}[/]: {task} adapter for {get_settings().edge_base} ({card.get('steps', '?')} steps)",
@@ -102,6 +117,8 @@ def install(task: str = typer.Option("complete", help="The adapter's task"),
     <task> adapter, which the edge agent loads, after checking it was trained for the configured edge base: what
     `make models` does, and it trains one only when this fails (another edge base). Idempotent; an adapter of the
     cache that differs (trained by `netgpt models train`) is replaced: train yours with --out to keep it."""
+    if source is None and _edge_is_student(task):
+        return
     src = source or SHIPPED_ADAPTERS / task
     card = _checked(src, task)
     dest = get_settings().cache_dir / "adapters" / task

@@ -35,3 +35,21 @@ def test_the_forecaster_uses_it_at_its_steps_only():
     origins = np.arange(22 * PERIOD, 24 * PERIOD - 7)
     _, weights = f._combined(y, origins, origins[:, None] + np.arange(1, 7)[None, :] <= origins[-1])
     assert weights[:k, j].all() and not weights[k:, j].any(), weights
+
+
+def test_it_is_holts_damped_recurrence_with_the_last_value_as_level():
+    """The vectorised filter is the recurrence slope_t = beta (y_t - y_t-1) + (1 - beta) phi slope_t-1 from 0 at
+    warmup steps before the first origin, forecast y_o + clip(slope_o) (phi + ... + phi^h), written out here."""
+    rng = np.random.default_rng(3)
+    y = np.cumsum(rng.normal(0, 1, 600)) + 200
+    m = DampedTrend().fit(y, PERIOD, 6)
+    origins = np.array([70, 71, 200, 599])
+    start = origins.min() - DampedTrend.warmup
+    slope, slopes = 0.0, {}
+    for t in range(start + 1, origins.max() + 1):
+        slope = DampedTrend.beta * (y[t] - y[t - 1]) + (1 - DampedTrend.beta) * DampedTrend.phi * slope
+        slopes[t] = slope
+    damp = np.cumsum(DampedTrend.phi ** np.arange(1, 7))
+    cap = DampedTrend.max_slope * np.abs(y[origins])
+    expected = y[origins][:, None] + np.clip([slopes[o] for o in origins], -cap, cap)[:, None] * damp
+    assert np.allclose(m.predict_many(y, origins, 6), expected, rtol=1e-12, atol=1e-9)

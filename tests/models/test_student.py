@@ -169,6 +169,15 @@ def test_models_train_builds_a_complete_student_that_the_edge_serves_alone(tiny_
     finally:
         get_settings.cache_clear()
     folder = task_dir(cache, "complete")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("NETGPT_EDGE_BASE", "~/cache/models/complete-student")  # as a .env file may write it
+    get_settings.cache_clear()
+    try:  # with the student as the edge base, `make models`' check and install need no adapter
+        for command in ("check", "install"):
+            result = CliRunner().invoke(app, [command, "--task", "complete"])
+            assert result.exit_code == 0 and "takesnoadapter" in "".join(result.output.split()), result.output
+    finally:
+        get_settings.cache_clear()
     card = json.loads((folder / CARD).read_text())
     assert card["task"] == "complete" and card["blocks_kept"] == [0, 3] and card["steps"] == 3
     assert "GENERATED" in card["data"] and card["cut_from"] == str(tiny_llama4)
