@@ -91,6 +91,8 @@ def train(reader: str = typer.Option("", help="student (a cut of the base, every
 
     settings = get_settings()
     reader = reader or settings.intent_reader
+    if minutes is not None and minutes <= 0:  # 0 would mean no cap at all (lora.optimise), not a tiny one
+        fail("--minutes must be more than 0")
     if reader not in ("student", "lora"):
         fail(f"--reader must be student or lora, not {reader!r}")
     try:

@@ -163,7 +163,8 @@ def test_models_train_builds_a_complete_student_that_the_edge_serves_alone(tiny_
         small = ["--task", "complete", "--steps", "3", "--n-train", "24", "--n-eval", "6"]
         result = run(app, ["train", "--student", "--blocks", "3,0", *small])
         assert result.exit_code == 0, result.output
-        for bad, says in ((["--blocks", "0,3"], "isfor--student"), (["--student", "--blocks", "x"], "expectedblock")):
+        for bad, says in ((["--blocks", "0,3"], "isfor--student"), (["--student", "--blocks", "x"], "expectedblock"),
+                          (["--minutes", "0"], "morethan0")):
             result = run(app, ["train", *bad, *small])
             assert result.exit_code == 1 and says in "".join(result.output.split()), result.output
     finally:
