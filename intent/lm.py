@@ -25,6 +25,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
+from scipy.special import logsumexp
 
 from netgpt.core.messages import IntentVerb, QuerySubject, ServiceClass
 from netgpt.intent.errors import IntentError
@@ -127,7 +128,7 @@ class IntentLM:
                     continue
             logits = np.asarray(self.server.next_logits(ids[:start] + new, adapter=self.adapter), dtype=np.float64)
             token = int(np.argmax(logits))
-            lps.append(float(logits[token] - logits.max() - np.log(np.exp(logits - logits.max()).sum())))
+            lps.append(float(logits[token] - logsumexp(logits)))
             if token == tok.eos_token_id:
                 break
             new.append(token)

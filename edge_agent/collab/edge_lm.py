@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
+from scipy.special import logsumexp
 
 from netgpt.edge_agent.collab.completion import LMText
 from netgpt.models import student
@@ -69,7 +70,8 @@ class EdgeLM:
         if not options:
             raise ValueError("choose: no options")
         seqs = [tok(o, add_special_tokens=False)["input_ids"] + [tok.eos_token_id] for o in options]
-        ids = self.server.encode(self.server.keep_end(prompt, max(map(len, seqs))), max(map(len, seqs)))
+        room = max(map(len, seqs))
+        ids = self.server.encode(self.server.keep_end(prompt, room), room)
         alive, new, lps = list(range(len(seqs))), [], []
         while True:
             nxt = {seqs[i][len(new)] for i in alive}
@@ -77,8 +79,7 @@ class EdgeLM:
             if len(nxt) > 1:
                 logits = np.asarray(self.server.next_logits(ids + new, adapter=self.adapter), dtype=np.float64)
                 token = max(nxt, key=lambda t: logits[t])
-                top = logits.max()
-                lps.append(float(logits[token] - top - np.log(np.exp(logits - top).sum())))
+                lps.append(float(logits[token] - logsumexp(logits)))
             alive = [i for i in alive if seqs[i][len(new)] == token]
             if token == tok.eos_token_id:  # every option ends with it, and no two are the same: one is left
                 break
