@@ -310,13 +310,20 @@ def ci(t: tuple[float, float, float], fmt: str = "{:.2f}") -> str:
     return f"{fmt.format(t[0])} [{fmt.format(t[1])}, {fmt.format(t[2])}]"
 
 
+def lm_label(result: dict, prefix: str) -> str:
+    """The report title's name for the edge LM (prefix "") or the alternative one ("alt_"): with its LoRA adapter, or a
+    task student, which takes none (run() records its card's steps in place of an adapter's)."""
+    name, adapter, steps = (result.get(f"{prefix}{k}") for k in ("edge_lm", "adapter", "adapter_steps"))
+    if adapter:
+        return f"{name} (+{adapter} {result.get(f'{prefix}adapter_path', '')}, {steps} steps)"
+    return f"{name} (student, no adapter, {steps} steps)" if steps is not None else f"{name} (no adapter)"
+
+
 def report(result: dict, summary: dict, markdown: bool) -> None:
     console = Console(width=200)
     title = (f"edge-cloud collaboration, {result['n_prompts']} prompts of {result['prompts']}, {result['started']}; "
-             f"edge LM {result['edge_lm']} (+{result['adapter']} {result.get('adapter_path', '')}, "
-             f"{result.get('adapter_steps')} steps), alt {result['alt_edge_lm']} "
-             f"(+{result['alt_adapter']} {result.get('alt_adapter_path', '')}, {result.get('alt_adapter_steps')} "
-             f"steps); {'constrained' if result.get('constrained') else 'free'} LM sentences; "
+             f"edge LM {lm_label(result, '')}, alt {lm_label(result, 'alt_')}; "
+             f"{'constrained' if result.get('constrained') else 'free'} LM sentences; "
              f"cloud max_tokens {result['max_tokens']}; "
              "scored on cloud-generated text only, 95% bootstrap intervals over prompts")
     cols = ["variant", "topic", "facts used", "wrong facts/answer", "echo", "p50 ms", "p95 ms", "edge p50 ms",

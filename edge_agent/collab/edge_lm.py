@@ -105,14 +105,14 @@ def load_edge_lm(base: str, cache_dir: Path, adapter: Optional[Path], backend: s
     `base` may also be a task student of the `complete` task (`netgpt models train --task complete --student`, saved
     in <cache>/models/complete-student): a model of its own, cut from the base and trained on the task, so it is served
     with no adapter (llama.cpp: as student.SERVE_AS)."""
-    card = student.card_of(Path(base))
-    if card:
-        if card.get("task") != "complete":
-            raise ModelError(f"{base} is a student of the {card.get('task')!r} task, not of 'complete'")
+    if student.is_student_of(base, "complete"):
         if adapter is not None:
             raise ModelError(f"{base} is a student of the complete task: it takes no adapter")
         return EdgeLM(open_server(base, cache_dir, backend, slots=slots, build=False, gguf_type=student.SERVE_AS),
                       answers=False)
+    card = student.card_of(Path(base))
+    if card:
+        raise ModelError(f"{base} is a student of the {card.get('task')!r} task, not of 'complete'")
     server = open_server(base, cache_dir, backend, slots=slots, build=False)
     path = adapter or cache_dir / "adapters" / "complete"
     if adapter is not None and not (path / "adapter_config.json").is_file():

@@ -71,10 +71,10 @@ def prepare(edge_steps: int = typer.Option(1000, help="Pre-training steps for th
 def _edge_is_student(task: str) -> bool:
     """Whether the configured edge base is a task student of `task` (netgpt.models.student): the LM itself, which takes
     no adapter; printed, so `check` and `install` (what `make models` runs) succeed without one."""
-    from netgpt.models.student import card_of
+    from netgpt.models.student import is_student_of
 
     base = get_settings().edge_base
-    if card_of(Path(base)).get("task") != task:
+    if not is_student_of(base, task):
         return False
     console.print(f"[green]{base}[/]: the edge base is a student of the {task} task; it takes no adapter",
                   highlight=False)
@@ -170,7 +170,7 @@ def train(task: str = typer.Option(..., help="complete, forecast or intent"),
           steps: Optional[int] = typer.Option(None, min=1, help="Optimiser steps (default: adapter 300, student 1000)"),
           batch_size: Optional[int] = typer.Option(None, min=1, help="(default: adapter 16, student 8)"),
           lr: Optional[float] = typer.Option(None, min=0, help="Learning rate (default: adapter 2e-3, student 5e-4)"),
-          rank: int = typer.Option(8, min=1, help="LoRA rank (adapter only)"),
+          rank: Optional[int] = typer.Option(None, min=1, help="LoRA rank (adapter only; default 8)"),
           n_train: int = typer.Option(2000, min=1, help="Generated training examples"),
           n_eval: int = typer.Option(200, min=1, help="Generated held-out examples"),
           minutes: Optional[float] = typer.Option(None, min=0, help="Wall-clock cap for the optimiser steps"),
@@ -183,6 +183,8 @@ def train(task: str = typer.Option(..., help="complete, forecast or intent"),
         fail(f"unknown task {task!r}: expected one of {', '.join(TASKS)}")
     if blocks and not student:
         fail("--blocks is for --student")
+    if rank is not None and student:  # a student trains its blocks themselves: it has no LoRA rank
+        fail("--rank is for a LoRA adapter, not --student")
     if minutes is not None and minutes <= 0:  # 0 would mean no cap at all (lora.optimise), not a tiny one
         fail("--minutes must be more than 0")
     try:
@@ -205,8 +207,8 @@ def train(task: str = typer.Option(..., help="complete, forecast or intent"),
                                    (train_set, eval_set, provenance), log=log, progress=sys.stderr.isatty())
         else:
             cfg = LoraTaskConfig(task=task, steps=steps or 300, batch_size=batch_size or 16,
-                                 lr=2e-3 if lr is None else lr, rank=rank, n_train=n_train, n_eval=n_eval,
-                                 max_minutes=minutes)
+                                 lr=2e-3 if lr is None else lr, rank=8 if rank is None else rank, n_train=n_train,
+                                 n_eval=n_eval, max_minutes=minutes)
             result = train_adapter(model, tokenizer, cfg, out or settings.cache_dir / "adapters" / task, log=log)
     except ModelError as exc:
         fail(str(exc))

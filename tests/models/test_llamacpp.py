@@ -192,3 +192,19 @@ def test_pick_greedy_sampled_and_logprob():
     token, logprob = pick(logits, 1.0, 1.0, rng)
     assert logprob == pytest.approx(float(log_softmax[token]), abs=1e-6)  # the model's, not the sampling's
 
+
+@pytest.mark.parametrize("offset, scale", [(0.0, 3.0), (1e4, 3.0), (-1e4, 3.0), (0.0, 1e4), (3e4, 1e4)])
+def test_pick_greedy_logprob_is_the_log_softmax_even_for_large_logits(offset, scale):
+    """Greedy: the argmax and its log-softmax, as numpy computes them in float64, for float32 logits as llama.cpp
+    gives them; near 1e4 a log-normaliser without the max shifted out overflows, and one in float32 is ~1e-3 off."""
+    from netgpt.models.llamacpp import pick
+
+    rng = np.random.default_rng(7)
+    for _ in range(5):
+        logits = (offset + scale * rng.standard_normal(5000)).astype(np.float32)
+        x = logits.astype(np.float64)
+        shifted = x - x.max()
+        reference = shifted - np.log(np.exp(shifted).sum())
+        token, logprob = pick(logits, 0.0, 1.0, rng)
+        assert token == int(np.argmax(x))
+        assert logprob == pytest.approx(float(reference[token]), abs=1e-6) and logprob <= 0.0

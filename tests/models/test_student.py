@@ -12,7 +12,7 @@ from netgpt.intent.lm import IntentLM, built, student_dir
 from netgpt.models.base import BaseSpec, ModelError, load_base
 from netgpt.models.gguf_export import base_gguf
 from netgpt.models.lora import answer, encode, optimise
-from netgpt.models.student import CARD, StudentConfig, cut, train_student
+from netgpt.models.student import CARD, StudentConfig, cut, is_student_of, train_student
 from netgpt.models.tasks import Example
 from tests.models.conftest import tiny_model
 
@@ -164,7 +164,7 @@ def test_models_train_builds_a_complete_student_that_the_edge_serves_alone(tiny_
         result = run(app, ["train", "--student", "--blocks", "3,0", *small])
         assert result.exit_code == 0, result.output
         for bad, says in ((["--blocks", "0,3"], "isfor--student"), (["--student", "--blocks", "x"], "expectedblock"),
-                          (["--minutes", "0"], "morethan0")):
+                          (["--minutes", "0"], "morethan0"), (["--student", "--rank", "4"], "isforaLoRAadapter")):
             result = run(app, ["train", *bad, *small])
             assert result.exit_code == 1 and says in "".join(result.output.split()), result.output
     finally:
@@ -193,3 +193,45 @@ def test_models_train_builds_a_complete_student_that_the_edge_serves_alone(tiny_
     (folder / CARD).write_text(json.dumps({**card, "task": "forecast"}))
     with pytest.raises(ModelError, match="not of 'complete'"):
         load_edge_lm(str(folder), cache, None, "llamacpp")
+
+
+def test_is_student_of_reads_the_task_from_the_card(tmp_path, monkeypatch):
+    folder = tmp_path / "models" / "complete-student"
+    folder.mkdir(parents=True)
+    assert not is_student_of(folder, "complete")  # a plain folder: no card
+    (folder / CARD).write_text(json.dumps({"task": "complete", "steps": 3}))
+    assert is_student_of(folder, "complete") and is_student_of(str(folder), "complete")
+    assert not is_student_of(folder, "operator-intent-student")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert is_student_of("~/models/complete-student", "complete")  # "~" expanded, as a .env file may write it
+    (folder / CARD).write_text(json.dumps({"task": "forecast"}))
+    assert not is_student_of(folder, "complete")
+    assert not is_student_of(tmp_path / "missing", "complete") and not is_student_of("HuggingFaceTB/x", "complete")
+
+
+def test_models_train_refuses_rank_for_a_student_and_keeps_the_lora_default(tmp_path, monkeypatch):
+    """--rank is a LoRA adapter's: with --student it is refused (exit 1, one line, before any model loads); without
+    it, the adapter's rank is 8 as before and an explicit one is used."""
+    from typer.testing import CliRunner
+
+    import netgpt.cli.models as cli
+    from netgpt.core.settings import get_settings
+
+    ranks = []
+    monkeypatch.setattr(cli, "configure_threads", lambda: None)
+    monkeypatch.setattr(cli, "load_base", lambda spec, log=None: (None, None))
+    monkeypatch.setattr(cli, "train_adapter", lambda model, tok, cfg, out, log=None: ranks.append(cfg.rank) or
+                        {"path": out, "metrics": {}})
+    monkeypatch.setenv("NETGPT_CACHE_DIR", str(tmp_path / "cache"))
+    get_settings.cache_clear()
+    try:
+        run = CliRunner().invoke
+        result = run(cli.app, ["train", "--task", "complete", "--student", "--rank", "4"])
+        assert result.exit_code == 1 and "--rankisforaLoRAadapter" in "".join(result.output.split()), result.output
+        assert not ranks
+        for extra, rank in (([], 8), (["--rank", "4"], 4)):
+            result = run(cli.app, ["train", "--task", "complete", "--n-train", "4", "--n-eval", "2", *extra])
+            assert result.exit_code == 0, result.output
+            assert ranks[-1] == rank
+    finally:
+        get_settings.cache_clear()
