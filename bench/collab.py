@@ -61,6 +61,7 @@ from netgpt.models import student  # noqa: E402
 from netgpt.edge_agent.collab.engine import (EDGE_LM, FACTS_ONLY, SYSTEM_PROMPT, CloudClient,  # noqa: E402
                                              CollabEngine, cloud_generated_text)
 from netgpt.edge_agent.collab.scoring import score_cloud_text  # noqa: E402
+from bench.stats import BOOT, boot_ci  # noqa: E402
 from netgpt.edge_agent.location.cells import load_cells  # noqa: E402
 from netgpt.edge_agent.location.fact_check import unsupported_facts  # noqa: E402
 from netgpt.edge_agent.user_intent.classifier import UserIntentClassifier  # noqa: E402
@@ -69,7 +70,6 @@ from netgpt.stack.services import free_port  # noqa: E402
 PROMPTS = ROOT / "edge_agent" / "data" / "collab_heldout.jsonl"
 OUT = ROOT / "bench" / "out"
 VARIANTS = ["cloud-only", "retrieval", "template", "netgpt", "netgpt-alt", "routed", "edge-only"]
-BOOT = 2000
 LM_SHARE = ("template", "netgpt", "netgpt-alt", "routed")  # the variants whose prompt the edge completes
 
 
@@ -240,15 +240,6 @@ def run(args) -> dict:
 
 
 # --- summary ----------------------------------------------------------------------------------------------------------
-
-
-def boot_ci(values: np.ndarray, stat=np.mean, n: int = BOOT, seed: int = 0) -> tuple[float, float, float]:
-    """(point, low, high): the statistic and its 95% percentile interval over resampled prompts."""
-    values = np.asarray(values, dtype=float)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(values), size=(n, len(values)))
-    boots = np.array([stat(values[i]) for i in idx])
-    return float(stat(values)), float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))
 
 
 def by_variant(rows: list[dict], ids: list[str]) -> dict[str, dict[str, dict]]:

@@ -20,7 +20,9 @@ for the last day's 300 origins (what the ensemble's rolling re-selection would a
 `--rows` runs only some groups of rows, on the same origins (the ratio and coverage lines need `forecaster`).
 Then: the default forecaster's ratio to the best other row per horizon, empirical coverage of its 80% and 95%
 intervals over all 12 steps and per step (5 min, 1 h, the lowest and highest step), and predict latency (forecast(),
-all quantiles and the regime check) per series.
+all quantiles and the regime check) per series. The ratios and coverages carry 95% intervals from 2000 bootstrap
+resamples of the origins (bench/stats.py, seed 0; a ratio's two rows resampled together). The best other row is the
+best of about ten after the fact, so on few origins its MAE is biased low: read a ratio with its interval.
 
 `--dev` is the tuning protocol: the held-out part (the last 1 - `--train` of each trace) is cut off first, and the
 bench runs on what is left, fitted on its first `--train` and scored on the rest. Choices are made this way; the
@@ -45,6 +47,7 @@ from netgpt.edge_agent.forecast.data import PERIOD_5MIN, read_csv  # noqa: E402
 from netgpt.edge_agent.forecast.forecaster import METHODS, fit_forecaster  # noqa: E402
 from netgpt.edge_agent.forecast.gpt4ts import GPT4TS, PatchLinear, trainable_parameters  # noqa: E402
 from netgpt.models import tasks  # noqa: E402
+from bench.stats import boot_ci  # noqa: E402
 
 TRACES = {"uk": ("isp_uk_academic_5min.csv", "UK backbone (JANET)"),
           "wc98": ("wc98_requests_5min.csv", "WC98 requests")}
@@ -201,19 +204,28 @@ def bench_trace(key: str, args) -> None:
     ours = mae["forecaster (default)"]
     for label, h in STEPS.items():
         best = min((m for m in mae if m != "forecaster (default)"), key=lambda m: mae[m][h - 1])
+        # Paired over origins: both rows' absolute errors of one origin are resampled together.
+        pair = np.abs(np.stack([rows["forecaster (default)"][:, h - 1], rows[best][:, h - 1]], axis=1)
+                      - actual[:, h - 1, None])
+        _, lo, hi = boot_ci(pair, lambda e: e[:, 0].mean() / e[:, 1].mean())
         print(f"  {label}: forecaster / best other row ({best}) = {ours[h - 1]:.1f} / {mae[best][h - 1]:.1f} = "
-              f"{ours[h - 1] / mae[best][h - 1]:.2f}")
+              f"{ours[h - 1] / mae[best][h - 1]:.2f} [{lo:.2f}, {hi:.2f}]")
     for lo, hi in ((0.1, 0.9), (0.025, 0.975)):
         low = np.stack([p.quantiles[lo] for p in preds])
         up = np.stack([p.quantiles[hi] for p in preds])
         inside = (low <= actual) & (actual <= up)
         per_step = 100 * inside.mean(0)
-        print(f"  {hi - lo:.0%} interval coverage: {100 * inside.mean():.1f}% over steps 1-12 "
-              f"(5 min {per_step[0]:.1f}%, 1 h {per_step[11]:.1f}%; per step {per_step.min():.1f}-{per_step.max():.1f}%)")
+        cis = [boot_ci(100 * cols) for cols in (inside, inside[:, 0], inside[:, 11])]  # origins resampled
+        print(f"  {hi - lo:.0%} interval coverage: {fmt_ci(cis[0])}% over steps 1-12 (5 min {fmt_ci(cis[1])}%, "
+              f"1 h {fmt_ci(cis[2])}%; per step {per_step.min():.1f}-{per_step.max():.1f}%)")
     regimes = sum(p.regime is not None for p in preds)
     print(f"  fit_forecaster: {fit_s:.1f} s, uses {f.name}; regime change in force at {regimes} of the origins")
     print(f"  predict with quantiles and regime check: median {1e3 * np.median(latency):.1f} ms, "
           f"p99 {1e3 * np.quantile(latency, 0.99):.1f} ms, max {1e3 * max(latency):.1f} ms per series")
+
+
+def fmt_ci(ci: tuple[float, float, float]) -> str:
+    return f"{ci[0]:.1f} [{ci[1]:.1f}, {ci[2]:.1f}]"
 
 
 def mae_on(forecasts: np.ndarray, actual: np.ndarray) -> np.ndarray:
