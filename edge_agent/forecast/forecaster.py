@@ -6,7 +6,7 @@
     p = f.forecast(history, horizon)            # Prediction: values, quantiles {0.025, 0.1, 0.5, 0.9, 0.975: ...}, regime
 
 What fit does. It cleans the series (below), then runs a rolling-origin backtest on the series' own tail: every
-candidate method (METHODS, from netgpt.edge_agent.forecast.methods) is fitted on everything before the tail and
+candidate method (METHODS, netgpt.edge_agent.forecast.backtest) is fitted on everything before the tail and
 forecasts from each origin in the tail. `persistence` and `seasonal_naive` are always candidates, whatever `methods`
 says. For each step h it keeps the single method, or the mean of two, with the lowest MAE there, so the forecaster is
 never worse than persistence or seasonal naive on that backtest. The default learned methods are scale-free (inputs and
@@ -95,50 +95,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from netgpt.core.settings import Settings, get_settings
+# The method registry and the backtest live in backtest.py; METHODS, DEFAULT_METHODS and backtest stay importable here.
+from netgpt.edge_agent.forecast.backtest import (ALWAYS, DEFAULT_METHODS, LM_METHOD, METHODS, BacktestResult,
+                                                 available_methods, backtest, default_methods, use_fit_forecaster)
 from netgpt.edge_agent.forecast.clean import clean_series, counters_to_rates, recent_level, resample_to_grid
-from netgpt.edge_agent.forecast.gpt4ts import GPT4TS, PatchLinear
-from netgpt.edge_agent.forecast.lm import EdgeLMForecast
-from netgpt.edge_agent.forecast.methods import (Boosted, DampedTrend, Method, Persistence, ProfileRidge, RidgeLags,
-                                                SeasonalDrift, SeasonalNaive)
+from netgpt.edge_agent.forecast.methods import Method
 
 log = logging.getLogger(__name__)
 
 __all__ = ["METHODS", "DEFAULT_METHODS", "Forecaster", "Prediction", "Regime", "backtest", "fit_forecaster",
            "clean_series", "counters_to_rates", "resample_to_grid"]
 
-# Every method fit_forecaster and backtest can use, by name. Nothing registers itself: a new method is listed here.
-METHODS: dict[str, type[Method]] = {
-    m.name: m for m in (Persistence, SeasonalNaive, SeasonalDrift, RidgeLags, ProfileRidge, Boosted, DampedTrend,
-                        EdgeLMForecast, GPT4TS, PatchLinear)}
-# gpt4ts (SmolLM2 layers + LoRA, netgpt.edge_agent.forecast.gpt4ts) and its no-LM ablation patch_linear are opt-in
-# (methods=(..., "gpt4ts")): minutes of training per fit, and the rolling re-selection would run them on a day of
-# origins at every forecast (README, "LoRA models as predictors").
-# ridge_lags (the issue's old baseline) is not a default: its intercept is in absolute units, so it cannot follow a
-# level that grows past the training range (WC98: 2.6x persistence at 1 h). It stays a method and a bench row.
-DEFAULT_METHODS = ("persistence", "seasonal_naive", "seasonal_drift", "profile_ridge", "boosted", "damped_trend")
-ALWAYS = ("persistence", "seasonal_naive")  # candidates whatever `methods` says
-LM_METHOD = EdgeLMForecast.name
 QUANTILES = (0.025, 0.1, 0.5, 0.9, 0.975)
 REGIME_RUN = 3  # consecutive actual values outside their step's 95% band (one origin's forecast) for a regime change
-
-
-def default_methods(settings: Settings | None = None) -> tuple[str, ...]:
-    """DEFAULT_METHODS, plus edge_lm when Settings.forecast_lm is set (NETGPT_FORECAST_LM=1)."""
-    lm = (settings or get_settings()).forecast_lm
-    return DEFAULT_METHODS + ((LM_METHOD,) if lm else ())
-
-
-def available_methods(methods) -> list[str]:
-    """Methods that can run here; the others (their `unavailable()` gives a reason) are logged and left out."""
-    out = []
-    for m in methods:
-        reason = METHODS[m].unavailable()
-        if reason:
-            log.warning("forecast: leaving out %s: %s", m, reason)
-        else:
-            out.append(m)
-    return out
 
 
 def weighted_quantiles(pool: np.ndarray, recent: np.ndarray, recent_weight: float, levels: np.ndarray) -> np.ndarray:
@@ -492,51 +461,4 @@ def fit_forecaster(series: np.ndarray, period: int, max_horizon: int = 36, metho
                       residuals=residuals, backtest_mae=bt_mae)
 
 
-# --- backtest ----------------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class BacktestResult:
-    origins: np.ndarray  # index of the last observation each forecast saw
-    actual: np.ndarray  # (n_origins, horizon)
-    forecasts: dict[str, np.ndarray]  # method -> (n_origins, horizon)
-
-    def mae(self) -> dict[str, np.ndarray]:
-        return {m: np.abs(f - self.actual).mean(0) for m, f in self.forecasts.items()}
-
-    def rmse(self) -> dict[str, np.ndarray]:
-        return {m: np.sqrt(((f - self.actual) ** 2).mean(0)) for m, f in self.forecasts.items()}
-
-
-def backtest(series: np.ndarray, period: int, horizon: int, methods: tuple[str, ...] | list[str] = DEFAULT_METHODS,
-             test_len: int | None = None, stride: int = 1, with_forecaster: bool = False, clean: bool = True,
-             refits: int = 1) -> BacktestResult:
-    """Rolling-origin backtest without look-ahead: every method is fitted on series[:split] only, and the forecast
-    from origin o reads series[:o + 1] only. Origins run from split - 1 to the last one with `horizon` actual values.
-    `refits` > 1 cuts the origins into that many consecutive blocks and refits every method at the start of each on
-    everything before it, as the online loop refits: a learned method is then judged with the data it will have, not
-    only with what the first block saw. `with_forecaster` adds the full selected ensemble ("forecaster"), itself fitted
-    on series[:split]."""
-    y = clean_series(series, period)[0] if clean else np.asarray(series, dtype=float)
-    n = len(y)
-    test_len = test_len or max(min(7 * period, n // 4), horizon + 1)
-    split = n - test_len
-    if split < period or test_len <= horizon:
-        raise ValueError(f"series of {n} is too short for a backtest with test_len={test_len}, horizon={horizon}")
-    origins = np.arange(split - 1, n - horizon, stride)
-    actual = y[origins[:, None] + np.arange(1, horizon + 1)[None, :]]
-    train = y[:split]
-    forecasts = {}
-    for name in methods:
-        need = METHODS[name].min_fit_length(period, horizon)
-        if split < need:
-            log.info("backtest: skipping %s (needs %d observations to fit, has %d)", name, need, split)
-            continue
-        blocks = np.array_split(np.arange(len(origins)), max(1, min(refits, len(origins))))
-        forecasts[name] = np.concatenate([
-            METHODS[name]().fit(y[: origins[b[0]] + 1], period, horizon, plan_length=split).predict_many(
-                y, origins[b], horizon) for b in blocks])
-    if with_forecaster:
-        f = fit_forecaster(train, period, max_horizon=horizon, methods=tuple(methods))
-        forecasts["forecaster"] = np.stack([f.predict(y[: o + 1], horizon) for o in origins])
-    return BacktestResult(origins=origins, actual=actual, forecasts=forecasts)
+use_fit_forecaster(fit_forecaster)  # backtest(with_forecaster=True) fits with it (backtest.py says why it is passed)

@@ -31,7 +31,7 @@ def backtest_cmd(
 ) -> None:
     """Rolling-origin backtest of every method and the selected forecaster: MAE and RMSE per method, and a plot."""
     from netgpt.edge_agent.forecast.data import CsvError, read_csv
-    from netgpt.edge_agent.forecast.forecaster import DEFAULT_METHODS, backtest
+    from netgpt.edge_agent.forecast.backtest import DEFAULT_METHODS, backtest
 
     if period < 2 or horizon < 1 or stride < 1:
         fail("--period must be >= 2, --horizon >= 1 and --stride >= 1")

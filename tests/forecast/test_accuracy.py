@@ -1,7 +1,8 @@
 """The selected forecaster beats seasonal naive on a generated diurnal series with noise and bursts."""
 import numpy as np
 
-from netgpt.edge_agent.forecast.forecaster import backtest, fit_forecaster
+from netgpt.edge_agent.forecast.backtest import backtest
+from netgpt.edge_agent.forecast.forecaster import fit_forecaster
 from tests.forecast.conftest import PERIOD
 
 

@@ -16,6 +16,7 @@ import pytest
 from netgpt.core.settings import Settings, get_settings
 from netgpt.edge_agent.forecast import forecaster as fc
 from netgpt.edge_agent.forecast import lm as fl
+from netgpt.edge_agent.forecast.backtest import DEFAULT_METHODS, METHODS, default_methods
 from netgpt.models import tasks
 from netgpt.models.base import MARKER, fingerprint
 from netgpt.models.edge_pretrain import generated_corpus, gpt2_config, train_tokenizer
@@ -65,13 +66,14 @@ def stub(empty_cache):
 
 def test_the_methods_table_is_explicit_and_importing_loads_no_model():
     code = ("import sys; import netgpt.edge_agent.forecast as f; from netgpt.edge_agent.forecast import forecaster; "
-            "print(sorted(forecaster.METHODS), f.fit_forecaster is forecaster.fit_forecaster, "
+            "from netgpt.edge_agent.forecast.backtest import METHODS; "
+            "print(sorted(METHODS), f.fit_forecaster is forecaster.fit_forecaster and forecaster.METHODS is METHODS, "
             "sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ("['boosted', 'damped_trend', 'edge_lm', 'gpt4ts', 'patch_linear', 'persistence', 'profile_ridge', 'ridge_lags', "
                    "'seasonal_drift', 'seasonal_naive'] True []")
-    assert fc.METHODS["edge_lm"] is fl.EdgeLMForecast and fc.DEFAULT_METHODS == tuple(
-        m for m in fc.METHODS if m not in ("edge_lm", "ridge_lags", "gpt4ts", "patch_linear"))
+    assert METHODS["edge_lm"] is fl.EdgeLMForecast and DEFAULT_METHODS == tuple(
+        m for m in METHODS if m not in ("edge_lm", "ridge_lags", "gpt4ts", "patch_linear"))
 
 
 def test_prompt_is_the_task_encoding_and_round_trips():
@@ -98,7 +100,7 @@ def test_parse_completion_reads_the_first_line_only():
 def test_predict_unscales_the_answer(stub):
     y = np.arange(100, dtype=float) * 1e6
     stub.text = " " + tasks.serialise([575, 600, 625, 650])  # the window's max, then +25 units per step
-    m = fc.METHODS["edge_lm"]().fit(y, PERIOD, 4)
+    m = METHODS["edge_lm"]().fit(y, PERIOD, 4)
     _, mid, unit = fl.scale_window(y[-tasks.HISTORY:])
     out = m.predict(y, 4)
     np.testing.assert_allclose(out, mid + (np.array([575, 600, 625, 650]) - 400) * unit)
@@ -109,10 +111,10 @@ def test_predict_unscales_the_answer(stub):
 def test_unparsable_steps_fall_back_to_seasonal_naive(stub, diurnal):
     y = diurnal[:500]
     stub.text = " 1 2 3 , 4 5 6 , garbage"  # two values, then nothing usable
-    m = fc.METHODS["edge_lm"]().fit(y, PERIOD, 12)
+    m = METHODS["edge_lm"]().fit(y, PERIOD, 12)
     out = m.predict(y, 12)
     assert np.isfinite(out).all()
-    naive = fc.METHODS["seasonal_naive"]().fit(y, PERIOD, 12).predict(y, 12)
+    naive = METHODS["seasonal_naive"]().fit(y, PERIOD, 12).predict(y, 12)
     np.testing.assert_allclose(out[2:4], naive[2:4])  # steps 3 and 4 of each round: one period earlier
     assert not np.allclose(out[:2], naive[:2])
     assert len(stub.prompts) == 3 and m.unparsed == 6  # 3 rounds of 4, 2 missing each
@@ -122,17 +124,17 @@ def test_unparsable_steps_fall_back_to_seasonal_naive(stub, diurnal):
     stub.text, stub.prompts = None, []
     out = m.predict(y, 20)
     assert len(stub.prompts) == 3 and np.isfinite(out).all()
-    naive20 = fc.METHODS["seasonal_naive"]().fit(y, PERIOD, 20).predict(y, 20)
+    naive20 = METHODS["seasonal_naive"]().fit(y, PERIOD, 20).predict(y, 20)
     np.testing.assert_allclose(out[12:], naive20[12:])  # one period earlier lies in the history here (12 < 48)
 
 
 def test_missing_model_leaves_fit_forecaster_unchanged(empty_cache, diurnal, caplog):
     y = diurnal[: 14 * PERIOD]
-    reason = fc.METHODS["edge_lm"].unavailable()
+    reason = METHODS["edge_lm"].unavailable()
     assert reason and "edge-default" in reason
-    before = fc.fit_forecaster(y, PERIOD, max_horizon=6, methods=fc.DEFAULT_METHODS)
+    before = fc.fit_forecaster(y, PERIOD, max_horizon=6, methods=DEFAULT_METHODS)
     with caplog.at_level("WARNING"):
-        asked = fc.fit_forecaster(y, PERIOD, max_horizon=6, methods=fc.DEFAULT_METHODS + ("edge_lm",))
+        asked = fc.fit_forecaster(y, PERIOD, max_horizon=6, methods=DEFAULT_METHODS + ("edge_lm",))
     assert "leaving out edge_lm" in caplog.text
     assert set(asked.backtest_mae) == set(before.backtest_mae) and "edge_lm" not in asked.backtest_mae
     np.testing.assert_allclose(asked.predict(y, 6), before.predict(y, 6))
@@ -143,7 +145,7 @@ def test_lm_is_opt_in_and_backtested_on_few_origins(stub, diurnal, monkeypatch):
     y = diurnal[: 10 * PERIOD]
     plain = fc.fit_forecaster(y, PERIOD, max_horizon=4)
     assert "edge_lm" not in plain.backtest_mae and not stub.prompts  # not asked unless enabled
-    assert fc.default_methods(Settings(forecast_lm=True)) == fc.DEFAULT_METHODS + ("edge_lm",)
+    assert default_methods(Settings(forecast_lm=True)) == DEFAULT_METHODS + ("edge_lm",)
     monkeypatch.setenv("NETGPT_FORECAST_LM", "1")  # through Settings.forecast_lm, as a deployment would set it
     get_settings.cache_clear()
     f = fc.fit_forecaster(y, PERIOD, max_horizon=4)
@@ -175,9 +177,9 @@ def test_loads_a_real_adapter_from_the_cache_layout(empty_cache, diurnal):
     peft_model.save_pretrained(adapter_dir)
     (adapter_dir / "netgpt-adapter.json").write_text(json.dumps({"task": "forecast", "base": "edge-default",
                                                                   "base_fingerprint": fp}))
-    assert fc.METHODS["edge_lm"].unavailable() is None
+    assert METHODS["edge_lm"].unavailable() is None
     y = diurnal[:300]
-    m = fc.METHODS["edge_lm"]().fit(y, PERIOD, 6)
+    m = METHODS["edge_lm"]().fit(y, PERIOD, 6)
     out = m.predict(y, 6)
     assert out.shape == (6,) and np.isfinite(out).all()
     assert "forecast" in m.server.adapters
@@ -187,5 +189,5 @@ def test_base_without_adapter_is_unavailable(empty_cache):
     base_dir = empty_cache / "models" / "edge-default"
     base_dir.mkdir(parents=True)
     (base_dir / MARKER).write_text("{}")
-    reason = fc.METHODS["edge_lm"].unavailable()
+    reason = METHODS["edge_lm"].unavailable()
     assert reason and "forecast" in reason and "adapter" in reason

@@ -12,6 +12,7 @@ import pytest
 
 from netgpt.edge_agent.forecast import forecaster as fc
 from netgpt.edge_agent.forecast import gpt4ts as g
+from netgpt.edge_agent.forecast.backtest import DEFAULT_METHODS, METHODS
 from netgpt.models.base import MARKER
 
 PERIOD, H = 24, 6
@@ -116,8 +117,8 @@ def test_ablation_is_lm_free(tiny_cache, monkeypatch):
 
 
 def test_registered_opt_in_and_unavailable_without_a_base(tmp_path, monkeypatch):
-    assert fc.METHODS["gpt4ts"] is g.GPT4TS and fc.METHODS["patch_linear"] is g.PatchLinear
-    assert "gpt4ts" not in fc.DEFAULT_METHODS and "patch_linear" not in fc.DEFAULT_METHODS
+    assert METHODS["gpt4ts"] is g.GPT4TS and METHODS["patch_linear"] is g.PatchLinear
+    assert "gpt4ts" not in DEFAULT_METHODS and "patch_linear" not in DEFAULT_METHODS
     monkeypatch.setattr(g.GPT4TS, "config", g.GPT4TSConfig(cache_dir=tmp_path))
     assert "no built" in g.GPT4TS.unavailable()
 
