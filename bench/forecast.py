@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from netgpt.edge_agent.forecast import lm as flm  # noqa: E402
-from netgpt.edge_agent.forecast.backtest import METHODS  # noqa: E402
+from netgpt.edge_agent.forecast.backtesting import METHODS  # noqa: E402
 from netgpt.edge_agent.forecast.data import PERIOD_5MIN, read_csv  # noqa: E402
 from netgpt.edge_agent.forecast.forecaster import fit_forecaster  # noqa: E402
 from netgpt.edge_agent.forecast.gpt4ts import GPT4TS, PatchLinear, trainable_parameters  # noqa: E402

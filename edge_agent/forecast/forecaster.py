@@ -6,7 +6,7 @@
     p = f.forecast(history, horizon)            # Prediction: values, quantiles {0.025, 0.1, 0.5, 0.9, 0.975: ...}, regime
 
 What fit does. It cleans the series (below), then runs a rolling-origin backtest on the series' own tail: every
-candidate method (METHODS, netgpt.edge_agent.forecast.backtest) is fitted on everything before the tail and
+candidate method (METHODS, netgpt.edge_agent.forecast.backtesting) is fitted on everything before the tail and
 forecasts from each origin in the tail. `persistence` and `seasonal_naive` are always candidates, whatever `methods`
 says. For each step h it keeps the single method, or the mean of two, with the lowest MAE there, so the forecaster is
 never worse than persistence or seasonal naive on that backtest. The default learned methods are scale-free (inputs and
@@ -95,16 +95,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-# The method registry and the backtest live in backtest.py; METHODS, DEFAULT_METHODS and backtest stay importable here.
-from netgpt.edge_agent.forecast.backtest import (ALWAYS, DEFAULT_METHODS, LM_METHOD, METHODS, BacktestResult,
-                                                 available_methods, backtest, default_methods, use_fit_forecaster)
+# The method registry and the backtest live in backtesting.py; METHODS, DEFAULT_METHODS and backtest stay importable here.
+from netgpt.edge_agent.forecast.backtesting import (ALWAYS, DEFAULT_METHODS, LM_METHOD, METHODS, BacktestResult,
+                                                 available_methods, backtest, default_methods)
 from netgpt.edge_agent.forecast.clean import clean_series, counters_to_rates, recent_level, resample_to_grid
 from netgpt.edge_agent.forecast.methods import Method
 
 log = logging.getLogger(__name__)
 
-__all__ = ["METHODS", "DEFAULT_METHODS", "Forecaster", "Prediction", "Regime", "backtest", "fit_forecaster",
-           "clean_series", "counters_to_rates", "resample_to_grid"]
+__all__ = ["METHODS", "DEFAULT_METHODS", "Forecaster", "Prediction", "Regime", "backtest", "backtest_with_forecaster",
+           "fit_forecaster", "clean_series", "counters_to_rates", "resample_to_grid"]
 
 QUANTILES = (0.025, 0.1, 0.5, 0.9, 0.975)
 REGIME_RUN = 3  # consecutive actual values outside their step's 95% band (one origin's forecast) for a regime change
@@ -461,4 +461,14 @@ def fit_forecaster(series: np.ndarray, period: int, max_horizon: int = 36, metho
                       residuals=residuals, backtest_mae=bt_mae)
 
 
-use_fit_forecaster(fit_forecaster)  # backtest(with_forecaster=True) fits with it (backtest.py says why it is passed)
+
+def backtest_with_forecaster(series: np.ndarray, period: int, horizon: int,
+                             methods: tuple[str, ...] | list[str] = DEFAULT_METHODS, **kwargs) -> BacktestResult:
+    """backtest(...) (backtesting.py, the same arguments) plus the selected ensemble's row, "forecaster": fit_forecaster
+    on the same series[:split] the methods were fitted on, predicting from every origin."""
+    result = backtest(series, period, horizon, methods, **kwargs)
+    y = clean_series(series, period)[0] if kwargs.get("clean", True) else np.asarray(series, dtype=float)
+    split = int(result.origins[0]) + 1  # the origins start at the last fitted observation
+    f = fit_forecaster(y[:split], period, max_horizon=horizon, methods=tuple(methods))
+    result.forecasts["forecaster"] = np.stack([f.predict(y[: o + 1], horizon) for o in result.origins])
+    return result

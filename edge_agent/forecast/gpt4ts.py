@@ -33,7 +33,7 @@ the faster (`threads_used`); an integer fixes it.
 Patching: 16 values per patch, as in the paper, but a stride of 16 (the paper's is 8): a day of 5-minute values is 19
 patches instead of 36, which halves the cost of a training step on this CPU-only machine.
 
-Registered in backtest.METHODS, opt-in: not among DEFAULT_METHODS (see the README's "LoRA models as predictors" for
+Registered in backtesting.METHODS, opt-in: not among DEFAULT_METHODS (see the README's "LoRA models as predictors" for
 the backtest that decided it). `unavailable()` says why `gpt4ts` cannot run (no built cloud-default base); the ablation
 always can. Importing this module imports no torch: the training and the LM load happen in fit.
 """

@@ -24,7 +24,7 @@ Availability: the method loads lazily, once per cache folder (`ServerCache`; the
 already built, never built or trained here) plus <cache>/adapters/forecast (checked against the base's fingerprint by
 AdapterServer.load_adapter). `unavailable()` returns why it cannot load (missing folder, wrong base) or None;
 fit_forecaster then leaves it out and logs the reason. Importing this module loads nothing and registers nothing:
-netgpt.edge_agent.forecast.backtest.METHODS lists the class.
+netgpt.edge_agent.forecast.backtesting.METHODS lists the class.
 
 It is opt-in: fit_forecaster only considers it when asked (`methods=(..., "edge_lm")`, or Settings.forecast_lm,
 NETGPT_FORECAST_LM=1, which adds it to the default methods), because each forecast is 1-3 generations. Its

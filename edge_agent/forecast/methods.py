@@ -1,5 +1,5 @@
 """Forecasting methods behind one small interface (the table `fit_forecaster` picks them from by name is
-netgpt.edge_agent.forecast.backtest.METHODS).
+netgpt.edge_agent.forecast.backtesting.METHODS).
 
 A method is fitted on a clean series (no NaN, see netgpt.edge_agent.forecast.forecaster) and then forecasts from any history that ends at
 the forecast origin. Every method is *direct*: step h is predicted from what is known at the origin, never from its own
@@ -25,7 +25,7 @@ earlier predictions, so errors do not compound over the horizon.
   the ridge got wrong. Trees alone approximate "today's value carries over" badly; on top of a linear stage they only
   have to learn the non-linear rest.
 
-Another method subclasses Method, sets `name` and is listed in backtest.METHODS: netgpt.edge_agent.forecast.lm's
+Another method subclasses Method, sets `name` and is listed in backtesting.METHODS: netgpt.edge_agent.forecast.lm's
 `edge_lm` (the edge LM with its `forecast` LoRA adapter) does, and overrides `unavailable()` (a reason to leave it out,
 or None) and `max_backtest_origins` (fit_forecaster then backtests on at most that many origins).
 """
@@ -52,7 +52,7 @@ def _one_thread():
 class Method:
     """fit(y, period, max_horizon) -> self; predict(history, horizon) -> (horizon,); predict_many for backtests."""
 
-    name = "method"  # the name backtest.METHODS lists it under
+    name = "method"  # the name backtesting.METHODS lists it under
     min_fit: int = 0  # observations fit needs (set by min_fit_length); min_history: what predict needs (set by fit)
     min_history: int = 1
     max_backtest_origins: int | None = None  # a slow method caps fit_forecaster's backtest origins (None: no cap)

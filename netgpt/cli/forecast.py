@@ -31,15 +31,16 @@ def backtest_cmd(
 ) -> None:
     """Rolling-origin backtest of every method and the selected forecaster: MAE and RMSE per method, and a plot."""
     from netgpt.edge_agent.forecast.data import CsvError, read_csv
-    from netgpt.edge_agent.forecast.backtest import DEFAULT_METHODS, backtest
+    from netgpt.edge_agent.forecast.backtesting import DEFAULT_METHODS
+    from netgpt.edge_agent.forecast.forecaster import backtest_with_forecaster
 
     if period < 2 or horizon < 1 or stride < 1:
         fail("--period must be >= 2, --horizon >= 1 and --stride >= 1")
     try:
         values, _ = read_csv(csv, value_col=value_col)
         test_len = int(test_days * period) or None
-        result = backtest(values, period, horizon, methods=DEFAULT_METHODS, test_len=test_len, stride=stride,
-                          with_forecaster=True)
+        result = backtest_with_forecaster(values, period, horizon, methods=DEFAULT_METHODS, test_len=test_len,
+                                          stride=stride)
     except (CsvError, ValueError) as exc:
         fail(str(exc))
 

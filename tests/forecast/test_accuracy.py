@@ -1,14 +1,13 @@
 """The selected forecaster beats seasonal naive on a generated diurnal series with noise and bursts."""
 import numpy as np
 
-from netgpt.edge_agent.forecast.backtest import backtest
-from netgpt.edge_agent.forecast.forecaster import fit_forecaster
+from netgpt.edge_agent.forecast.forecaster import backtest_with_forecaster, fit_forecaster
 from tests.forecast.conftest import PERIOD
 
 
 def test_forecaster_beats_seasonal_naive(diurnal):
-    result = backtest(diurnal, PERIOD, horizon=6, test_len=5 * PERIOD, with_forecaster=True,
-                      methods=("seasonal_naive", "ridge_lags", "profile_ridge", "boosted"))
+    result = backtest_with_forecaster(diurnal, PERIOD, horizon=6, test_len=5 * PERIOD,
+                                      methods=("seasonal_naive", "ridge_lags", "profile_ridge", "boosted"))
     mae = {m: v.mean() for m, v in result.mae().items()}
     assert mae["forecaster"] < 0.8 * mae["seasonal_naive"], mae
 

@@ -2,7 +2,7 @@
 reads nothing after the origin, and the forecaster combines it at steps 1..max_step only."""
 import numpy as np
 
-from netgpt.edge_agent.forecast.backtest import DEFAULT_METHODS
+from netgpt.edge_agent.forecast.backtesting import DEFAULT_METHODS
 from netgpt.edge_agent.forecast.forecaster import fit_forecaster
 from netgpt.edge_agent.forecast.methods import DampedTrend
 from tests.forecast.conftest import PERIOD

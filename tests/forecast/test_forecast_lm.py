@@ -16,7 +16,7 @@ import pytest
 from netgpt.core.settings import Settings, get_settings
 from netgpt.edge_agent.forecast import forecaster as fc
 from netgpt.edge_agent.forecast import lm as fl
-from netgpt.edge_agent.forecast.backtest import DEFAULT_METHODS, METHODS, default_methods
+from netgpt.edge_agent.forecast.backtesting import DEFAULT_METHODS, METHODS, default_methods
 from netgpt.models import tasks
 from netgpt.models.base import MARKER, fingerprint
 from netgpt.models.edge_pretrain import generated_corpus, gpt2_config, train_tokenizer
@@ -66,7 +66,7 @@ def stub(empty_cache):
 
 def test_the_methods_table_is_explicit_and_importing_loads_no_model():
     code = ("import sys; import netgpt.edge_agent.forecast as f; from netgpt.edge_agent.forecast import forecaster; "
-            "from netgpt.edge_agent.forecast.backtest import METHODS; "
+            "from netgpt.edge_agent.forecast.backtesting import METHODS; "
             "print(sorted(METHODS), f.fit_forecaster is forecaster.fit_forecaster and forecaster.METHODS is METHODS, "
             "sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()

@@ -12,7 +12,7 @@ import pytest
 
 from netgpt.edge_agent.forecast import forecaster as fc
 from netgpt.edge_agent.forecast import gpt4ts as g
-from netgpt.edge_agent.forecast.backtest import DEFAULT_METHODS, METHODS
+from netgpt.edge_agent.forecast.backtesting import DEFAULT_METHODS, METHODS
 from netgpt.models.base import MARKER
 
 PERIOD, H = 24, 6

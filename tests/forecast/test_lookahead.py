@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from netgpt.edge_agent.forecast.backtest import METHODS, backtest
+from netgpt.edge_agent.forecast.backtesting import METHODS, backtest
 from netgpt.edge_agent.forecast.forecaster import fit_forecaster
 from netgpt.edge_agent.forecast.methods import Method, SeasonalNaive
 from tests.forecast.conftest import PERIOD

@@ -59,18 +59,6 @@ def available_methods(methods) -> list[str]:
 
 # --- backtest ----------------------------------------------------------------------------------------------------------
 
-# The "forecaster" row (with_forecaster) is fitted by forecaster.fit_forecaster, but forecaster imports this module, and
-# tests/unit/test_layers.py refuses that cycle even as an import inside a function. So forecaster hands its
-# fit_forecaster over when it loads (its last line); importing this module always loads it, through the package.
-_FIT_FORECASTER = None
-
-
-def use_fit_forecaster(fit) -> None:
-    """Called by netgpt.edge_agent.forecast.forecaster as it loads: the fit behind backtest's "forecaster" row."""
-    global _FIT_FORECASTER
-    _FIT_FORECASTER = fit
-
-
 @dataclass
 class BacktestResult:
     origins: np.ndarray  # index of the last observation each forecast saw
@@ -85,14 +73,12 @@ class BacktestResult:
 
 
 def backtest(series: np.ndarray, period: int, horizon: int, methods: tuple[str, ...] | list[str] = DEFAULT_METHODS,
-             test_len: int | None = None, stride: int = 1, with_forecaster: bool = False, clean: bool = True,
-             refits: int = 1) -> BacktestResult:
+             test_len: int | None = None, stride: int = 1, clean: bool = True, refits: int = 1) -> BacktestResult:
     """Rolling-origin backtest without look-ahead: every method is fitted on series[:split] only, and the forecast
     from origin o reads series[:o + 1] only. Origins run from split - 1 to the last one with `horizon` actual values.
     `refits` > 1 cuts the origins into that many consecutive blocks and refits every method at the start of each on
     everything before it, as the online loop refits: a learned method is then judged with the data it will have, not
-    only with what the first block saw. `with_forecaster` adds the full selected ensemble ("forecaster"), itself fitted
-    on series[:split]."""
+    only with what the first block saw. The selected ensemble's own row: forecaster.backtest_with_forecaster."""
     y = clean_series(series, period)[0] if clean else np.asarray(series, dtype=float)
     n = len(y)
     test_len = test_len or max(min(7 * period, n // 4), horizon + 1)
@@ -101,7 +87,6 @@ def backtest(series: np.ndarray, period: int, horizon: int, methods: tuple[str, 
         raise ValueError(f"series of {n} is too short for a backtest with test_len={test_len}, horizon={horizon}")
     origins = np.arange(split - 1, n - horizon, stride)
     actual = y[origins[:, None] + np.arange(1, horizon + 1)[None, :]]
-    train = y[:split]
     forecasts = {}
     for name in methods:
         need = METHODS[name].min_fit_length(period, horizon)
@@ -112,7 +97,4 @@ def backtest(series: np.ndarray, period: int, horizon: int, methods: tuple[str, 
         forecasts[name] = np.concatenate([
             METHODS[name]().fit(y[: origins[b[0]] + 1], period, horizon, plan_length=split).predict_many(
                 y, origins[b], horizon) for b in blocks])
-    if with_forecaster:
-        f = _FIT_FORECASTER(train, period, max_horizon=horizon, methods=tuple(methods))
-        forecasts["forecaster"] = np.stack([f.predict(y[: o + 1], horizon) for o in origins])
     return BacktestResult(origins=origins, actual=actual, forecasts=forecasts)
