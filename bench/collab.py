@@ -305,6 +305,8 @@ def lm_label(result: dict, prefix: str) -> str:
     """The report title's name for the edge LM (prefix "") or the alternative one ("alt_"): with its LoRA adapter, or a
     task student, which takes none (run() records its card's steps in place of an adapter's)."""
     name, adapter, steps = (result.get(f"{prefix}{k}") for k in ("edge_lm", "adapter", "adapter_steps"))
+    if name is None:
+        return "none"
     if adapter:
         return f"{name} (+{adapter} {result.get(f'{prefix}adapter_path', '')}, {steps} steps)"
     return f"{name} (student, no adapter, {steps} steps)" if steps is not None else f"{name} (no adapter)"

@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Callable, Iterator, Optional
 
 import numpy as np
-from scipy.special import logsumexp
 
 from netgpt.models.base import ModelError, context_length, describe
 from netgpt.models.gguf_export import adapter_gguf, base_gguf
@@ -138,16 +137,19 @@ class _Slot:
 def pick(logits: np.ndarray, temperature: float, top_p: float, rng: np.random.Generator) -> tuple[int, float]:
     """The next token (greedy below GREEDY_BELOW, else sampled with temperature and nucleus top_p) and its
     log-probability under the model (temperature 1), the quantity the torch path's edge confidence uses."""
-    logits = np.asarray(logits, dtype=np.float64)  # in float32, logsumexp of logits near 1e4 is rounded to ~1e-3
+    # Shifted by the maximum, the sum cannot overflow; summed in float64. The logits stay float32: scipy's logsumexp in
+    # float64 over the 49k-token vocabulary cost ~0.55 ms a token in the server here, against ~0.12 ms for this.
+    shifted = logits - logits.max()
+    log_z = float(np.log(np.exp(shifted).sum(dtype=np.float64)))
     if temperature < GREEDY_BELOW:
         token = int(np.argmax(logits))
     else:
-        p = np.exp((logits - logits.max()) / temperature)
+        p = np.exp(shifted / temperature)
         p /= p.sum()
         order = np.argsort(-p)
         keep = order[: int(np.searchsorted(np.cumsum(p[order]), top_p) + 1)]
         token = int(rng.choice(keep, p=p[keep] / p[keep].sum()))
-    return token, float(logits[token] - logsumexp(logits))
+    return token, float(shifted[token]) - log_z
 
 
 class LlamaCppServer(TextServer):

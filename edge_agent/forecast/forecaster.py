@@ -96,7 +96,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 # The method registry and the backtest live in backtesting.py; METHODS, DEFAULT_METHODS and backtest stay importable here.
-from netgpt.edge_agent.forecast.backtesting import (ALWAYS, DEFAULT_METHODS, LM_METHOD, METHODS, BacktestResult,
+from netgpt.edge_agent.forecast.backtesting import (ALWAYS, DEFAULT_METHODS, METHODS, BacktestResult,
                                                  available_methods, backtest, default_methods)
 from netgpt.edge_agent.forecast.clean import clean_series, counters_to_rates, recent_level, resample_to_grid
 from netgpt.edge_agent.forecast.methods import Method
@@ -461,12 +461,12 @@ def fit_forecaster(series: np.ndarray, period: int, max_horizon: int = 36, metho
                       residuals=residuals, backtest_mae=bt_mae)
 
 
-
 def backtest_with_forecaster(series: np.ndarray, period: int, horizon: int,
                              methods: tuple[str, ...] | list[str] = DEFAULT_METHODS, **kwargs) -> BacktestResult:
     """backtest(...) (backtesting.py, the same arguments) plus the selected ensemble's row, "forecaster": fit_forecaster
     on the same series[:split] the methods were fitted on, predicting from every origin."""
     result = backtest(series, period, horizon, methods, **kwargs)
+    # Cleaned again (backtest cleaned its own copy): cheap next to the fits, and backtest's result stays what it was.
     y = clean_series(series, period)[0] if kwargs.get("clean", True) else np.asarray(series, dtype=float)
     split = int(result.origins[0]) + 1  # the origins start at the last fitted observation
     f = fit_forecaster(y[:split], period, max_horizon=horizon, methods=tuple(methods))

@@ -217,9 +217,9 @@ def test_models_train_refuses_rank_for_a_student_and_keeps_the_lora_default(tmp_
     import netgpt.cli.models as cli
     from netgpt.core.settings import get_settings
 
-    ranks = []
+    ranks, loads = [], []
     monkeypatch.setattr(cli, "configure_threads", lambda: None)
-    monkeypatch.setattr(cli, "load_base", lambda spec, log=None: (None, None))
+    monkeypatch.setattr(cli, "load_base", lambda spec, log=None: loads.append(spec) or (None, None))
     monkeypatch.setattr(cli, "train_adapter", lambda model, tok, cfg, out, log=None: ranks.append(cfg.rank) or
                         {"path": out, "metrics": {}})
     monkeypatch.setenv("NETGPT_CACHE_DIR", str(tmp_path / "cache"))
@@ -228,7 +228,7 @@ def test_models_train_refuses_rank_for_a_student_and_keeps_the_lora_default(tmp_
         run = CliRunner().invoke
         result = run(cli.app, ["train", "--task", "complete", "--student", "--rank", "4"])
         assert result.exit_code == 1 and "--rankisforaLoRAadapter" in "".join(result.output.split()), result.output
-        assert not ranks
+        assert not ranks and not loads  # refused before any model loads
         for extra, rank in (([], 8), (["--rank", "4"], 4)):
             result = run(cli.app, ["train", "--task", "complete", "--n-train", "4", "--n-eval", "2", *extra])
             assert result.exit_code == 0, result.output
