@@ -61,7 +61,7 @@ from netgpt.models import student  # noqa: E402
 from netgpt.edge_agent.collab.engine import (EDGE_LM, FACTS_ONLY, SYSTEM_PROMPT, CloudClient,  # noqa: E402
                                              CollabEngine, cloud_generated_text)
 from netgpt.edge_agent.collab.scoring import score_cloud_text  # noqa: E402
-from bench.stats import BOOT, boot_ci  # noqa: E402
+from bench.stats import boot_ci  # noqa: E402
 from netgpt.edge_agent.location.cells import load_cells  # noqa: E402
 from netgpt.edge_agent.location.fact_check import unsupported_facts  # noqa: E402
 from netgpt.edge_agent.user_intent.classifier import UserIntentClassifier  # noqa: E402
@@ -288,12 +288,9 @@ def summarise(result: dict) -> dict:
             out["variants"][v]["completion_differs_from_template"] = int(sum(
                 table[v][i]["completed"] != table["template"][i]["completed"] for i in ids))
     if "netgpt" in table and base:
-        ratio = lambda idx: (np.median([table["netgpt"][ids[i]]["ms"] for i in idx])  # noqa: E731
-                             / np.median([base[ids[i]]["ms"] for i in idx]))
-        rng = np.random.default_rng(1)
-        boots = [ratio(rng.integers(0, len(ids), len(ids))) for _ in range(BOOT)]
-        out["latency_netgpt_over_cloud_only_p50"] = (float(ratio(range(len(ids)))), float(np.percentile(boots, 2.5)),
-                                                      float(np.percentile(boots, 97.5)))
+        ms = np.array([[table["netgpt"][i]["ms"], base[i]["ms"]] for i in ids])  # paired: a prompt's two latencies
+        out["latency_netgpt_over_cloud_only_p50"] = boot_ci(ms, lambda e: np.median(e[:, 0]) / np.median(e[:, 1]),
+                                                            seed=1)
     return out
 
 

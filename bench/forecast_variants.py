@@ -16,7 +16,7 @@ for key in sys.argv[3:]:
     y = y[: int(0.75 * len(y))]
     split = int(0.75 * len(y))
     import os
-    from netgpt.edge_agent.forecast.forecaster import DEFAULT_METHODS
+    from netgpt.edge_agent.forecast.backtesting import DEFAULT_METHODS
     from netgpt.edge_agent.forecast.methods import DampedTrend
     if os.environ.get("DT_GRID"):
         DampedTrend.beta, DampedTrend.phi = map(float, os.environ["DT_GRID"].split(","))
