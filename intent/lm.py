@@ -25,12 +25,12 @@ import threading
 from pathlib import Path
 
 import numpy as np
-from scipy.special import logsumexp
 
 from netgpt.core.messages import IntentVerb, QuerySubject, ServiceClass
 from netgpt.intent.errors import IntentError
 from netgpt.intent.rules import check_required
 from netgpt.intent.training_data import SLOT_KEYS, from_slots
+from netgpt.models.serving import token_logprob
 
 ADAPTER = "operator-intent"
 STUDENT = "operator-intent-student"
@@ -126,9 +126,9 @@ class IntentLM:
                 if whole[:len(new)] == new and len(whole) > len(new):
                     new = whole[:MAX_TOKENS]
                     continue
-            logits = np.asarray(self.server.next_logits(ids[:start] + new, adapter=self.adapter), dtype=np.float64)
+            logits = self.server.next_logits(ids[:start] + new, adapter=self.adapter)
             token = int(np.argmax(logits))
-            lps.append(float(logits[token] - logsumexp(logits)))
+            lps.append(token_logprob(logits, token))
             if token == tok.eos_token_id:
                 break
             new.append(token)

@@ -35,7 +35,7 @@ import numpy as np
 from netgpt.models.base import ModelError, context_length, describe
 from netgpt.models.gguf_export import adapter_gguf, base_gguf
 from netgpt.models.lora import BaseIdentity, check_adapter_for
-from netgpt.models.serving import GREEDY_BELOW, Completion, TextServer, _base_name
+from netgpt.models.serving import GREEDY_BELOW, Completion, TextServer, _base_name, token_logprob
 
 STOP_CHECK_EVERY_S = 0.2  # how often `should_stop` is asked (it may cost a round trip to the web server's loop)
 SAVED_PROMPTS = 8  # per slot: the KV cache of the last prompts, kept for later prompts that begin the same way
@@ -137,19 +137,15 @@ class _Slot:
 def pick(logits: np.ndarray, temperature: float, top_p: float, rng: np.random.Generator) -> tuple[int, float]:
     """The next token (greedy below GREEDY_BELOW, else sampled with temperature and nucleus top_p) and its
     log-probability under the model (temperature 1), the quantity the torch path's edge confidence uses."""
-    # Shifted by the maximum, the sum cannot overflow; summed in float64. The logits stay float32: scipy's logsumexp in
-    # float64 over the 49k-token vocabulary cost ~0.55 ms a token in the server here, against ~0.12 ms for this.
-    shifted = logits - logits.max()
-    log_z = float(np.log(np.exp(shifted).sum(dtype=np.float64)))
     if temperature < GREEDY_BELOW:
         token = int(np.argmax(logits))
     else:
-        p = np.exp(shifted / temperature)
+        p = np.exp((logits - logits.max()) / temperature)
         p /= p.sum()
         order = np.argsort(-p)
         keep = order[: int(np.searchsorted(np.cumsum(p[order]), top_p) + 1)]
         token = int(rng.choice(keep, p=p[keep] / p[keep].sum()))
-    return token, float(shifted[token]) - log_z
+    return token, token_logprob(logits, token)
 
 
 class LlamaCppServer(TextServer):

@@ -18,12 +18,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
+import numpy as np
+
 from netgpt.models import tasks
 from netgpt.models.base import CLOUD_DEFAULT, CLOUD_MODEL_NAME, ModelError, context_length, describe
 from netgpt.models.lora import check_adapter
 
 
 GREEDY_BELOW = 1e-5  # temperatures under this decode greedily, as vLLM does
+
+
+def token_logprob(logits: np.ndarray, token: int) -> float:
+    """log p(token) under next-token `logits` (the log-softmax at `token`): shifted by the maximum, so the sum cannot
+    overflow, and summed in float64, the logits left as the backends give them (float32). Every decoding loop's
+    confidence is this: a float64 copy and scipy's logsumexp over the 49k-token vocabulary cost ~1.5 ms a call here,
+    this ~0.05 ms."""
+    shifted = logits - logits.max()
+    return float(shifted[token]) - float(np.log(np.exp(shifted).sum(dtype=np.float64)))
 
 
 @dataclass

@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from scipy.special import logsumexp
 
 from netgpt.edge_agent.collab.completion import LMText
 from netgpt.models import student
 from netgpt.models.backends import open_server
 from netgpt.models.base import ModelError
+from netgpt.models.serving import token_logprob
 
 
 class EdgeLM:
@@ -77,9 +77,9 @@ class EdgeLM:
             nxt = {seqs[i][len(new)] for i in alive}
             token = next(iter(nxt))
             if len(nxt) > 1:
-                logits = np.asarray(self.server.next_logits(ids + new, adapter=self.adapter), dtype=np.float64)
+                logits = self.server.next_logits(ids + new, adapter=self.adapter)
                 token = max(nxt, key=lambda t: logits[t])
-                lps.append(float(logits[token] - logsumexp(logits)))
+                lps.append(token_logprob(logits, token))
             alive = [i for i in alive if seqs[i][len(new)] == token]
             if token == tok.eos_token_id:  # every option ends with it, and no two are the same: one is left
                 break
@@ -105,12 +105,12 @@ def load_edge_lm(base: str, cache_dir: Path, adapter: Optional[Path], backend: s
     `base` may also be a task student of the `complete` task (`netgpt models train --task complete --student`, saved
     in <cache>/models/complete-student): a model of its own, cut from the base and trained on the task, so it is served
     with no adapter (llama.cpp: as student.SERVE_AS)."""
-    if student.is_student_of(base, "complete"):
+    card = student.card_of(Path(base))  # {}: not a student
+    if card.get("task") == "complete":
         if adapter is not None:
             raise ModelError(f"{base} is a student of the complete task: it takes no adapter")
         return EdgeLM(open_server(base, cache_dir, backend, slots=slots, build=False, gguf_type=student.SERVE_AS),
                       answers=False)
-    card = student.card_of(Path(base))
     if card:
         raise ModelError(f"{base} is a student of the {card.get('task')!r} task, not of 'complete'")
     server = open_server(base, cache_dir, backend, slots=slots, build=False)
