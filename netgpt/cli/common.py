@@ -13,6 +13,14 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+def positive_minutes(value: float | None) -> float | None:
+    """A --minutes option's check (typer's Option has no open lower bound): 0 would mean no cap at all to
+    lora.optimise, not a tiny one."""
+    if value is not None and value <= 0:
+        fail("--minutes must be more than 0")
+    return value
+
+
 def parse_blocks(spec: str) -> list[int]:
     """"0-7,28,29" -> [0, ..., 7, 28, 29] (a student's blocks); ValueError when it is not that."""
     out = []

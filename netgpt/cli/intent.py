@@ -25,7 +25,7 @@ from typing import Optional, get_args
 import typer
 from rich.markup import escape
 
-from netgpt.cli.common import console, fail, parse_blocks
+from netgpt.cli.common import console, fail, parse_blocks, positive_minutes
 from netgpt.core.messages import IntentProblem
 from netgpt.core.settings import get_settings
 
@@ -77,7 +77,7 @@ def train(reader: str = typer.Option("", help="student (a cut of the base, every
           rank: int = typer.Option(16, min=1, help="LoRA rank (lora only)"),
           blocks: str = typer.Option("", help="The base's blocks the student keeps (student only; default "
                                               "0-7,28,29)"),
-          minutes: Optional[float] = typer.Option(None, min=0,
+          minutes: Optional[float] = typer.Option(None, callback=positive_minutes,
                                                   help="Wall-clock cap for the optimiser steps"),
           n_train: int = typer.Option(3000, min=1, help="Generated training sentences"),
           n_eval: int = typer.Option(200, min=1, help="Generated held-out sentences (another seed)"),
@@ -91,8 +91,6 @@ def train(reader: str = typer.Option("", help="student (a cut of the base, every
 
     settings = get_settings()
     reader = reader or settings.intent_reader
-    if minutes is not None and minutes <= 0:  # 0 would mean no cap at all (lora.optimise), not a tiny one
-        fail("--minutes must be more than 0")
     if reader not in ("student", "lora"):
         fail(f"--reader must be student or lora, not {reader!r}")
     try:

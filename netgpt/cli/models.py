@@ -15,7 +15,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from netgpt.cli.common import console, fail, parse_blocks
+from netgpt.cli.common import console, fail, parse_blocks, positive_minutes
 from netgpt.core.settings import get_settings
 from netgpt.models.base import (
     CLOUD_DEFAULT,
@@ -173,7 +173,8 @@ def train(task: str = typer.Option(..., help="complete, forecast or intent"),
           rank: Optional[int] = typer.Option(None, min=1, help="LoRA rank (adapter only; default 8)"),
           n_train: int = typer.Option(2000, min=1, help="Generated training examples"),
           n_eval: int = typer.Option(200, min=1, help="Generated held-out examples"),
-          minutes: Optional[float] = typer.Option(None, min=0, help="Wall-clock cap for the optimiser steps"),
+          minutes: Optional[float] = typer.Option(None, callback=positive_minutes,
+                                                  help="Wall-clock cap for the optimiser steps"),
           out: Optional[Path] = typer.Option(None, help="Output folder (default: <cache>/adapters/<task>, a student "
                                                         "<cache>/models/<task>-student)")) -> None:
     """Fine-tune one LoRA adapter (or a task student) for a task; print eval metrics; save it with a model card."""
@@ -185,8 +186,6 @@ def train(task: str = typer.Option(..., help="complete, forecast or intent"),
         fail("--blocks is for --student")
     if rank is not None and student:  # a student trains its blocks themselves: it has no LoRA rank
         fail("--rank is for a LoRA adapter, not --student")
-    if minutes is not None and minutes <= 0:  # 0 would mean no cap at all (lora.optimise), not a tiny one
-        fail("--minutes must be more than 0")
     try:
         keep = tuple(parse_blocks(blocks)) if blocks else DEFAULT_KEEP
     except ValueError:

@@ -137,7 +137,7 @@ def test_intent_train_command_builds_either_reader_and_refuses_bad_blocks(tiny_l
         assert built(get_settings())
         for bad, says in ((["--reader", "student", "--blocks", "0,0"], "notdistinctblocks"),
                           (["--blocks", "two"], "expectedblocknumbers"), (["--blocks", "3-"], "expectedblocknumbers"),
-                          (["--reader", "teacher"], "studentorlora")):
+                          (["--reader", "teacher"], "studentorlora"), (["--minutes", "0"], "morethan0")):
             result = run(app, ["train", *bad, *small])
             assert result.exit_code == 1 and says in "".join(result.output.split()), result.output
     finally:
