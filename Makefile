@@ -1,5 +1,5 @@
 # Two entry points for a fresh Debian 12 machine (as root): `make demo` and `make test`. Both run set-up first.
-.PHONY: setup models demo test clean-run
+.PHONY: setup models reader demo test clean-run
 SHELL := /bin/bash
 
 setup:
@@ -16,9 +16,13 @@ models: setup
 demo: models
 	@.venv/bin/netgpt demo
 
-# The tests against the real models (the demo, the edge LM's completion) need them built: without `models` they skip,
-# which a fresh machine (CI) would not show as a failure.
-test: models
+# The operator-intent LM reader (netgpt intent train: about 21 minutes on 2 cores, once; then cached).
+reader: models
+	@.venv/bin/netgpt intent train --if-missing
+
+# The tests against the real models (the demo, the edge LM's completion, the intent reader) need them built: without
+# them they skip, which a fresh machine (CI) would not show as a failure.
+test: models reader
 	@.venv/bin/python -m pytest tests
 
 clean-run:

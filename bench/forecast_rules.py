@@ -43,15 +43,22 @@ def window_mean(loss: np.ndarray, window: int, h: int) -> np.ndarray:
     return np.where(n >= max(window // 2, 1), (c[:, np.maximum(hi + 1, 0)] - c[:, lo]) / np.maximum(n, 1), np.nan)
 
 
-def combine(forecasts: np.ndarray, actual: np.ndarray, window: int, k: int = 2, absolute: bool = False) -> np.ndarray:
-    """forecasts (methods, origins, H) -> the rolling top-k inverse-error combination (origins, H)."""
+def combine(forecasts: np.ndarray, actual: np.ndarray, window: int, k: int = 2, absolute: bool = False,
+            gamma: float = 1.0, long_window: int = 0, blend: float = 0.0) -> np.ndarray:
+    """forecasts (methods, origins, H) -> the rolling top-k inverse-error combination (origins, H). Variants: weights
+    (1 / error) ** gamma (0: equal weights among the top k), and the error a `blend` mix of the window's and a
+    `long_window`'s."""
     out = np.full(forecasts.shape[1:], np.nan)
     for h in range(H):
         err = forecasts[:, :, h] - actual[None, :, h]
-        score = window_mean(np.abs(err) if absolute else err ** 2, window, h)
+        loss = np.abs(err) if absolute else err ** 2
+        score = window_mean(loss, window, h)
+        if blend:
+            longer = window_mean(loss, long_window, h)
+            score = np.where(np.isfinite(longer), (1 - blend) * score + blend * longer, score)
         top = np.argsort(np.where(np.isfinite(score), score, np.inf), 0)[:k]
-        inv = np.where(np.isfinite(np.take_along_axis(score, top, 0)), 1.0 / (np.take_along_axis(score, top, 0)
-                                                                               + 1e-300), 0.0)
+        best = np.take_along_axis(score, top, 0)
+        inv = np.where(np.isfinite(best), (1.0 / (best + 1e-300)) ** gamma, 0.0)
         weights = np.zeros_like(score)
         np.put_along_axis(weights, top, inv / np.maximum(inv.sum(0, keepdims=True), 1e-300), 0)
         step = np.where(np.isfinite(forecasts[:, :, h]), forecasts[:, :, h], 0.0)  # NaN: a step past a max_step
@@ -80,7 +87,7 @@ def replay(key: str) -> None:
     y = y[: int(0.75 * len(y))]  # the held-out part is never read
     split = int(0.75 * len(y))
     f = fit_forecaster(y[:split], P, max_horizon=H)
-    origins = np.arange(split - 1 - 3 * P, len(y) - H)  # three days before the first scored origin fill the windows
+    origins = np.arange(split - 1 - 7 * P, len(y) - H)  # a week before the first scored origin fills the windows
     actual = y[origins[:, None] + np.arange(1, H + 1)[None, :]]
     names = list(f.methods)
     forecasts = np.stack([f.methods[m].predict_many(y, origins, H) for m in names])
@@ -103,6 +110,13 @@ def replay(key: str) -> None:
     for k in (3, 4, len(names)):
         for window in (P // 6, P // 4, P // 3):
             show(f"top {k}, MSE, {window * 5 / 60:g} h", combine(forecasts, actual, window, k=k))
+    for k in (f.select_top, len(names)):  # session 12: how much the inverse-MSE weighting matters
+        for gamma in (0.0, 0.5, 2.0):
+            show(f"top {k}, MSE^-{gamma:g} weights, 6 h", combine(forecasts, actual, P // 4, k=k, gamma=gamma))
+    for blend in (0.25, 0.5):
+        for days in (1, 7):
+            show(f"top 3, 6 h MSE {1 - blend:g} + {days} d MSE {blend:g}",
+                 combine(forecasts, actual, P // 4, k=3, long_window=days * P, blend=blend))
     point = combine(forecasts, actual, f.select_window, k=f.select_top)
     scale = recent_level(y, origins, floor_window=7 * P)  # as the forecaster scales its errors
     print(f"coverage with the {f.select_window * 5 / 60:g}-hour top-{f.select_top} combination (every 4th origin): 80% / 95% band, "

@@ -81,7 +81,10 @@ def train(reader: str = typer.Option("", help="student (a cut of the base, every
                                                   help="Wall-clock cap for the optimiser steps"),
           n_train: int = typer.Option(3000, min=1, help="Generated training sentences"),
           n_eval: int = typer.Option(200, min=1, help="Generated held-out sentences (another seed)"),
-          seed: int = typer.Option(0)) -> None:
+          seed: int = typer.Option(0),
+          if_missing: bool = typer.Option(False, "--if-missing",
+                                          help="Do nothing when the reader is built already (what make test runs)")
+          ) -> None:
     """Train the LM intent reader on generated paraphrases (never on the evaluation sets)."""
     from netgpt.intent import lm, training_data
     from netgpt.models.base import BaseSpec, ModelError, configure_threads, load_base
@@ -93,6 +96,9 @@ def train(reader: str = typer.Option("", help="student (a cut of the base, every
     reader = reader or settings.intent_reader
     if reader not in ("student", "lora"):
         fail(f"--reader must be student or lora, not {reader!r}")
+    if if_missing and lm.built(settings.model_copy(update={"intent_reader": reader})):
+        console.print(f"the {reader} intent reader is built already", highlight=False)
+        return
     try:
         keep = tuple(parse_blocks(blocks)) if blocks else DEFAULT_KEEP
     except ValueError:

@@ -130,6 +130,10 @@ def test_intent_train_command_builds_either_reader_and_refuses_bad_blocks(tiny_l
         assert built(get_settings())  # the default reader, Settings.intent_reader: the student
         card = json.loads((student_dir(get_settings()) / CARD).read_text())
         assert card["blocks_kept"] == [0, 3] and card["steps"] == 3 and "GENERATED" in card["data"]
+        card_at = (student_dir(get_settings()) / CARD).stat().st_mtime_ns
+        result = run(app, ["train", "--if-missing", *small])  # what make test runs: built, so nothing is trained
+        assert result.exit_code == 0 and "builtalready" in "".join(result.output.split()), result.output
+        assert (student_dir(get_settings()) / CARD).stat().st_mtime_ns == card_at
         result = run(app, ["train", "--reader", "lora", *small])
         assert result.exit_code == 0, result.output
         monkeypatch.setenv("NETGPT_INTENT_READER", "lora")
