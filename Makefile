@@ -16,7 +16,7 @@ models: setup
 demo: models
 	@.venv/bin/netgpt demo
 
-# The operator-intent LM reader (netgpt intent train: about 21 minutes on 2 cores, once; then cached).
+# The operator-intent LM reader (netgpt intent train: about 23 minutes on 2 cores, once; then cached).
 reader: models
 	@.venv/bin/netgpt intent train --if-missing
 
