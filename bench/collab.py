@@ -26,7 +26,9 @@ wrote, no prefilled opener) is graded: topic (the request is answered), facts (t
 correctly), wrong facts, echo (the answer mostly repeats what it was sent; scored 0). An answer the edge gave scores 0
 on these; the routing table says what the edge answered and how. Means with 95% intervals from 2000 bootstrap
 resamples of the prompts (paired for differences between variants). Latency p50/p95 per request, cloud tokens against
-cloud-only, and the edge LM's share of the completed prompt (its words over the prompt's words).
+cloud-only, and the edge LM's share of the completed prompt (its words over the prompt's words). Where the cloud's time
+goes: its answers' median length and share stopped at --max-tokens per variant, and a least-squares fit of its time on
+the tokens it read and wrote.
 
 Writes bench/out/collab.json (every answer) and prints the tables, plus a markdown table for the README (--markdown).
 """
@@ -271,6 +273,9 @@ def summarise(result: dict) -> dict:
             "tokens_vs_cloud_only": float(tokens / base_tokens) if base else float("nan"),
             "lm_share": float(col("lm_share").mean()), "user_share": float(col("user_share").mean()),
             "drafts_used": int(sum(bool(x["draft"]) for x in r)),
+            # answer length drives the cloud's time (a token costs ~12 ms here, a prompt token ~5 ms: cloud_time_fit)
+            "answer_tokens_p50": float(np.median(col("cloud_out"))),
+            "at_cap": float((col("cloud_out") >= result["max_tokens"]).mean()),
             "edge_lm_answers": sources["lm"],
             "edge_lm_wrong_per_lm_answer": float(sum(x["edge_lm_wrong"] for x in r) / sources["lm"])
             if sources["lm"] else float("nan"),
@@ -287,6 +292,12 @@ def summarise(result: dict) -> dict:
         if v in table and "template" in table:
             out["variants"][v]["completion_differs_from_template"] = int(sum(
                 table[v][i]["completed"] != table["template"][i]["completed"] for i in ids))
+    cloud = [r for r in rows if r["source"] == "cloud"]
+    if len(cloud) >= 3:  # where the cloud's time goes: least squares of its time on the tokens it read and wrote
+        x = np.array([[1.0, r["cloud_in"], r["cloud_out"]] for r in cloud])
+        fit = np.linalg.lstsq(x, np.array([r["cloud_ms"] for r in cloud]), rcond=None)[0]
+        out["cloud_time_fit"] = {"n": len(cloud), "ms": float(fit[0]), "ms_per_prompt_token": float(fit[1]),
+                                 "ms_per_answer_token": float(fit[2])}
     if "netgpt" in table and base:
         ms = np.array([[table["netgpt"][i]["ms"], base[i]["ms"]] for i in ids])  # paired: a prompt's two latencies
         out["latency_netgpt_over_cloud_only_p50"] = boot_ci(ms, lambda e: np.median(e[:, 0]) / np.median(e[:, 1]),
@@ -333,14 +344,20 @@ def report(result: dict, summary: dict, markdown: bool) -> None:
     route = Table(title="who answered (edge: lookup = exact from the cell's context, lm = the edge LM, facts-only = "
                         "the cell's facts, no answer); edge LM drafts kept in the completed prompt")
     for c in ("variant", "cloud", "lookup", "lm", "facts-only", "drafts kept", "user words share of prompt",
-              "edge LM wrong facts / LM answer"):
+              "edge LM wrong facts / LM answer", "cloud answer tokens p50", "answers at the cap"):
         route.add_column(c, justify="right")
     for v, s in summary["variants"].items():
         src = s["sources"]
         route.add_row(v, str(src["cloud"]), str(src["lookup"]), str(src["lm"]), str(src["facts-only"]),
                       str(s["drafts_used"]), f"{s['user_share']:.2f}" if s["user_share"] else "-",
-                      f"{s['edge_lm_wrong_per_lm_answer']:.2f}" if s["edge_lm_answers"] else "-")
+                      f"{s['edge_lm_wrong_per_lm_answer']:.2f}" if s["edge_lm_answers"] else "-",
+                      f"{s['answer_tokens_p50']:.0f}", f"{s['at_cap']:.2f}")
     console.print(route)
+    if "cloud_time_fit" in summary:
+        f = summary["cloud_time_fit"]
+        console.print(f"cloud time, least squares over its {f['n']} answers: {f['ms']:.0f} ms + "
+                      f"{f['ms_per_prompt_token']:.1f} ms a prompt token + {f['ms_per_answer_token']:.1f} ms an "
+                      "answer token")
     for v in ("netgpt", "netgpt-alt"):
         if "completion_differs_from_template" in summary["variants"].get(v, {}):
             console.print(f"{v}: completed prompt differs from template's on "
