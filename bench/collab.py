@@ -274,8 +274,9 @@ def summarise(result: dict) -> dict:
             "lm_share": float(col("lm_share").mean()), "user_share": float(col("user_share").mean()),
             "drafts_used": int(sum(bool(x["draft"]) for x in r)),
             # answer length drives the cloud's time (a token costs ~12 ms here, a prompt token ~5 ms: cloud_time_fit)
-            "answer_tokens_p50": float(np.median(col("cloud_out"))),
-            "at_cap": float((col("cloud_out") >= result["max_tokens"]).mean()),
+            "answer_tokens_p50": float(np.median(answered)) if (answered := np.array(
+                [x["cloud_out"] for x in r if x["source"] == "cloud"], dtype=float)).size else float("nan"),
+            "at_cap": float((answered >= result["max_tokens"]).mean()) if answered.size else float("nan"),
             "edge_lm_answers": sources["lm"],
             "edge_lm_wrong_per_lm_answer": float(sum(x["edge_lm_wrong"] for x in r) / sources["lm"])
             if sources["lm"] else float("nan"),
@@ -351,7 +352,7 @@ def report(result: dict, summary: dict, markdown: bool) -> None:
         route.add_row(v, str(src["cloud"]), str(src["lookup"]), str(src["lm"]), str(src["facts-only"]),
                       str(s["drafts_used"]), f"{s['user_share']:.2f}" if s["user_share"] else "-",
                       f"{s['edge_lm_wrong_per_lm_answer']:.2f}" if s["edge_lm_answers"] else "-",
-                      f"{s['answer_tokens_p50']:.0f}", f"{s['at_cap']:.2f}")
+                      *((f"{s['answer_tokens_p50']:.0f}", f"{s['at_cap']:.2f}") if s["sources"]["cloud"] else ("-", "-")))
     console.print(route)
     if "cloud_time_fit" in summary:
         f = summary["cloud_time_fit"]

@@ -16,7 +16,7 @@ def fail(message: str, code: int = 1) -> None:
 def positive_minutes(value: float | None) -> float | None:
     """A --minutes option's check (typer's Option has no open lower bound): 0 would mean no cap at all to
     lora.optimise, not a tiny one."""
-    if value is not None and value <= 0:
+    if value is not None and not value > 0:  # also nan
         fail("--minutes must be more than 0")
     return value
 

@@ -25,10 +25,12 @@ def test_cloud_time_fit_and_answers_at_the_cap():
     for i in range(20):
         rows.append(row(i, "cloud-only", int(rng.integers(20, 40)), int(rng.integers(10, 65))))
         rows.append(row(i, "template", int(rng.integers(50, 80)), 64 if i % 4 else 30))
+        rows.append(row(i, "routed", 40, 64) if i % 2 else row(i, "routed", 0, 0, source="lookup"))
         rows.append(row(i, "edge-only", 0, 0, source="lookup"))  # the edge answered: 0 ms of cloud, out of the fit
     s = summarise({"rows": rows, "max_tokens": 64})
     fit = s["cloud_time_fit"]
-    assert fit["n"] == 40
+    assert fit["n"] == 50
     assert np.allclose([fit["ms"], fit["ms_per_prompt_token"], fit["ms_per_answer_token"]], [40, 5, 12])
     assert s["variants"]["template"]["at_cap"] == 0.75 and s["variants"]["template"]["answer_tokens_p50"] == 64
-    assert s["variants"]["edge-only"]["at_cap"] == 0.0
+    assert s["variants"]["routed"]["at_cap"] == 1.0  # over its 10 cloud answers, not its 20 rows
+    assert np.isnan(s["variants"]["edge-only"]["at_cap"])  # no cloud answer: nothing to count, not 0
