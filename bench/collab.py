@@ -263,6 +263,7 @@ def summarise(result: dict) -> dict:
         tokens = col("cloud_in").sum() + col("cloud_out").sum()
         base_tokens = (sum(x["cloud_in"] + x["cloud_out"] for x in base.values()) if base else float("nan"))
         sources = {s: sum(x["source"] == s for x in r) for s in ("cloud", "lookup", "lm", "facts-only")}
+        answered = np.array([x["cloud_out"] for x in r if x["source"] == "cloud"], dtype=float)  # the cloud's answers
         out["variants"][v] = {
             "n": len(r), "sources": sources,
             "topic": boot_ci(col("topic")), "facts": boot_ci(col("facts")), "wrong": boot_ci(col("wrong")),
@@ -273,9 +274,8 @@ def summarise(result: dict) -> dict:
             "tokens_vs_cloud_only": float(tokens / base_tokens) if base else float("nan"),
             "lm_share": float(col("lm_share").mean()), "user_share": float(col("user_share").mean()),
             "drafts_used": int(sum(bool(x["draft"]) for x in r)),
-            # answer length drives the cloud's time (a token costs ~12 ms here, a prompt token ~5 ms: cloud_time_fit)
-            "answer_tokens_p50": float(np.median(answered)) if (answered := np.array(
-                [x["cloud_out"] for x in r if x["source"] == "cloud"], dtype=float)).size else float("nan"),
+            # answer length drives the cloud's time (cloud_time_fit below); NaN where the cloud answered nothing
+            "answer_tokens_p50": float(np.median(answered)) if answered.size else float("nan"),
             "at_cap": float((answered >= result["max_tokens"]).mean()) if answered.size else float("nan"),
             "edge_lm_answers": sources["lm"],
             "edge_lm_wrong_per_lm_answer": float(sum(x["edge_lm_wrong"] for x in r) / sources["lm"])
@@ -293,7 +293,7 @@ def summarise(result: dict) -> dict:
         if v in table and "template" in table:
             out["variants"][v]["completion_differs_from_template"] = int(sum(
                 table[v][i]["completed"] != table["template"][i]["completed"] for i in ids))
-    cloud = [r for r in rows if r["source"] == "cloud"]
+    cloud = [x for answers in table.values() for x in answers.values() if x["source"] == "cloud"]  # the table's rows
     if len(cloud) >= 3:  # where the cloud's time goes: least squares of its time on the tokens it read and wrote
         x = np.array([[1.0, r["cloud_in"], r["cloud_out"]] for r in cloud])
         fit = np.linalg.lstsq(x, np.array([r["cloud_ms"] for r in cloud]), rcond=None)[0]

@@ -140,7 +140,8 @@ def card_of(path: Path) -> dict:
 
 
 def is_student_of(base_dir: str | Path, task: str) -> bool:
-    """Whether the folder `base_dir` ("~" expanded) is a task student of `task` by its card: what the edge agent
-    (load_edge_lm) and `netgpt models check/install` ask of the edge base, which as a student of the `complete` task
-    is the LM itself and takes no adapter. False for a plain folder, a hub id, or a student of another task."""
+    """Whether the folder `base_dir` ("~" expanded) is a task student of `task` by its card: what `netgpt models
+    check/install` ask of the edge base, which as a student of the `complete` task is the LM itself and takes no
+    adapter (load_edge_lm reads the card itself, once, for its error message too). False for a plain folder, a hub
+    id, or a student of another task."""
     return card_of(Path(base_dir)).get("task") == task

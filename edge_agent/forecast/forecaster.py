@@ -462,10 +462,11 @@ def fit_forecaster(series: np.ndarray, period: int, max_horizon: int = 36, metho
 
 
 def backtest_with_forecaster(series: np.ndarray, period: int, horizon: int,
-                             methods: tuple[str, ...] | list[str] = DEFAULT_METHODS, **kwargs) -> BacktestResult:
+                             methods: tuple[str, ...] | list[str] = DEFAULT_METHODS, clean: bool = True,
+                             **kwargs) -> BacktestResult:
     """backtest(...) (backtesting.py, the same arguments) plus the selected ensemble's row, "forecaster": fit_forecaster
     on the same series[:split] the methods were fitted on, predicting from every origin."""
-    y = clean_series(series, period)[0] if kwargs.pop("clean", True) else np.asarray(series, dtype=float)
+    y = clean_series(series, period)[0] if clean else np.asarray(series, dtype=float)
     result = backtest(y, period, horizon, methods, clean=False, **kwargs)  # cleaned once, here
     split = int(result.origins[0]) + 1  # the origins start at the last fitted observation
     f = fit_forecaster(y[:split], period, max_horizon=horizon, methods=tuple(methods))
