@@ -8,7 +8,8 @@ scored on every origin after that).
 The candidates are fitted once (fit_forecaster's methods) and forecast from every origin; the rules are then replayed
 on those forecasts, vectorised, so many variants cost seconds: per step, the top k methods by squared (or absolute)
 error over the last `window` origins whose step is observed, weighted by the inverse of it (the forecaster's rule is
-k Forecaster.select_top, MSE, window Forecaster.select_window), and the best single method. Then the coverage of the 80% and 95% bands
+k Forecaster.select_top, MSE discounted by Forecaster.select_half_life; a flat 6-hour window until session 13), and
+the best single method. Then the coverage of the 80% and 95% bands
 when the quantiles of each step come from the rolling errors of the last `calibration` origins, mixed with fit's
 backtest errors (`recent weight` of the mass on the rolling ones). The regime re-weighting is not replayed (it is
 rare at a x2 threshold), so the forecaster's own numbers come from bench/forecast.py --dev.
@@ -20,11 +21,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from scipy.signal import lfilter
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.forecast import TRACES, load_trace  # noqa: E402
+from bench.stats import boot_ci  # noqa: E402
 from netgpt.edge_agent.forecast.clean import clean_series, recent_level  # noqa: E402
 from netgpt.edge_agent.forecast.data import PERIOD_5MIN as P  # noqa: E402
 from netgpt.edge_agent.forecast.forecaster import fit_forecaster, weighted_quantiles  # noqa: E402
@@ -43,16 +46,40 @@ def window_mean(loss: np.ndarray, window: int, h: int) -> np.ndarray:
     return np.where(n >= max(window // 2, 1), (c[:, np.maximum(hi + 1, 0)] - c[:, lo]) / np.maximum(n, 1), np.nan)
 
 
+def discounted_mean(loss: np.ndarray, half_life: float, h: int, min_rows: int, window: int) -> np.ndarray:
+    """loss (methods, origins) of step h+1 -> its mean over the last `window` origins whose step h+1 is observed at
+    each origin, weighted by 0.5 ** (age / half_life), the age in origins from the newest of them (NaN while fewer
+    than min_rows are): Forecaster._combined's error."""
+    lam = 0.5 ** (1.0 / half_life)
+    num = lfilter([1.0], [1.0, -lam], loss, axis=1)  # sum of lam ** age * loss over origins <= i
+    den = lfilter([1.0], [1.0, -lam], np.ones(loss.shape[1]))
+    if window < loss.shape[1]:  # minus what lies `window` or more origins back
+        num[:, window:] -= lam ** window * num[:, :-window]
+        den[window:] -= lam ** window * den[:-window]
+    lag = h + 1  # at origin i, the newest observed error of step h+1 is origin i - (h+1)
+    out = np.full(loss.shape, np.nan)
+    out[:, lag:] = num[:, :-lag] / den[None, :-lag]
+    out[:, : lag + min_rows - 1] = np.nan
+    return out
+
+
 def combine(forecasts: np.ndarray, actual: np.ndarray, window: int, k: int = 2, absolute: bool = False,
-            gamma: float = 1.0, long_window: int = 0, blend: float = 0.0) -> np.ndarray:
+            gamma: float = 1.0, long_window: int = 0, blend: float = 0.0, half_life: float | None = None
+            ) -> np.ndarray:
     """forecasts (methods, origins, H) -> the rolling top-k inverse-error combination (origins, H). Variants: weights
-    (1 / error) ** gamma (0: equal weights among the top k), and the error a `blend` mix of the window's and a
-    `long_window`'s."""
+    (1 / error) ** gamma (0: equal weights among the top k), the error a `blend` mix of the window's and a
+    `long_window`'s, and (half_life given) the error discounted by that half-life instead of a flat window (`window`
+    then only sets how many observed origins it needs: half of min(window, 3 half-lives), as the forecaster)."""
     out = np.full(forecasts.shape[1:], np.nan)
     for h in range(H):
         err = forecasts[:, :, h] - actual[None, :, h]
         loss = np.abs(err) if absolute else err ** 2
-        score = window_mean(loss, window, h)
+        if half_life is None:
+            score = window_mean(loss, window, h)
+        else:
+            loss = np.where(np.isfinite(loss), loss, np.inf)  # a step past a method's max_step: never chosen
+            score = discounted_mean(loss, half_life, h, max(1, int(min(window, 3 * half_life)) // 2), window)
+            score = np.where(np.isinf(score), np.nan, score)
         if blend:
             longer = window_mean(loss, long_window, h)
             score = np.where(np.isfinite(longer), (1 - blend) * score + blend * longer, score)
@@ -117,9 +144,25 @@ def replay(key: str) -> None:
         for days in (1, 7):
             show(f"top 3, 6 h MSE {1 - blend:g} + {days} d MSE {blend:g}",
                  combine(forecasts, actual, P // 4, k=3, long_window=days * P, blend=blend))
-    point = combine(forecasts, actual, f.select_window, k=f.select_top)
+    for window in (P // 4, P // 2, 2 * P):  # session 13: the window's errors discounted
+        for half in (P // 24, P // 12, P // 8, P // 4):
+            show(f"top 3, MSE, {window * 5 / 60:g} h, half-life {half * 5 / 60:g} h",
+                 combine(forecasts, actual, window, k=3, half_life=half))
+    show("top 4, MSE, 12 h, half-life 2 h", combine(forecasts, actual, P // 2, k=4, half_life=P // 12))
+    show("the forecaster's rule", combine(forecasts, actual, f.select_window, k=f.select_top,
+                                          half_life=f.select_half_life))
+    point = combine(forecasts, actual, f.select_window, k=f.select_top, half_life=f.select_half_life)
+    flat = combine(forecasts, actual, P // 4, k=3)  # the rule until session 13: top 3 by a flat 6-hour MSE
+    days = len(scored) // P  # whole days of scored origins, resampled as blocks (neighbouring origins share errors)
+    err = np.abs(np.stack([point, flat])[:, scored[: days * P]] - actual[scored[: days * P]])
+    by_day = err.reshape(2, days, P, H).mean(2)  # (rule, day, step)
+    for label, cols in (("steps 1-12", by_day.mean(2)), ("1 h", by_day[:, :, 11])):
+        r, lo, hi = boot_ci(cols.T, stat=lambda v: v[:, 0].mean() / v[:, 1].mean())
+        print(f"the forecaster's rule / the flat 6-hour top 3, {label}: {r:.3f} [{lo:.3f}, {hi:.3f}] "
+              f"(95% interval, {days} days resampled)")
     scale = recent_level(y, origins, floor_window=7 * P)  # as the forecaster scales its errors
-    print(f"coverage with the {f.select_window * 5 / 60:g}-hour top-{f.select_top} combination (every 4th origin): 80% / 95% band, "
+    print(f"coverage with the forecaster's top-{f.select_top} combination (half-life {f.select_half_life * 5 / 60:g} h; "
+          "every 4th origin): 80% / 95% band, "
           "5 min, 1 h, lowest and highest step")
     for recent_weight in (0.5, 0.8, 1.0):
         for calibration in (P, 2 * P):

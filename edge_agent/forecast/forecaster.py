@@ -16,10 +16,13 @@ method such as edge_lm is among them).
 
 What predict does. The backtest keeps rolling: predict forecasts with every candidate from each origin of the last
 `calibration_window` steps (default two days) of the history it is given and, per step h, combines the
-`select_top` methods (default 3) with the lowest mean squared error over the errors of step h already observed at the
-last `selection_window` of them (default a quarter of a period: 6 hours at 5 min), weighted by the inverse of it (Bates
-and Granger's combination kept to the best three; fit's choice while fewer than half a selection window are
-observed). A method with a `max_step`
+`select_top` methods (default 3) with the lowest discounted mean squared error over the errors of step h already
+observed at the last `selection_window` of them (default half a period: 12 hours at 5 min), each weighted by
+0.5 ** (age / `selection_half_life`) (default a twelfth of a period: 2 hours at 5 min; the age counted in origins from
+the newest observed one), and weights them by the inverse of it (Bates and Granger's combination kept to the best
+three, with Stock and Watson's discounting; fit's choice while fewer than 36 origins, at 5 min, are observed). Until
+session 13 (2026-12-07) the error was a plain mean over the last 6 hours. The window also forgets: with the discount
+alone, a burst's error from a day ago still outweighed a quiet port's recent ones (tests/forecast/test_quiet_ports.py). A method with a `max_step`
 (damped_trend: the last value plus a damped recent trend, steps 1-3) is a candidate at steps up to it only, at fit and
 at predict; it was added for WC98's 5-minute error, where the combination lost to persistence on the held-out part
 (on the training parts: 6.5% lower error at 5 min on WC98 and 0.8% on UK, 1 h unchanged; README "Forecasting"). Chosen on the training parts of
@@ -175,9 +178,16 @@ class Forecaster:
     regime_clear: int | None = 12
     # Origins (per step) whose errors calibrate the quantiles at predict time (None: two periods, two days).
     calibration_window: int | None = None
-    # Origins (per step) whose errors choose the combination at predict time (None: a quarter of a period; at most
-    # the calibration window, whose forecasts it reuses).
+    # Origins (per step) whose errors choose the combination at predict time (None: half a period, 12 hours at 5 min;
+    # at most the calibration window, whose forecasts it reuses), their errors discounted by a half-life of
+    # `selection_half_life` origins (None: a twelfth of a period, 2 hours at 5 min; math.inf: a plain mean). Since
+    # session 13 (a flat 6-hour window before), chosen on the bench traces' training parts only
+    # (bench/forecast_rules.py, MAE over steps 1-12, UK / WC98): flat 6 hours 81.7 / 9,551.5; 12 hours with half-lives
+    # of 1, 2, 3 and 6 hours 80.6 / 9,513.2, 80.5 / 9,502.8, 80.9 / 9,532.1, 81.3 / 9,588.7; two days with a 2-hour
+    # half-life 80.5 / 9,483.6, but there a quiet port's day-old bursts kept persistence out of the combination
+    # (README "Forecasting").
     selection_window: int | None = None
+    selection_half_life: float | None = None
     # Breaks whose factor is nearer 1 than this (either way: x2 or x0.5) leave the history as is: smaller ones are left
     # to the methods' own last-hour level. Chosen on the bench traces' training parts only (1.0 and 1.5 re-weighted on
     # flash crowds there and cost up to 10% at 1 h on WC98; 2.0 cost nothing on either trace).
@@ -190,7 +200,11 @@ class Forecaster:
 
     def __post_init__(self) -> None:
         self.window = self.calibration_window or 2 * self.period
-        self.select_window = min(self.selection_window or max(self.period // 4, 1), self.window)
+        self.select_window = min(self.selection_window or max(self.period // 2, 1), self.window)
+        self.select_half_life = self.selection_half_life or max(self.period / 12, 1.0)
+        # Fit's choice until this many origins are observed: half of 3 half-lives (half a window when flat), 36 at 5 min
+        # as with the 6-hour window before.
+        self.select_min = max(1, int(min(self.select_window, 3 * self.select_half_life)) // 2)
         self.band = np.quantile(self.residuals, [0.025, 0.975], axis=0)  # the 95% band per step regimes are seen by
 
     def _name(self, weights: np.ndarray) -> str:
@@ -270,10 +284,10 @@ class Forecaster:
 
     def _combined(self, y: np.ndarray, origins: np.ndarray, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(forecasts of the combination from `origins` of y, (len(origins), max_horizon); its weights per step).
-        Online (see `online`): per step, the `select_top` methods with the lowest mean squared error over the errors
-        of the last `selection_window` origins that are already observed (`seen`), weighted by the inverse of it
-        (Bates and Granger's combination, kept to the best few); with fewer than half a window of them, fit's
-        choice."""
+        Online (see `online`): per step, the `select_top` methods with the lowest discounted mean squared error over
+        the errors of the last `selection_window` origins that are already observed (`seen`; half-life
+        `selection_half_life` origins), weighted by the inverse of it (Bates and Granger's combination, kept to the
+        best few); with fewer than `select_min` of them, fit's choice."""
         hmax, names = self.max_horizon, list(self.methods)
         use = range(len(names)) if self.online else [j for j in range(len(names)) if self.weights[:, j].any()]
         runs = {j: self.methods[names[j]].predict_many(y, origins, hmax) for j in use}
@@ -284,11 +298,12 @@ class Forecaster:
             use = list(use)
             for h in range(hmax):
                 rows = np.flatnonzero(seen[:, h])[-self.select_window:]
-                if len(rows) < self.select_window // 2:
+                if len(rows) < self.select_min:
                     continue
                 actual = y[ahead[rows, h]]
+                discount = 0.5 ** ((origins[rows[-1]] - origins[rows]) / self.select_half_life)
                 able = [j for j in use if self.methods[names[j]].covers(h)]  # a short-range method's steps only
-                mse = np.array([np.mean((runs[j][rows, h] - actual) ** 2) for j in able])
+                mse = np.array([np.average((runs[j][rows, h] - actual) ** 2, weights=discount) for j in able])
                 best = np.argsort(mse)[:self.select_top]
                 inv = 1.0 / (mse[best] + 1e-12 * mse.max() + 1e-300)  # finite when both are exact (a flat series)
                 weights[h] = 0.0

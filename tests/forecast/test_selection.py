@@ -1,5 +1,5 @@
-"""The online re-selection: per step, the `select_top` methods with the lowest squared error over the last selection
-window of observed origins, weighted by the inverse of it (forecaster.Forecaster._combined)."""
+"""The online re-selection: per step, the `select_top` methods with the lowest discounted squared error over the
+observed origins of the selection window, weighted by the inverse of it (forecaster.Forecaster._combined)."""
 import dataclasses
 
 import numpy as np
@@ -20,7 +20,9 @@ def test_it_combines_the_top_methods_by_inverse_mse(diurnal, top):
     for h in range(6):
         rows = np.flatnonzero(seen[:, h])[-f.select_window:]
         actual = y[origins[rows] + h + 1]
-        mse = {m: np.mean((f.methods[m].predict_many(y, origins[rows], 6)[:, h] - actual) ** 2)
+        discount = 0.5 ** ((origins[rows[-1]] - origins[rows]) / f.select_half_life)
+        mse = {m: np.sum(discount * (f.methods[m].predict_many(y, origins[rows], 6)[:, h] - actual) ** 2)
+               / discount.sum()
                for m in names if f.methods[m].covers(h)}
         used = [m for j, m in enumerate(names) if weights[h, j] > 0]
         assert len(used) == min(top, len(mse)), (h, used)
