@@ -161,8 +161,8 @@ def replay(key: str) -> None:
         print(f"the forecaster's rule / the flat 6-hour top 3, {label}: {r:.3f} [{lo:.3f}, {hi:.3f}] "
               f"(95% interval, {days} days resampled)")
     scale = recent_level(y, origins, floor_window=7 * P)  # as the forecaster scales its errors
-    print(f"coverage with the forecaster's top-{f.select_top} combination (half-life {f.select_half_life * 5 / 60:g} h; "
-          "every 4th origin): 80% / 95% band, "
+    print(f"coverage with the forecaster's top-{f.select_top} combination (half-life "
+          f"{f.select_half_life * 5 / 60:g} h; every 4th origin): 80% / 95% band, "
           "5 min, 1 h, lowest and highest step")
     for recent_weight in (0.5, 0.8, 1.0):
         for calibration in (P, 2 * P):
