@@ -1,0 +1,170 @@
+"""Scratch (session 13, 2026-12-07): combination ideas tried on the dev origins only and not kept (the tuning protocol
+of bench/forecast_rules.py: the held-out last 25% cut off, candidates fitted on the first 75% of the rest, every origin
+after that scored). Output: bench/out/forecast_ideas_2026-12-07.txt.
+
+    python bench/forecast_ideas.py [--traces uk wc98]
+
+Each line is MAE at 5 min / 1 h / over steps 1-12, against the rule of the time (top 3 by a flat 6-hour MSE):
+- the median of the top k instead of their inverse-MSE mean;
+- each step's methods chosen on their MSE averaged over the neighbouring steps too;
+- Granger-Ramanathan weights (non-negative least squares on the window, normalised), alone or half-shrunk toward the
+  rule's weights;
+- inverse-MAE weights (MAE ** -1 or ** -2) over the top 3 or 4;
+- the combination's mean relative error over the last origins (12 to 288) subtracted, in full or half;
+- `boosted` with an absolute-error loss or a bigger tree model, in the rule's candidates instead of boosted or beside it.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import nnls
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.forecast_rules import H, TRACES, combine, load_trace, window_mean  # noqa: E402
+from netgpt.edge_agent.forecast import methods as M  # noqa: E402
+from netgpt.edge_agent.forecast.clean import clean_series, recent_level  # noqa: E402
+from netgpt.edge_agent.forecast.data import PERIOD_5MIN as P  # noqa: E402
+from netgpt.edge_agent.forecast.forecaster import fit_forecaster  # noqa: E402
+
+WINDOW = P // 4  # the rule's 6 hours
+
+
+def pick_top(score: np.ndarray, k: int) -> np.ndarray:
+    return np.argsort(np.where(np.isfinite(score), score, np.inf), 0)[:k]
+
+
+def combine_median(fc, actual, k):
+    out = np.full(fc.shape[1:], np.nan)
+    for h in range(H):
+        score = window_mean((fc[:, :, h] - actual[None, :, h]) ** 2, WINDOW, h)
+        vals = np.take_along_axis(fc[:, :, h], pick_top(score, k), 0)
+        out[:, h] = np.where(np.isfinite(score).any(0), np.nanmedian(vals, 0), np.nan)
+    return out
+
+
+def combine_over_steps(fc, actual, spread, k=3):
+    """The top k by the step's window MSE averaged with its neighbours' (each rescaled to the step's mean over
+    methods, so the steps weigh alike)."""
+    scores = [window_mean((fc[:, :, h] - actual[None, :, h]) ** 2, WINDOW, h) for h in range(H)]
+    out = np.full(fc.shape[1:], np.nan)
+    with warnings.catch_warnings():  # nanmean of an all-NaN column (the first origins, a step past max_step)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for h in range(H):
+            own = np.nanmean(scores[h], 0, keepdims=True)
+            parts = [scores[g] if g == h else scores[g] / np.nanmean(scores[g], 0, keepdims=True) * own
+                     for g in range(max(0, h - spread), min(H, h + spread + 1))]
+            score = np.where(np.isfinite(scores[h]), np.mean(parts, 0), np.nan)
+            top = pick_top(score, k)
+            best = np.take_along_axis(score, top, 0)
+            inv = np.where(np.isfinite(best), 1.0 / (best + 1e-300), 0.0)
+            weights = np.zeros_like(score)
+            np.put_along_axis(weights, top, inv / np.maximum(inv.sum(0, keepdims=True), 1e-300), 0)
+            step = np.where(np.isfinite(fc[:, :, h]), fc[:, :, h], 0.0)
+            out[:, h] = np.where(np.isfinite(score).any(0), (weights * step).sum(0), np.nan)
+    return out
+
+
+def combine_nnls(fc, actual, window, shrink, scored):
+    base = combine(fc, actual, WINDOW, k=3)
+    out = base.copy()
+    for h in range(H):
+        able = np.isfinite(fc[:, :, h]).all(1)
+        F = fc[able, :, h]
+        for i in scored:
+            hi = i - (h + 1)
+            lo = max(0, hi - window + 1)
+            if hi - lo + 1 < window // 2:
+                continue
+            a = actual[lo:hi + 1, h]
+            sc = np.abs(a).mean() + 1e-12
+            w = nnls(F[:, lo:hi + 1].T / sc, a / sc)[0]
+            if w.sum() > 0:
+                out[i, h] = (1 - shrink) * (w / w.sum() @ F[:, i]) + shrink * base[i, h]
+    return out
+
+
+def bias_corrected(base, actual, scale, window, share):
+    out = base.copy()
+    rel = (actual - base) / scale[:, None]
+    for h in range(H):
+        bias = window_mean(np.where(np.isfinite(rel[:, h]), rel[:, h], 0.0)[None], window, h)[0]
+        out[:, h] = base[:, h] + share * np.nan_to_num(bias) * scale
+    return out
+
+
+def boosted_variant(kind: str) -> type[M.Boosted]:
+    settings = {"absolute loss": {"loss": "absolute_error"},
+                "bigger trees": {"max_leaf_nodes": 31, "min_samples_leaf": 50, "max_iter": 600}}[kind]
+
+    class Variant(M.Boosted):
+        name = "boosted " + kind
+
+        def fit(self, y, period, max_horizon, plan_length=None):
+            original = M.HistGradientBoostingRegressor
+            M.HistGradientBoostingRegressor = lambda **kw: original(**{**kw, **settings})
+            try:
+                return super().fit(y, period, max_horizon, plan_length)
+            finally:
+                M.HistGradientBoostingRegressor = original
+    return Variant
+
+
+def run(key: str) -> None:
+    y = clean_series(load_trace(key), P)[0]
+    y = y[: int(0.75 * len(y))]  # the held-out part is never read
+    split = int(0.75 * len(y))
+    f = fit_forecaster(y[:split], P, max_horizon=H)  # its methods only: the rules are replayed below
+    origins = np.arange(split - 1 - 7 * P, len(y) - H)
+    actual = y[origins[:, None] + np.arange(1, H + 1)[None, :]]
+    names = list(f.methods)
+    fc = np.stack([f.methods[m].predict_many(y, origins, H) for m in names])
+    for j, m in enumerate(names):
+        fc[j, :, [h for h in range(H) if not f.methods[m].covers(h)]] = np.nan
+    scored = np.flatnonzero(origins >= split - 1)
+    print(f"\n{TRACES[key][1]}, training part only: {len(scored)} origins scored; MAE")
+    print(f"{'idea':<48}{'5 min':>10}{'1 h':>10}{'steps 1-12':>12}")
+
+    def show(label, v):
+        e = np.abs(v[scored] - actual[scored]).mean(0)
+        print(f"{label:<48}{e[0]:>10.1f}{e[11]:>10.1f}{e.mean():>12.1f}", flush=True)
+
+    base = combine(fc, actual, WINDOW, k=3)
+    show("the rule: top 3, flat 6-hour MSE", base)
+    for k in (3, 4):
+        show(f"median of the top {k}", combine_median(fc, actual, k))
+    for spread in (1, 2):
+        show(f"top 3 by the MSE over steps h-{spread}..h+{spread}", combine_over_steps(fc, actual, spread))
+    for window in (WINDOW, P):
+        for shrink in (0.0, 0.5):
+            show(f"NNLS weights, {window * 5 / 60:g} h, shrink {shrink}", combine_nnls(fc, actual, window, shrink, scored))
+    for k in (3, 4):
+        for gamma in (1, 2):
+            show(f"top {k}, MAE^-{gamma} weights", combine(fc, actual, WINDOW, k=k, absolute=True, gamma=gamma))
+    scale = recent_level(y, origins, floor_window=7 * P)
+    for window in (12, 36, 72, 288):
+        for share in (0.5, 1.0):
+            show(f"bias removed, last {window} origins, x{share}", bias_corrected(base, actual, scale, window, share))
+    b = names.index("boosted")
+    for kind in ("absolute loss", "bigger trees"):
+        v = boosted_variant(kind)().fit(y[:split], P, H).predict_many(y, origins, H)
+        show(f"boosted, {kind}, alone", v)
+        instead = fc.copy()
+        instead[b] = v
+        show("the rule with it instead of boosted", combine(instead, actual, WINDOW, k=3))
+        show("the rule with it beside boosted", combine(np.concatenate([fc, v[None]]), actual, WINDOW, k=3))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--traces", nargs="+", choices=sorted(TRACES), default=sorted(TRACES, reverse=True))
+    for key in ap.parse_args().traces:
+        run(key)
+
+
+if __name__ == "__main__":
+    main()
