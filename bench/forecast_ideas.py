@@ -25,11 +25,10 @@ from scipy.optimize import nnls
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.forecast_rules import H, TRACES, combine, load_trace, window_mean  # noqa: E402
+from bench.forecast_rules import H, TRACES, DevRun, combine, top_k_inverse, window_mean  # noqa: E402
 from netgpt.edge_agent.forecast import methods as M  # noqa: E402
-from netgpt.edge_agent.forecast.clean import clean_series, recent_level  # noqa: E402
+from netgpt.edge_agent.forecast.clean import recent_level  # noqa: E402
 from netgpt.edge_agent.forecast.data import PERIOD_5MIN as P  # noqa: E402
-from netgpt.edge_agent.forecast.forecaster import fit_forecaster  # noqa: E402
 
 WINDOW = P // 4  # the rule's 6 hours
 
@@ -59,13 +58,7 @@ def combine_over_steps(fc, actual, spread, k=3):
             parts = [scores[g] if g == h else scores[g] / np.nanmean(scores[g], 0, keepdims=True) * own
                      for g in range(max(0, h - spread), min(H, h + spread + 1))]
             score = np.where(np.isfinite(scores[h]), np.mean(parts, 0), np.nan)
-            top = pick_top(score, k)
-            best = np.take_along_axis(score, top, 0)
-            inv = np.where(np.isfinite(best), 1.0 / (best + 1e-300), 0.0)
-            weights = np.zeros_like(score)
-            np.put_along_axis(weights, top, inv / np.maximum(inv.sum(0, keepdims=True), 1e-300), 0)
-            step = np.where(np.isfinite(fc[:, :, h]), fc[:, :, h], 0.0)
-            out[:, h] = np.where(np.isfinite(score).any(0), (weights * step).sum(0), np.nan)
+            out[:, h] = top_k_inverse(fc[:, :, h], score, k)
     return out
 
 
@@ -115,22 +108,14 @@ def boosted_variant(kind: str) -> type[M.Boosted]:
 
 
 def run(key: str) -> None:
-    y = clean_series(load_trace(key), P)[0]
-    y = y[: int(0.75 * len(y))]  # the held-out part is never read
-    split = int(0.75 * len(y))
-    f = fit_forecaster(y[:split], P, max_horizon=H)  # its methods only: the rules are replayed below
-    origins = np.arange(split - 1 - 7 * P, len(y) - H)
-    actual = y[origins[:, None] + np.arange(1, H + 1)[None, :]]
-    names = list(f.methods)
-    fc = np.stack([f.methods[m].predict_many(y, origins, H) for m in names])
-    for j, m in enumerate(names):
-        fc[j, :, [h for h in range(H) if not f.methods[m].covers(h)]] = np.nan
-    scored = np.flatnonzero(origins >= split - 1)
+    dev = DevRun.of(key)
+    y, split, origins, actual, names, fc, scored = (
+        dev.y, dev.split, dev.origins, dev.actual, dev.names, dev.forecasts, dev.scored)
     print(f"\n{TRACES[key][1]}, training part only: {len(scored)} origins scored; MAE")
     print(f"{'idea':<48}{'5 min':>10}{'1 h':>10}{'steps 1-12':>12}")
 
     def show(label, v):
-        e = np.abs(v[scored] - actual[scored]).mean(0)
+        e = dev.mae(v)
         print(f"{label:<48}{e[0]:>10.1f}{e[11]:>10.1f}{e.mean():>12.1f}", flush=True)
 
     base = combine(fc, actual, WINDOW, k=3)

@@ -8,8 +8,8 @@ scored on every origin after that).
 The candidates are fitted once (fit_forecaster's methods) and forecast from every origin; the rules are then replayed
 on those forecasts, vectorised, so many variants cost seconds: per step, the top k methods by squared (or absolute)
 error over the last `window` origins whose step is observed, weighted by the inverse of it (the forecaster's rule is
-k Forecaster.select_top, MSE discounted by Forecaster.select_half_life; a flat 6-hour window until session 13), and
-the best single method. Then the coverage of the 80% and 95% bands
+k Forecaster.select_top, MSE over the last Forecaster.select_window origins discounted by a half-life of
+Forecaster.select_half_life; a flat 6-hour window until session 13), and the best single method. Then the coverage of the 80% and 95% bands
 when the quantiles of each step come from the rolling errors of the last `calibration` origins, mixed with fit's
 backtest errors (`recent weight` of the mass on the rolling ones). The regime re-weighting is not replayed (it is
 rare at a x2 threshold), so the forecaster's own numbers come from bench/forecast.py --dev.
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,7 @@ from bench.forecast import TRACES, load_trace  # noqa: E402
 from bench.stats import boot_ci  # noqa: E402
 from netgpt.edge_agent.forecast.clean import clean_series, recent_level  # noqa: E402
 from netgpt.edge_agent.forecast.data import PERIOD_5MIN as P  # noqa: E402
-from netgpt.edge_agent.forecast.forecaster import fit_forecaster, weighted_quantiles  # noqa: E402
+from netgpt.edge_agent.forecast.forecaster import Forecaster, fit_forecaster, weighted_quantiles  # noqa: E402
 
 H = 12
 LEVELS = np.array([0.025, 0.1, 0.9, 0.975])
@@ -68,8 +69,8 @@ def combine(forecasts: np.ndarray, actual: np.ndarray, window: int, k: int = 2, 
             ) -> np.ndarray:
     """forecasts (methods, origins, H) -> the rolling top-k inverse-error combination (origins, H). Variants: weights
     (1 / error) ** gamma (0: equal weights among the top k), the error a `blend` mix of the window's and a
-    `long_window`'s, and (half_life given) the error discounted by that half-life instead of a flat window (`window`
-    then only sets how many observed origins it needs: half of min(window, 3 half-lives), as the forecaster)."""
+    `long_window`'s, and (half_life given) the window's errors discounted by that half-life (then it needs half of
+    min(window, 3 half-lives) observed origins, as the forecaster's select_min)."""
     out = np.full(forecasts.shape[1:], np.nan)
     for h in range(H):
         err = forecasts[:, :, h] - actual[None, :, h]
@@ -83,14 +84,20 @@ def combine(forecasts: np.ndarray, actual: np.ndarray, window: int, k: int = 2, 
         if blend:
             longer = window_mean(loss, long_window, h)
             score = np.where(np.isfinite(longer), (1 - blend) * score + blend * longer, score)
-        top = np.argsort(np.where(np.isfinite(score), score, np.inf), 0)[:k]
-        best = np.take_along_axis(score, top, 0)
-        inv = np.where(np.isfinite(best), (1.0 / (best + 1e-300)) ** gamma, 0.0)
-        weights = np.zeros_like(score)
-        np.put_along_axis(weights, top, inv / np.maximum(inv.sum(0, keepdims=True), 1e-300), 0)
-        step = np.where(np.isfinite(forecasts[:, :, h]), forecasts[:, :, h], 0.0)  # NaN: a step past a max_step
-        out[:, h] = np.where(np.isfinite(score).any(0), (weights * step).sum(0), np.nan)
+        out[:, h] = top_k_inverse(forecasts[:, :, h], score, k, gamma)
     return out
+
+
+def top_k_inverse(step_forecasts: np.ndarray, score: np.ndarray, k: int, gamma: float = 1.0) -> np.ndarray:
+    """Per origin, the k methods with the lowest score (NaN: not a candidate) combined with weights score ** -gamma;
+    step_forecasts and score are (methods, origins). NaN where no method has a score."""
+    top = np.argsort(np.where(np.isfinite(score), score, np.inf), 0)[:k]
+    best = np.take_along_axis(score, top, 0)
+    inv = np.where(np.isfinite(best), (1.0 / (best + 1e-300)) ** gamma, 0.0)
+    weights = np.zeros_like(score)
+    np.put_along_axis(weights, top, inv / np.maximum(inv.sum(0, keepdims=True), 1e-300), 0)
+    step = np.where(np.isfinite(step_forecasts), step_forecasts, 0.0)  # NaN: a step past a max_step
+    return np.where(np.isfinite(score).any(0), (weights * step).sum(0), np.nan)
 
 
 def coverage(point, actual, scale, pool, scored, recent_weight, calibration, every=4):
@@ -109,23 +116,47 @@ def coverage(point, actual, scale, pool, scored, recent_weight, calibration, eve
             100 * ((band[..., 0] <= a) & (a <= band[..., 3])).mean(0))
 
 
+@dataclass
+class DevRun:
+    """The candidates of fit_forecaster, fitted on the first 75% of a trace's training part, and their forecasts from
+    every origin of the rest (and from a week before it, which fills the rolling windows)."""
+    y: np.ndarray  # the training part, cleaned; the held-out part is never read
+    split: int  # steps fitted on
+    forecaster: Forecaster
+    origins: np.ndarray
+    actual: np.ndarray  # (origins, H)
+    names: list[str]
+    forecasts: np.ndarray  # (methods, origins, H); NaN at a short-range method's steps past its max_step
+    scored: np.ndarray  # indices into origins of those scored (after the fitted part)
+
+    @classmethod
+    def of(cls, key: str) -> "DevRun":
+        y = clean_series(load_trace(key), P)[0]
+        y = y[: int(0.75 * len(y))]
+        split = int(0.75 * len(y))
+        f = fit_forecaster(y[:split], P, max_horizon=H)
+        origins = np.arange(split - 1 - 7 * P, len(y) - H)
+        names = list(f.methods)
+        forecasts = np.stack([f.methods[m].predict_many(y, origins, H) for m in names])
+        for j, m in enumerate(names):  # a short-range method (damped_trend) is no candidate past its max_step
+            forecasts[j, :, [h for h in range(H) if not f.methods[m].covers(h)]] = np.nan
+        return cls(y, split, f, origins, y[origins[:, None] + np.arange(1, H + 1)[None, :]], names, forecasts,
+                   np.flatnonzero(origins >= split - 1))
+
+    def mae(self, v: np.ndarray) -> np.ndarray:
+        """MAE per step of forecasts v (origins, H) over the scored origins."""
+        return np.abs(v[self.scored] - self.actual[self.scored]).mean(0)
+
+
 def replay(key: str) -> None:
-    y = clean_series(load_trace(key), P)[0]
-    y = y[: int(0.75 * len(y))]  # the held-out part is never read
-    split = int(0.75 * len(y))
-    f = fit_forecaster(y[:split], P, max_horizon=H)
-    origins = np.arange(split - 1 - 7 * P, len(y) - H)  # a week before the first scored origin fills the windows
-    actual = y[origins[:, None] + np.arange(1, H + 1)[None, :]]
-    names = list(f.methods)
-    forecasts = np.stack([f.methods[m].predict_many(y, origins, H) for m in names])
-    for j, m in enumerate(names):  # a short-range method (damped_trend) is no candidate past its max_step
-        forecasts[j, :, [h for h in range(H) if not f.methods[m].covers(h)]] = np.nan
-    scored = np.flatnonzero(origins >= split - 1)
+    run = DevRun.of(key)
+    y, split, f, origins, actual, names, forecasts, scored = (
+        run.y, run.split, run.forecaster, run.origins, run.actual, run.names, run.forecasts, run.scored)
     print(f"\n{TRACES[key][1]}, training part only: fitted on {split} steps, {len(scored)} origins scored; MAE")
     print(f"{'rule':<44}{'5 min':>10}{'1 h':>10}{'steps 1-12':>12}")
 
     def show(label, v):
-        e = np.abs(v[scored] - actual[scored]).mean(0)
+        e = run.mae(v)
         print(f"{label:<44}{e[0]:>10.1f}{e[11]:>10.1f}{e.mean():>12.1f}")
 
     for j, m in enumerate(names):
@@ -149,9 +180,8 @@ def replay(key: str) -> None:
             show(f"top 3, MSE, {window * 5 / 60:g} h, half-life {half * 5 / 60:g} h",
                  combine(forecasts, actual, window, k=3, half_life=half))
     show("top 4, MSE, 12 h, half-life 2 h", combine(forecasts, actual, P // 2, k=4, half_life=P // 12))
-    show("the forecaster's rule", combine(forecasts, actual, f.select_window, k=f.select_top,
-                                          half_life=f.select_half_life))
     point = combine(forecasts, actual, f.select_window, k=f.select_top, half_life=f.select_half_life)
+    show("the forecaster's rule", point)
     flat = combine(forecasts, actual, P // 4, k=3)  # the rule until session 13: top 3 by a flat 6-hour MSE
     days = len(scored) // P  # whole days of scored origins, resampled as blocks (neighbouring origins share errors)
     err = np.abs(np.stack([point, flat])[:, scored[: days * P]] - actual[scored[: days * P]])

@@ -16,24 +16,24 @@ method such as edge_lm is among them).
 
 What predict does. The backtest keeps rolling: predict forecasts with every candidate from each origin of the last
 `calibration_window` steps (default two days) of the history it is given and, per step h, combines the `select_top`
-methods (default 3) with the lowest discounted mean squared error over the errors of step h already observed at the last
-`selection_window` of them (default half a period: 12 hours at 5 min), each weighted by 0.5 ** (age /
-`selection_half_life`) (default a twelfth of a period: 2 hours at 5 min; the age counted in origins from the newest
-observed one), and weights them by the inverse of it (Bates and Granger's combination kept to the best three, with Stock
-and Watson's discounting; fit's choice while fewer than 36 origins, at 5 min, are observed). Until session 13
-(2026-12-07) the error was a plain mean over the last 6 hours. The window also forgets: with the discount alone, a
-burst's error from a day ago still outweighed a quiet port's recent ones (tests/forecast/test_quiet_ports.py). A method
-with a `max_step` (damped_trend: the last value plus a damped recent trend, steps 1-3) is a candidate at steps up to it
-only, at fit and at predict; it was added for WC98's 5-minute error, where the combination lost to persistence on the
-held-out part (on the training parts: 6.5% lower error at 5 min on WC98 and 0.8% on UK, 1 h unchanged; README
-"Forecasting"). Chosen on the training parts of the bench traces only (fitted on their first 75%, scored on the rest):
-there, over steps 1-12, the best-two combination beat every single method, the best single per step (1.04-1.05x the
-combination's MAE, one-day windows), a choice per step among the singles and the combinations (1.01-1.04x), equal
-weights and simple exponential smoothing as one more candidate; a flat 6-hour window gave 0.97x (UK) and 0.96x (WC98)
-the one-day window's MAE, and 3 to 8 hours were within 1.3% (UK) and 2.1% (WC98) of each other; the discounted 12-hour
-window gives 0.985x (UK) and 0.993x (WC98) the flat 6-hour one's (README "Forecasting"). So a method that stops working
-(a holiday, a tournament) is dropped within hours, persistence and seasonal naive stay in the race, and nothing after
-the origin is read. `rolling_selection=False` keeps fit's choice.
+methods (default 3) with the lowest discounted mean squared error of step h, weighted by the inverse of that error
+(Bates and Granger's combination kept to the best three, with Stock and Watson's discounting). The error is taken over
+the last `selection_window` origins whose step h is already observed (default half a period: 12 hours at 5 min), the
+error from an origin weighted by 0.5 ** (age / `selection_half_life`) (default a twelfth of a period: 2 hours at 5 min;
+the age counted in origins from the newest of them); fit's choice while fewer than 36 of them, at 5 min, are observed.
+Until session 13 (2026-12-07) the error was a plain mean over the last 6 hours. The window also forgets: with the
+discount alone, a burst's error from a day ago still outweighed a quiet port's recent ones
+(tests/forecast/test_quiet_ports.py). A method with a `max_step` (damped_trend: the last value plus a damped recent
+trend, steps 1-3) is a candidate at steps up to it only, at fit and at predict; it was added for WC98's 5-minute error,
+where the combination lost to persistence on the held-out part (on the training parts: 6.5% lower error at 5 min on WC98
+and 0.8% on UK, 1 h unchanged; README "Forecasting"). Chosen on the training parts of the bench traces only (fitted on
+their first 75%, scored on the rest): there, over steps 1-12, the best-two combination beat every single method, the
+best single per step (1.04-1.05x the combination's MAE, one-day windows), a choice per step among the singles and the
+combinations (1.01-1.04x), equal weights and simple exponential smoothing as one more candidate; a flat 6-hour window
+gave 0.97x (UK) and 0.96x (WC98) the one-day window's MAE, and 3 to 8 hours were within 1.3% (UK) and 2.1% (WC98) of
+each other; the discounted 12-hour window gives 0.985x (UK) and 0.995x (WC98) the flat 6-hour one's (README
+"Forecasting"). So a method that stops working (a holiday, a tournament) is dropped within hours, persistence and
+seasonal naive stay in the race, and nothing after the origin is read. `rolling_selection=False` keeps fit's choice.
 
 Quantiles (split conformal, on a rolling window, per step). The backtest errors of the chosen combination, each divided
 by the level at its origin (mean of the last hour, but at least a quarter of the last week's: clean.recent_level,
@@ -182,11 +182,8 @@ class Forecaster:
     # Origins (per step) whose errors choose the combination at predict time (None: half a period, 12 hours at 5 min;
     # at most the calibration window, whose forecasts it reuses), their errors discounted by a half-life of
     # `selection_half_life` origins (None: a twelfth of a period, 2 hours at 5 min; math.inf: a plain mean). Since
-    # session 13 (a flat 6-hour window before), chosen on the bench traces' training parts only
-    # (bench/forecast_rules.py, MAE over steps 1-12, UK / WC98): flat 6 hours 81.7 / 9,551.5; 12 hours with half-lives
-    # of 1, 2, 3 and 6 hours 80.6 / 9,513.2, 80.5 / 9,502.8, 80.9 / 9,532.1, 81.3 / 9,588.7; two days with a 2-hour
-    # half-life 80.5 / 9,483.6, but there a quiet port's day-old bursts kept persistence out of the combination
-    # (README "Forecasting").
+    # session 13 (a flat 6-hour window before), chosen on the bench traces' training parts only; with the discount
+    # over two days, a quiet port's day-old bursts kept persistence out of the combination (README "Forecasting").
     selection_window: int | None = None
     selection_half_life: float | None = None
     # Breaks whose factor is nearer 1 than this (either way: x2 or x0.5) leave the history as is: smaller ones are left
@@ -201,6 +198,10 @@ class Forecaster:
 
     def __post_init__(self) -> None:
         self.window = self.calibration_window or 2 * self.period
+        for name in ("selection_window", "selection_half_life"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} must be > 0 (None: the default), got {value}")
         self.select_window = min(self.selection_window or max(self.period // 2, 1), self.window)
         self.select_half_life = self.selection_half_life or max(self.period / 12, 1.0)
         # Fit's choice until this many origins are observed: half of 3 half-lives (half a window when flat), 36 at 5 min

@@ -18,7 +18,8 @@ FIT = 3 * 7 * PERIOD_5MIN  # three weeks to fit on
 def test_the_combination_follows_the_method_that_is_right_in_the_last_hours():
     """A random walk (persistence right, seasonal naive wrong) whose last 20 steps repeat the day before: the selection
     window (half the period) reaches further back, but its errors are discounted (half-life a twelfth of the period, 4
-    steps here), so step 1 follows seasonal naive; the same window's plain mean would not, nor a two-day window's."""
+    steps here), so step 1 lies mostly on seasonal naive's side (about three quarters of the weight); the same
+    window's plain mean puts it on persistence's side, and a two-day window's almost on persistence."""
     period = 48
     y = 100 + np.cumsum(np.random.default_rng(3).normal(0, 1, 12 * period))
     y[-20:] = y[-20 - period: -period]

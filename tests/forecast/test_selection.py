@@ -31,3 +31,25 @@ def test_it_combines_the_top_methods_by_inverse_mse(diurnal, top):
         assert np.isclose(sum(w.values()), 1.0)
         # inverse-MSE weights: weight x MSE is the same for every method used
         assert np.allclose([w[m] * mse[m] for m in used], w[used[0]] * mse[used[0]], rtol=1e-6)
+
+
+def test_it_keeps_fits_choice_until_enough_origins_are_observed(diurnal):
+    """Fewer than select_min observed origins at a step: fit's weights there; from select_min on: the re-selection."""
+    f = fit_forecaster(diurnal[: 20 * PERIOD], PERIOD, max_horizon=6)
+    y = diurnal[: 24 * PERIOD]
+    origins = np.arange(22 * PERIOD, 24 * PERIOD - 7)
+    seen = np.zeros((len(origins), 6), dtype=bool)
+    seen[-(f.select_min - 1):, 0] = True  # one short at step 1
+    seen[-f.select_min:, 1] = True  # just enough at step 2
+    _, weights = f._combined(y, origins, seen)
+    np.testing.assert_array_equal(weights[0], f.weights[0])
+    assert (f.weights[1] > 0).sum() <= 2 < f.select_top  # fit keeps one method or the mean of two ...
+    assert (weights[1] > 0).sum() == f.select_top  # ... the re-selection the top three
+
+
+@pytest.mark.parametrize("field", ["selection_window", "selection_half_life"])
+@pytest.mark.parametrize("value", [0, -2, float("nan")])
+def test_a_selection_window_or_half_life_must_be_positive(diurnal, field, value):
+    f = fit_forecaster(diurnal[: 20 * PERIOD], PERIOD, max_horizon=6)
+    with pytest.raises(ValueError, match=field):
+        dataclasses.replace(f, **{field: value})
