@@ -12,6 +12,11 @@ Each line is MAE at 5 min / 1 h / over steps 1-12, against the rule of the time 
 - inverse-MAE weights (MAE ** -1 or ** -2) over the top 3 or 4;
 - the combination's mean relative error over the last origins (12 to 288) subtracted, in full or half;
 - `boosted` with an absolute-error loss or a bigger tree model, in the rule's candidates instead of boosted or beside it.
+
+With --aci instead: the bands of the forecaster's current point rule (discounted 12-hour top 3) from the plain rolling
+split conformal (the last two days' scaled errors, as Forecaster) against adaptive conformal inference (Gibbs and
+Candes, NeurIPS 2021: per step, the miscoverage level moves by gamma * (nominal - missed) as each outcome arrives).
+Output: bench/out/forecast_aci_2026-12-07.txt. Not in the forecaster: it needs state carried between forecasts.
 """
 from __future__ import annotations
 
@@ -144,11 +149,50 @@ def run(key: str) -> None:
         show("the rule with it beside boosted", combine(np.concatenate([fc, v[None]]), actual, WINDOW, k=3))
 
 
+def aci(key: str) -> None:
+    """Coverage and width of the 80% and 95% bands, split conformal (gamma 0) against ACI, on the dev origins."""
+    dev = DevRun.of(key)
+    f = dev.forecaster
+    point = combine(dev.forecasts, dev.actual, f.select_window, k=f.select_top, half_life=f.select_half_life)
+    scale = recent_level(dev.y, dev.origins, floor_window=7 * P)
+    err = (dev.actual - point) / scale[:, None]
+    start = dev.scored[0] - 3 * P  # ACI runs for 3 days before the first scored origin
+    persistence = np.abs(dev.y[dev.origins][:, None] - dev.actual)[dev.scored].mean(0)
+    print(f"\n{TRACES[key][1]}, training part only: coverage % of the 80% | 95% band at 5 min, 1 h, steps 1-12 "
+          "(lowest-highest step); mean width at 5 min, 1 h in persistence's MAE")
+    for gamma in (0.0, 0.002, 0.005, 0.01, 0.02):
+        line = f"  gamma {gamma:<6}"
+        for nominal in (0.2, 0.05):
+            level = np.full(H, nominal)
+            missed = np.full((len(dev.origins), H), np.nan)
+            width = np.full((len(dev.origins), H), np.nan)
+            for i in range(start, len(dev.origins)):
+                for h in range(H):
+                    j = i - (h + 1)  # the newest origin whose step h+1 is observed at origin i
+                    if j >= start:
+                        level[h] += gamma * (nominal - missed[j, h])
+                    recent = err[max(0, j - 2 * P + 1): j + 1, h]
+                    if level[h] <= 0:  # ACI's infinite band, bounded: 1.5x the widest error of the window
+                        low, high = 1.5 * recent.min(), 1.5 * recent.max()
+                    else:
+                        low, high = np.quantile(recent, [min(level[h] / 2, 0.5), max(1 - level[h] / 2, 0.5)])
+                    lower, upper = point[i, h] + scale[i] * min(low, 0), point[i, h] + scale[i] * max(high, 0)
+                    missed[i, h] = float(not lower <= dev.actual[i, h] <= upper)
+                    width[i, h] = upper - lower
+            cov = 100 * (1 - missed[dev.scored].mean(0))
+            w = width[dev.scored].mean(0) / persistence
+            line += (f" | {cov[0]:5.1f} {cov[11]:5.1f} {cov.mean():5.1f} ({cov.min():.1f}-{cov.max():.1f})"
+                     f" w {w[0]:.2f} {w[11]:.2f}")
+        print(line, flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--traces", nargs="+", choices=sorted(TRACES), default=sorted(TRACES, reverse=True))
-    for key in ap.parse_args().traces:
-        run(key)
+    ap.add_argument("--aci", action="store_true", help="the bands' ideas instead of the point combination's")
+    args = ap.parse_args()
+    for key in args.traces:
+        (aci if args.aci else run)(key)
 
 
 if __name__ == "__main__":
