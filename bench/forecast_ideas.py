@@ -30,16 +30,13 @@ from scipy.optimize import nnls
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.forecast_rules import H, TRACES, DevRun, combine, top_k_inverse, window_mean  # noqa: E402
+from bench.forecast_rules import (H, TRACES, DevRun, combine, pick_top, top_k_inverse,  # noqa: E402
+                                  window_mean)
 from netgpt.edge_agent.forecast import methods as M  # noqa: E402
 from netgpt.edge_agent.forecast.clean import recent_level  # noqa: E402
 from netgpt.edge_agent.forecast.data import PERIOD_5MIN as P  # noqa: E402
 
 WINDOW = P // 4  # the rule's 6 hours
-
-
-def pick_top(score: np.ndarray, k: int) -> np.ndarray:
-    return np.argsort(np.where(np.isfinite(score), score, np.inf), 0)[:k]
 
 
 def combine_median(fc, actual, k):
@@ -67,8 +64,8 @@ def combine_over_steps(fc, actual, spread, k=3):
     return out
 
 
-def combine_nnls(fc, actual, window, shrink, scored):
-    base = combine(fc, actual, WINDOW, k=3)
+def combine_nnls(fc, actual, window, shrink, scored, base):
+    """base: the rule's combination, which the weights are shrunk toward."""
     out = base.copy()
     for h in range(H):
         able = np.isfinite(fc[:, :, h]).all(1)
@@ -96,20 +93,10 @@ def bias_corrected(base, actual, scale, window, share):
 
 
 def boosted_variant(kind: str) -> type[M.Boosted]:
-    settings = {"absolute loss": {"loss": "absolute_error"},
-                "bigger trees": {"max_leaf_nodes": 31, "min_samples_leaf": 50, "max_iter": 600}}[kind]
-
-    class Variant(M.Boosted):
-        name = "boosted " + kind
-
-        def fit(self, y, period, max_horizon, plan_length=None):
-            original = M.HistGradientBoostingRegressor
-            M.HistGradientBoostingRegressor = lambda **kw: original(**{**kw, **settings})
-            try:
-                return super().fit(y, period, max_horizon, plan_length)
-            finally:
-                M.HistGradientBoostingRegressor = original
-    return Variant
+    change = {"absolute loss": {"loss": "absolute_error"},
+              "bigger trees": {"max_leaf_nodes": 31, "min_samples_leaf": 50, "max_iter": 600}}[kind]
+    params = {**M.Boosted.tree_params, **change}
+    return type("Variant", (M.Boosted,), {"name": "boosted " + kind, "tree_params": params})
 
 
 def run(key: str) -> None:
@@ -131,7 +118,8 @@ def run(key: str) -> None:
         show(f"top 3 by the MSE over steps h-{spread}..h+{spread}", combine_over_steps(fc, actual, spread))
     for window in (WINDOW, P):
         for shrink in (0.0, 0.5):
-            show(f"NNLS weights, {window * 5 / 60:g} h, shrink {shrink}", combine_nnls(fc, actual, window, shrink, scored))
+            show(f"NNLS weights, {window * 5 / 60:g} h, shrink {shrink}",
+                 combine_nnls(fc, actual, window, shrink, scored, base))
     for k in (3, 4):
         for gamma in (1, 2):
             show(f"top {k}, MAE^-{gamma} weights", combine(fc, actual, WINDOW, k=k, absolute=True, gamma=gamma))

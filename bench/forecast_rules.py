@@ -27,7 +27,7 @@ from scipy.signal import lfilter
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.forecast import TRACES, load_trace  # noqa: E402
+from bench.forecast import TRACES, load_trace, mae_on  # noqa: E402
 from bench.stats import boot_ci  # noqa: E402
 from netgpt.edge_agent.forecast.clean import clean_series, recent_level  # noqa: E402
 from netgpt.edge_agent.forecast.data import PERIOD_5MIN as P  # noqa: E402
@@ -88,10 +88,15 @@ def combine(forecasts: np.ndarray, actual: np.ndarray, window: int, k: int = 2, 
     return out
 
 
+def pick_top(score: np.ndarray, k: int) -> np.ndarray:
+    """Per origin (column), the indices of the k methods with the lowest score (NaN: not a candidate, last)."""
+    return np.argsort(np.where(np.isfinite(score), score, np.inf), 0)[:k]
+
+
 def top_k_inverse(step_forecasts: np.ndarray, score: np.ndarray, k: int, gamma: float = 1.0) -> np.ndarray:
     """Per origin, the k methods with the lowest score (NaN: not a candidate) combined with weights score ** -gamma;
     step_forecasts and score are (methods, origins). NaN where no method has a score."""
-    top = np.argsort(np.where(np.isfinite(score), score, np.inf), 0)[:k]
+    top = pick_top(score, k)
     best = np.take_along_axis(score, top, 0)
     inv = np.where(np.isfinite(best), (1.0 / (best + 1e-300)) ** gamma, 0.0)
     weights = np.zeros_like(score)
@@ -145,7 +150,7 @@ class DevRun:
 
     def mae(self, v: np.ndarray) -> np.ndarray:
         """MAE per step of forecasts v (origins, H) over the scored origins."""
-        return np.abs(v[self.scored] - self.actual[self.scored]).mean(0)
+        return mae_on(v[self.scored], self.actual[self.scored])
 
 
 def replay(key: str) -> None:

@@ -237,6 +237,8 @@ class Boosted(Method):
     profile_days = 7
     level_window = 12  # the scale: mean of the last hour at 5 min (see the module doc)
     use_trees = True
+    # Stage 2's tree model (early stopping, its patience and the seed are set in fit).
+    tree_params = dict(max_iter=300, learning_rate=0.05, max_leaf_nodes=15, min_samples_leaf=100, l2_regularization=1.0)
     max_rows = 200_000  # training rows (origin, step) sampled from all; keeps fit within seconds per week of data
 
     @classmethod
@@ -307,8 +309,7 @@ class Boosted(Method):
         features, residual = np.column_stack([x, linear]), target - linear
         late = t >= np.quantile(t, 0.85)
         self.model = HistGradientBoostingRegressor(
-            max_iter=300, learning_rate=0.05, max_leaf_nodes=15, min_samples_leaf=100, l2_regularization=1.0,
-            early_stopping=True, n_iter_no_change=20, random_state=0,
+            **self.tree_params, early_stopping=True, n_iter_no_change=20, random_state=0,
         ).fit(features[~late], residual[~late], X_val=features[late], y_val=residual[late])
         return self
 

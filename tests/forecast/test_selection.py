@@ -9,9 +9,14 @@ from netgpt.edge_agent.forecast.forecaster import fit_forecaster
 from tests.forecast.conftest import PERIOD
 
 
+@pytest.fixture(scope="module")
+def fitted(diurnal):
+    return fit_forecaster(diurnal[: 20 * PERIOD], PERIOD, max_horizon=6)
+
+
 @pytest.mark.parametrize("top", [1, 2, 3])
-def test_it_combines_the_top_methods_by_inverse_mse(diurnal, top):
-    f = dataclasses.replace(fit_forecaster(diurnal[: 20 * PERIOD], PERIOD, max_horizon=6), select_top=top)
+def test_it_combines_the_top_methods_by_inverse_mse(diurnal, fitted, top):
+    f = dataclasses.replace(fitted, select_top=top)
     y = diurnal[: 24 * PERIOD]
     origins = np.arange(22 * PERIOD, 24 * PERIOD - 7)
     seen = origins[:, None] + np.arange(1, 7)[None, :] <= origins[-1]
@@ -33,9 +38,9 @@ def test_it_combines_the_top_methods_by_inverse_mse(diurnal, top):
         assert np.allclose([w[m] * mse[m] for m in used], w[used[0]] * mse[used[0]], rtol=1e-6)
 
 
-def test_it_keeps_fits_choice_until_enough_origins_are_observed(diurnal):
+def test_it_keeps_fits_choice_until_enough_origins_are_observed(diurnal, fitted):
     """Fewer than select_min observed origins at a step: fit's weights there; from select_min on: the re-selection."""
-    f = fit_forecaster(diurnal[: 20 * PERIOD], PERIOD, max_horizon=6)
+    f = fitted
     y = diurnal[: 24 * PERIOD]
     origins = np.arange(22 * PERIOD, 24 * PERIOD - 7)
     seen = np.zeros((len(origins), 6), dtype=bool)
@@ -49,7 +54,6 @@ def test_it_keeps_fits_choice_until_enough_origins_are_observed(diurnal):
 
 @pytest.mark.parametrize("field", ["selection_window", "selection_half_life"])
 @pytest.mark.parametrize("value", [0, -2, float("nan")])
-def test_a_selection_window_or_half_life_must_be_positive(diurnal, field, value):
-    f = fit_forecaster(diurnal[: 20 * PERIOD], PERIOD, max_horizon=6)
+def test_a_selection_window_or_half_life_must_be_positive(fitted, field, value):
     with pytest.raises(ValueError, match=field):
-        dataclasses.replace(f, **{field: value})
+        dataclasses.replace(fitted, **{field: value})
