@@ -8,10 +8,13 @@ setup:
 # The offline models the demo runs on: built once, then cached (idempotent). The edge LM's `complete` adapter is the one
 # shipped in models/adapters/complete (trained here; its README says how), checked against the edge base's fingerprint
 # (loaded once, then read from the record beside the weights: models/lora.py base_identity); one is trained (5 minutes)
-# only for another edge base (NETGPT_EDGE_BASE).
+# only for another edge base (NETGPT_EDGE_BASE). The `forecast` adapter (the opt-in edge_lm forecasting method,
+# models/adapters/forecast) is installed when it fits the edge base, and never trained here: without it edge_lm says why
+# it is unavailable and the forecaster goes on without it.
 models: setup
 	@.venv/bin/netgpt models prepare
 	@.venv/bin/netgpt models install --task complete || .venv/bin/netgpt models train --task complete
+	@.venv/bin/netgpt models install --task forecast || echo "forecast adapter not installed: edge_lm stays unavailable"
 
 demo: models
 	@.venv/bin/netgpt demo

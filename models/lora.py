@@ -34,9 +34,10 @@ SHIPPED_ADAPTERS = Path(__file__).resolve().parent / "adapters"
 # reached 0.56 intent accuracy on the edge default after 300 steps and all three 1.00, at the same speed.
 # Other architectures: peft's default (q_proj/v_proj for LLaMA).
 DEFAULT_TARGETS = {"gpt2": ["c_attn", "c_proj", "c_fc"]}
-# Per task and architecture: `complete` on LLaMA (SmolLM2) adapts every projection of the blocks it adapts (only the
-# top ones, tasks.TRAIN_BUDGETS), so that few blocks carry enough capacity.
-TASK_TARGETS = {("complete", "llama"): ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]}
+# Per task and architecture: `complete` and `forecast` on LLaMA (SmolLM2) adapt every projection of the blocks they
+# adapt (only the top ones, tasks.TRAIN_BUDGETS), so that few blocks carry enough capacity.
+_LLAMA_ALL = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+TASK_TARGETS = {("complete", "llama"): _LLAMA_ALL, ("forecast", "llama"): _LLAMA_ALL}
 
 
 @dataclass

@@ -20,10 +20,15 @@ takes the seasonal naive value for that step (the value one period earlier over 
 value also stands in the window for the next round.
 
 Availability: the method loads lazily, once per cache folder (`ServerCache`; the process's one is `SERVERS`), from
-`Settings.cache_dir` unless it is given another folder: the `edge-default` base (<cache>/models/edge-default, only if
-already built, never built or trained here) plus <cache>/adapters/forecast (checked against the base's fingerprint by
-AdapterServer.load_adapter). `unavailable()` returns why it cannot load (missing folder, wrong base) or None;
-fit_forecaster then leaves it out and logs the reason. Importing this module loads nothing and registers nothing:
+`Settings.cache_dir` unless it is given another folder: the edge LM itself, Settings.edge_base (SmolLM2-135M-Instruct,
+"cloud-default", by default; only if already built, never built or trained here) on Settings.serving_backend
+(llama.cpp by default), plus <cache>/adapters/forecast, checked against the base's fingerprint when it is loaded. The
+adapter is shipped in models/adapters/forecast (trained on the SmolLM2 base with the command its README names) and
+`make models` installs it (`netgpt models install --task forecast`). `unavailable()` returns why it cannot load
+(base not built, no adapter, an adapter made for another base, an edge base that is a task student) or None;
+fit_forecaster then leaves it out and logs the reason. Until 2026-12-08 the method ran on the 14 M GPT-2
+"edge-default" whatever the edge base was, so on every machine where only the default edge LM was built it was
+skipped. Importing this module loads nothing and registers nothing:
 netgpt.edge_agent.forecast.backtesting.METHODS lists the class.
 
 It is opt-in: fit_forecaster only considers it when asked (`methods=(..., "edge_lm")`, or Settings.forecast_lm,
@@ -32,8 +37,8 @@ NETGPT_FORECAST_LM=1, which adds it to the default methods), because each foreca
 validation tail when it is a candidate (the same origins for all, so the comparison is fair; the intervals then rest on
 those 40 origins only).
 
-Measured with `python bench/forecast.py --lm --seeds 0 1` (2-core shared CPU, 1 torch thread; the adapter cached on
-26 Nov 2026, 600 steps, card: task MAE 159.7 vs 117.5 for repeating the last value). Generated trace, period 48, 21
+Measured on the earlier base, the 14 M GPT-2 "edge-default", with `python bench/forecast.py --lm --seeds 0 1`
+(2-core shared CPU, 1 torch thread; the adapter cached on 26 Nov 2026, 600 steps, card: task MAE 159.7 vs 117.5 for repeating the last value). Generated trace, period 48, 21
 days, last 2 days as test, 29 evenly spaced origins per seed; MAE in Mbit/s at steps 1 / 6 / 12:
 
     seed 0   seasonal_naive 101.4 / 106.4 /  93.7   ridge_lags 22.7 / 44.2 / 48.3   edge_lm 78.4 / 89.9 / 103.7
@@ -46,6 +51,7 @@ period 48, max_horizon 12: 19 s (40 origins).
 """
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from pathlib import Path
@@ -54,14 +60,14 @@ import numpy as np
 
 from netgpt.core.settings import get_settings
 from netgpt.edge_agent.forecast.methods import Method
-from netgpt.models import tasks
-from netgpt.models.base import MARKER, BaseSpec, ModelError, configure_threads, load_base
-from netgpt.models.serving import AdapterServer
+from netgpt.models import student, tasks
+from netgpt.models.backends import open_server
+from netgpt.models.base import BaseSpec, ModelError, resolve
+from netgpt.models.serving import TextServer
 
 log = logging.getLogger(__name__)
 
 ADAPTER = "forecast"
-BASE = "edge-default"
 CENTRE, HALF_SPAN = 400.0, 175.0  # the window [min, max] maps to [CENTRE - HALF_SPAN, CENTRE + HALF_SPAN]
 
 
@@ -99,13 +105,9 @@ def parse_completion(text: str, n: int = tasks.HORIZON) -> list[int]:
 # --- loading ------------------------------------------------------------------------------------------------------------
 
 
-def _paths(root: Path) -> tuple[Path, Path]:
-    return root / "models" / BASE / MARKER, root / "adapters" / ADAPTER / "adapter_config.json"
-
-
 class ServerCache:
-    """AdapterServers with the `forecast` adapter loaded, one per cache folder (loading takes seconds, so once per
-    process), and why a folder could not be loaded (not retried)."""
+    """Servers of the edge LM with the `forecast` adapter loaded, one per cache folder (loading takes seconds, so once
+    per process), and why a folder could not be loaded (not retried)."""
 
     def __init__(self) -> None:
         self._servers: dict[Path, object] = {}
@@ -128,7 +130,7 @@ class ServerCache:
             return self._servers[root]
 
     def put(self, root: Path, server) -> None:
-        """Use `server` (anything with AdapterServer.complete) for this folder instead of loading one."""
+        """Use `server` (anything with TextServer.complete) for this folder instead of loading one."""
         with self._lock:
             self._servers[Path(root)] = server
             self._failures.pop(Path(root), None)
@@ -142,20 +144,21 @@ class ServerCache:
 SERVERS = ServerCache()  # the process's servers: EdgeLMForecast's default
 
 
-def _load(root: Path) -> AdapterServer:
-    base_marker, adapter_cfg = _paths(root)
-    if not base_marker.is_file():
-        raise RuntimeError(f"no built {BASE} base at {base_marker.parent} (run `netgpt models prepare`)")
-    if not adapter_cfg.is_file():
-        raise RuntimeError(f"no `{ADAPTER}` LoRA adapter at {adapter_cfg.parent}")
+def _load(root: Path) -> TextServer:
+    """The edge LM (Settings.edge_base, built in the cache folder `root`) with the `forecast` adapter of `root`."""
+    settings = get_settings()
+    base = settings.edge_base
+    adapter = root / "adapters" / ADAPTER
+    if student.card_of(Path(base)):
+        raise RuntimeError(f"the edge base {base} is a task student: it takes no `{ADAPTER}` adapter")
     try:
-        model, tokenizer = load_base(BaseSpec(BASE, root), build=False, log=lambda m: None)
-        configure_threads(sum(p.numel() for p in model.parameters()) / 1e6)
-        server = AdapterServer(model, tokenizer)
-        server.load_adapter(ADAPTER, adapter_cfg.parent)
+        resolve(BaseSpec(base, root), build=False)  # "not built yet" before anything is loaded
+        if not (adapter / "adapter_config.json").is_file():
+            raise ModelError(f"no `{ADAPTER}` LoRA adapter at {adapter} (run `netgpt models install --task {ADAPTER}`)")
+        return open_server(base, root, settings.serving_backend, build=False, adapters={ADAPTER: adapter},
+                           log=lambda m: None)
     except (ModelError, OSError, ValueError) as exc:
-        raise RuntimeError(f"cannot load {BASE} + {ADAPTER} adapter: {exc}") from exc
-    return server
+        raise RuntimeError(f"cannot load the edge LM ({base}) with its `{ADAPTER}` adapter: {exc}") from exc
 
 
 # --- the method ---------------------------------------------------------------------------------------------------------
@@ -166,6 +169,10 @@ class EdgeLMForecast(Method):
     max_backtest_origins = 40  # fit_forecaster backtests on at most this many origins when edge_lm is a candidate
     max_lm_steps = 12  # steps asked of the LM (3 calls of 4); later steps are seasonal naive
     max_tokens = 40  # room for 4 values of 3 digits with separators (and the end token)
+    # Answers kept per fitted method, by prompt (greedy decoding: the same prompt, the same answer). The forecaster
+    # forecasts from every origin of its two-day calibration window at each predict when edge_lm is among the methods it
+    # combines (~600 origins, 3 LM calls each at 5 min); consecutive forecasts share all but the newest origin's windows.
+    memo_size = 4096
 
     def __init__(self, cache_dir: Path | None = None, servers: ServerCache = SERVERS):
         self.cache_dir = cache_dir  # None: Settings.cache_dir
@@ -186,17 +193,21 @@ class EdgeLMForecast(Method):
         # nothing is fitted: the adapter was trained on the generated task
         self.server = self.servers.get(self.cache_dir or get_settings().cache_dir)
         self.unparsed = 0  # steps filled by the seasonal naive fallback (for diagnostics)
+        self._answer = functools.lru_cache(maxsize=self.memo_size)(self._generate)  # an error is not kept: retried
         return self
+
+    def _generate(self, ints: tuple[int, ...]) -> tuple[int, ...]:
+        text = self.server.complete(make_prompt(list(ints)), adapter=ADAPTER, max_tokens=self.max_tokens).text
+        return tuple(parse_completion(text))
 
     def _ask(self, window: np.ndarray) -> list[float]:
         ints, mid, unit = scale_window(window)
         try:
-            text = self.server.complete(make_prompt(ints), adapter=ADAPTER, max_tokens=self.max_tokens).text
+            values = self._answer(tuple(ints))
         except Exception as exc:  # noqa: BLE001  a generation error must not break a forecast: the fallback covers it
             log.warning("edge_lm: generation failed (%s); seasonal naive for these steps", exc)
             return []
-        values = parse_completion(text)
-        return unscale(values, mid, unit).tolist() if values else []
+        return unscale(list(values), mid, unit).tolist() if values else []
 
     def predict(self, history, horizon):
         y = np.asarray(history, dtype=float)

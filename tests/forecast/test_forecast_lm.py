@@ -1,7 +1,9 @@
 """edge_lm: the task's serialisation, the seasonal-naive fallback, and how fit_forecaster treats an absent or opt-in LM.
 
-The real edge model is not needed: a stub server stands in for AdapterServer (same `complete` call) where the answer
-must be controlled, and a random tiny GPT-2 + untrained LoRA adapter, laid out like the real cache, checks loading.
+A stub server stands in for the edge LM (same `complete` call) where the answer must be controlled, and a random tiny
+GPT-2 + untrained LoRA adapter, laid out like the real cache as the edge base on the torch backend, checks loading; the
+last test runs the real edge LM (SmolLM2 on llama.cpp) with the shipped `forecast` adapter, once `make models` has
+built and installed them.
 """
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import json
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +20,7 @@ from netgpt.core.settings import Settings, get_settings
 from netgpt.edge_agent.forecast import forecaster as fc
 from netgpt.edge_agent.forecast import lm as fl
 from netgpt.edge_agent.forecast.backtesting import DEFAULT_METHODS, METHODS, default_methods
-from netgpt.models import tasks
+from netgpt.models import student, tasks
 from netgpt.models.base import MARKER, fingerprint
 from netgpt.models.edge_pretrain import generated_corpus, gpt2_config, train_tokenizer
 from tests.forecast.conftest import PERIOD
@@ -47,8 +50,11 @@ class StubServer:
 
 @pytest.fixture
 def empty_cache(tmp_path, monkeypatch):
-    """Settings.cache_dir is an empty folder, edge_lm is not in the defaults, and no LM server is cached."""
+    """Settings.cache_dir is an empty folder, the edge base is edge-default on the torch backend (a tiny GPT-2 stands
+    in for it below), edge_lm is not in the defaults, and no LM server is cached."""
     monkeypatch.setenv("NETGPT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("NETGPT_EDGE_BASE", "edge-default")
+    monkeypatch.setenv("NETGPT_SERVING_BACKEND", "torch")
     monkeypatch.delenv("NETGPT_FORECAST_LM", raising=False)
     get_settings.cache_clear()
     fl.SERVERS.clear()
@@ -118,14 +124,41 @@ def test_unparsable_steps_fall_back_to_seasonal_naive(stub, diurnal):
     np.testing.assert_allclose(out[2:4], naive[2:4])  # steps 3 and 4 of each round: one period earlier
     assert not np.allclose(out[:2], naive[:2])
     assert len(stub.prompts) == 3 and m.unparsed == 6  # 3 rounds of 4, 2 missing each
-    stub.text = "no digits at all"
+    stub.text = "no digits at all"  # the same prompts answered otherwise: a new fit, whose memory of answers is empty
+    m = METHODS["edge_lm"]().fit(y, PERIOD, 12)
     np.testing.assert_allclose(m.predict(y, 5), naive[:5])
     # beyond max_lm_steps the LM is not asked again
     stub.text, stub.prompts = None, []
+    m = METHODS["edge_lm"]().fit(y, PERIOD, 12)
     out = m.predict(y, 20)
     assert len(stub.prompts) == 3 and np.isfinite(out).all()
     naive20 = METHODS["seasonal_naive"]().fit(y, PERIOD, 20).predict(y, 20)
     np.testing.assert_allclose(out[12:], naive20[12:])  # one period earlier lies in the history here (12 < 48)
+
+
+def test_answers_are_kept_per_prompt_and_errors_are_retried(stub, diurnal):
+    """The forecaster forecasts from every origin of its calibration window at each predict: a window already asked
+    is answered from memory, so the next forecast (one step later) asks the LM for the newest origin only."""
+    y = diurnal[:600]
+    m = METHODS["edge_lm"]().fit(y[:400], PERIOD, 12)
+    first = m.predict_many(y, np.arange(400, 450), 12)
+    asked = len(stub.prompts)
+    assert asked == 50 * 3
+    later = m.predict_many(y, np.arange(401, 451), 12)
+    np.testing.assert_array_equal(later[:-1], first[1:])
+    assert len(stub.prompts) == asked + 3
+    calls = []
+
+    def flaky(prompt, adapter=None, max_tokens=64, **kw):
+        calls.append(prompt)
+        raise RuntimeError("slot busy")
+
+    m.server = type("Flaky", (), {"complete": staticmethod(flaky)})()
+    m._answer.cache_clear()
+    m.unparsed = 0
+    m.predict(y[:460], 4)
+    m.predict(y[:460], 4)
+    assert len(calls) == 2 and m.unparsed == 8  # not kept: asked again, and seasonal naive both times
 
 
 def test_missing_model_leaves_fit_forecaster_unchanged(empty_cache, diurnal, caplog):
@@ -156,8 +189,9 @@ def test_lm_is_opt_in_and_backtested_on_few_origins(stub, diurnal, monkeypatch):
 
 
 def test_loads_a_real_adapter_from_the_cache_layout(empty_cache, diurnal):
-    """A random tiny GPT-2 as <cache>/models/edge-default and an untrained LoRA as adapters/forecast: it loads through
-    AdapterServer, generates, and whatever noise it writes still gives a finite forecast."""
+    """A random tiny GPT-2 as <cache>/models/edge-default (the edge base here) and an untrained LoRA as
+    adapters/forecast: it loads through the torch backend, generates, and whatever noise it writes still gives a
+    finite forecast."""
     import torch
     from peft import LoraConfig, TaskType, get_peft_model
     from transformers import GPT2LMHeadModel
@@ -191,3 +225,56 @@ def test_base_without_adapter_is_unavailable(empty_cache):
     (base_dir / MARKER).write_text("{}")
     reason = METHODS["edge_lm"].unavailable()
     assert reason and "forecast" in reason and "adapter" in reason
+
+
+def test_the_method_runs_on_the_configured_edge_base(empty_cache, monkeypatch):
+    """The edge LM is Settings.edge_base: the default one, SmolLM2 ("cloud-default"), not built in an empty cache, is
+    named in the reason; a task student as the edge base takes no adapter."""
+    monkeypatch.setenv("NETGPT_EDGE_BASE", "cloud-default")
+    get_settings.cache_clear()
+    reason = METHODS["edge_lm"].unavailable()
+    assert "cloud-default is not built" in reason
+    fl.SERVERS.clear()
+    pupil = empty_cache / "models" / "complete-student"
+    pupil.mkdir(parents=True)
+    (pupil / student.CARD).write_text(json.dumps({"task": "complete"}))
+    monkeypatch.setenv("NETGPT_EDGE_BASE", str(pupil))
+    get_settings.cache_clear()
+    reason = METHODS["edge_lm"].unavailable()
+    assert "task student" in reason and "forecast" in reason
+
+
+REAL_CACHE = Settings().cache_dir  # the environment's, read at import (the fixtures above change it per test)
+
+
+def _real_edge_lm_installed() -> bool:
+    card = REAL_CACHE / "adapters" / "forecast" / "netgpt-adapter.json"
+    return (REAL_CACHE / "models" / "cloud-default" / MARKER).is_file() and card.is_file() and \
+        json.loads(card.read_text()).get("base") == "cloud-default"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _real_edge_lm_installed(), reason="SmolLM2 and its `forecast` adapter are not installed "
+                    "(make models)")
+def test_the_real_edge_lm_forecasts_real_traffic(monkeypatch):
+    """SmolLM2-135M on llama.cpp with the shipped `forecast` adapter, on windows of the UK trace's first weeks: every
+    step the method asks of the LM is parsed from its answer (none falls back to seasonal naive), and the forecasts
+    differ from repeating the last value (the no-LM ablation of bench/forecast.py)."""
+    from netgpt.edge_agent.forecast.data import read_csv
+
+    monkeypatch.setenv("NETGPT_EDGE_BASE", "cloud-default")
+    monkeypatch.setenv("NETGPT_SERVING_BACKEND", "llamacpp")
+    get_settings.cache_clear()
+    servers = fl.ServerCache()
+    try:
+        assert fl.EdgeLMForecast.unavailable(REAL_CACHE, servers) is None
+        y = read_csv(Path(__file__).resolve().parents[2] / "bench" / "data" / "isp_uk_academic_5min.csv")[0]
+        m = fl.EdgeLMForecast(cache_dir=REAL_CACHE, servers=servers).fit(y[:4000], 288, 12)
+        origins = np.arange(3000, 4000, 250)
+        out = m.predict_many(y, origins, 12)
+        assert out.shape == (len(origins), 12) and np.isfinite(out).all()
+        assert m.unparsed == 0
+        assert not np.allclose(out, y[origins][:, None])
+    finally:
+        servers.clear()
+        get_settings.cache_clear()
