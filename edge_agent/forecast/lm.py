@@ -102,6 +102,39 @@ def parse_completion(text: str, n: int = tasks.HORIZON) -> list[int]:
     return tasks.parse_series(first)[:n]
 
 
+def series_examples(series: list[np.ndarray], n: int, seed: int) -> list[tasks.Example]:
+    """`n` examples of the forecast task cut from real series, as predict sees them: a run of HISTORY + HORIZON
+    consecutive finite values at a random place (seeded, no place twice), scaled by its first HISTORY values
+    (scale_window), and the next HORIZON values in the same units, rounded and clipped to 0..999, as the target."""
+    width = tasks.HISTORY + tasks.HORIZON
+    places = [(i, s) for i, y in enumerate(series) if len(y) >= width
+              for s in np.flatnonzero(np.lib.stride_tricks.sliding_window_view(np.isfinite(y), width).all(1))]
+    if len(places) < n:
+        raise ValueError(f"the series hold {len(places)} windows of {width} finite values; {n} were asked for")
+    out = []
+    for k in np.random.default_rng(seed).choice(len(places), size=n, replace=False):
+        i, s = places[k]
+        window = np.asarray(series[i][s:s + width], dtype=float)
+        ints, mid, unit = scale_window(window[:tasks.HISTORY])
+        target = np.clip(np.rint(CENTRE + (window[tasks.HISTORY:] - mid) / unit), 0, 999).astype(int)
+        out.append(tasks.Example(make_prompt(ints), " " + tasks.serialise(target.tolist())))
+    return out
+
+
+def training_sets(series: list[np.ndarray], fit_fraction: float, n_train: int, n_eval: int, seed: int = 0,
+                  eval_fraction: float = 0.1) -> tuple[list[tasks.Example], list[tasks.Example]]:
+    """(train, eval) from the fitted part of each series, its first `fit_fraction` (what bench/forecast.py fits on):
+    training windows from the first 1 - eval_fraction of that part, eval windows from the rest of it, so no window
+    of one lies in the other and nothing after the fitted part is read."""
+    if not 0 < fit_fraction <= 1 or not 0 < eval_fraction < 1:
+        raise ValueError(f"fit_fraction must be in (0, 1] and eval_fraction in (0, 1), got {fit_fraction}, "
+                         f"{eval_fraction}")
+    fitted = [np.asarray(y, dtype=float)[:int(len(y) * fit_fraction)] for y in series]
+    cuts = [int(len(y) * (1 - eval_fraction)) for y in fitted]
+    return (series_examples([y[:c] for y, c in zip(fitted, cuts)], n_train, seed),
+            series_examples([y[c:] for y, c in zip(fitted, cuts)], n_eval, seed + 1))
+
+
 # --- loading ------------------------------------------------------------------------------------------------------------
 
 

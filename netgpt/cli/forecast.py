@@ -108,3 +108,50 @@ def run_cmd(
         loop.run(stop_after_s=seconds)
     except KeyboardInterrupt:
         pass
+
+
+@app.command("train-lm")
+def train_lm_cmd(
+    series: list[Path] = typer.Option(..., "--series", help="A CSV trace to cut windows from (repeat for several); "
+                                                          "read as `backtest` reads --csv"),
+    fit_fraction: float = typer.Option(0.75, help="Read only this first part of each trace (the part "
+                                                  "bench/forecast.py fits on); its last tenth gives the eval windows"),
+    steps: int = typer.Option(200, min=1, help="Optimiser steps"),
+    batch_size: int = typer.Option(8, min=1),
+    lr: float = typer.Option(2e-3, min=0, help="Learning rate"),
+    n_train: int = typer.Option(2000, min=1, help="Training windows"),
+    n_eval: int = typer.Option(100, min=1, help="Eval windows (the first 50 are also answered by generation)"),
+    seed: int = typer.Option(0),
+    minutes: float = typer.Option(None, help="Wall-clock cap for the optimiser steps"),
+    out: Path = typer.Option(None, help="Output folder (default: <cache>/adapters/forecast)"),
+) -> None:
+    """Train the edge LM's `forecast` LoRA adapter (the edge_lm method) on windows of real traces instead of the
+    generated series of `netgpt models train --task forecast`: the windows are scaled as edge_lm scales its input,
+    so the adapter learns the prompts it will be asked."""
+    from netgpt.core.settings import get_settings
+    from netgpt.edge_agent.forecast.data import CsvError, read_csv
+    from netgpt.edge_agent.forecast.lm import ADAPTER, training_sets
+    from netgpt.models.base import BaseSpec, ModelError, configure_threads, load_base
+    from netgpt.models.lora import LoraTaskConfig, train_adapter
+
+    settings = get_settings()
+    try:
+        values = [read_csv(path)[0] for path in series]
+        train, evals = training_sets(values, fit_fraction, n_train, n_eval, seed)
+    except (CsvError, ValueError) as exc:
+        fail(str(exc))
+    provenance = (f"windows of real traces ({', '.join(p.name for p in series)}; bench/data/README.md): from the first "
+                  f"{fit_fraction:.0%} of each, {n_train} training windows from its first 90% and {n_eval} eval "
+                  f"windows from its last 10% (seeds {seed} and {seed + 1}); nothing after that part read")
+    configure_threads()
+    log = lambda m: console.print(m, highlight=False)  # noqa: E731
+    cfg = LoraTaskConfig(task=ADAPTER, steps=steps, batch_size=batch_size, lr=lr, n_train=n_train, n_eval=n_eval,
+                         max_minutes=minutes, seed=seed)
+    try:
+        model, tokenizer = load_base(BaseSpec(settings.edge_base, settings.cache_dir), log=log)
+        result = train_adapter(model, tokenizer, cfg, out or settings.cache_dir / "adapters" / ADAPTER, log=log,
+                               data=(train, evals[:cfg.n_eval], provenance))
+    except ModelError as exc:
+        fail(str(exc))
+    console.print(f"[green]saved[/] {result['path']}: " + ", ".join(f"{k}={v}" for k, v in result["metrics"].items()),
+                  highlight=False)

@@ -161,6 +161,33 @@ def test_answers_are_kept_per_prompt_and_errors_are_retried(stub, diurnal):
     assert len(calls) == 2 and m.unparsed == 8  # not kept: asked again, and seasonal naive both times
 
 
+def test_training_windows_are_the_prompts_predict_sends_and_eval_lies_apart(diurnal):
+    """netgpt forecast train-lm's data: every example is the prompt edge_lm sends for a window of the series' fitted
+    part (the first 75%), with the next 4 values scaled alike as its target; training windows from the first 90% of
+    that part, eval windows from its last 10%; windows with a gap are not used."""
+    y = diurnal[:1000].copy()
+    y[100:110] = np.nan
+    train, evals = fl.training_sets([y], 0.75, 300, 20, seed=3)
+    fitted, cut, width = 750, 675, tasks.HISTORY + tasks.HORIZON
+
+    def examples_at(starts):
+        out = {}
+        for s in starts:
+            ints, mid, unit = fl.scale_window(y[s:s + tasks.HISTORY])
+            target = np.clip(np.rint(fl.CENTRE + (y[s + tasks.HISTORY:s + width] - mid) / unit), 0, 999).astype(int)
+            out[fl.make_prompt(ints)] = " " + tasks.serialise(target.tolist())
+        return out
+
+    allowed_train = examples_at(s for s in range(0, cut - width + 1) if np.isfinite(y[s:s + width]).all())
+    allowed_eval = examples_at(range(cut, fitted - width + 1))
+    assert len({e.prompt for e in train}) == 300 and len(evals) == 20
+    assert all(allowed_train.get(e.prompt) == e.target for e in train)
+    assert all(allowed_eval.get(e.prompt) == e.target for e in evals)
+    assert "nan" not in " ".join(e.prompt for e in train)
+    with pytest.raises(ValueError, match="windows"):
+        fl.training_sets([y], 0.75, 2000, 20)
+
+
 def test_missing_model_leaves_fit_forecaster_unchanged(empty_cache, diurnal, caplog):
     y = diurnal[: 14 * PERIOD]
     reason = METHODS["edge_lm"].unavailable()
