@@ -21,6 +21,7 @@ import importlib.util
 import json
 import logging
 import os
+import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -245,9 +246,16 @@ class UserIntentClassifier(IntentPredictor):
     def save(self, path: Path | None = None) -> Path:
         path = Path(path or self.default_path())
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        joblib.dump({"model": MODEL_NAME, "fingerprint": self.fingerprint, "head": self.head}, tmp)
-        tmp.replace(path)  # atomic: a reader never sees half a file
+        # A temporary file of this call's own: edge agents started together on a fresh machine each train the head and
+        # save it to the one cache, and with a shared "head.tmp" the rename of one found its file already renamed by
+        # another (FileNotFoundError: the agent died at start-up). The last rename wins; they hold the same head.
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+        os.close(fd)
+        try:
+            joblib.dump({"model": MODEL_NAME, "fingerprint": self.fingerprint, "head": self.head}, name)
+            os.replace(name, path)  # atomic: a reader never sees half a file
+        finally:
+            Path(name).unlink(missing_ok=True)
         return path
 
     @classmethod

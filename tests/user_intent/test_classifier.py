@@ -78,6 +78,25 @@ def test_save_load_and_load_or_train_reuse_the_saved_head(trained_classifier, tm
     assert np.allclose(loaded.predict_proba(texts), trained_classifier.predict_proba(texts))
 
 
+def test_a_save_between_another_saves_write_and_rename_breaks_neither(tmp_path, monkeypatch):
+    """Edge agents started together on a fresh machine each train the head and save it to the one cache. Here a second
+    save lands between the first's write and its rename: both must succeed (with one shared temporary file the first
+    rename raised FileNotFoundError and the agent died), the file must load, and no temporary file is left."""
+    path, real_dump, written = tmp_path / "head.joblib", ui.joblib.dump, []
+
+    def dump_then_another_agent_saves(obj, filename, *args, **kwargs):
+        real_dump(obj, filename, *args, **kwargs)
+        written.append(filename)
+        if len(written) == 1:
+            ui.UserIntentClassifier(fingerprint="the other agent").save(path)
+
+    monkeypatch.setattr(ui.joblib, "dump", dump_then_another_agent_saves)
+    assert ui.UserIntentClassifier(fingerprint="this agent").save(path) == path
+    assert len(written) == 2 and written[0] != written[1]
+    assert ui.UserIntentClassifier.load(path).fingerprint == "this agent"  # the last rename wins
+    assert [p.name for p in tmp_path.iterdir()] == ["head.joblib"]
+
+
 def test_unknown_training_labels_are_refused():
     with pytest.raises(ValueError, match="unknown labels"):
         ui.UserIntentClassifier().fit(["a", "b"], ["video_streaming", "telepathy"])
