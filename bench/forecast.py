@@ -97,8 +97,11 @@ def lm_rows(y, train, origins, max_origins) -> tuple[dict, str]:
     if reason:
         return rows, f"edge_lm skipped: {reason}"
     m = flm.EdgeLMForecast().fit(train, PERIOD_5MIN, H)
+    t0 = time.perf_counter()
     rows["edge_lm"] = (m.predict_many(y, origins[pick], H), pick)
-    return rows, f"edge_lm on {len(pick)} of the origins (its own and the ablation's MAE are on those origins only)"
+    return rows, (f"edge_lm on {len(pick)} of the origins (its own and the ablation's MAE are on those origins only): "
+                  f"{time.perf_counter() - t0:.0f} s, {m.unparsed} of {len(pick) * H} steps not parsed from the LM's "
+                  f"answer (seasonal naive there)")
 
 
 def gpt4ts_rows(y, train, origins, args) -> tuple[dict, list[str]]:
@@ -198,12 +201,24 @@ def bench_trace(key: str, args) -> None:
         print(f"{name:<34}" + "".join(f"{e[h - 1]:>12.1f}" for h in STEPS.values())
               + (f"   (forecaster on these origins: {' / '.join(f'{ref[h - 1]:.1f}' for h in STEPS.values())})"
                  if ref is not None else ""))
+    if "edge_lm" in lm:  # the ablation: the LM's answer replaced by the last value, on the same origins
+        v, pick = lm["edge_lm"]
+        for other in ("edge_lm (no LM: last value)", "forecaster (default)"):
+            base = lm[other][0] if other in lm else rows[other][pick] if other in rows else None
+            if base is None:
+                continue
+            ratios = []
+            for h in STEPS.values():
+                pair = np.abs(np.stack([v[:, h - 1], base[:, h - 1]], axis=1) - actual[pick, h - 1, None])
+                est, lo, hi = boot_ci(pair, lambda e: e[:, 0].mean() / e[:, 1].mean())
+                ratios.append(f"{est:.2f} [{lo:.2f}, {hi:.2f}]")
+            print(f"  edge_lm / {other}, 5 min and 1 h: {' and '.join(ratios)}")
     for note in notes:
         print(f"  {note}")
     if "forecaster (default)" not in rows:
         return
     ours = mae["forecaster (default)"]
-    for label, h in STEPS.items():
+    for label, h in STEPS.items() if len(mae) > 1 else ():  # a best other row needs another row on every origin
         best = min((m for m in mae if m != "forecaster (default)"), key=lambda m: mae[m][h - 1])
         # Paired over origins: both rows' absolute errors of one origin are resampled together.
         pair = np.abs(np.stack([rows["forecaster (default)"][:, h - 1], rows[best][:, h - 1]], axis=1)

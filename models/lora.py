@@ -176,7 +176,7 @@ def train_adapter(model, tokenizer, cfg: LoraTaskConfig, out_dir: Path, log: Cal
 
     loss_before = eval_loss(model, tokenizer, eval_enc)
     metric_before = task_metric(model, tokenizer, cfg.task, generate_on)
-    log(f"{cfg.task}: {len(train)} train / {len(evals)} eval examples (generated); "
+    log(f"{cfg.task}: {len(train)} train / {len(evals)} eval examples ({'given' if data else 'generated'}); "
         f"before: eval loss {loss_before:.3f}, {metric} {metric_before:.3f}")
 
     n_layers = getattr(model.config, "num_hidden_layers", None) or getattr(model.config, "n_layer", None)

@@ -1,13 +1,16 @@
 """`edge_lm`: the edge LM with its `forecast` LoRA adapter (LLMTime style) as one more forecasting method.
 
-The adapter was trained on models/tasks.py's generated `forecast` task: a prompt `series: 4 5 2 , 4 8 0 , ... ->` with
-the last HISTORY = 16 values, each an integer 0..999 written as three space-separated digits, steps joined by ' , ',
-and the target the next HORIZON = 4 values in the same form. This method:
+The task: a prompt `series: 4 5 2 , 4 8 0 , ... ->` with the last HISTORY = 16 values, each an integer 0..999 written
+as three space-separated digits, steps joined by ' , ', and the target the next HORIZON = 4 values in the same form.
+The adapter is trained either on models/tasks.py's generated series of that task (`netgpt models train --task
+forecast`: `base + amp * sin(...)`, base 200..600, amp 50..300) or, the shipped one (models/adapters/forecast), on
+windows of real traces scaled exactly as step 1 below scales the input (`netgpt forecast train-lm`, `training_sets`:
+the windows of the first 75% of the bench's two traces, the part the bench fits every method on). This method:
 
-1. takes the last 16 values of the history and scales them affinely into the digit range the task was trained on
-   (its series are `base + amp * sin(...)`, base 200..600, amp 50..300): the window's midpoint (min+max)/2 goes to 400
-   and its range (max-min) to 350 units, so the window fills 225..575 and a continuation can leave it by more than one
-   window range either way before the 0..999 clip. A flat window uses 10% of its level (at least 1) as its range.
+1. takes the last 16 values of the history and scales them affinely into the task's digit range: the window's
+   midpoint (min+max)/2 goes to 400 and its range (max-min) to 350 units, so the window fills 225..575 and a
+   continuation can leave it by more than one window range either way before the 0..999 clip. A flat window uses 10%
+   of its level (at least 1) as its range.
    Values are rounded and clipped to 0..999 and serialised with `netgpt.models.tasks.serialise` (the exact task encoding);
 2. asks the edge LM with the `forecast` adapter for the continuation, greedily (temperature 0), `max_tokens` enough for
    4 values;
