@@ -46,8 +46,8 @@ wc98 --rows forecaster edge_lm`, bench/out/forecast_edge_lm_2026-12-08.txt, held
 53.6 / 113.1 for the default forecaster on those origins; WC98 5,513.8 / 41,129.9 against 3,327.1 / 38,001.8 and
 3,239.4 / 29,532.7. The LM beats the ablation only on UK at 1 h (0.90 [0.81, 0.97]) and the forecaster nowhere. Every
 step was parsed from its answers; 94-104 s for 40 origins, about 0.8 s a call. So when the backtest chooses it, the
-first predict after a fit asks the LM about 1,700 times (three calls per origin of the two-day window: over 20 minutes
-here) and the later ones 3 times each (the answers kept).
+first predict after a fit asks the LM about 1,800 times (three calls for each of the ~610 origins it forecasts from:
+over 20 minutes here) and the later ones 3 times each (the answers kept).
 
 Measured on the earlier base, the 14 M GPT-2 "edge-default", with `python bench/forecast.py --lm --seeds 0 1`
 (2-core shared CPU, 1 torch thread; the adapter cached on 26 Nov 2026, 600 steps, card: task MAE 159.7 vs 117.5 for repeating the last value). Generated trace, period 48, 21
