@@ -50,8 +50,9 @@ first predict after a fit asks the LM about 1,800 times (three calls for each of
 over 20 minutes here) and the later ones 3 times each (the answers kept).
 
 Measured on the earlier base, the 14 M GPT-2 "edge-default", with `python bench/forecast.py --lm --seeds 0 1`
-(2-core shared CPU, 1 torch thread; the adapter cached on 26 Nov 2026, 600 steps, card: task MAE 159.7 vs 117.5 for repeating the last value). Generated trace, period 48, 21
-days, last 2 days as test, 29 evenly spaced origins per seed; MAE in Mbit/s at steps 1 / 6 / 12:
+(2-core shared CPU, 1 torch thread; the adapter cached on 26 Nov 2026, 600 steps, card: task MAE 159.7 vs 117.5 for
+repeating the last value). Generated trace, period 48, 21 days, last 2 days as test, 29 evenly spaced origins per
+seed; MAE in Mbit/s at steps 1 / 6 / 12:
 
     seed 0   seasonal_naive 101.4 / 106.4 /  93.7   ridge_lags 22.7 / 44.2 / 48.3   edge_lm 78.4 / 89.9 / 103.7
     seed 1   seasonal_naive  53.9 /  57.9 /  61.1   ridge_lags 26.0 / 50.7 / 55.1   edge_lm 74.1 / 82.8 / 101.8
@@ -95,8 +96,12 @@ def scale_window(window: np.ndarray) -> tuple[list[int], float, float]:
     if span <= 0:
         span = max(abs(mid) * 0.1, 1.0)
     unit = span / (2 * HALF_SPAN)  # real value per digit unit
-    ints = np.clip(np.rint(CENTRE + (window - mid) / unit), 0, 999).astype(int)
-    return ints.tolist(), mid, unit
+    return to_units(window, mid, unit), mid, unit
+
+
+def to_units(values: np.ndarray, mid: float, unit: float) -> list[int]:
+    """Real values as the task's integers: around `mid`, `unit` per integer, rounded and clipped to 0..999."""
+    return np.clip(np.rint(CENTRE + (np.asarray(values, dtype=float) - mid) / unit), 0, 999).astype(int).tolist()
 
 
 def unscale(values: list[int], mid: float, unit: float) -> np.ndarray:
@@ -114,6 +119,9 @@ def parse_completion(text: str, n: int = tasks.HORIZON) -> list[int]:
     return tasks.parse_series(first)[:n]
 
 
+# --- training data (netgpt forecast train-lm) ---------------------------------------------------------------------------
+
+
 def series_examples(series: list[np.ndarray], n: int, seed: int) -> list[tasks.Example]:
     """`n` examples of the forecast task cut from real series, as predict sees them: a run of HISTORY + HORIZON
     consecutive finite values at a random place (seeded, no place twice), scaled by its first HISTORY values
@@ -128,8 +136,7 @@ def series_examples(series: list[np.ndarray], n: int, seed: int) -> list[tasks.E
         i, s = places[k]
         window = np.asarray(series[i][s:s + width], dtype=float)
         ints, mid, unit = scale_window(window[:tasks.HISTORY])
-        target = np.clip(np.rint(CENTRE + (window[tasks.HISTORY:] - mid) / unit), 0, 999).astype(int)
-        out.append(tasks.Example(make_prompt(ints), " " + tasks.serialise(target.tolist())))
+        out.append(tasks.Example(make_prompt(ints), " " + tasks.serialise(to_units(window[tasks.HISTORY:], mid, unit))))
     return out
 
 
@@ -215,8 +222,8 @@ class EdgeLMForecast(Method):
     max_lm_steps = 12  # steps asked of the LM (3 calls of 4); later steps are seasonal naive
     max_tokens = 40  # room for 4 values of 3 digits with separators (and the end token)
     # Answers kept per fitted method, by prompt (greedy decoding: the same prompt, the same answer). The forecaster
-    # forecasts from every origin of its two-day calibration window at each predict when edge_lm is among the methods it
-    # combines (~600 origins, 3 LM calls each at 5 min); consecutive forecasts share all but the newest origin's windows.
+    # forecasts from every origin of its two-day calibration window at each predict when edge_lm is among the methods
+    # it combines (~610 origins, 3 LM calls each at 5 min); consecutive forecasts share all but the newest origin's.
     memo_size = 4096
 
     def __init__(self, cache_dir: Path | None = None, servers: ServerCache = SERVERS):
