@@ -15,8 +15,10 @@ Each line is MAE at 5 min / 1 h / over steps 1-12, against the rule of the time 
 
 With --aci instead: the bands of the forecaster's current point rule (discounted 12-hour top 3) from the plain rolling
 split conformal (the last two days' scaled errors, as Forecaster) against adaptive conformal inference (Gibbs and
-Candes, NeurIPS 2021: per step, the miscoverage level moves by gamma * (nominal - missed) as each outcome arrives).
-Output: bench/out/forecast_aci_2026-12-07.txt. Not in the forecaster: it needs state carried between forecasts.
+Candes, NeurIPS 2021: per step, the miscoverage level moves by gamma * (nominal - missed) as each outcome arrives),
+with the level free or kept within a factor 2 of nominal, and each band's interval score (session 14). Output:
+bench/out/forecast_aci_2026-12-08.txt (session 13's, without the clipped rows and the score:
+forecast_aci_2026-12-07.txt). Not in the forecaster: it needs state carried between forecasts.
 """
 from __future__ import annotations
 
@@ -138,7 +140,8 @@ def run(key: str) -> None:
 
 
 def aci(key: str) -> None:
-    """Coverage and width of the 80% and 95% bands, split conformal (gamma 0) against ACI, on the dev origins."""
+    """Coverage, width and interval score of the 80% and 95% bands, split conformal (gamma 0) against ACI, with its
+    level free or kept within [nominal / 2, 2 x nominal] (`clip`), on the dev origins."""
     dev = DevRun.of(key)
     f = dev.forecaster
     point = combine(dev.forecasts, dev.actual, f.select_window, k=f.select_top, half_life=f.select_half_life)
@@ -147,30 +150,39 @@ def aci(key: str) -> None:
     start = dev.scored[0] - 3 * P  # ACI runs for 3 days before the first scored origin
     persistence = np.abs(dev.y[dev.origins][:, None] - dev.actual)[dev.scored].mean(0)
     print(f"\n{TRACES[key][1]}, training part only: coverage % of the 80% | 95% band at 5 min, 1 h, steps 1-12 "
-          "(lowest-highest step); mean width at 5 min, 1 h in persistence's MAE")
-    for gamma in (0.0, 0.002, 0.005, 0.01, 0.02):
-        line = f"  gamma {gamma:<6}"
+          "(lowest-highest step); mean width at 5 min, 1 h; interval score at 5 min, 1 h, steps 1-12 (both in "
+          "persistence's MAE of the step; lower is better)")
+    for gamma, clip in ((0.0, None), (0.002, None), (0.005, None), (0.01, None), (0.02, None),
+                        (0.002, 2.0), (0.005, 2.0), (0.01, 2.0), (0.02, 2.0)):
+        line = f"  gamma {gamma:<6}{' clip x2' if clip else '        '}"
         for nominal in (0.2, 0.05):
             level = np.full(H, nominal)
             missed = np.full((len(dev.origins), H), np.nan)
             width = np.full((len(dev.origins), H), np.nan)
+            score = np.full((len(dev.origins), H), np.nan)
             for i in range(start, len(dev.origins)):
                 for h in range(H):
                     j = i - (h + 1)  # the newest origin whose step h+1 is observed at origin i
                     if j >= start:
                         level[h] += gamma * (nominal - missed[j, h])
+                        if clip:
+                            level[h] = min(max(level[h], nominal / clip), nominal * clip)
                     recent = err[max(0, j - 2 * P + 1): j + 1, h]
                     if level[h] <= 0:  # ACI's infinite band, bounded: 1.5x the widest error of the window
                         low, high = 1.5 * recent.min(), 1.5 * recent.max()
                     else:
                         low, high = np.quantile(recent, [min(level[h] / 2, 0.5), max(1 - level[h] / 2, 0.5)])
                     lower, upper = point[i, h] + scale[i] * min(low, 0), point[i, h] + scale[i] * max(high, 0)
-                    missed[i, h] = float(not lower <= dev.actual[i, h] <= upper)
+                    y = dev.actual[i, h]
+                    missed[i, h] = float(not lower <= y <= upper)
                     width[i, h] = upper - lower
+                    # Gneiting and Raftery's interval score of the central (1 - nominal) band
+                    score[i, h] = width[i, h] + 2 / nominal * (max(lower - y, 0) + max(y - upper, 0))
             cov = 100 * (1 - missed[dev.scored].mean(0))
             w = width[dev.scored].mean(0) / persistence
+            sc = score[dev.scored].mean(0) / persistence
             line += (f" | {cov[0]:5.1f} {cov[11]:5.1f} {cov.mean():5.1f} ({cov.min():.1f}-{cov.max():.1f})"
-                     f" w {w[0]:.2f} {w[11]:.2f}")
+                     f" w {w[0]:.2f} {w[11]:.2f} IS {sc[0]:.2f} {sc[11]:.2f} {sc.mean():.2f}")
         print(line, flush=True)
 
 
