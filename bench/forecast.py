@@ -48,7 +48,7 @@ from netgpt.edge_agent.forecast.data import PERIOD_5MIN, read_csv  # noqa: E402
 from netgpt.edge_agent.forecast.forecaster import fit_forecaster  # noqa: E402
 from netgpt.edge_agent.forecast.gpt4ts import GPT4TS, PatchLinear, trainable_parameters  # noqa: E402
 from netgpt.models import tasks  # noqa: E402
-from bench.stats import boot_ci  # noqa: E402
+from bench.stats import boot_ci, mean_ratio_ci  # noqa: E402
 
 TRACES = {"uk": ("isp_uk_academic_5min.csv", "UK backbone (JANET)"),
           "wc98": ("wc98_requests_5min.csv", "WC98 requests")}
@@ -207,12 +207,9 @@ def bench_trace(key: str, args) -> None:
             base = lm[other][0] if other in lm else rows[other][pick] if other in rows else None
             if base is None:
                 continue
-            ratios = []
-            for h in STEPS.values():
-                pair = np.abs(np.stack([v[:, h - 1], base[:, h - 1]], axis=1) - actual[pick, h - 1, None])
-                est, lo, hi = boot_ci(pair, lambda e: e[:, 0].mean() / e[:, 1].mean())
-                ratios.append(f"{est:.2f} [{lo:.2f}, {hi:.2f}]")
-            print(f"  edge_lm / {other}, 5 min and 1 h: {' and '.join(ratios)}")
+            ratios = [mean_ratio_ci(abs_error_pairs(v, base, actual[pick], h)) for h in STEPS.values()]
+            print(f"  edge_lm / {other}, 5 min and 1 h: "
+                  + " and ".join(f"{r:.2f} [{lo:.2f}, {hi:.2f}]" for r, lo, hi in ratios))
     for note in notes:
         print(f"  {note}")
     if "forecaster (default)" not in rows:
@@ -221,9 +218,7 @@ def bench_trace(key: str, args) -> None:
     for label, h in STEPS.items() if len(mae) > 1 else ():  # a best other row needs another row on every origin
         best = min((m for m in mae if m != "forecaster (default)"), key=lambda m: mae[m][h - 1])
         # Paired over origins: both rows' absolute errors of one origin are resampled together.
-        pair = np.abs(np.stack([rows["forecaster (default)"][:, h - 1], rows[best][:, h - 1]], axis=1)
-                      - actual[:, h - 1, None])
-        _, lo, hi = boot_ci(pair, lambda e: e[:, 0].mean() / e[:, 1].mean())
+        _, lo, hi = mean_ratio_ci(abs_error_pairs(rows["forecaster (default)"], rows[best], actual, h))
         print(f"  {label}: forecaster / best other row ({best}) = {ours[h - 1]:.1f} / {mae[best][h - 1]:.1f} = "
               f"{ours[h - 1] / mae[best][h - 1]:.2f} [{lo:.2f}, {hi:.2f}]")
     for lo, hi in ((0.1, 0.9), (0.025, 0.975)):
@@ -246,6 +241,11 @@ def fmt_ci(ci: tuple[float, float, float]) -> str:
 
 def mae_on(forecasts: np.ndarray, actual: np.ndarray) -> np.ndarray:
     return np.abs(forecasts - actual).mean(0)
+
+
+def abs_error_pairs(a: np.ndarray, b: np.ndarray, actual: np.ndarray, h: int) -> np.ndarray:
+    """(origins, 2): the absolute errors at step h of two rows' forecasts (origins, H), one origin per row."""
+    return np.abs(np.stack([a[:, h - 1], b[:, h - 1]], axis=1) - actual[:, h - 1, None])
 
 
 def main() -> None:

@@ -156,34 +156,40 @@ def aci(key: str) -> None:
                         (0.002, 2.0), (0.005, 2.0), (0.01, 2.0), (0.02, 2.0)):
         line = f"  gamma {gamma:<6}{' clip x2' if clip else '        '}"
         for nominal in (0.2, 0.05):
-            level = np.full(H, nominal)
-            missed = np.full((len(dev.origins), H), np.nan)
-            width = np.full((len(dev.origins), H), np.nan)
-            score = np.full((len(dev.origins), H), np.nan)
-            for i in range(start, len(dev.origins)):
-                for h in range(H):
-                    j = i - (h + 1)  # the newest origin whose step h+1 is observed at origin i
-                    if j >= start:
-                        level[h] += gamma * (nominal - missed[j, h])
-                        if clip:
-                            level[h] = min(max(level[h], nominal / clip), nominal * clip)
-                    recent = err[max(0, j - 2 * P + 1): j + 1, h]
-                    if level[h] <= 0:  # ACI's infinite band, bounded: 1.5x the widest error of the window
-                        low, high = 1.5 * recent.min(), 1.5 * recent.max()
-                    else:
-                        low, high = np.quantile(recent, [min(level[h] / 2, 0.5), max(1 - level[h] / 2, 0.5)])
-                    lower, upper = point[i, h] + scale[i] * min(low, 0), point[i, h] + scale[i] * max(high, 0)
-                    y = dev.actual[i, h]
-                    missed[i, h] = float(not lower <= y <= upper)
-                    width[i, h] = upper - lower
-                    # Gneiting and Raftery's interval score of the central (1 - nominal) band
-                    score[i, h] = width[i, h] + 2 / nominal * (max(lower - y, 0) + max(y - upper, 0))
+            missed, width, score = aci_bands(point, scale, err, dev.actual, start, nominal, gamma, clip)
             cov = 100 * (1 - missed[dev.scored].mean(0))
             w = width[dev.scored].mean(0) / persistence
             sc = score[dev.scored].mean(0) / persistence
             line += (f" | {cov[0]:5.1f} {cov[11]:5.1f} {cov.mean():5.1f} ({cov.min():.1f}-{cov.max():.1f})"
                      f" w {w[0]:.2f} {w[11]:.2f} IS {sc[0]:.2f} {sc[11]:.2f} {sc.mean():.2f}")
         print(line, flush=True)
+
+
+def aci_bands(point, scale, err, actual, start, nominal, gamma, clip):
+    """(missed, width, interval score) per origin from `start` on and step, of the central 1 - nominal band whose
+    level ACI moves by gamma * (nominal - missed) as each outcome arrives (gamma 0: plain split conformal on the
+    last two days' scaled errors `err`); with `clip`, the level stays within [nominal / clip, nominal * clip]."""
+    level = np.full(H, nominal)
+    missed, width, score = (np.full(actual.shape, np.nan) for _ in range(3))
+    for i in range(start, len(actual)):
+        for h in range(H):
+            j = i - (h + 1)  # the newest origin whose step h+1 is observed at origin i
+            if j >= start:
+                level[h] += gamma * (nominal - missed[j, h])
+                if clip:
+                    level[h] = min(max(level[h], nominal / clip), nominal * clip)
+            recent = err[max(0, j - 2 * P + 1): j + 1, h]
+            if level[h] <= 0:  # ACI's infinite band, bounded: 1.5x the widest error of the window
+                low, high = 1.5 * recent.min(), 1.5 * recent.max()
+            else:
+                low, high = np.quantile(recent, [min(level[h] / 2, 0.5), max(1 - level[h] / 2, 0.5)])
+            lower, upper = point[i, h] + scale[i] * min(low, 0), point[i, h] + scale[i] * max(high, 0)
+            y = actual[i, h]
+            missed[i, h] = float(not lower <= y <= upper)
+            width[i, h] = upper - lower
+            # Gneiting and Raftery's interval score of the central (1 - nominal) band
+            score[i, h] = width[i, h] + 2 / nominal * (max(lower - y, 0) + max(y - upper, 0))
+    return missed, width, score
 
 
 def main() -> None:

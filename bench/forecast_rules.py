@@ -9,10 +9,10 @@ The candidates are fitted once (fit_forecaster's methods) and forecast from ever
 on those forecasts, vectorised, so many variants cost seconds: per step, the top k methods by squared (or absolute)
 error over the last `window` origins whose step is observed, weighted by the inverse of it (the forecaster's rule is
 k Forecaster.select_top, MSE over the last Forecaster.select_window origins discounted by a half-life of
-Forecaster.select_half_life; a flat 6-hour window until session 13), and the best single method. Then the coverage of the 80% and 95% bands
-when the quantiles of each step come from the rolling errors of the last `calibration` origins, mixed with fit's
-backtest errors (`recent weight` of the mass on the rolling ones). The regime re-weighting is not replayed (it is
-rare at a x2 threshold), so the forecaster's own numbers come from bench/forecast.py --dev.
+Forecaster.select_half_life; a flat 6-hour window until session 13), and the best single method. Then the coverage of
+the 80% and 95% bands when the quantiles of each step come from the rolling errors of the last `calibration` origins,
+mixed with fit's backtest errors (`recent weight` of the mass on the rolling ones). The regime re-weighting is not
+replayed (it is rare at a x2 threshold), so the forecaster's own numbers come from bench/forecast.py --dev.
 """
 from __future__ import annotations
 
@@ -28,10 +28,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.forecast import TRACES, load_trace, mae_on  # noqa: E402
-from bench.stats import boot_ci  # noqa: E402
+from bench.stats import mean_ratio_ci  # noqa: E402
 from netgpt.edge_agent.forecast.clean import clean_series, recent_level  # noqa: E402
 from netgpt.edge_agent.forecast.data import PERIOD_5MIN as P  # noqa: E402
-from netgpt.edge_agent.forecast.forecaster import Forecaster, fit_forecaster, weighted_quantiles  # noqa: E402
+from netgpt.edge_agent.forecast.forecaster import (Forecaster, fit_forecaster, selection_min,  # noqa: E402
+                                                   weighted_quantiles)
 
 H = 12
 LEVELS = np.array([0.025, 0.1, 0.9, 0.975])
@@ -69,8 +70,8 @@ def combine(forecasts: np.ndarray, actual: np.ndarray, window: int, k: int = 2, 
             ) -> np.ndarray:
     """forecasts (methods, origins, H) -> the rolling top-k inverse-error combination (origins, H). Variants: weights
     (1 / error) ** gamma (0: equal weights among the top k), the error a `blend` mix of the window's and a
-    `long_window`'s, and (half_life given) the window's errors discounted by that half-life (then it needs half of
-    min(window, 3 half-lives) observed origins, as the forecaster's select_min)."""
+    `long_window`'s, and (half_life given) the window's errors discounted by that half-life (then it needs
+    selection_min(window, half_life) observed origins, as the forecaster)."""
     out = np.full(forecasts.shape[1:], np.nan)
     for h in range(H):
         err = forecasts[:, :, h] - actual[None, :, h]
@@ -79,7 +80,7 @@ def combine(forecasts: np.ndarray, actual: np.ndarray, window: int, k: int = 2, 
             score = window_mean(loss, window, h)
         else:
             loss = np.where(np.isfinite(loss), loss, np.inf)  # a step past a method's max_step: never chosen
-            score = discounted_mean(loss, half_life, h, max(1, int(min(window, 3 * half_life)) // 2), window)
+            score = discounted_mean(loss, half_life, h, selection_min(window, half_life), window)
             score = np.where(np.isinf(score), np.nan, score)
         if blend:
             longer = window_mean(loss, long_window, h)
@@ -192,7 +193,7 @@ def replay(key: str) -> None:
     err = np.abs(np.stack([point, flat])[:, scored[: days * P]] - actual[scored[: days * P]])
     by_day = err.reshape(2, days, P, H).mean(2)  # (rule, day, step)
     for label, cols in (("steps 1-12", by_day.mean(2)), ("1 h", by_day[:, :, 11])):
-        r, lo, hi = boot_ci(cols.T, stat=lambda v: v[:, 0].mean() / v[:, 1].mean())
+        r, lo, hi = mean_ratio_ci(cols.T)
         print(f"the forecaster's rule / the flat 6-hour top 3, {label}: {r:.3f} [{lo:.3f}, {hi:.3f}] "
               f"(95% interval, {days} days resampled)")
     scale = recent_level(y, origins, floor_window=7 * P)  # as the forecaster scales its errors

@@ -14,3 +14,9 @@ def boot_ci(values, stat=np.mean, n: int = BOOT, seed: int = 0) -> tuple[float, 
     idx = rng.integers(0, len(values), size=(n, len(values)))
     boots = np.array([stat(values[i]) for i in idx])
     return float(stat(values)), float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))
+
+
+def mean_ratio_ci(pairs, n: int = BOOT, seed: int = 0) -> tuple[float, float, float]:
+    """(ratio, low, high): mean of column 0 over mean of column 1 of `pairs` (units, 2), e.g. two rows' absolute
+    errors per forecast origin, with both columns of a unit resampled together."""
+    return boot_ci(pairs, lambda e: e[:, 0].mean() / e[:, 1].mean(), n, seed)

@@ -127,6 +127,12 @@ def weighted_quantiles(pool: np.ndarray, recent: np.ndarray, recent_weight: floa
     return np.interp(levels, cum, values[order])
 
 
+def selection_min(window: int, half_life: float) -> int:
+    """How many observed origins the online re-selection needs before it replaces fit's choice: half of 3 half-lives
+    (half the window when the error is a flat mean), 36 at 5 min as with the 6-hour window before."""
+    return max(1, int(min(window, 3 * half_life)) // 2)
+
+
 # --- the forecaster ----------------------------------------------------------------------------------------------------
 
 
@@ -204,9 +210,7 @@ class Forecaster:
                 raise ValueError(f"{name} must be > 0 (None: the default), got {value}")
         self.select_window = min(self.selection_window or max(self.period // 2, 1), self.window)
         self.select_half_life = self.selection_half_life or max(self.period / 12, 1.0)
-        # Fit's choice until this many origins are observed: half of 3 half-lives (half a window when flat), 36 at 5 min
-        # as with the 6-hour window before.
-        self.select_min = max(1, int(min(self.select_window, 3 * self.select_half_life)) // 2)
+        self.select_min = selection_min(self.select_window, self.select_half_life)
         self.band = np.quantile(self.residuals, [0.025, 0.975], axis=0)  # the 95% band per step regimes are seen by
 
     def _name(self, weights: np.ndarray) -> str:

@@ -120,7 +120,8 @@ def train_lm_cmd(
     batch_size: int = typer.Option(8, min=1),
     lr: float = typer.Option(2e-3, min=0, help="Learning rate"),
     n_train: int = typer.Option(2000, min=1, help="Training windows"),
-    n_eval: int = typer.Option(100, min=1, help="Eval windows (the first 50 are also answered by generation)"),
+    n_eval: int = typer.Option(100, min=1, help="Eval windows (at most 100, the task's budget; the first 50 are "
+                                                "also answered by generation)"),
     seed: int = typer.Option(0),
     minutes: float = typer.Option(None, help="Wall-clock cap for the optimiser steps"),
     out: Path = typer.Option(None, help="Output folder (default: <cache>/adapters/forecast)"),
@@ -135,22 +136,23 @@ def train_lm_cmd(
     from netgpt.models.lora import LoraTaskConfig, train_adapter
 
     settings = get_settings()
-    try:
-        values = [read_csv(path)[0] for path in series]
-        train, evals = training_sets(values, fit_fraction, n_train, n_eval, seed)
-    except (CsvError, ValueError) as exc:
-        fail(str(exc))
-    provenance = (f"windows of real traces ({', '.join(p.name for p in series)}; bench/data/README.md): from the first "
-                  f"{fit_fraction:.0%} of each, {n_train} training windows from its first 90% and {n_eval} eval "
-                  f"windows from its last 10% (seeds {seed} and {seed + 1}); nothing after that part read")
-    configure_threads()
-    log = lambda m: console.print(m, highlight=False)  # noqa: E731
+    # The task's budget (models.tasks.TRAIN_BUDGETS) may cap the eval set: the windows cut and the card follow cfg.
     cfg = LoraTaskConfig(task=ADAPTER, steps=steps, batch_size=batch_size, lr=lr, n_train=n_train, n_eval=n_eval,
                          max_minutes=minutes, seed=seed)
     try:
+        values = [read_csv(path)[0] for path in series]
+        train, evals = training_sets(values, fit_fraction, cfg.n_train, cfg.n_eval, seed)
+    except (CsvError, ValueError) as exc:
+        fail(str(exc))
+    provenance = (f"windows of real traces ({', '.join(p.name for p in series)}; bench/data/README.md): from the first "
+                  f"{fit_fraction:.0%} of each, {cfg.n_train} training windows from its first 90% and {cfg.n_eval} "
+                  f"eval windows from its last 10% (seeds {seed} and {seed + 1}); nothing after that part read")
+    configure_threads()
+    log = lambda m: console.print(m, highlight=False)  # noqa: E731
+    try:
         model, tokenizer = load_base(BaseSpec(settings.edge_base, settings.cache_dir), log=log)
         result = train_adapter(model, tokenizer, cfg, out or settings.cache_dir / "adapters" / ADAPTER, log=log,
-                               data=(train, evals[:cfg.n_eval], provenance))
+                               data=(train, evals, provenance))
     except ModelError as exc:
         fail(str(exc))
     console.print(f"[green]saved[/] {result['path']}: " + ", ".join(f"{k}={v}" for k, v in result["metrics"].items()),

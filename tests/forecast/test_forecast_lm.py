@@ -149,11 +149,12 @@ def test_answers_are_kept_per_prompt_and_errors_are_retried(stub, diurnal):
     assert len(stub.prompts) == asked + 3
     calls = []
 
-    def flaky(prompt, adapter=None, max_tokens=64, **kw):
-        calls.append(prompt)
-        raise RuntimeError("slot busy")
+    class Failing:
+        def complete(self, prompt, adapter=None, max_tokens=64, **kw):
+            calls.append(prompt)
+            raise RuntimeError("slot busy")
 
-    m.server = type("Flaky", (), {"complete": staticmethod(flaky)})()
+    m.server = Failing()
     m._answer.cache_clear()
     m.unparsed = 0
     m.predict(y[:460], 4)
